@@ -1,0 +1,68 @@
+"""Build the Cython core.
+
+Environment toggles (all off by default):
+
+* ``PROBO_DEBUG=1``    checks on: bounds/overflow checks, ``-O0 -g``, and the
+  ``PROBO_DEBUG`` macro, which runs ``check_invariants()`` after every command.
+* ``PROBO_ANNOTATE=1`` write the ``cython -a`` HTML annotation next to the sources.
+* ``PROBO_SANITIZE=1`` build with AddressSanitizer and UBSan.
+* ``PROBO_TRACE=1``    line tracing for coverage/profilers.
+"""
+
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "0") not in ("", "0", "false", "no")
+
+
+DEBUG = _flag("PROBO_DEBUG")
+ANNOTATE = _flag("PROBO_ANNOTATE")
+SANITIZE = _flag("PROBO_SANITIZE")
+TRACE = _flag("PROBO_TRACE")
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": False,
+    "initializedcheck": DEBUG,
+    "nonecheck": False,
+    "cdivision": True,
+    "embedsignature": True,
+    "overflowcheck": DEBUG,
+    "linetrace": TRACE,
+    "profile": TRACE,
+}
+
+macros = [("PROBO_DEBUG", "1" if DEBUG else "0")]
+compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+link_args: list = []
+if SANITIZE:
+    san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
+    compile_args += san
+    link_args += san
+if TRACE:
+    macros += [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")]
+
+extensions = [
+    Extension(
+        "probo_engine._book",
+        ["src/probo_engine/_book.pyx"],
+        include_dirs=["src/probo_engine"],
+        define_macros=macros,
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    )
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives=directives,
+        annotate=ANNOTATE,
+        compile_time_env={},
+    ),
+)

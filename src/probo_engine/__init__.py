@@ -1,0 +1,65 @@
+"""probo_engine: a matching engine for binary-outcome (YES/NO) opinion markets.
+
+``import probo_engine`` loads only the compiled core and pure-Python modules:
+no numpy, redis, database or web packages.
+"""
+
+from probo_engine._book import Core
+from probo_engine._version import __version__
+from probo_engine.engine import Engine
+from probo_engine.errors import (
+    InvalidOrderError,
+    InvariantError,
+    ProboError,
+    SnapshotError,
+    UnknownMarketError,
+    UnknownUserError,
+)
+from probo_engine.types import (
+    BookSide,
+    CancelReason,
+    Command,
+    Depth,
+    Event,
+    EventKind,
+    Fill,
+    FillKind,
+    Level,
+    MarketStatus,
+    OrderInfo,
+    OrderResult,
+    Outcome,
+    RejectReason,
+    SelfTrade,
+    Side,
+    TimeInForce,
+)
+
+__all__ = [
+    "BookSide",
+    "CancelReason",
+    "Command",
+    "Core",
+    "Depth",
+    "Engine",
+    "Event",
+    "EventKind",
+    "Fill",
+    "FillKind",
+    "InvalidOrderError",
+    "InvariantError",
+    "Level",
+    "MarketStatus",
+    "OrderInfo",
+    "OrderResult",
+    "Outcome",
+    "ProboError",
+    "RejectReason",
+    "SelfTrade",
+    "Side",
+    "SnapshotError",
+    "TimeInForce",
+    "UnknownMarketError",
+    "UnknownUserError",
+    "__version__",
+]

@@ -1,0 +1,208 @@
+"""The :class:`Engine`: the core plus names, enums and result records.
+
+``Engine`` *is* a :class:`probo_engine._book.Core` (a subclass), so the fast
+integer methods (``place``, ``cancel``, ``deposit``, ...) are called with no
+Python wrapper in between.  What this layer adds is for convenience, off the
+hot path: string names for users and markets (the seed app's ``"user1"``),
+:class:`OrderResult` records with their fills, and views in either outcome's
+terms.
+"""
+
+from __future__ import annotations
+
+from probo_engine._book import Core
+from probo_engine.errors import UnknownMarketError, UnknownUserError
+from probo_engine.types import (
+    BookSide,
+    Depth,
+    Event,
+    EventKind,
+    Fill,
+    FillKind,
+    Level,
+    OrderInfo,
+    OrderResult,
+    Outcome,
+    RejectReason,
+    SelfTrade,
+    Side,
+    TimeInForce,
+)
+
+__all__ = ["Engine"]
+
+UserKey = int | str
+MarketKey = int | str
+
+
+class Engine(Core):
+    """A matching engine for YES/NO markets, with a ledger.
+
+    >>> from probo_engine import Engine, Side, Outcome
+    >>> eng = Engine()
+    >>> m = eng.create_market(symbol="RAIN-TOMORROW")   # payout 1000, tick 50
+    >>> a = eng.create_user(name="asha"); b = eng.create_user(name="bilal")
+    >>> eng.deposit(a, 10_000), eng.deposit(b, 10_000)
+    (0, 0)
+    >>> eng.submit("asha", "RAIN-TOMORROW", Side.BUY, Outcome.YES, 600, 10).resting
+    10
+    >>> r = eng.submit("bilal", "RAIN-TOMORROW", Side.BUY, Outcome.NO, 400, 10)
+    >>> r.fills[0].kind.name, r.fills[0].price, r.filled
+    ('MINT', 400, 10)
+    """
+
+    def __init__(self) -> None:
+        self._user_ids: dict[str, int] = {}
+        self._user_names: dict[int, str] = {}
+        self._market_ids: dict[str, int] = {}
+        self._market_names: dict[int, str] = {}
+
+    # ---------------------------------------------------------------- names
+
+    def create_user(self, *, name: str | None = None) -> int:
+        """Create a user, optionally under a unique ``name``; return its id."""
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                raise TypeError("name must be a non-empty str")
+            if name in self._user_ids:
+                raise ValueError(f"user {name!r} already exists")
+        uid: int = super().create_user()
+        if name is not None:
+            self._user_ids[name] = uid
+            self._user_names[uid] = name
+        return uid
+
+    def create_market(
+        self,
+        payout: int = 1000,
+        tick: int = 50,
+        ts: int = 0,
+        *,
+        symbol: str | None = None,
+    ) -> int:
+        """Create a market (optionally named ``symbol``); return its id."""
+        if symbol is not None:
+            if not isinstance(symbol, str) or not symbol:
+                raise TypeError("symbol must be a non-empty str")
+            if symbol in self._market_ids:
+                raise ValueError(f"market {symbol!r} already exists")
+        mid: int = super().create_market(payout, tick, ts)
+        if symbol is not None:
+            self._market_ids[symbol] = mid
+            self._market_names[mid] = symbol
+        return mid
+
+    def user_id(self, user: UserKey) -> int:
+        """The id of a user given by id or name (``UnknownUserError`` if none)."""
+        if isinstance(user, str):
+            try:
+                return self._user_ids[user]
+            except KeyError:
+                raise UnknownUserError(f"unknown user {user!r}") from None
+        if isinstance(user, bool) or not isinstance(user, int):
+            raise TypeError(f"user must be an int id or a str name, not {user!r}")
+        if not 0 <= user < self.totals()[1]:
+            raise UnknownUserError(f"unknown user {user}")
+        return user
+
+    def market_id(self, market: MarketKey) -> int:
+        """The id of a market given by id or symbol."""
+        if isinstance(market, str):
+            try:
+                return self._market_ids[market]
+            except KeyError:
+                raise UnknownMarketError(f"unknown market {market!r}") from None
+        if isinstance(market, bool) or not isinstance(market, int):
+            raise TypeError(f"market must be an int id or a str symbol, not {market!r}")
+        if not 0 <= market < self.totals()[2]:
+            raise UnknownMarketError(f"unknown market {market}")
+        return market
+
+    def user_name(self, uid: int) -> str | None:
+        return self._user_names.get(uid)
+
+    def market_symbol(self, mid: int) -> str | None:
+        return self._market_names.get(mid)
+
+    # --------------------------------------------------------------- orders
+
+    def submit(
+        self,
+        user: UserKey,
+        market: MarketKey,
+        side: Side | int,
+        outcome: Outcome | int,
+        price: int,
+        qty: int,
+        *,
+        tif: TimeInForce | int = TimeInForce.GTC,
+        stp: SelfTrade | int = SelfTrade.CANCEL_MAKER,
+        ts: int = 0,
+    ) -> OrderResult:
+        """Place an order and return what happened to it, fills included.
+
+        Same rules as :meth:`Core.place`; users and markets may be names.
+        Unknown names raise (``UnknownUserError``/``UnknownMarketError``);
+        every other refusal is the result's ``status``.
+        """
+        uid = self.user_id(user)
+        mid = self.market_id(market)
+        r: int = self.place(uid, mid, side, outcome, price, qty, tif, stp, ts)
+        if r < 0:
+            return OrderResult(RejectReason(-r), 0, 0, 0, 0, ())
+        fills = []
+        filled = canceled = 0
+        for e in self.last_events():
+            if e[1] == EventKind.FILL and e[5] == r:
+                fills.append(Fill(e[12], e[11], e[13], e[8], e[9], FillKind(e[10])))
+                filled += e[9]
+            elif e[1] == EventKind.CANCELED and e[5] == r:
+                canceled += e[9]
+        resting = int(qty) - filled - canceled
+        return OrderResult(RejectReason.OK, r, filled, resting, canceled, tuple(fills))
+
+    def events(self) -> list[Event]:
+        """Events of the most recent command as :class:`Event` records."""
+        return [Event(*e) for e in self.last_events()]
+
+    def open_orders(self, user: UserKey) -> list[OrderInfo]:
+        """A user's live orders, oldest first."""
+        return [
+            OrderInfo(m, o, u, Side(s), Outcome(oc), p, q, yp, BookSide(bs))
+            for (m, o, u, s, oc, p, q, yp, bs) in self.user_orders(self.user_id(user))
+        ]
+
+    # ---------------------------------------------------------------- views
+
+    def book(
+        self, market: MarketKey, outcome: Outcome | int = Outcome.YES, levels: int = 10
+    ) -> Depth:
+        """L2 depth in ``outcome``'s terms, best first.
+
+        The NO view mirrors the YES book: a NO bid at ``payout - a`` for every
+        YES ask at ``a``, and a NO ask at ``payout - b`` for every YES bid at ``b``.
+        """
+        mid = self.market_id(market)
+        bids, asks = self.depth(mid, levels)
+        if Outcome(outcome) == Outcome.YES:
+            return Depth([Level(*b) for b in bids], [Level(*a) for a in asks])
+        payout = self.market(mid)[0]
+        return Depth(
+            [Level(payout - p, q, n) for p, q, n in asks],
+            [Level(payout - p, q, n) for p, q, n in bids],
+        )
+
+    def best_bid(self, market: MarketKey, outcome: Outcome | int = Outcome.YES) -> int | None:
+        """Best bid price in ``outcome``'s terms, or ``None``."""
+        bids = self.book(market, outcome, 1).bids
+        return bids[0].price if bids else None
+
+    def best_ask(self, market: MarketKey, outcome: Outcome | int = Outcome.YES) -> int | None:
+        """Best ask price in ``outcome``'s terms, or ``None``."""
+        asks = self.book(market, outcome, 1).asks
+        return asks[0].price if asks else None
+
+    def balances(self, user: UserKey) -> dict[str, int]:
+        """``{"available": ..., "locked": ...}`` cash of a user."""
+        avail, locked = self.balance(self.user_id(user))
+        return {"available": avail, "locked": locked}

@@ -1,0 +1,194 @@
+"""Enumerations and result records of the public API.
+
+The IntEnums mirror the C enums of ``_book.pxd`` value for value (a test
+checks this); the records are small immutable tuples built on demand, never on
+the matching hot path.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import NamedTuple
+
+__all__ = [
+    "BookSide",
+    "CancelReason",
+    "Command",
+    "Depth",
+    "Event",
+    "EventKind",
+    "Fill",
+    "FillKind",
+    "Level",
+    "MarketStatus",
+    "OrderInfo",
+    "OrderResult",
+    "Outcome",
+    "RejectReason",
+    "SelfTrade",
+    "Side",
+    "TimeInForce",
+]
+
+
+class Side(IntEnum):
+    """What an order does: buy or sell shares of its outcome."""
+
+    BUY = 0
+    SELL = 1
+
+
+class Outcome(IntEnum):
+    """The outcome a share pays on."""
+
+    YES = 0
+    NO = 1
+
+
+class BookSide(IntEnum):
+    """Where an order rests on its market's single YES-price book."""
+
+    BID = 0  #: buy YES, sell NO
+    ASK = 1  #: sell YES, buy NO
+
+
+class TimeInForce(IntEnum):
+    """How long an order may rest."""
+
+    GTC = 0  #: good till canceled
+    IOC = 1  #: immediate or cancel: fill what crosses, cancel the rest
+    FOK = 2  #: fill or kill: fill all at once or reject with FOK_NOT_FILLABLE
+
+
+class SelfTrade(IntEnum):
+    """What happens when an order would match its own user's resting order."""
+
+    CANCEL_MAKER = 0  #: default: cancel the resting order, keep matching
+    CANCEL_TAKER = 1  #: stop; cancel the incoming order's remainder
+    CANCEL_BOTH = 2  #: cancel the resting order and the incoming remainder
+
+
+class FillKind(IntEnum):
+    """What a fill does to the supply of shares."""
+
+    TRANSFER = 0  #: shares change hands
+    MINT = 1  #: buy YES x buy NO: a new YES+NO pair is created
+    MERGE = 2  #: sell YES x sell NO: a pair is burned and paid out
+
+
+class CancelReason(IntEnum):
+    USER = 1
+    IOC = 2  #: remainder of an IOC order
+    SELF_TRADE = 3  #: self-trade prevention
+
+
+class MarketStatus(IntEnum):
+    OPEN = 0
+
+
+class EventKind(IntEnum):
+    ACCEPTED = 1
+    REJECTED = 2
+    FILL = 3
+    CANCELED = 4
+    LEVEL = 5
+    MARKET = 6
+    CASH = 7
+
+
+class Command(IntEnum):
+    """The command a REJECTED event refers to (its ``aux`` field)."""
+
+    PLACE = 1
+    CANCEL = 2
+    DEPOSIT = 3
+    WITHDRAW = 4
+
+
+class RejectReason(IntEnum):
+    """Result codes: 0 is success; 1xx validation, 2xx funds, 3xx matching."""
+
+    OK = 0
+    UNKNOWN_USER = 101
+    UNKNOWN_MARKET = 102
+    PRICE_OFF_GRID = 103
+    INVALID_QTY = 104
+    INVALID_AMOUNT = 105
+    INSUFFICIENT_FUNDS = 201
+    INSUFFICIENT_SHARES = 202
+    CASH_LIMIT = 203
+    FOK_NOT_FILLABLE = 301
+    UNKNOWN_ORDER = 302
+
+
+class Event(NamedTuple):
+    """One event; which fields a kind uses is tabled in docs/semantics.md."""
+
+    seq: int
+    kind: int
+    ts: int
+    market: int
+    user: int
+    oid: int
+    side: int
+    outcome: int
+    price: int
+    qty: int
+    code: int
+    user2: int
+    oid2: int
+    price2: int
+    aux: int
+
+
+class Fill(NamedTuple):
+    """One fill of an order, seen from the taker."""
+
+    maker_oid: int
+    maker_user: int
+    price: int  #: in the taker's outcome terms
+    yes_price: int
+    qty: int
+    kind: FillKind
+
+
+class OrderResult(NamedTuple):
+    """What happened to an order placed with :meth:`Engine.submit`."""
+
+    status: RejectReason
+    oid: int  #: 0 when rejected
+    filled: int
+    resting: int
+    canceled: int
+    fills: tuple[Fill, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == RejectReason.OK
+
+
+class OrderInfo(NamedTuple):
+    """A live order."""
+
+    market: int
+    oid: int
+    user: int
+    side: Side
+    outcome: Outcome
+    price: int  #: own-outcome terms
+    qty: int  #: remaining
+    yes_price: int
+    book_side: BookSide
+
+
+class Level(NamedTuple):
+    price: int
+    qty: int
+    orders: int
+
+
+class Depth(NamedTuple):
+    """Aggregated depth, best first, in the requested outcome's terms."""
+
+    bids: list[Level]
+    asks: list[Level]
