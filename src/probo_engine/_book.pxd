@@ -27,6 +27,7 @@ cdef enum:
     TIF_GTC = 0
     TIF_IOC = 1
     TIF_FOK = 2
+    TIF_GTD = 3
 
     STP_CANCEL_MAKER = 0
     STP_CANCEL_TAKER = 1
@@ -39,8 +40,18 @@ cdef enum:
     CANCEL_USER = 1
     CANCEL_IOC = 2
     CANCEL_SELF_TRADE = 3
+    CANCEL_EXPIRED = 4
+    CANCEL_HALTED = 5
+    CANCEL_CLOSED = 6
+    CANCEL_RESOLVED = 7
 
     MARKET_OPEN = 0
+    MARKET_HALTED = 1
+    MARKET_CLOSED = 2
+    MARKET_RESOLVED = 3
+
+    FEE_BPS = 0
+    FEE_CURVE = 1
 
     EV_ACCEPTED = 1
     EV_REJECTED = 2
@@ -49,11 +60,22 @@ cdef enum:
     EV_LEVEL = 5
     EV_MARKET = 6
     EV_CASH = 7
+    EV_AMENDED = 8
+    EV_PAIR = 9
+    EV_SETTLEMENT = 10
 
     CMD_PLACE = 1
     CMD_CANCEL = 2
     CMD_DEPOSIT = 3
     CMD_WITHDRAW = 4
+    CMD_AMEND = 5
+    CMD_CANCEL_ALL = 6
+    CMD_MINT = 7
+    CMD_MERGE = 8
+    CMD_HALT = 9
+    CMD_RESUME = 10
+    CMD_CLOSE = 11
+    CMD_RESOLVE = 12
 
     REJ_OK = 0
     REJ_UNKNOWN_USER = 101
@@ -61,28 +83,46 @@ cdef enum:
     REJ_PRICE_OFF_GRID = 103
     REJ_INVALID_QTY = 104
     REJ_INVALID_AMOUNT = 105
+    REJ_DUPLICATE_CLIENT_ID = 106
+    REJ_INVALID_EXPIRY = 107
+    REJ_BELOW_MIN_QTY = 108
     REJ_INSUFFICIENT_FUNDS = 201
     REJ_INSUFFICIENT_SHARES = 202
     REJ_CASH_LIMIT = 203
+    REJ_TOO_MANY_ORDERS = 204
     REJ_FOK_NOT_FILLABLE = 301
     REJ_UNKNOWN_ORDER = 302
+    REJ_POST_ONLY_WOULD_CROSS = 303
+    REJ_MARKET_NOT_OPEN = 401
+    REJ_INVALID_TRANSITION = 402
+    REJ_INVALID_SETTLEMENT = 403
+
+    # Order.flags bits (also in ACCEPTED.aux, shifted left by one)
+    FLAG_POST_ONLY = 1
+    FLAG_MARKET = 2
+
 
 ctypedef struct Order:
     oid_t oid          # order id (0 while the slot is free)
     qty_t qty          # quantity still resting, shares
     qty_t orig_qty     # quantity when accepted, shares
+    amount_t fee_unit  # cash reserved per share for fees (buys), minor units
+    int64_t expire_ts  # GTD expiry time (caller's unit), 0 for other tifs
     slot_t prev        # previous order in the level FIFO (-1 = head)
     slot_t next        # next order in the level FIFO, or next free slot
     slot_t uprev       # previous live order of the same user (-1 = first)
     slot_t unext       # next live order of the same user (-1 = last)
     uint32_t uid       # owner
     uint32_t mid       # market
+    uint32_t client_id # caller's id for the order, unique per user among live ones (0 = none)
     pos_t pos          # owner's position record in this market
     price_t yprice     # limit price in YES terms, minor units
     uint8_t action     # SIDE_BUY / SIDE_SELL
     uint8_t outcome    # OUTCOME_YES / OUTCOME_NO
     uint8_t bside      # BOOK_BID / BOOK_ASK (derived from action and outcome)
-    uint8_t tif        # time in force it was placed with
+    uint8_t tif        # TIF_GTC / TIF_GTD (only these rest)
+    uint8_t stp        # self-trade mode it was placed with (reused by amend)
+    uint8_t flags      # FLAG_POST_ONLY
 
 
 ctypedef struct Level:
@@ -100,9 +140,16 @@ ctypedef struct Market:
     int32_t nwords     # 64-bit words in each occupancy bitmap
     int32_t best_bid   # level index of the best bid (-1 = none)
     int32_t best_ask   # level index of the best ask (nlevels = none)
-    int32_t status     # MARKET_OPEN
+    int32_t status     # MARKET_OPEN / HALTED / CLOSED / RESOLVED
+    int32_t taker_fee  # basis points, 0..10000
+    int32_t maker_fee  # basis points, -10000..10000 (negative = rebate)
+    int32_t fee_mode   # FEE_BPS / FEE_CURVE
+    int32_t cancel_on_halt  # 1: halt cancels every resting order
     price_t last_price # last trade price, YES terms (0 = none)
+    price_t yes_value  # what a YES share paid at resolution (-1 = unresolved)
+    qty_t min_qty      # smallest order quantity, shares
     qty_t outstanding  # YES+NO pairs in existence (= YES shares = NO shares)
+    int64_t n_orders   # orders resting in this market
     Level* levels      # 2 * nlevels: bids at [0, n), asks at [n, 2n); index = price//tick - 1
     uint64_t* bits     # 2 * nwords: occupancy bitmaps, bids then asks
 
@@ -116,12 +163,13 @@ ctypedef struct Position:
 
 ctypedef struct User:
     amount_t avail     # available cash, minor units
-    amount_t locked    # cash locked by resting buys, minor units
+    amount_t locked    # cash locked by resting buys (price and fee reserve), minor units
     slot_t head        # oldest live order (-1 = none)
     slot_t tail        # newest live order (-1 = none)
+    int64_t n_orders   # live orders
 
 
-# One event: 15 int64 fields in the order of docs/semantics.md "Events".
+# One event: 17 int64 fields in the order of docs/semantics.md "Events".
 ctypedef struct Event:
     int64_t seq
     int64_t kind
@@ -138,6 +186,8 @@ ctypedef struct Event:
     int64_t oid2
     int64_t price2
     int64_t aux
+    int64_t fee
+    int64_t fee2
 
 
 # Open-addressing hash table (linear probing, power-of-two capacity,
@@ -150,12 +200,41 @@ ctypedef struct IntMap:
     int32_t shift      # 64 - log2(cap), for Fibonacci hashing
 
 
+# A pending GTD expiry; stale once its order is gone (checked when popped).
+ctypedef struct Expiry:
+    int64_t ts         # expire_ts of the order
+    oid_t oid
+
+
+# The incoming order while it matches (place, place_market, amend).
+ctypedef struct Taker:
+    int64_t uid
+    int64_t mid
+    oid_t oid
+    pos_t pos
+    int action
+    int outcome
+    int bside
+    int tif
+    int stp
+    int flags
+    price_t price      # own-outcome limit price
+    price_t yprice     # YES limit price
+    qty_t left         # quantity still to fill
+    amount_t lump      # buys: cash locked for this order and not yet spent
+    amount_t fee_unit  # per-share fee reserve if it rests
+    bint budget        # a market buy whose lump is a max_cost budget
+    bint stopped       # self-trade prevention stopped it
+
+
 cdef class Core:
     cdef Order* orders         # arena of order slots
     cdef slot_t cap_orders     # arena capacity, slots
     cdef slot_t free_head      # first free slot (-1 = arena full)
     cdef int64_t n_live        # orders resting in any book
+    cdef int64_t n_gtd         # resting GTD orders
     cdef IntMap oid_map        # order id -> arena slot
+    cdef IntMap cid_map        # (client_id << 32 | uid) -> arena slot
 
     cdef User* users           # by user id
     cdef int64_t n_users
@@ -170,6 +249,10 @@ cdef class Core:
     cdef int64_t cap_pos
     cdef IntMap pos_map        # (uid << 32 | mid) + 1 -> position index
 
+    cdef Expiry* heap          # min-heap of pending GTD expiries by (ts, oid)
+    cdef int64_t n_heap
+    cdef int64_t cap_heap
+
     cdef Event* events         # events of the current command
     cdef int64_t n_events
     cdef int64_t cap_events
@@ -181,60 +264,57 @@ cdef class Core:
     cdef seq_t seq             # last event sequence number issued
     cdef oid_t next_oid        # id the next accepted order gets
     cdef amount_t net_cash     # total deposited minus total withdrawn
+    cdef amount_t fee_balance  # the fee account, minor units
+    cdef qty_t max_qty         # largest order quantity
+    cdef int64_t max_open      # live orders per user (0 = unlimited)
+    cdef amount_t max_balance  # most cash a deposit may leave a user with (0 = unlimited)
+    cdef int64_t max_levels    # most price levels per market
     cdef Event scratch         # written instead of an event when the buffer cannot grow
     cdef bint oom              # an event was lost to a failed allocation: engine unusable
 
-    # C methods (final: called directly, never through the vtable)
-    @cython.final
+    # C methods, all final: called directly, never through the vtable
     cdef Event* _ev(self, int64_t kind, int64_t ts) noexcept nogil
-    @cython.final
-    cdef int _begin(self) except -1
-    @cython.final
-    cdef int _end(self) except -1
-    @cython.final
+    cdef int _begin(self, int64_t ts) except -1
+    cdef int _end(self, int64_t r) except -1
     cdef void _reject(self, int64_t cmd, int64_t code, int64_t mid, int64_t uid,
                       int64_t oid, int64_t side, int64_t outcome, int64_t price,
                       int64_t qty, int64_t ts) noexcept nogil
-    @cython.final
     cdef void _touch(self, Market* m, int64_t mid, int32_t bside,
-                            int32_t idx) noexcept nogil
-    @cython.final
+                     int32_t idx) noexcept nogil
     cdef void _emit_levels(self, int64_t ts) noexcept nogil
-    @cython.final
-    cdef void _unlink(self, slot_t s) noexcept nogil
-    @cython.final
+    cdef void _level_push(self, slot_t s) noexcept nogil
+    cdef void _level_remove(self, slot_t s) noexcept nogil
+    cdef void _order_free(self, slot_t s) noexcept nogil
     cdef void _unlock(self, Order* o, qty_t q) noexcept nogil
-    @cython.final
     cdef void _cancel_slot(self, slot_t s, int64_t reason, int64_t ts) noexcept nogil
-    @cython.final
-    cdef void _settle(self, int32_t uid, pos_t pos, int action,
-                             int outcome, price_t limit, price_t x, qty_t q,
-                             price_t payout) noexcept nogil
-    @cython.final
+    cdef void _cancel_market(self, int64_t mid, int64_t reason, int64_t ts,
+                             uint64_t* pairs) noexcept nogil
+    cdef int _heap_push(self, int64_t ts, oid_t oid) noexcept nogil
+    cdef void _heap_sift_down(self, int64_t i) noexcept nogil
+    cdef int64_t _expire(self, int64_t ts) noexcept nogil
+    cdef void _heap_compact(self) noexcept nogil
     cdef pos_t _pos_find(self, int64_t uid, int64_t mid) noexcept nogil
-    @cython.final
     cdef pos_t _pos_make(self, int64_t uid, int64_t mid) noexcept nogil
-    @cython.final
-    cdef qty_t _fillable(self, Market* m, int32_t bside, price_t yprice,
-                         int64_t uid, int stp, qty_t need) noexcept nogil
-    @cython.final
-    cdef int64_t _place(self, int64_t uid, int64_t mid, int action, int outcome,
-                        int64_t price, int64_t qty, int tif, int stp,
-                        int64_t ts) noexcept nogil
-    @cython.final
+    cdef int _reserve_order(self) noexcept nogil
     cdef int _grow_arena(self) noexcept nogil
-    @cython.final
-    cdef void _rest(self, oid_t oid, int64_t uid, int64_t mid, pos_t pos,
-                    int action, int outcome, int32_t bside, price_t yprice,
-                    qty_t left, qty_t orig, int tif) noexcept nogil
-    @cython.final
+    cdef bint _crosses(self, Market* m, int bside, price_t yprice) noexcept nogil
+    cdef qty_t _fillable(self, Market* m, Taker* t, qty_t need) noexcept nogil
+    cdef void _match(self, Market* m, Taker* t, int64_t ts) noexcept nogil
+    cdef bint _finish(self, Market* m, Taker* t, slot_t s, int64_t ts) noexcept nogil
+    cdef int64_t _place(self, int64_t uid, int64_t mid, int action, int outcome,
+                        int64_t price, int64_t qty, int tif, int stp, int64_t ts,
+                        int flags, int64_t client_id, int64_t expire_ts,
+                        int64_t max_cost) noexcept nogil
+    cdef int64_t _amend(self, int64_t uid, int64_t oid, int64_t price, int64_t qty,
+                        int64_t ts) noexcept nogil
     cdef int64_t _cancel(self, int64_t uid, int64_t oid, int64_t ts) noexcept nogil
-    @cython.final
+    cdef int64_t _cancel_all(self, int64_t uid, int64_t mid, int64_t ts) noexcept nogil
     cdef int64_t _cash(self, int64_t uid, int64_t amount, bint deposit,
                        int64_t ts) noexcept nogil
-    @cython.final
+    cdef int64_t _pair(self, int64_t uid, int64_t mid, int64_t qty, bint mint,
+                       int64_t ts) noexcept nogil
+    cdef int64_t _status(self, int64_t mid, int64_t cmd, int64_t yes_value,
+                         int64_t ts) noexcept nogil
     cdef int _check_user(self, int64_t uid) except -1
-    @cython.final
     cdef Market* _market(self, int64_t mid) except NULL
-    @cython.final
     cdef tuple _order_tuple(self, slot_t s, bint with_mid)

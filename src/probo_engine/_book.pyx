@@ -10,7 +10,7 @@ cimport cython
 from cpython.long cimport PyLong_CheckExact
 from cpython.number cimport PyNumber_Index
 from libc.stdint cimport int32_t, int64_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memset
 
 from probo_engine.errors import InvariantError
@@ -26,6 +26,53 @@ cdef extern from *:
     #define PROBO_MAX_TOTAL_CASH 4611686018427387904LL
     static inline int probo_ctz(unsigned long long x) { return __builtin_ctzll(x); }
     static inline int probo_clz(unsigned long long x) { return __builtin_clzll(x); }
+
+    /* Fee of q shares at own price e, rate r >= 0 bps, in 128-bit so that
+       r * q * e * (U - e) cannot overflow.  up: round up (fees) or down
+       (rebates).  mode 0: bps of notional; 1: the prediction-market curve. */
+    static inline long long probo_fee(long long r, long long q, long long e,
+                                      long long U, int mode, int up) {
+        __int128 num, den;
+        if (r <= 0 || q <= 0) return 0;
+        if (mode == 0) { num = (__int128)r * q * e; den = 10000; }
+        else { num = (__int128)r * q * e * (U - e); den = (__int128)U * 10000; }
+        return (long long)(up ? (num + den - 1) / den : num / den);
+    }
+
+    /* Per-share fee reserve of a buy with own limit L: the fee of one share
+       at the worst price it can trade at, rounded up. */
+    static inline long long probo_fee_unit(long long r, long long L, long long U,
+                                           int mode) {
+        __int128 g;
+        if (r <= 0) return 0;
+        if (mode == 0) return (long long)(((__int128)r * L + 9999) / 10000);
+        g = (2 * L <= U) ? (__int128)L * (U - L) : (__int128)(U / 2) * ((U + 1) / 2);
+        return (long long)(((__int128)r * g + (__int128)U * 10000 - 1)
+                           / ((__int128)U * 10000));
+    }
+
+    /* Largest q <= cap with q * e + fee(q) <= budget (binary search). */
+    static inline long long probo_affordable(long long cap, long long e,
+                                             long long budget, long long r,
+                                             long long U, int mode) {
+        long long lo = 0, hi, mid;
+        if (budget <= 0 || cap <= 0) return 0;
+        hi = budget / e;
+        if (hi > cap) hi = cap;
+        while (lo < hi) {
+            mid = lo + (hi - lo + 1) / 2;
+            if ((__int128)mid * e + probo_fee(r, mid, e, U, mode, 1) <= budget) lo = mid;
+            else hi = mid - 1;
+        }
+        return lo;
+    }
+
+    /* qsort comparators: by the first uint64 of a pair (order id, user id). */
+    static int probo_cmp_u64(const void* a, const void* b) {
+        unsigned long long x = *(const unsigned long long*)a;
+        unsigned long long y = *(const unsigned long long*)b;
+        return (x > y) - (x < y);
+    }
     """
     int64_t MAX_QTY "PROBO_MAX_QTY"
     int64_t MAX_PAYOUT "PROBO_MAX_PAYOUT"
@@ -33,42 +80,72 @@ cdef extern from *:
     int64_t MAX_TOTAL_CASH "PROBO_MAX_TOTAL_CASH"
     int probo_ctz(unsigned long long x) noexcept nogil
     int probo_clz(unsigned long long x) noexcept nogil
+    long long probo_fee(long long r, long long q, long long e, long long U,
+                        int mode, int up) noexcept nogil
+    long long probo_fee_unit(long long r, long long L, long long U,
+                             int mode) noexcept nogil
+    long long probo_affordable(long long cap, long long e, long long budget,
+                               long long r, long long U, int mode) noexcept nogil
+    int probo_cmp_u64(const void* a, const void* b) noexcept nogil
 
 # Returned by internal commands when an allocation failed before any mutation.
 cdef enum:
     ERR_NOMEM = -1
 
 CONSTANTS = {
-    "SIDE_BUY": SIDE_BUY, "SIDE_SELL": SIDE_SELL,
-    "OUTCOME_YES": OUTCOME_YES, "OUTCOME_NO": OUTCOME_NO,
-    "BOOK_BID": BOOK_BID, "BOOK_ASK": BOOK_ASK,
-    "TIF_GTC": TIF_GTC, "TIF_IOC": TIF_IOC, "TIF_FOK": TIF_FOK,
-    "STP_CANCEL_MAKER": STP_CANCEL_MAKER, "STP_CANCEL_TAKER": STP_CANCEL_TAKER,
-    "STP_CANCEL_BOTH": STP_CANCEL_BOTH,
-    "FILL_TRANSFER": FILL_TRANSFER, "FILL_MINT": FILL_MINT, "FILL_MERGE": FILL_MERGE,
-    "CANCEL_USER": CANCEL_USER, "CANCEL_IOC": CANCEL_IOC,
-    "CANCEL_SELF_TRADE": CANCEL_SELF_TRADE,
-    "MARKET_OPEN": MARKET_OPEN,
-    "EV_ACCEPTED": EV_ACCEPTED, "EV_REJECTED": EV_REJECTED, "EV_FILL": EV_FILL,
-    "EV_CANCELED": EV_CANCELED, "EV_LEVEL": EV_LEVEL, "EV_MARKET": EV_MARKET,
-    "EV_CASH": EV_CASH,
-    "CMD_PLACE": CMD_PLACE, "CMD_CANCEL": CMD_CANCEL, "CMD_DEPOSIT": CMD_DEPOSIT,
-    "CMD_WITHDRAW": CMD_WITHDRAW,
-    "REJ_OK": REJ_OK, "REJ_UNKNOWN_USER": REJ_UNKNOWN_USER,
-    "REJ_UNKNOWN_MARKET": REJ_UNKNOWN_MARKET,
-    "REJ_PRICE_OFF_GRID": REJ_PRICE_OFF_GRID, "REJ_INVALID_QTY": REJ_INVALID_QTY,
-    "REJ_INVALID_AMOUNT": REJ_INVALID_AMOUNT,
-    "REJ_INSUFFICIENT_FUNDS": REJ_INSUFFICIENT_FUNDS,
-    "REJ_INSUFFICIENT_SHARES": REJ_INSUFFICIENT_SHARES,
-    "REJ_CASH_LIMIT": REJ_CASH_LIMIT, "REJ_FOK_NOT_FILLABLE": REJ_FOK_NOT_FILLABLE,
-    "REJ_UNKNOWN_ORDER": REJ_UNKNOWN_ORDER,
-    "MAX_QTY": MAX_QTY, "MAX_PAYOUT": MAX_PAYOUT, "MAX_LEVELS": MAX_LEVELS,
-    "MAX_TOTAL_CASH": MAX_TOTAL_CASH,
+    name: value for name, value in {
+        "SIDE_BUY": SIDE_BUY, "SIDE_SELL": SIDE_SELL,
+        "OUTCOME_YES": OUTCOME_YES, "OUTCOME_NO": OUTCOME_NO,
+        "BOOK_BID": BOOK_BID, "BOOK_ASK": BOOK_ASK,
+        "TIF_GTC": TIF_GTC, "TIF_IOC": TIF_IOC, "TIF_FOK": TIF_FOK,
+        "TIF_GTD": TIF_GTD,
+        "STP_CANCEL_MAKER": STP_CANCEL_MAKER, "STP_CANCEL_TAKER": STP_CANCEL_TAKER,
+        "STP_CANCEL_BOTH": STP_CANCEL_BOTH,
+        "FILL_TRANSFER": FILL_TRANSFER, "FILL_MINT": FILL_MINT,
+        "FILL_MERGE": FILL_MERGE,
+        "CANCEL_USER": CANCEL_USER, "CANCEL_IOC": CANCEL_IOC,
+        "CANCEL_SELF_TRADE": CANCEL_SELF_TRADE, "CANCEL_EXPIRED": CANCEL_EXPIRED,
+        "CANCEL_HALTED": CANCEL_HALTED, "CANCEL_CLOSED": CANCEL_CLOSED,
+        "CANCEL_RESOLVED": CANCEL_RESOLVED,
+        "MARKET_OPEN": MARKET_OPEN, "MARKET_HALTED": MARKET_HALTED,
+        "MARKET_CLOSED": MARKET_CLOSED, "MARKET_RESOLVED": MARKET_RESOLVED,
+        "FEE_BPS": FEE_BPS, "FEE_CURVE": FEE_CURVE,
+        "EV_ACCEPTED": EV_ACCEPTED, "EV_REJECTED": EV_REJECTED, "EV_FILL": EV_FILL,
+        "EV_CANCELED": EV_CANCELED, "EV_LEVEL": EV_LEVEL, "EV_MARKET": EV_MARKET,
+        "EV_CASH": EV_CASH, "EV_AMENDED": EV_AMENDED, "EV_PAIR": EV_PAIR,
+        "EV_SETTLEMENT": EV_SETTLEMENT,
+        "CMD_PLACE": CMD_PLACE, "CMD_CANCEL": CMD_CANCEL,
+        "CMD_DEPOSIT": CMD_DEPOSIT, "CMD_WITHDRAW": CMD_WITHDRAW,
+        "CMD_AMEND": CMD_AMEND, "CMD_CANCEL_ALL": CMD_CANCEL_ALL,
+        "CMD_MINT": CMD_MINT, "CMD_MERGE": CMD_MERGE, "CMD_HALT": CMD_HALT,
+        "CMD_RESUME": CMD_RESUME, "CMD_CLOSE": CMD_CLOSE,
+        "CMD_RESOLVE": CMD_RESOLVE,
+        "REJ_OK": REJ_OK, "REJ_UNKNOWN_USER": REJ_UNKNOWN_USER,
+        "REJ_UNKNOWN_MARKET": REJ_UNKNOWN_MARKET,
+        "REJ_PRICE_OFF_GRID": REJ_PRICE_OFF_GRID,
+        "REJ_INVALID_QTY": REJ_INVALID_QTY,
+        "REJ_INVALID_AMOUNT": REJ_INVALID_AMOUNT,
+        "REJ_DUPLICATE_CLIENT_ID": REJ_DUPLICATE_CLIENT_ID,
+        "REJ_INVALID_EXPIRY": REJ_INVALID_EXPIRY,
+        "REJ_BELOW_MIN_QTY": REJ_BELOW_MIN_QTY,
+        "REJ_INSUFFICIENT_FUNDS": REJ_INSUFFICIENT_FUNDS,
+        "REJ_INSUFFICIENT_SHARES": REJ_INSUFFICIENT_SHARES,
+        "REJ_CASH_LIMIT": REJ_CASH_LIMIT,
+        "REJ_TOO_MANY_ORDERS": REJ_TOO_MANY_ORDERS,
+        "REJ_FOK_NOT_FILLABLE": REJ_FOK_NOT_FILLABLE,
+        "REJ_UNKNOWN_ORDER": REJ_UNKNOWN_ORDER,
+        "REJ_POST_ONLY_WOULD_CROSS": REJ_POST_ONLY_WOULD_CROSS,
+        "REJ_MARKET_NOT_OPEN": REJ_MARKET_NOT_OPEN,
+        "REJ_INVALID_TRANSITION": REJ_INVALID_TRANSITION,
+        "REJ_INVALID_SETTLEMENT": REJ_INVALID_SETTLEMENT,
+        "MAX_QTY": MAX_QTY, "MAX_PAYOUT": MAX_PAYOUT, "MAX_LEVELS": MAX_LEVELS,
+        "MAX_TOTAL_CASH": MAX_TOTAL_CASH,
+    }.items()
 }
 
 EVENT_FIELDS = (
     "seq", "kind", "ts", "market", "user", "oid", "side", "outcome", "price",
-    "qty", "code", "user2", "oid2", "price2", "aux",
+    "qty", "code", "user2", "oid2", "price2", "aux", "fee", "fee2",
 )
 
 
@@ -98,6 +175,14 @@ cdef inline int _enum(object x, str name, int hi) except -1:
     if v < 0 or v > hi:
         raise ValueError(f"{name} must be in 0..{hi}, got {v}")
     return <int>v
+
+
+
+cdef int64_t _client_id(object x) except -1:
+    cdef int64_t v = _int(x, "client_id")
+    if v < 0 or v > 0xFFFFFFFF:
+        raise ValueError(f"client_id must be in 0..{0xFFFFFFFF}, got {v}")
+    return v
 
 
 # ------------------------------------------------------------------ growth
@@ -266,42 +351,92 @@ cdef inline int32_t bit_next_down(const uint64_t* b, int32_t i) noexcept nogil:
 
 # -------------------------------------------------------------- the core
 
+cdef inline price_t _own(int outcome, price_t yprice, price_t payout) noexcept nogil:
+    # A YES-terms price seen from `outcome`.
+    return yprice if outcome == OUTCOME_YES else payout - yprice
+
+
+cdef inline int _book_side(int action, int outcome) noexcept nogil:
+    # buy YES / sell NO are bids on the YES book; sell YES / buy NO are asks.
+    return BOOK_BID if (action == SIDE_BUY) == (outcome == OUTCOME_YES) else BOOK_ASK
+
+
+cdef inline int64_t _fee_rate_max(const Market* m) noexcept nogil:
+    # The rate a buy reserves fees at: it may end up taker or maker.
+    cdef int64_t r = m.taker_fee if m.taker_fee > m.maker_fee else m.maker_fee
+    return r if r > 0 else 0
+
+
+cdef inline amount_t _fee_unit(const Market* m, price_t own) noexcept nogil:
+    return probo_fee_unit(_fee_rate_max(m), own, m.payout, m.fee_mode)
+
+
 cdef class Core:
     """All markets, users and the ledger of one exchange, matched in C.
 
     Ids are dense integers assigned here: users ``0, 1, ...``, markets ``0, 1,
     ...``, orders ``1, 2, ...``.  Every method takes plain integers (numpy
     integers work too; ``bool``/``float``/``str`` raise ``TypeError``) and an
-    optional ``ts`` that is only copied into the events.  Expected refusals are
-    result codes (:class:`probo_engine.RejectReason`), never exceptions.  The
-    events of the most recent command are available from :meth:`last_events`.
-    See ``docs/semantics.md`` for the full contract.
+    optional ``ts`` (caller time) that drives GTD expiry and is copied into
+    the events.  Expected refusals are result codes
+    (:class:`probo_engine.RejectReason`), never exceptions.  The events of the
+    most recent command are available from :meth:`last_events`.  See
+    ``docs/semantics.md`` for the full contract.
+
+    Parameters
+    ----------
+    max_qty : int
+        Largest order quantity (at most ``10**9``).
+    max_open_orders : int
+        Live orders per user; 0 means no limit.
+    max_balance : int
+        Most cash (available + locked) a deposit may leave a user with; 0
+        means no limit beyond ``2**62`` for the whole system.
+    max_levels : int
+        Most price levels a market may have (at most 100,000).
     """
 
-    def __cinit__(self):
+    def __cinit__(self, *args, max_qty=MAX_QTY, max_open_orders=0, max_balance=0,
+                  max_levels=MAX_LEVELS, **kwargs):
         self.orders = NULL
         self.users = NULL
         self.markets = NULL
         self.positions = NULL
         self.events = NULL
         self.touched = NULL
+        self.heap = NULL
         self.oid_map.keys = NULL
         self.oid_map.vals = NULL
+        self.cid_map.keys = NULL
+        self.cid_map.vals = NULL
         self.pos_map.keys = NULL
         self.pos_map.vals = NULL
         self.cap_orders = 0
         self.free_head = -1
-        self.n_live = 0
+        self.n_live = self.n_gtd = 0
         self.n_users = self.cap_users = 0
         self.n_markets = self.cap_markets = 0
         self.n_pos = self.cap_pos = 0
+        self.n_heap = self.cap_heap = 0
         self.n_events = self.cap_events = 0
         self.n_touched = self.cap_touched = 0
         self.seq = 0
         self.next_oid = 1
         self.net_cash = 0
+        self.fee_balance = 0
         self.oom = False
-        if im_init(&self.oid_map, 1024) != 0 or im_init(&self.pos_map, 1024) != 0:
+        self.max_qty = _int(max_qty, "max_qty")
+        self.max_open = _int(max_open_orders, "max_open_orders")
+        self.max_balance = _int(max_balance, "max_balance")
+        self.max_levels = _int(max_levels, "max_levels")
+        if not 1 <= self.max_qty <= MAX_QTY:
+            raise ValueError(f"max_qty must be in 1..{MAX_QTY}")
+        if self.max_open < 0 or self.max_balance < 0:
+            raise ValueError("max_open_orders and max_balance must be >= 0")
+        if not 1 <= self.max_levels <= MAX_LEVELS:
+            raise ValueError(f"max_levels must be in 1..{MAX_LEVELS}")
+        if (im_init(&self.oid_map, 1024) != 0 or im_init(&self.pos_map, 1024) != 0
+                or im_init(&self.cid_map, 64) != 0):
             raise MemoryError()
         if _grow(<void**>&self.events, &self.cap_events, 256, sizeof(Event)) != 0:
             raise MemoryError()
@@ -318,7 +453,9 @@ cdef class Core:
         free(self.positions)
         free(self.events)
         free(self.touched)
+        free(self.heap)
         im_free(&self.oid_map)
+        im_free(&self.cid_map)
         im_free(&self.pos_map)
 
     # ------------------------------------------------------------ events
@@ -346,15 +483,20 @@ cdef class Core:
         return e
 
     @cython.final
-    cdef int _begin(self) except -1:
-        # Every public command starts here: a new event batch.
+    cdef int _begin(self, int64_t ts) except -1:
+        # Every public command starts here: a new event batch, then the GTD
+        # orders whose time has come expire (semantics.md "Time and GTD").
         if self.oom:
             raise MemoryError("the core lost an event to a failed allocation")
         self.n_events = 0
+        if self.n_heap > 0 and self.heap[0].ts <= ts:
+            self._expire(ts)
         return 0
 
     @cython.final
-    cdef int _end(self) except -1:
+    cdef int _end(self, int64_t r) except -1:
+        if r == ERR_NOMEM:
+            raise MemoryError()
         if self.oom:
             raise MemoryError("out of memory while recording events")
         if PROBO_DEBUG:
@@ -380,7 +522,7 @@ cdef class Core:
 
     @cython.final
     cdef void _touch(self, Market* m, int64_t mid, int32_t bside,
-                            int32_t idx) noexcept nogil:
+                     int32_t idx) noexcept nogil:
         # Remember a level whose total changed, once per command.  Capacity
         # for every level of every market is reserved in create_market.
         cdef Level* lvl = &m.levels[bside * m.nlevels + idx]
@@ -414,15 +556,37 @@ cdef class Core:
         self.n_touched = 0
 
     @cython.final
-    cdef void _unlink(self, slot_t s) noexcept nogil:
-        # Take a live order off its level and its user's list and free the
-        # slot.  Its remaining qty leaves the level total; locks are the
-        # caller's business.
+    cdef void _level_push(self, slot_t s) noexcept nogil:
+        # Append a slot to the tail of its level (its fields are set).
         cdef Order* o = &self.orders[s]
         cdef Market* m = &self.markets[o.mid]
         cdef int32_t idx = o.yprice // m.tick - 1
         cdef Level* lvl = &m.levels[o.bside * m.nlevels + idx]
-        cdef User* u = &self.users[o.uid]
+        o.next = -1
+        o.prev = lvl.tail
+        if lvl.tail >= 0:
+            self.orders[lvl.tail].next = s
+        else:
+            lvl.head = s
+        lvl.tail = s
+        lvl.total += o.qty
+        lvl.count += 1
+        m.n_orders += 1
+        if lvl.count == 1:
+            bit_set(m.bits + o.bside * m.nwords, idx)
+            if o.bside == BOOK_BID:
+                if idx > m.best_bid:
+                    m.best_bid = idx
+            elif idx < m.best_ask:
+                m.best_ask = idx
+
+    @cython.final
+    cdef void _level_remove(self, slot_t s) noexcept nogil:
+        # Take a slot off its level; its remaining qty leaves the level total.
+        cdef Order* o = &self.orders[s]
+        cdef Market* m = &self.markets[o.mid]
+        cdef int32_t idx = o.yprice // m.tick - 1
+        cdef Level* lvl = &m.levels[o.bside * m.nlevels + idx]
         if o.prev >= 0:
             self.orders[o.prev].next = o.next
         else:
@@ -433,6 +597,7 @@ cdef class Core:
             lvl.tail = o.prev
         lvl.total -= o.qty
         lvl.count -= 1
+        m.n_orders -= 1
         if lvl.count == 0:
             bit_clear(m.bits + o.bside * m.nwords, idx)
             if o.bside == BOOK_BID:
@@ -441,6 +606,12 @@ cdef class Core:
             elif m.best_ask == idx:
                 m.best_ask = bit_next_up(m.bits + m.nwords, m.nwords, idx,
                                          m.nlevels)
+
+    @cython.final
+    cdef void _order_free(self, slot_t s) noexcept nogil:
+        # Forget a live order that is off its level: user list, id maps, slot.
+        cdef Order* o = &self.orders[s]
+        cdef User* u = &self.users[o.uid]
         if o.uprev >= 0:
             self.orders[o.uprev].unext = o.unext
         else:
@@ -449,7 +620,12 @@ cdef class Core:
             self.orders[o.unext].uprev = o.uprev
         else:
             u.tail = o.uprev
+        u.n_orders -= 1
         im_del(&self.oid_map, o.oid)
+        if o.client_id != 0:
+            im_del(&self.cid_map, (<uint64_t>o.client_id << 32) | o.uid)
+        if o.tif == TIF_GTD:
+            self.n_gtd -= 1
         o.oid = 0
         o.next = self.free_head
         self.free_head = s
@@ -464,8 +640,7 @@ cdef class Core:
         cdef amount_t a
         if o.action == SIDE_BUY:
             u = &self.users[o.uid]
-            a = <amount_t>(o.yprice if o.outcome == OUTCOME_YES
-                           else m.payout - o.yprice) * q
+            a = (<amount_t>_own(o.outcome, o.yprice, m.payout) + o.fee_unit) * q
             u.locked -= a
             u.avail += a
         else:
@@ -485,38 +660,116 @@ cdef class Core:
         e.oid = <int64_t>o.oid
         e.side = o.action
         e.outcome = o.outcome
-        e.price = o.yprice if o.outcome == OUTCOME_YES else m.payout - o.yprice
+        e.price = _own(o.outcome, o.yprice, m.payout)
         e.qty = o.qty
         e.code = reason
         e.price2 = o.yprice
         e.aux = o.bside
         self._touch(m, o.mid, o.bside, o.yprice // m.tick - 1)
-        self._unlink(s)
-
-    # ------------------------------------------------------------- ledger
+        self._level_remove(s)
+        self._order_free(s)
 
     @cython.final
-    cdef void _settle(self, int32_t uid, pos_t pos, int action,
-                             int outcome, price_t limit, price_t x, qty_t q,
-                             price_t payout) noexcept nogil:
-        # One party's side of a fill of q at YES price x (semantics.md,
-        # "Ledger effect of a fill").  `limit` is the party's YES limit.
-        cdef User* u = &self.users[uid]
-        cdef Position* p = &self.positions[pos]
-        cdef amount_t own_limit, own_exec
-        if outcome == OUTCOME_YES:
-            own_limit = limit
-            own_exec = x
-        else:
-            own_limit = payout - limit
-            own_exec = payout - x
-        if action == SIDE_BUY:
-            u.locked -= own_limit * q
-            u.avail += (own_limit - own_exec) * q
-            p.avail[outcome] += q
-        else:
-            p.locked[outcome] -= q
-            u.avail += own_exec * q
+    cdef void _cancel_market(self, int64_t mid, int64_t reason, int64_t ts,
+                             uint64_t* pairs) noexcept nogil:
+        # Cancel every resting order of a market in ascending id order;
+        # `pairs` has room for 2 * m.n_orders ids (allocated before any change).
+        cdef Market* m = &self.markets[mid]
+        cdef int64_t n = m.n_orders, k = 0
+        cdef int32_t idx, side
+        cdef slot_t s
+        for side in range(2):
+            for idx in range(m.nlevels):
+                s = m.levels[side * m.nlevels + idx].head
+                while s >= 0:
+                    pairs[2 * k] = self.orders[s].oid
+                    pairs[2 * k + 1] = <uint64_t>s
+                    k += 1
+                    s = self.orders[s].next
+        qsort(pairs, <size_t>n, 2 * sizeof(uint64_t), probo_cmp_u64)
+        for k in range(n):
+            self._cancel_slot(<slot_t>pairs[2 * k + 1], reason, ts)
+
+    # ------------------------------------------------------------- expiry
+
+    @cython.final
+    cdef int _heap_push(self, int64_t ts, oid_t oid) noexcept nogil:
+        # Capacity was reserved by the caller (_reserve).
+        cdef int64_t i = self.n_heap, parent
+        cdef Expiry item
+        item.ts = ts
+        item.oid = oid
+        self.n_heap += 1
+        while i > 0:
+            parent = (i - 1) >> 1
+            if (self.heap[parent].ts < ts or
+                    (self.heap[parent].ts == ts and self.heap[parent].oid < oid)):
+                break
+            self.heap[i] = self.heap[parent]
+            i = parent
+        self.heap[i] = item
+        return 0
+
+    @cython.final
+    cdef void _heap_sift_down(self, int64_t i) noexcept nogil:
+        cdef int64_t n = self.n_heap, c
+        cdef Expiry item = self.heap[i]
+        while True:
+            c = 2 * i + 1
+            if c >= n:
+                break
+            if c + 1 < n and (self.heap[c + 1].ts < self.heap[c].ts or (
+                    self.heap[c + 1].ts == self.heap[c].ts
+                    and self.heap[c + 1].oid < self.heap[c].oid)):
+                c += 1
+            if (item.ts < self.heap[c].ts or
+                    (item.ts == self.heap[c].ts and item.oid < self.heap[c].oid)):
+                break
+            self.heap[i] = self.heap[c]
+            i = c
+        self.heap[i] = item
+
+    @cython.final
+    cdef int64_t _expire(self, int64_t ts) noexcept nogil:
+        # Cancel due GTD orders in (expire_ts, oid) order; entries whose order
+        # is gone are stale and dropped.
+        cdef int64_t n = 0
+        cdef Expiry top
+        cdef slot_t s
+        while self.n_heap > 0 and self.heap[0].ts <= ts:
+            top = self.heap[0]
+            self.n_heap -= 1
+            if self.n_heap > 0:
+                self.heap[0] = self.heap[self.n_heap]
+                self._heap_sift_down(0)
+            s = im_get(&self.oid_map, top.oid)
+            if s >= 0 and self.orders[s].tif == TIF_GTD and \
+                    self.orders[s].expire_ts == top.ts:
+                self._cancel_slot(s, CANCEL_EXPIRED, ts)
+                n += 1
+        if n:
+            self._emit_levels(ts)
+        return n
+
+    @cython.final
+    cdef void _heap_compact(self) noexcept nogil:
+        # Drop stale entries once they outnumber the live GTD orders, so the
+        # heap stays proportional to what rests (flat memory).
+        cdef int64_t i, k = 0
+        cdef slot_t s
+        for i in range(self.n_heap):
+            s = im_get(&self.oid_map, self.heap[i].oid)
+            if s >= 0 and self.orders[s].tif == TIF_GTD and \
+                    self.orders[s].expire_ts == self.heap[i].ts:
+                self.heap[k] = self.heap[i]
+                k += 1
+        self.n_heap = k
+        i = k // 2 - 1
+        while i >= 0:
+            self._heap_sift_down(i)
+            i -= 1
+
+    # ------------------------------------------------------------- ledger
 
     @cython.final
     cdef pos_t _pos_find(self, int64_t uid, int64_t mid) noexcept nogil:
@@ -544,215 +797,19 @@ cdef class Core:
         im_insert_nogrow(&self.pos_map, key, p)
         return p
 
-    # ----------------------------------------------------------- matching
-
     @cython.final
-    cdef qty_t _fillable(self, Market* m, int32_t bside, price_t yprice,
-                         int64_t uid, int stp, qty_t need) noexcept nogil:
-        # What a FOK order could fill now, walking crossing orders in priority
-        # order; stops as soon as `need` is reached.
-        cdef qty_t got = 0
-        cdef int32_t idx
-        cdef slot_t s
-        cdef Order* o
-        cdef int32_t opp = 1 - bside
-        cdef int32_t limit_idx = yprice // m.tick - 1
-        idx = m.best_ask if bside == BOOK_BID else m.best_bid
-        while True:
-            if bside == BOOK_BID:
-                if idx >= m.nlevels or idx > limit_idx:
-                    return got
-            elif idx < 0 or idx < limit_idx:
-                return got
-            s = m.levels[opp * m.nlevels + idx].head
-            while s >= 0:
-                o = &self.orders[s]
-                if o.uid == uid:
-                    if stp != STP_CANCEL_MAKER:
-                        return got
-                else:
-                    got += o.qty
-                    if got >= need:
-                        return got
-                s = o.next
-            if bside == BOOK_BID:
-                idx = bit_next_up(m.bits + m.nwords, m.nwords, idx + 1, m.nlevels)
-            else:
-                idx = bit_next_down(m.bits, idx - 1)
-
-    @cython.final
-    cdef int64_t _place(self, int64_t uid, int64_t mid, int action, int outcome,
-                        int64_t price, int64_t qty, int tif, int stp,
-                        int64_t ts) noexcept nogil:
-        # Returns the new order id, -reason if refused, or ERR_NOMEM before any
-        # change.  Validation first, then mutation (semantics.md "place").
-        cdef Market* m
-        cdef User* u
-        cdef pos_t pos
-        cdef price_t yprice
-        cdef int32_t bside, opp, idx, limit_idx
-        cdef qty_t left, q
-        cdef slot_t s
-        cdef Order* mk
-        cdef Order* o
-        cdef Level* lvl
-        cdef Event* e
-        cdef oid_t oid
-        cdef amount_t cost = 0
-        cdef bint stopped = False
-        cdef bint traded = False
-        cdef price_t x = 0
-        cdef int64_t code = 0
-
-        if uid < 0 or uid >= self.n_users:
-            code = REJ_UNKNOWN_USER
-        elif mid < 0 or mid >= self.n_markets:
-            code = REJ_UNKNOWN_MARKET
-        elif qty <= 0 or qty > MAX_QTY:
-            code = REJ_INVALID_QTY
-        if code == 0:
-            m = &self.markets[mid]
-            if price < m.tick or price > m.payout - m.tick or price % m.tick != 0:
-                code = REJ_PRICE_OFF_GRID
-        if code == 0:
-            u = &self.users[uid]
-            pos = self._pos_find(uid, mid)
-            if action == SIDE_BUY:
-                cost = <amount_t>price * qty
-                if u.avail < cost:
-                    code = REJ_INSUFFICIENT_FUNDS
-            elif pos < 0 or self.positions[pos].avail[outcome] < qty:
-                code = REJ_INSUFFICIENT_SHARES
-        if code == 0:
-            yprice = <price_t>(price if outcome == OUTCOME_YES else m.payout - price)
-            bside = BOOK_BID if (action == SIDE_BUY) == (outcome == OUTCOME_YES) \
-                else BOOK_ASK
-            if tif == TIF_FOK and self._fillable(m, bside, yprice, uid, stp,
-                                                 qty) < qty:
-                code = REJ_FOK_NOT_FILLABLE
-        if code != 0:
-            self._reject(CMD_PLACE, code, mid, uid, 0, action, outcome, price,
-                         qty, ts)
-            return -code
-
-        # Reserve everything a resting remainder could need, so nothing below
-        # can fail half-way (events aside, see _ev).
-        if pos < 0:
-            pos = self._pos_make(uid, mid)
-            if pos < 0:
-                return ERR_NOMEM
-        if self.free_head < 0 and tif == TIF_GTC:
-            if self._grow_arena() != 0:
-                return ERR_NOMEM
-        if im_reserve(&self.oid_map, 1) != 0:
-            return ERR_NOMEM
-
-        # Lock what the order may spend or deliver.
-        if action == SIDE_BUY:
-            u.avail -= cost
-            u.locked += cost
-        else:
-            self.positions[pos].avail[outcome] -= qty
-            self.positions[pos].locked[outcome] += qty
-        oid = self.next_oid
-        self.next_oid += 1
-        e = self._ev(EV_ACCEPTED, ts)
-        e.market = mid
-        e.user = uid
-        e.oid = <int64_t>oid
-        e.side = action
-        e.outcome = outcome
-        e.price = price
-        e.qty = qty
-        e.code = tif
-        e.price2 = yprice
-        e.aux = bside
-
-        left = qty
-        opp = 1 - bside
-        limit_idx = yprice // m.tick - 1
-        while left > 0:
-            if bside == BOOK_BID:
-                idx = m.best_ask
-                if idx >= m.nlevels or idx > limit_idx:
-                    break
-            else:
-                idx = m.best_bid
-                if idx < 0 or idx < limit_idx:
-                    break
-            lvl = &m.levels[opp * m.nlevels + idx]
-            s = lvl.head
-            mk = &self.orders[s]
-            if mk.uid == uid:
-                # Self-trade prevention: never a fill between one user's orders.
-                if stp == STP_CANCEL_TAKER:
-                    stopped = True
-                    break
-                self._cancel_slot(s, CANCEL_SELF_TRADE, ts)
-                if stp == STP_CANCEL_BOTH:
-                    stopped = True
-                    break
-                continue
-            q = left if left < mk.qty else mk.qty
-            x = mk.yprice
-            self._settle(uid, pos, action, outcome, yprice, x, q, m.payout)
-            self._settle(mk.uid, mk.pos, mk.action, mk.outcome, x, x, q, m.payout)
-            mk.qty -= q
-            lvl.total -= q
-            left -= q
-            traded = True
-            e = self._ev(EV_FILL, ts)
-            e.market = mid
-            e.user = uid
-            e.oid = <int64_t>oid
-            e.side = action
-            e.outcome = outcome
-            e.price = x
-            e.qty = q
-            if action == SIDE_BUY and mk.action == SIDE_BUY:
-                e.code = FILL_MINT
-                m.outstanding += q
-            elif action == SIDE_SELL and mk.action == SIDE_SELL:
-                e.code = FILL_MERGE
-                m.outstanding -= q
-            else:
-                e.code = FILL_TRANSFER
-            e.user2 = mk.uid
-            e.oid2 = <int64_t>mk.oid
-            e.price2 = x if outcome == OUTCOME_YES else m.payout - x
-            e.aux = mk.qty
-            self._touch(m, mid, opp, idx)
-            if mk.qty == 0:
-                self._unlink(s)
-        if traded:
-            m.last_price = x
-
-        if left > 0:
-            if stopped or tif != TIF_GTC:
-                # Unlock the remainder: IOC, or STP stopped the order.
-                if action == SIDE_BUY:
-                    u.locked -= <amount_t>price * left
-                    u.avail += <amount_t>price * left
-                else:
-                    self.positions[pos].locked[outcome] -= left
-                    self.positions[pos].avail[outcome] += left
-                e = self._ev(EV_CANCELED, ts)
-                e.market = mid
-                e.user = uid
-                e.oid = <int64_t>oid
-                e.side = action
-                e.outcome = outcome
-                e.price = price
-                e.qty = left
-                e.code = CANCEL_SELF_TRADE if stopped else CANCEL_IOC
-                e.price2 = yprice
-                e.aux = bside
-            else:
-                self._rest(oid, uid, mid, pos, action, outcome, bside, yprice,
-                           left, qty, tif)
-                self._touch(m, mid, bside, limit_idx)
-        self._emit_levels(ts)
-        return <int64_t>oid
+    cdef int _reserve_order(self) noexcept nogil:
+        # Room for one more resting order in every structure it enters.
+        if self.free_head < 0 and self._grow_arena() != 0:
+            return -1
+        if im_reserve(&self.oid_map, 1) != 0 or im_reserve(&self.cid_map, 1) != 0:
+            return -1
+        if self.n_heap > 2 * self.n_gtd + 64:
+            self._heap_compact()
+        if _grow(<void**>&self.heap, &self.cap_heap, self.n_heap + 1,
+                 sizeof(Expiry)) != 0:
+            return -1
+        return 0
 
     @cython.final
     cdef int _grow_arena(self) noexcept nogil:
@@ -768,55 +825,472 @@ cdef class Core:
         self.cap_orders = <slot_t>cap
         return 0
 
+    # ----------------------------------------------------------- matching
+
     @cython.final
-    cdef void _rest(self, oid_t oid, int64_t uid, int64_t mid, pos_t pos,
-                    int action, int outcome, int32_t bside, price_t yprice,
-                    qty_t left, qty_t orig, int tif) noexcept nogil:
-        # Append a remainder to the tail of its level and of its user's list.
-        # A free slot and oid-map room were reserved by the caller.
-        cdef Market* m = &self.markets[mid]
-        cdef int32_t idx = yprice // m.tick - 1
-        cdef Level* lvl = &m.levels[bside * m.nlevels + idx]
-        cdef User* u = &self.users[uid]
-        cdef slot_t s = self.free_head
-        cdef Order* o = &self.orders[s]
-        self.free_head = o.next
-        o.oid = oid
-        o.qty = left
-        o.orig_qty = orig
-        o.uid = <uint32_t>uid
-        o.mid = <uint32_t>mid
-        o.pos = pos
+    cdef bint _crosses(self, Market* m, int bside, price_t yprice) noexcept nogil:
+        # Does the best opposite level cross a YES limit price?
+        if bside == BOOK_BID:
+            return m.best_ask < m.nlevels and (m.best_ask + 1) * m.tick <= yprice
+        return m.best_bid >= 0 and (m.best_bid + 1) * m.tick >= yprice
+
+    @cython.final
+    cdef qty_t _fillable(self, Market* m, Taker* t, qty_t need) noexcept nogil:
+        # What a FOK order could fill now, walking crossing orders in priority
+        # order as _match would; stops as soon as `need` is reached.
+        cdef qty_t got = 0, q, a
+        cdef int32_t idx
+        cdef slot_t s
+        cdef Order* o
+        cdef int32_t opp = 1 - t.bside
+        cdef int32_t limit_idx = t.yprice // m.tick - 1
+        cdef amount_t budget = t.lump
+        cdef price_t e
+        idx = m.best_ask if t.bside == BOOK_BID else m.best_bid
+        while True:
+            if t.bside == BOOK_BID:
+                if idx >= m.nlevels or idx > limit_idx:
+                    return got
+            elif idx < 0 or idx < limit_idx:
+                return got
+            s = m.levels[opp * m.nlevels + idx].head
+            while s >= 0:
+                o = &self.orders[s]
+                if o.uid == t.uid:
+                    if t.stp != STP_CANCEL_MAKER:
+                        return got
+                else:
+                    q = need - got if need - got < o.qty else o.qty
+                    if t.budget:
+                        e = _own(t.outcome, o.yprice, m.payout)
+                        a = probo_affordable(q, e, budget, m.taker_fee, m.payout,
+                                             m.fee_mode)
+                        budget -= a * e + probo_fee(m.taker_fee, a, e, m.payout,
+                                                    m.fee_mode, 1)
+                        got += a
+                        if a < q:
+                            return got
+                    else:
+                        got += q
+                    if got >= need:
+                        return got
+                s = o.next
+            if t.bside == BOOK_BID:
+                idx = bit_next_up(m.bits + m.nwords, m.nwords, idx + 1, m.nlevels)
+            else:
+                idx = bit_next_down(m.bits, idx - 1)
+
+    @cython.final
+    cdef void _match(self, Market* m, Taker* t, int64_t ts) noexcept nogil:
+        # Match the incoming order against the opposite side (semantics.md
+        # "place", step 3) and settle each fill for both parties.
+        cdef int32_t opp = 1 - t.bside
+        cdef int32_t limit_idx = t.yprice // m.tick - 1
+        cdef int32_t idx
+        cdef slot_t s
+        cdef Order* mk
+        cdef Level* lvl
+        cdef Event* e
+        cdef User* tu = &self.users[t.uid]
+        cdef User* mu
+        cdef Position* tp
+        cdef Position* mp
+        cdef qty_t q
+        cdef price_t x = 0, te, me
+        cdef amount_t tfee, mfee
+        cdef bint traded = False
+        while t.left > 0:
+            if t.bside == BOOK_BID:
+                idx = m.best_ask
+                if idx >= m.nlevels or idx > limit_idx:
+                    break
+            else:
+                idx = m.best_bid
+                if idx < 0 or idx < limit_idx:
+                    break
+            lvl = &m.levels[opp * m.nlevels + idx]
+            s = lvl.head
+            mk = &self.orders[s]
+            if mk.uid == t.uid:
+                # Self-trade prevention: never a fill between one user's orders.
+                if t.stp == STP_CANCEL_TAKER:
+                    t.stopped = True
+                    break
+                self._cancel_slot(s, CANCEL_SELF_TRADE, ts)
+                if t.stp == STP_CANCEL_BOTH:
+                    t.stopped = True
+                    break
+                continue
+            x = mk.yprice
+            te = _own(t.outcome, x, m.payout)
+            me = _own(mk.outcome, x, m.payout)
+            q = t.left if t.left < mk.qty else mk.qty
+            if t.budget:
+                q = probo_affordable(q, te, t.lump, m.taker_fee, m.payout,
+                                     m.fee_mode)
+                if q == 0:
+                    break
+            tfee = probo_fee(m.taker_fee, q, te, m.payout, m.fee_mode, 1)
+            # taker: a buy spends from its lump lock, a sell is paid net of fee
+            tp = &self.positions[t.pos]
+            if t.action == SIDE_BUY:
+                t.lump -= q * te + tfee
+                tu.locked -= q * te + tfee
+                tp.avail[t.outcome] += q
+            else:
+                tp.locked[t.outcome] -= q
+                tu.avail += q * te - tfee
+            self.fee_balance += tfee
+            # maker: pays its maker fee, or is paid a capped rebate
+            if m.maker_fee >= 0:
+                mfee = probo_fee(m.maker_fee, q, me, m.payout, m.fee_mode, 1)
+            else:
+                mfee = -probo_fee(-m.maker_fee, q, me, m.payout, m.fee_mode, 0)
+                if -mfee > self.fee_balance:
+                    mfee = -self.fee_balance
+            self.fee_balance += mfee
+            mu = &self.users[mk.uid]
+            mp = &self.positions[mk.pos]
+            if mk.action == SIDE_BUY:
+                mu.locked -= q * (me + mk.fee_unit)
+                mu.avail += q * mk.fee_unit - mfee
+                mp.avail[mk.outcome] += q
+            else:
+                mp.locked[mk.outcome] -= q
+                mu.avail += q * me - mfee
+            mk.qty -= q
+            lvl.total -= q
+            t.left -= q
+            traded = True
+            e = self._ev(EV_FILL, ts)
+            e.market = t.mid
+            e.user = t.uid
+            e.oid = <int64_t>t.oid
+            e.side = t.action
+            e.outcome = t.outcome
+            e.price = x
+            e.qty = q
+            if t.action == SIDE_BUY and mk.action == SIDE_BUY:
+                e.code = FILL_MINT
+                m.outstanding += q
+            elif t.action == SIDE_SELL and mk.action == SIDE_SELL:
+                e.code = FILL_MERGE
+                m.outstanding -= q
+            else:
+                e.code = FILL_TRANSFER
+            e.user2 = mk.uid
+            e.oid2 = <int64_t>mk.oid
+            e.price2 = te
+            e.aux = mk.qty
+            e.fee = tfee
+            e.fee2 = mfee
+            self._touch(m, t.mid, opp, idx)
+            if mk.qty == 0:
+                self._level_remove(s)
+                self._order_free(s)
+        if traded:
+            m.last_price = x
+
+    @cython.final
+    cdef bint _finish(self, Market* m, Taker* t, slot_t s, int64_t ts) noexcept nogil:
+        # After matching: rest the remainder in slot `s` (fields set by the
+        # caller) or cancel it, and settle the buy's lump lock.  Returns True
+        # if the order rests.
+        cdef User* u = &self.users[t.uid]
+        cdef Position* p = &self.positions[t.pos]
+        cdef amount_t keep = 0
+        cdef Event* e
+        cdef bint rests = t.left > 0 and not t.stopped and (
+            t.tif == TIF_GTC or t.tif == TIF_GTD)
+        if rests:
+            self.orders[s].qty = t.left
+            self._level_push(s)
+            self._touch(m, t.mid, t.bside, t.yprice // m.tick - 1)
+            keep = t.left * (<amount_t>t.price + t.fee_unit)
+        elif t.left > 0:
+            if t.action == SIDE_SELL:
+                p.locked[t.outcome] -= t.left
+                p.avail[t.outcome] += t.left
+            e = self._ev(EV_CANCELED, ts)
+            e.market = t.mid
+            e.user = t.uid
+            e.oid = <int64_t>t.oid
+            e.side = t.action
+            e.outcome = t.outcome
+            e.price = t.price
+            e.qty = t.left
+            e.code = CANCEL_SELF_TRADE if t.stopped else CANCEL_IOC
+            e.price2 = t.yprice
+            e.aux = t.bside
+        if t.action == SIDE_BUY:
+            # unused lock (price improvement, fee reserve, remainder) returns
+            u.locked -= t.lump - keep
+            u.avail += t.lump - keep
+            t.lump = keep
+        return rests
+
+    @cython.final
+    cdef int64_t _place(self, int64_t uid, int64_t mid, int action, int outcome,
+                        int64_t price, int64_t qty, int tif, int stp, int64_t ts,
+                        int flags, int64_t client_id, int64_t expire_ts,
+                        int64_t max_cost) noexcept nogil:
+        # Returns the new order id, -reason if refused, or ERR_NOMEM before any
+        # change.  Validation first, then mutation (semantics.md "place").
+        cdef Market* m
+        cdef User* u
+        cdef Position* p
+        cdef Taker t
+        cdef slot_t s
+        cdef Order* o
+        cdef Event* e
+        cdef amount_t worst
+        cdef int64_t code = 0
+        cdef bint market_order = (flags & FLAG_MARKET) != 0
+
+        if uid < 0 or uid >= self.n_users:
+            code = REJ_UNKNOWN_USER
+        elif mid < 0 or mid >= self.n_markets:
+            code = REJ_UNKNOWN_MARKET
+        else:
+            m = &self.markets[mid]
+            u = &self.users[uid]
+            if market_order:
+                price = m.payout - m.tick if action == SIDE_BUY else m.tick
+            if m.status != MARKET_OPEN:
+                code = REJ_MARKET_NOT_OPEN
+            elif qty <= 0 or qty > self.max_qty:
+                code = REJ_INVALID_QTY
+            elif qty < m.min_qty:
+                code = REJ_BELOW_MIN_QTY
+            elif price < m.tick or price > m.payout - m.tick or price % m.tick != 0:
+                code = REJ_PRICE_OFF_GRID
+            elif tif == TIF_GTD and expire_ts <= ts:
+                code = REJ_INVALID_EXPIRY
+            elif client_id != 0 and im_get(
+                    &self.cid_map, (<uint64_t>client_id << 32) | <uint64_t>uid) >= 0:
+                code = REJ_DUPLICATE_CLIENT_ID
+            elif ((tif == TIF_GTC or tif == TIF_GTD) and self.max_open > 0
+                    and u.n_orders >= self.max_open):
+                code = REJ_TOO_MANY_ORDERS
+        if code == 0:
+            t.uid = uid
+            t.mid = mid
+            t.action = action
+            t.outcome = outcome
+            t.bside = _book_side(action, outcome)
+            t.tif = tif
+            t.stp = stp
+            t.flags = flags
+            t.price = <price_t>price
+            t.yprice = _own(outcome, <price_t>price, m.payout)
+            t.left = qty
+            t.stopped = False
+            t.budget = False
+            t.lump = 0
+            t.fee_unit = 0
+            t.pos = self._pos_find(uid, mid)
+            if action == SIDE_BUY:
+                t.fee_unit = _fee_unit(m, t.price)
+                t.lump = qty * (<amount_t>price + t.fee_unit)
+                if market_order and max_cost > 0 and max_cost < t.lump:
+                    t.lump = max_cost
+                    t.budget = True
+                if u.avail < t.lump:
+                    code = REJ_INSUFFICIENT_FUNDS
+            elif t.pos < 0 or self.positions[t.pos].avail[outcome] < qty:
+                code = REJ_INSUFFICIENT_SHARES
+        if code == 0 and tif == TIF_FOK and self._fillable(m, &t, qty) < qty:
+            code = REJ_FOK_NOT_FILLABLE
+        if code == 0 and flags & FLAG_POST_ONLY and self._crosses(m, t.bside, t.yprice):
+            code = REJ_POST_ONLY_WOULD_CROSS
+        if code != 0:
+            self._reject(CMD_PLACE, code, mid, uid, 0, action, outcome, price,
+                         qty, ts)
+            return -code
+
+        # Reserve everything a resting remainder could need, so nothing below
+        # can fail half-way (events aside, see _ev).
+        if t.pos < 0:
+            t.pos = self._pos_make(uid, mid)
+            if t.pos < 0:
+                return ERR_NOMEM
+        if self._reserve_order() != 0:
+            return ERR_NOMEM
+
+        p = &self.positions[t.pos]
+        if action == SIDE_BUY:
+            u.avail -= t.lump
+            u.locked += t.lump
+        else:
+            p.avail[outcome] -= qty
+            p.locked[outcome] += qty
+        t.oid = self.next_oid
+        self.next_oid += 1
+        e = self._ev(EV_ACCEPTED, ts)
+        e.market = mid
+        e.user = uid
+        e.oid = <int64_t>t.oid
+        e.side = action
+        e.outcome = outcome
+        e.price = price
+        e.qty = qty
+        e.code = tif
+        e.user2 = client_id
+        e.oid2 = expire_ts
+        e.price2 = t.yprice
+        e.aux = t.bside | (flags << 1)
+
+        self._match(m, &t, ts)
+        s = self.free_head
+        if t.left > 0 and not t.stopped and (tif == TIF_GTC or tif == TIF_GTD):
+            # fill the reserved slot before _finish pushes it on its level
+            o = &self.orders[s]
+            self.free_head = o.next
+            o.oid = t.oid
+            o.orig_qty = qty
+            o.fee_unit = t.fee_unit
+            o.expire_ts = expire_ts
+            o.uid = <uint32_t>uid
+            o.mid = <uint32_t>mid
+            o.client_id = <uint32_t>client_id
+            o.pos = t.pos
+            o.yprice = t.yprice
+            o.action = <uint8_t>action
+            o.outcome = <uint8_t>outcome
+            o.bside = <uint8_t>t.bside
+            o.tif = <uint8_t>tif
+            o.stp = <uint8_t>stp
+            o.flags = <uint8_t>(flags & FLAG_POST_ONLY)
+            o.unext = -1
+            o.uprev = u.tail
+            if u.tail >= 0:
+                self.orders[u.tail].unext = s
+            else:
+                u.head = s
+            u.tail = s
+            u.n_orders += 1
+            im_insert_nogrow(&self.oid_map, t.oid, s)
+            if client_id != 0:
+                im_insert_nogrow(&self.cid_map,
+                                 (<uint64_t>client_id << 32) | <uint64_t>uid, s)
+            if tif == TIF_GTD:
+                self.n_gtd += 1
+                self._heap_push(expire_ts, t.oid)
+            self.n_live += 1
+        self._finish(m, &t, s, ts)
+        self._emit_levels(ts)
+        return <int64_t>t.oid
+
+    @cython.final
+    cdef int64_t _amend(self, int64_t uid, int64_t oid, int64_t price, int64_t qty,
+                        int64_t ts) noexcept nogil:
+        # semantics.md "amend": in place (priority kept) or re-entry at the back.
+        cdef slot_t s = -1
+        cdef Order* o
+        cdef Market* m
+        cdef User* u
+        cdef Position* p
+        cdef Taker t
+        cdef Event* e
+        cdef int64_t code = 0
+        cdef price_t yprice, old_price
+        cdef amount_t held = 0, need = 0, fu = 0
+        cdef qty_t old_qty, diff
+        if uid < 0 or uid >= self.n_users:
+            code = REJ_UNKNOWN_USER
+        else:
+            if oid > 0:
+                s = im_get(&self.oid_map, <uint64_t>oid)
+            if s < 0 or self.orders[s].uid != uid:
+                code = REJ_UNKNOWN_ORDER
+        if code == 0:
+            o = &self.orders[s]
+            m = &self.markets[o.mid]
+            u = &self.users[uid]
+            p = &self.positions[o.pos]
+            old_price = _own(o.outcome, o.yprice, m.payout)
+            if m.status != MARKET_OPEN:
+                code = REJ_MARKET_NOT_OPEN
+            elif qty <= 0 or qty > self.max_qty:
+                code = REJ_INVALID_QTY
+            elif qty < m.min_qty:
+                code = REJ_BELOW_MIN_QTY
+            elif price < m.tick or price > m.payout - m.tick or price % m.tick != 0:
+                code = REJ_PRICE_OFF_GRID
+        if code == 0:
+            yprice = _own(o.outcome, <price_t>price, m.payout)
+            if yprice != o.yprice or qty > o.qty:
+                if o.action == SIDE_BUY:
+                    fu = _fee_unit(m, <price_t>price)
+                    held = o.qty * (<amount_t>old_price + o.fee_unit)
+                    need = qty * (<amount_t>price + fu)
+                    if need - held > u.avail:
+                        code = REJ_INSUFFICIENT_FUNDS
+                elif qty - o.qty > p.avail[o.outcome]:
+                    code = REJ_INSUFFICIENT_SHARES
+                if code == 0 and o.flags & FLAG_POST_ONLY and self._crosses(
+                        m, o.bside, yprice):
+                    code = REJ_POST_ONLY_WOULD_CROSS
+        if code != 0:
+            self._reject(CMD_AMEND, code, 0, uid, oid, 0, 0, price, qty, ts)
+            return code
+
+        old_qty = o.qty
+        e = self._ev(EV_AMENDED, ts)
+        e.market = o.mid
+        e.user = uid
+        e.oid = oid
+        e.side = o.action
+        e.outcome = o.outcome
+        e.price = price
+        e.qty = qty
+        e.price2 = old_price
+        e.aux = old_qty
+        if yprice == o.yprice and qty <= o.qty:
+            e.code = 1
+            diff = o.qty - qty
+            if diff > 0:
+                self._unlock(o, diff)
+                m.levels[o.bside * m.nlevels + o.yprice // m.tick - 1].total -= diff
+                o.qty = qty
+                self._touch(m, o.mid, o.bside, o.yprice // m.tick - 1)
+            self._emit_levels(ts)
+            return 0
+
+        # Re-entry: off the level, locks recomputed, matched as a taker, and
+        # whatever is left rests at the back under the same id.
+        self._touch(m, o.mid, o.bside, o.yprice // m.tick - 1)
+        self._level_remove(s)
+        if o.action == SIDE_BUY:
+            u.locked += need - held
+            u.avail -= need - held
+        else:
+            p.locked[o.outcome] += qty - o.qty
+            p.avail[o.outcome] -= qty - o.qty
         o.yprice = yprice
-        o.action = <uint8_t>action
-        o.outcome = <uint8_t>outcome
-        o.bside = <uint8_t>bside
-        o.tif = <uint8_t>tif
-        o.next = -1
-        o.prev = lvl.tail
-        if lvl.tail >= 0:
-            self.orders[lvl.tail].next = s
-        else:
-            lvl.head = s
-        lvl.tail = s
-        lvl.total += left
-        lvl.count += 1
-        if lvl.count == 1:
-            bit_set(m.bits + bside * m.nwords, idx)
-            if bside == BOOK_BID:
-                if idx > m.best_bid:
-                    m.best_bid = idx
-            elif idx < m.best_ask:
-                m.best_ask = idx
-        o.unext = -1
-        o.uprev = u.tail
-        if u.tail >= 0:
-            self.orders[u.tail].unext = s
-        else:
-            u.head = s
-        u.tail = s
-        im_insert_nogrow(&self.oid_map, oid, s)
-        self.n_live += 1
+        o.fee_unit = fu
+        t.uid = uid
+        t.mid = o.mid
+        t.oid = o.oid
+        t.pos = o.pos
+        t.action = o.action
+        t.outcome = o.outcome
+        t.bside = o.bside
+        t.tif = o.tif
+        t.stp = o.stp
+        t.flags = o.flags
+        t.price = <price_t>price
+        t.yprice = yprice
+        t.left = qty
+        t.lump = need
+        t.fee_unit = fu
+        t.budget = False
+        t.stopped = False
+        self._match(m, &t, ts)
+        if not self._finish(m, &t, s, ts):
+            self._order_free(s)
+        self._emit_levels(ts)
+        return 0
 
     @cython.final
     cdef int64_t _cancel(self, int64_t uid, int64_t oid, int64_t ts) noexcept nogil:
@@ -837,6 +1311,28 @@ cdef class Core:
         return 0
 
     @cython.final
+    cdef int64_t _cancel_all(self, int64_t uid, int64_t mid, int64_t ts) noexcept nogil:
+        # The user's list is in ascending id order already.
+        cdef int64_t code = 0, n = 0
+        cdef slot_t s, nxt
+        if uid < 0 or uid >= self.n_users:
+            code = REJ_UNKNOWN_USER
+        elif mid >= self.n_markets or mid < -1:
+            code = REJ_UNKNOWN_MARKET
+        if code != 0:
+            self._reject(CMD_CANCEL_ALL, code, mid, uid, 0, 0, 0, 0, 0, ts)
+            return -code
+        s = self.users[uid].head
+        while s >= 0:
+            nxt = self.orders[s].unext
+            if mid < 0 or self.orders[s].mid == mid:
+                self._cancel_slot(s, CANCEL_USER, ts)
+                n += 1
+            s = nxt
+        self._emit_levels(ts)
+        return n
+
+    @cython.final
     cdef int64_t _cash(self, int64_t uid, int64_t amount, bint deposit,
                        int64_t ts) noexcept nogil:
         cdef int64_t code = 0
@@ -847,7 +1343,10 @@ cdef class Core:
         elif amount <= 0:
             code = REJ_INVALID_AMOUNT
         elif deposit:
-            if amount > MAX_TOTAL_CASH - self.net_cash:
+            u = &self.users[uid]
+            if amount > MAX_TOTAL_CASH - self.net_cash or (
+                    self.max_balance > 0
+                    and amount > self.max_balance - u.avail - u.locked):
                 code = REJ_CASH_LIMIT
         elif self.users[uid].avail < amount:
             code = REJ_INSUFFICIENT_FUNDS
@@ -864,6 +1363,158 @@ cdef class Core:
         e.user = uid
         e.qty = amount
         e.aux = u.avail
+        return 0
+
+    @cython.final
+    cdef int64_t _pair(self, int64_t uid, int64_t mid, int64_t qty, bint mint,
+                       int64_t ts) noexcept nogil:
+        # mint: payout*qty cash -> qty YES + qty NO; merge: the reverse.
+        cdef int64_t code = 0
+        cdef Market* m
+        cdef pos_t p = -1
+        cdef Position* r
+        cdef User* u
+        cdef Event* e
+        if uid < 0 or uid >= self.n_users:
+            code = REJ_UNKNOWN_USER
+        elif mid < 0 or mid >= self.n_markets:
+            code = REJ_UNKNOWN_MARKET
+        else:
+            m = &self.markets[mid]
+            if (m.status != MARKET_OPEN if mint else m.status == MARKET_RESOLVED):
+                code = REJ_MARKET_NOT_OPEN
+            elif qty <= 0 or qty > self.max_qty:
+                code = REJ_INVALID_QTY
+            elif mint:
+                if self.users[uid].avail < qty * <amount_t>m.payout:
+                    code = REJ_INSUFFICIENT_FUNDS
+            else:
+                p = self._pos_find(uid, mid)
+                if p < 0 or self.positions[p].avail[0] < qty or \
+                        self.positions[p].avail[1] < qty:
+                    code = REJ_INSUFFICIENT_SHARES
+        if code != 0:
+            self._reject(CMD_MINT if mint else CMD_MERGE, code, mid, uid, 0, 0, 0,
+                         0, qty, ts)
+            return code
+        p = self._pos_make(uid, mid)
+        if p < 0:
+            return ERR_NOMEM
+        r = &self.positions[p]
+        u = &self.users[uid]
+        if mint:
+            u.avail -= qty * <amount_t>m.payout
+            r.avail[0] += qty
+            r.avail[1] += qty
+            m.outstanding += qty
+        else:
+            u.avail += qty * <amount_t>m.payout
+            r.avail[0] -= qty
+            r.avail[1] -= qty
+            m.outstanding -= qty
+        e = self._ev(EV_PAIR, ts)
+        e.market = mid
+        e.user = uid
+        e.price = m.payout
+        e.qty = qty
+        e.code = 1 if mint else 2
+        e.aux = u.avail
+        return 0
+
+    @cython.final
+    cdef int64_t _status(self, int64_t mid, int64_t cmd, int64_t yes_value,
+                         int64_t ts) noexcept nogil:
+        # halt / resume / close / resolve (semantics.md "Market lifecycle").
+        cdef int64_t code = 0, st, reason = 0, k, n = 0
+        cdef Market* m
+        cdef uint64_t* pairs = NULL
+        cdef uint64_t* cbuf = NULL
+        cdef Position* r
+        cdef User* u
+        cdef Event* e
+        if mid < 0 or mid >= self.n_markets:
+            code = REJ_UNKNOWN_MARKET
+        else:
+            m = &self.markets[mid]
+            st = m.status
+            if cmd == CMD_HALT and st != MARKET_OPEN:
+                code = REJ_INVALID_TRANSITION
+            elif cmd == CMD_RESUME and st != MARKET_HALTED:
+                code = REJ_INVALID_TRANSITION
+            elif cmd == CMD_CLOSE and st != MARKET_OPEN and st != MARKET_HALTED:
+                code = REJ_INVALID_TRANSITION
+            elif cmd == CMD_RESOLVE:
+                if st == MARKET_RESOLVED:
+                    code = REJ_INVALID_TRANSITION
+                elif yes_value < 0 or yes_value > m.payout:
+                    code = REJ_INVALID_SETTLEMENT
+        if code != 0:
+            self._reject(cmd, code, mid, 0, 0, 0, 0,
+                         yes_value if cmd == CMD_RESOLVE else 0, 0, ts)
+            return code
+        # every buffer before any change: orders to cancel, holders to pay
+        cbuf = <uint64_t*>malloc(<size_t>(2 * m.n_orders + 2) * sizeof(uint64_t))
+        if cbuf == NULL:
+            return ERR_NOMEM
+        if cmd == CMD_RESOLVE:
+            # holders in ascending user id
+            for k in range(self.n_pos):
+                if self.positions[k].mid == mid:
+                    n += 1
+            if n > 0:
+                pairs = <uint64_t*>malloc(<size_t>(2 * n) * sizeof(uint64_t))
+                if pairs == NULL:
+                    free(cbuf)
+                    return ERR_NOMEM
+                n = 0
+                for k in range(self.n_pos):
+                    if self.positions[k].mid == mid:
+                        pairs[2 * n] = self.positions[k].uid
+                        pairs[2 * n + 1] = <uint64_t>k
+                        n += 1
+                qsort(pairs, <size_t>n, 2 * sizeof(uint64_t), probo_cmp_u64)
+        if cmd == CMD_HALT:
+            reason = CANCEL_HALTED if m.cancel_on_halt else 0
+            m.status = MARKET_HALTED
+        elif cmd == CMD_RESUME:
+            m.status = MARKET_OPEN
+        elif cmd == CMD_CLOSE:
+            reason = CANCEL_CLOSED
+            m.status = MARKET_CLOSED
+        else:
+            reason = CANCEL_RESOLVED
+            m.status = MARKET_RESOLVED
+            m.yes_value = <price_t>yes_value
+        if reason:
+            self._cancel_market(mid, reason, ts, cbuf)
+        free(cbuf)
+        self._emit_levels(ts)
+        if cmd == CMD_RESOLVE:
+            for k in range(n):
+                r = &self.positions[pairs[2 * k + 1]]
+                if r.avail[0] == 0 and r.avail[1] == 0:
+                    continue
+                u = &self.users[r.uid]
+                u.avail += (r.avail[0] * yes_value
+                            + r.avail[1] * (m.payout - yes_value))
+                e = self._ev(EV_SETTLEMENT, ts)
+                e.market = mid
+                e.user = r.uid
+                e.price = yes_value
+                e.qty = r.avail[0]
+                e.price2 = m.payout - yes_value
+                e.aux = r.avail[1]
+                r.avail[0] = 0
+                r.avail[1] = 0
+            free(pairs)
+            m.outstanding = 0
+        e = self._ev(EV_MARKET, ts)
+        e.market = mid
+        e.price = m.payout
+        e.qty = m.tick
+        e.code = m.status
+        if cmd == CMD_RESOLVE:
+            e.price2 = yes_value
         return 0
 
     # ------------------------------------------------------ public commands
@@ -884,18 +1535,23 @@ cdef class Core:
         (0, 1)
         """
         cdef User* u
-        self._begin()
+        if self.n_users >= 0xFFFFFFFF:
+            raise ValueError("too many users")
+        if self.oom:
+            raise MemoryError("the core lost an event to a failed allocation")
         if _grow(<void**>&self.users, &self.cap_users, self.n_users + 1,
                  sizeof(User)) != 0:
             raise MemoryError()
+        self.n_events = 0
         u = &self.users[self.n_users]
         u.avail = u.locked = 0
         u.head = u.tail = -1
+        u.n_orders = 0
         self.n_users += 1
-        self._end()
         return self.n_users - 1
 
-    def create_market(self, payout=1000, tick=50, ts=0):
+    def create_market(self, payout=1000, tick=50, ts=0, taker_fee=0, maker_fee=0,
+                      fee_mode=0, min_qty=1, cancel_on_halt=False):
         """Create a market with prices ``tick, 2*tick, ..., payout - tick``.
 
         Parameters
@@ -904,9 +1560,17 @@ cdef class Core:
             Value of one YES+NO pair in minor units (default 1000 paise).
         tick : int
             Price step (default 50).  ``payout % tick == 0`` and there must be
-            at least one and at most 100,000 price levels.
+            at least one price level, and at most ``max_levels``.
         ts : int
-            Caller time, copied into the ``MARKET`` event.
+            Caller time.
+        taker_fee, maker_fee : int
+            Fee rates in basis points; ``maker_fee < 0`` is a rebate.
+        fee_mode : int
+            ``FeeMode.BPS`` (0, of notional) or ``FeeMode.CURVE`` (1).
+        min_qty : int
+            Smallest order quantity.
+        cancel_on_halt : bool
+            Whether :meth:`halt` cancels every resting order.
 
         Returns
         -------
@@ -916,7 +1580,7 @@ cdef class Core:
         Raises
         ------
         ValueError
-            If the grid is invalid.  Nothing changes.
+            If any parameter is invalid.  Nothing changes.
 
         >>> Core().create_market(100, 1)
         0
@@ -924,20 +1588,31 @@ cdef class Core:
         cdef int64_t p = _int(payout, "payout")
         cdef int64_t t = _int(tick, "tick")
         cdef int64_t t_s = _int(ts, "ts")
+        cdef int64_t tf = _int(taker_fee, "taker_fee")
+        cdef int64_t mf = _int(maker_fee, "maker_fee")
+        cdef int fm = _enum(fee_mode, "fee_mode", 1)
+        cdef int64_t mq = _int(min_qty, "min_qty")
         cdef int64_t n, nw, need, i
         cdef Market* m
         cdef Event* e
+        if not isinstance(cancel_on_halt, (bool, int)):
+            raise TypeError("cancel_on_halt must be a bool")
         if t <= 0 or p <= 0 or p > MAX_PAYOUT or p % t != 0 or p < 2 * t:
             raise ValueError(
                 f"invalid grid payout={p} tick={t}: need 0 < tick, payout % tick "
                 f"== 0, payout >= 2*tick and payout <= {MAX_PAYOUT}")
         n = p // t - 1
-        if n > MAX_LEVELS:
-            raise ValueError(f"{n} price levels exceed the limit of {MAX_LEVELS}")
+        if n > self.max_levels:
+            raise ValueError(f"{n} price levels exceed the limit of {self.max_levels}")
+        if not 0 <= tf <= 10000 or not -10000 <= mf <= 10000:
+            raise ValueError(f"fee rates out of range: taker_fee={tf} (0..10000), "
+                             f"maker_fee={mf} (-10000..10000)")
+        if not 1 <= mq <= self.max_qty:
+            raise ValueError(f"min_qty={mq} must be in 1..{self.max_qty}")
         if self.n_markets >= (1 << 20):
             raise ValueError("too many markets")
         nw = (n + 63) // 64
-        self._begin()
+        self._begin(t_s)
         # all allocations before any change
         if _grow(<void**>&self.markets, &self.cap_markets, self.n_markets + 1,
                  sizeof(Market)) != 0:
@@ -969,13 +1644,19 @@ cdef class Core:
         m.best_bid = -1
         m.best_ask = <int32_t>n
         m.status = MARKET_OPEN
+        m.taker_fee = <int32_t>tf
+        m.maker_fee = <int32_t>mf
+        m.fee_mode = fm
+        m.min_qty = mq
+        m.cancel_on_halt = 1 if cancel_on_halt else 0
+        m.yes_value = -1
         self.n_markets += 1
         e = self._ev(EV_MARKET, t_s)
         e.market = self.n_markets - 1
         e.price = p
         e.qty = t
         e.code = MARKET_OPEN
-        self._end()
+        self._end(0)
         return self.n_markets - 1
 
     def deposit(self, uid, amount, ts=0):
@@ -991,13 +1672,13 @@ cdef class Core:
         >>> core.balance(u)
         (1000, 0)
         """
-        cdef int64_t r
         cdef int64_t u_ = _int(uid, "uid")
         cdef int64_t a = _int(amount, "amount")
         cdef int64_t t = _int(ts, "ts")
-        self._begin()
+        cdef int64_t r
+        self._begin(t)
         r = self._cash(u_, a, True, t)
-        self._end()
+        self._end(r)
         return r
 
     def withdraw(self, uid, amount, ts=0):
@@ -1008,16 +1689,17 @@ cdef class Core:
         int
             0, or 101 unknown user, 105 amount <= 0, 201 insufficient funds.
         """
-        cdef int64_t r
         cdef int64_t u_ = _int(uid, "uid")
         cdef int64_t a = _int(amount, "amount")
         cdef int64_t t = _int(ts, "ts")
-        self._begin()
+        cdef int64_t r
+        self._begin(t)
         r = self._cash(u_, a, False, t)
-        self._end()
+        self._end(r)
         return r
 
-    def place(self, uid, mid, side, outcome, price, qty, tif=0, stp=0, ts=0):
+    def place(self, uid, mid, side, outcome, price, qty, tif=0, stp=0, ts=0,
+              post_only=False, client_id=0, expire_ts=0):
         """Place a limit order; match it at once, rest or cancel the remainder.
 
         Parameters
@@ -1031,14 +1713,21 @@ cdef class Core:
         price : int
             Limit price in the order's own outcome terms, on the market's grid.
         qty : int
-            Shares, ``1..10**9``.
+            Shares, ``1..max_qty`` and at least the market's ``min_qty``.
         tif : int
-            ``TimeInForce`` GTC (0, default), IOC (1) or FOK (2).
+            ``TimeInForce`` GTC (0, default), IOC (1), FOK (2) or GTD (3).
         stp : int
             ``SelfTrade`` CANCEL_MAKER (0, default), CANCEL_TAKER (1),
             CANCEL_BOTH (2).
         ts : int
-            Caller time, copied into the events.
+            Caller time: expires due GTD orders first; copied into events.
+        post_only : bool
+            Reject (303) instead of taking liquidity.  GTC/GTD only.
+        client_id : int
+            0, or the caller's id for the order (``1..2**32-1``), unique per
+            user among live orders (106 otherwise).
+        expire_ts : int
+            GTD only (and required there): the order expires at this time.
 
         Returns
         -------
@@ -1049,7 +1738,8 @@ cdef class Core:
         Raises
         ------
         TypeError, ValueError, OverflowError
-            On misuse (non-integers, enum values out of range).  Nothing changes.
+            On misuse (non-integers, enum values out of range, flags that do
+            not go with the tif).  Nothing changes.
 
         Complexity
         ----------
@@ -1072,15 +1762,69 @@ cdef class Core:
         cdef int o_ = _enum(outcome, "outcome", 1)
         cdef int64_t p_ = _int(price, "price")
         cdef int64_t q_ = _int(qty, "qty")
-        cdef int t_ = _enum(tif, "tif", 2)
+        cdef int t_ = _enum(tif, "tif", 3)
         cdef int x_ = _enum(stp, "stp", 2)
         cdef int64_t ts_ = _int(ts, "ts")
+        cdef int flags = 0
+        cdef int64_t cid = 0, exp = 0
         cdef int64_t r
-        self._begin()
-        r = self._place(u_, m_, s_, o_, p_, q_, t_, x_, ts_)
-        if r == ERR_NOMEM:
-            raise MemoryError()
-        self._end()
+        if post_only is not False:
+            if post_only is not True:
+                raise TypeError("post_only must be a bool")
+            if t_ != TIF_GTC and t_ != TIF_GTD:
+                raise ValueError("post_only goes only with GTC or GTD")
+            flags = FLAG_POST_ONLY
+        if client_id is not 0:
+            cid = _client_id(client_id)
+        if t_ == TIF_GTD or expire_ts is not 0:
+            exp = _int(expire_ts, "expire_ts")
+            if (t_ == TIF_GTD) != (exp != 0):
+                raise ValueError("expire_ts is required for GTD and only allowed "
+                                 "with GTD")
+        self._begin(ts_)
+        r = self._place(u_, m_, s_, o_, p_, q_, t_, x_, ts_, flags, cid, exp, 0)
+        self._end(r)
+        return r
+
+    def place_market(self, uid, mid, side, outcome, qty, max_cost=0, fok=False,
+                     stp=0, ts=0, client_id=0):
+        """Place a market order: IOC (or FOK) at the worst price of the grid.
+
+        Parameters
+        ----------
+        qty : int
+            Shares wanted.
+        max_cost : int
+            Buys only: a budget in cash, fees included; 0 for none.  The
+            order then fills only what the budget allows.
+        fok : bool
+            All of ``qty`` (within the budget) or nothing (301).
+
+        Returns
+        -------
+        int
+            The order id, or ``-RejectReason``.
+        """
+        cdef int64_t u_ = _int(uid, "uid")
+        cdef int64_t m_ = _int(mid, "mid")
+        cdef int s_ = _enum(side, "side", 1)
+        cdef int o_ = _enum(outcome, "outcome", 1)
+        cdef int64_t q_ = _int(qty, "qty")
+        cdef int64_t mc = _int(max_cost, "max_cost")
+        cdef int x_ = _enum(stp, "stp", 2)
+        cdef int64_t ts_ = _int(ts, "ts")
+        cdef int64_t cid = 0
+        cdef int64_t r
+        if fok is not True and fok is not False:
+            raise TypeError("fok must be a bool")
+        if mc < 0 or (mc > 0 and s_ == SIDE_SELL):
+            raise ValueError("max_cost must be >= 0, and 0 for a sell")
+        if client_id is not 0:
+            cid = _client_id(client_id)
+        self._begin(ts_)
+        r = self._place(u_, m_, s_, o_, 0, q_, TIF_FOK if fok else TIF_IOC, x_,
+                        ts_, FLAG_MARKET, cid, 0, mc)
+        self._end(r)
         return r
 
     def cancel(self, uid, oid, ts=0):
@@ -1099,18 +1843,127 @@ cdef class Core:
         cdef int64_t o_ = _int(oid, "oid")
         cdef int64_t t = _int(ts, "ts")
         cdef int64_t r
-        self._begin()
+        self._begin(t)
         r = self._cancel(u_, o_, t)
-        self._end()
+        self._end(r)
         return r
+
+    def amend(self, uid, oid, price, qty, ts=0):
+        """Change a live order's price and remaining quantity.
+
+        Same price and less (or equal) quantity keeps queue priority; a new
+        price or more quantity sends the order to the back of its new level,
+        matching first if it now crosses.
+
+        Returns
+        -------
+        int
+            0, or a ``RejectReason`` (nothing changes then).
+        """
+        cdef int64_t u_ = _int(uid, "uid")
+        cdef int64_t o_ = _int(oid, "oid")
+        cdef int64_t p_ = _int(price, "price")
+        cdef int64_t q_ = _int(qty, "qty")
+        cdef int64_t t = _int(ts, "ts")
+        cdef int64_t r
+        self._begin(t)
+        r = self._amend(u_, o_, p_, q_, t)
+        self._end(r)
+        return r
+
+    def cancel_all(self, uid, mid=-1, ts=0):
+        """Cancel all of a user's live orders, or those in one market.
+
+        Returns
+        -------
+        int
+            How many were canceled, or ``-RejectReason``.
+        """
+        cdef int64_t u_ = _int(uid, "uid")
+        cdef int64_t m_ = _int(mid, "mid")
+        cdef int64_t t = _int(ts, "ts")
+        cdef int64_t r
+        self._begin(t)
+        r = self._cancel_all(u_, m_, t)
+        self._end(r)
+        return r
+
+    def mint(self, uid, mid, qty, ts=0):
+        """Pay ``payout * qty`` for ``qty`` YES and ``qty`` NO shares."""
+        cdef int64_t u_ = _int(uid, "uid")
+        cdef int64_t m_ = _int(mid, "mid")
+        cdef int64_t q_ = _int(qty, "qty")
+        cdef int64_t t = _int(ts, "ts")
+        cdef int64_t r
+        self._begin(t)
+        r = self._pair(u_, m_, q_, True, t)
+        self._end(r)
+        return r
+
+    def merge(self, uid, mid, qty, ts=0):
+        """Burn ``qty`` YES and ``qty`` NO shares for ``payout * qty`` cash."""
+        cdef int64_t u_ = _int(uid, "uid")
+        cdef int64_t m_ = _int(mid, "mid")
+        cdef int64_t q_ = _int(qty, "qty")
+        cdef int64_t t = _int(ts, "ts")
+        cdef int64_t r
+        self._begin(t)
+        r = self._pair(u_, m_, q_, False, t)
+        self._end(r)
+        return r
+
+    def halt(self, mid, ts=0):
+        """OPEN -> HALTED: no new orders (cancels all if so configured)."""
+        return self._lifecycle(mid, CMD_HALT, 0, ts)
+
+    def resume(self, mid, ts=0):
+        """HALTED -> OPEN."""
+        return self._lifecycle(mid, CMD_RESUME, 0, ts)
+
+    def close(self, mid, ts=0):
+        """OPEN or HALTED -> CLOSED: cancels every resting order."""
+        return self._lifecycle(mid, CMD_CLOSE, 0, ts)
+
+    def resolve(self, mid, yes_value, ts=0):
+        """Settle a market: cancel its orders, pay holders, burn the shares.
+
+        Parameters
+        ----------
+        yes_value : int
+            What one YES share pays, ``0..payout`` (a NO share pays the
+            rest): ``payout`` if YES happened, 0 if NO, ``payout // 2`` to void.
+        """
+        return self._lifecycle(mid, CMD_RESOLVE, yes_value, ts)
+
+    def _lifecycle(self, mid, int64_t cmd, yes_value, ts):
+        cdef int64_t m_ = _int(mid, "mid")
+        cdef int64_t v = _int(yes_value, "yes_value")
+        cdef int64_t t = _int(ts, "ts")
+        cdef int64_t r
+        self._begin(t)
+        r = self._status(m_, cmd, v, t)
+        self._end(r)
+        return r
+
+    def expire(self, ts):
+        """Expire the GTD orders due at ``ts``; return how many."""
+        cdef int64_t t = _int(ts, "ts")
+        cdef int64_t n = 0
+        if self.oom:
+            raise MemoryError("the core lost an event to a failed allocation")
+        self.n_events = 0
+        if self.n_heap > 0 and self.heap[0].ts <= t:
+            n = self._expire(t)
+        self._end(0)
+        return n
 
     # ------------------------------------------------------------ queries
 
     def last_events(self):
-        """Events of the most recent command, as 15-int tuples.
+        """Events of the most recent command, as 17-int tuples.
 
         Field order: ``EVENT_FIELDS`` (seq, kind, ts, market, user, oid, side,
-        outcome, price, qty, code, user2, oid2, price2, aux).
+        outcome, price, qty, code, user2, oid2, price2, aux, fee, fee2).
         """
         cdef int64_t i
         cdef Event* e
@@ -1119,7 +1972,7 @@ cdef class Core:
             e = &self.events[i]
             out.append((e.seq, e.kind, e.ts, e.market, e.user, e.oid, e.side,
                         e.outcome, e.price, e.qty, e.code, e.user2, e.oid2,
-                        e.price2, e.aux))
+                        e.price2, e.aux, e.fee, e.fee2))
         return out
 
     @property
@@ -1222,11 +2075,11 @@ cdef class Core:
     cdef tuple _order_tuple(self, slot_t s, bint with_mid):
         cdef Order* o = &self.orders[s]
         cdef Market* m = &self.markets[o.mid]
-        own = o.yprice if o.outcome == OUTCOME_YES else m.payout - o.yprice
-        t = (o.oid, o.uid, o.action, o.outcome, own, o.qty, o.yprice, o.bside)
+        own = _own(o.outcome, o.yprice, m.payout)
         if with_mid:
-            return (o.mid,) + t
-        return t
+            return (o.mid, o.oid, o.uid, o.action, o.outcome, own, o.qty, o.yprice,
+                    o.bside, o.tif, o.client_id, o.expire_ts)
+        return (o.oid, o.uid, o.action, o.outcome, own, o.qty, o.yprice, o.bside)
 
     def book_orders(self, mid):
         """Every resting order of a market (L3), in priority order.
@@ -1256,7 +2109,7 @@ cdef class Core:
         """A user's live orders by ascending id.
 
         Each ``(mid, oid, uid, side, outcome, price, qty, yes_price,
-        book_side)``.  O(orders of that user).
+        book_side, tif, client_id, expire_ts)``.  O(orders of that user).
         """
         cdef int64_t u_ = _int(uid, "uid")
         cdef slot_t s
@@ -1277,6 +2130,33 @@ cdef class Core:
         if s < 0:
             return None
         return self._order_tuple(s, True)
+
+    def order_by_client_id(self, uid, client_id):
+        """A user's live order by its client id, or ``None``.  O(1)."""
+        cdef int64_t u_ = _int(uid, "uid")
+        cdef int64_t c = _client_id(client_id)
+        cdef slot_t s
+        if u_ < 0 or u_ >= self.n_users or c == 0:
+            return None
+        s = im_get(&self.cid_map, (<uint64_t>c << 32) | <uint64_t>u_)
+        if s < 0:
+            return None
+        return self._order_tuple(s, True)
+
+    def market_config(self, mid):
+        """``(payout, tick, taker_fee, maker_fee, fee_mode, min_qty,
+        cancel_on_halt, yes_value)``; ``yes_value`` is -1 until resolved."""
+        cdef Market* m = self._market(_int(mid, "mid"))
+        return (m.payout, m.tick, m.taker_fee, m.maker_fee, m.fee_mode, m.min_qty,
+                bool(m.cancel_on_halt), m.yes_value)
+
+    def fees(self):
+        """The fee account's balance (fees collected minus rebates paid)."""
+        return self.fee_balance
+
+    def limits(self):
+        """``(max_qty, max_open_orders, max_balance, max_levels)``."""
+        return (self.max_qty, self.max_open, self.max_balance, self.max_levels)
 
     def totals(self):
         """``(net_cash, n_users, n_markets, n_live_orders)``."""
@@ -1301,6 +2181,8 @@ cdef class Core:
         cdef int32_t cnt, best
         cdef int64_t total_cash = 0
         cdef Position* r
+        cdef int64_t n_cid = 0, mkt_orders
+        gtd = set()
         lock_cash = [0] * self.n_users
         lock_sh = {}
         held = {}
@@ -1340,11 +2222,22 @@ cdef class Core:
                         tot += o.qty
                         cnt += 1
                         live += 1
+                        n_cid += o.client_id != 0
+                        if o.client_id != 0 and im_get(&self.cid_map, (
+                                <uint64_t>o.client_id << 32) | o.uid) != s:
+                            fail(f"order {o.oid}: client id not mapped")
+                        if o.tif == TIF_GTD:
+                            gtd.add((o.expire_ts, o.oid))
+                        elif o.tif != TIF_GTC:
+                            fail(f"order {o.oid} rests with tif {o.tif}")
                         if o.action == SIDE_BUY:
-                            own = (o.yprice if o.outcome == OUTCOME_YES
-                                   else m.payout - o.yprice)
-                            lock_cash[o.uid] += own * o.qty
+                            own = _own(o.outcome, o.yprice, m.payout)
+                            if o.fee_unit != _fee_unit(m, own):
+                                fail(f"order {o.oid}: fee reserve {o.fee_unit}")
+                            lock_cash[o.uid] += (own + o.fee_unit) * o.qty
                         else:
+                            if o.fee_unit != 0:
+                                fail(f"sell order {o.oid} reserves fees")
                             key = (o.uid, mi, o.outcome)
                             lock_sh[key] = lock_sh.get(key, 0) + o.qty
                         prev = s
@@ -1365,6 +2258,15 @@ cdef class Core:
                     fail(f"market {mi}: cached best ask {m.best_ask} != {best}")
             if m.best_bid >= 0 and m.best_ask < m.nlevels and m.best_bid >= m.best_ask:
                 fail(f"market {mi}: book crossed")
+            mkt_orders = 0
+            for i in range(2 * m.nlevels):
+                mkt_orders += m.levels[i].count
+            if mkt_orders != m.n_orders:
+                fail(f"market {mi}: order count {m.n_orders} != {mkt_orders}")
+            if m.status in (MARKET_CLOSED, MARKET_RESOLVED) and m.n_orders:
+                fail(f"market {mi}: orders rest in a {m.status} market")
+            if m.status == MARKET_RESOLVED and (m.outstanding or m.yes_value < 0):
+                fail(f"market {mi}: resolved with shares outstanding")
             if m.outstanding < 0:
                 fail(f"market {mi}: negative outstanding pairs")
             total_cash += m.payout * m.outstanding
@@ -1379,6 +2281,20 @@ cdef class Core:
                 fail(f"free slot {s} holds an order")
             nfree += 1
             s = self.orders[s].next
+        if n_cid != self.cid_map.size:
+            fail(f"client id map holds {self.cid_map.size}, live ids {n_cid}")
+        if len(gtd) != self.n_gtd:
+            fail(f"GTD count {self.n_gtd} != {len(gtd)}")
+        for i in range(self.n_heap):
+            gtd.discard((self.heap[i].ts, self.heap[i].oid))
+            if i > 0 and (self.heap[(i - 1) // 2].ts, self.heap[(i - 1) // 2].oid) > (
+                    self.heap[i].ts, self.heap[i].oid):
+                fail("expiry heap out of order")
+        if gtd:
+            fail(f"GTD orders missing from the expiry heap: {sorted(gtd)[:3]}")
+        if self.fee_balance < 0:
+            fail("negative fee account")
+        total_cash += self.fee_balance
         if nfree + self.n_live != self.cap_orders:
             fail(f"free {nfree} + live {self.n_live} != capacity {self.cap_orders}")
         for i in range(self.n_users):
@@ -1401,6 +2317,8 @@ cdef class Core:
                     fail(f"user {i}: order list loops")
             if prev != self.users[i].tail:
                 fail(f"user {i}: order list tail")
+            if n_uo != self.users[i].n_orders:
+                fail(f"user {i}: {self.users[i].n_orders} orders counted, {n_uo} listed")
         for i in range(self.n_pos):
             r = &self.positions[i]
             if self._pos_find(r.uid, r.mid) != i:

@@ -10,6 +10,9 @@ terms.
 
 from __future__ import annotations
 
+from typing import Any
+
+from probo_engine import views
 from probo_engine._book import Core
 from probo_engine.errors import UnknownMarketError, UnknownUserError
 from probo_engine.types import (
@@ -18,6 +21,7 @@ from probo_engine.types import (
     Event,
     EventKind,
     Fill,
+    FeeMode,
     FillKind,
     Level,
     OrderInfo,
@@ -51,7 +55,16 @@ class Engine(Core):
     ('MINT', 400, 10)
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        max_qty: int = 10**9,
+        max_open_orders: int = 0,
+        max_balance: int = 0,
+        max_levels: int = 100_000,
+    ) -> None:
+        # The limits were applied by Core.__cinit__, which sees the same
+        # arguments; they are listed here for the signature and the docs.
         self._user_ids: dict[str, int] = {}
         self._user_names: dict[int, str] = {}
         self._market_ids: dict[str, int] = {}
@@ -77,16 +90,26 @@ class Engine(Core):
         payout: int = 1000,
         tick: int = 50,
         ts: int = 0,
+        taker_fee: int = 0,
+        maker_fee: int = 0,
+        fee_mode: FeeMode | int = FeeMode.BPS,
+        min_qty: int = 1,
+        cancel_on_halt: bool = False,
         *,
         symbol: str | None = None,
     ) -> int:
-        """Create a market (optionally named ``symbol``); return its id."""
+        """Create a market (optionally named ``symbol``); return its id.
+
+        See :meth:`Core.create_market` for the parameters.
+        """
         if symbol is not None:
             if not isinstance(symbol, str) or not symbol:
                 raise TypeError("symbol must be a non-empty str")
             if symbol in self._market_ids:
                 raise ValueError(f"market {symbol!r} already exists")
-        mid: int = super().create_market(payout, tick, ts)
+        mid: int = super().create_market(
+            payout, tick, ts, taker_fee, maker_fee, fee_mode, min_qty, cancel_on_halt
+        )
         if symbol is not None:
             self._market_ids[symbol] = mid
             self._market_names[mid] = symbol
@@ -138,8 +161,11 @@ class Engine(Core):
         tif: TimeInForce | int = TimeInForce.GTC,
         stp: SelfTrade | int = SelfTrade.CANCEL_MAKER,
         ts: int = 0,
+        post_only: bool = False,
+        client_id: int = 0,
+        expire_ts: int = 0,
     ) -> OrderResult:
-        """Place an order and return what happened to it, fills included.
+        """Place a limit order and return what happened to it, fills included.
 
         Same rules as :meth:`Core.place`; users and markets may be names.
         Unknown names raise (``UnknownUserError``/``UnknownMarketError``);
@@ -147,14 +173,43 @@ class Engine(Core):
         """
         uid = self.user_id(user)
         mid = self.market_id(market)
-        r: int = self.place(uid, mid, side, outcome, price, qty, tif, stp, ts)
+        r: int = self.place(
+            uid, mid, side, outcome, price, qty, tif, stp, ts, post_only, client_id,
+            expire_ts,
+        )
+        return self._result(r, qty)
+
+    def submit_market(
+        self,
+        user: UserKey,
+        market: MarketKey,
+        side: Side | int,
+        outcome: Outcome | int,
+        qty: int,
+        *,
+        max_cost: int = 0,
+        fok: bool = False,
+        stp: SelfTrade | int = SelfTrade.CANCEL_MAKER,
+        ts: int = 0,
+        client_id: int = 0,
+    ) -> OrderResult:
+        """Place a market order (see :meth:`Core.place_market`); return its result."""
+        r: int = self.place_market(
+            self.user_id(user), self.market_id(market), side, outcome, qty, max_cost,
+            fok, stp, ts, client_id,
+        )
+        return self._result(r, qty)
+
+    def _result(self, r: int, qty: int) -> OrderResult:
         if r < 0:
             return OrderResult(RejectReason(-r), 0, 0, 0, 0, ())
         fills = []
         filled = canceled = 0
         for e in self.last_events():
             if e[1] == EventKind.FILL and e[5] == r:
-                fills.append(Fill(e[12], e[11], e[13], e[8], e[9], FillKind(e[10])))
+                fills.append(
+                    Fill(e[12], e[11], e[13], e[8], e[9], FillKind(e[10]), e[15], e[16])
+                )
                 filled += e[9]
             elif e[1] == EventKind.CANCELED and e[5] == r:
                 canceled += e[9]
@@ -167,10 +222,12 @@ class Engine(Core):
 
     def open_orders(self, user: UserKey) -> list[OrderInfo]:
         """A user's live orders, oldest first."""
-        return [
-            OrderInfo(m, o, u, Side(s), Outcome(oc), p, q, yp, BookSide(bs))
-            for (m, o, u, s, oc, p, q, yp, bs) in self.user_orders(self.user_id(user))
-        ]
+        return [_info(t) for t in self.user_orders(self.user_id(user))]
+
+    def order_info(self, oid: int) -> OrderInfo | None:
+        """A live order by id, or ``None``."""
+        t = self.order(oid)
+        return None if t is None else _info(t)
 
     # ---------------------------------------------------------------- views
 
@@ -202,7 +259,32 @@ class Engine(Core):
         asks = self.book(market, outcome, 1).asks
         return asks[0].price if asks else None
 
+    def seed_orderbook(self, market: MarketKey, unit: int = 100) -> dict[str, Any]:
+        """The seed app's order book shape for one market (see :mod:`views`)."""
+        return views.orderbook(self, self.market_id(market), unit, self._display_user)
+
+    def seed_inr_balances(self) -> dict[Any, dict[str, int]]:
+        """The seed app's ``INR_BALANCES``: ``{user: {balance, locked}}``."""
+        return views.inr_balances(self, self._display_user)
+
+    def seed_stock_balances(self) -> dict[Any, Any]:
+        """The seed app's ``STOCK_BALANCES``: ``{user: {symbol: {yes, no}}}``."""
+        return views.stock_balances(self, self._display_user, self._display_market)
+
+    def _display_user(self, uid: int) -> str:
+        return self._user_names.get(uid, str(uid))
+
+    def _display_market(self, mid: int) -> str:
+        return self._market_names.get(mid, str(mid))
+
     def balances(self, user: UserKey) -> dict[str, int]:
         """``{"available": ..., "locked": ...}`` cash of a user."""
         avail, locked = self.balance(self.user_id(user))
         return {"available": avail, "locked": locked}
+
+
+def _info(t: tuple[int, ...]) -> OrderInfo:
+    m, o, u, s, oc, p, q, yp, bs, tif, cid, exp = t
+    return OrderInfo(
+        m, o, u, Side(s), Outcome(oc), p, q, yp, BookSide(bs), TimeInForce(tif), cid, exp
+    )

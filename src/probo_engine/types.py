@@ -18,6 +18,7 @@ __all__ = [
     "Event",
     "EventKind",
     "Fill",
+    "FeeMode",
     "FillKind",
     "Level",
     "MarketStatus",
@@ -58,6 +59,7 @@ class TimeInForce(IntEnum):
     GTC = 0  #: good till canceled
     IOC = 1  #: immediate or cancel: fill what crosses, cancel the rest
     FOK = 2  #: fill or kill: fill all at once or reject with FOK_NOT_FILLABLE
+    GTD = 3  #: good till a caller-supplied time (``expire_ts``)
 
 
 class SelfTrade(IntEnum):
@@ -77,13 +79,31 @@ class FillKind(IntEnum):
 
 
 class CancelReason(IntEnum):
-    USER = 1
-    IOC = 2  #: remainder of an IOC order
+    """Why an order left the book without filling."""
+
+    USER = 1  #: cancel or cancel_all
+    IOC = 2  #: remainder of an IOC or market order
     SELF_TRADE = 3  #: self-trade prevention
+    EXPIRED = 4  #: GTD time reached
+    HALTED = 5  #: market halted with cancel_on_halt
+    CLOSED = 6  #: market closed
+    RESOLVED = 7  #: market resolved
 
 
 class MarketStatus(IntEnum):
+    """Lifecycle: OPEN <-> HALTED -> CLOSED -> RESOLVED."""
+
     OPEN = 0
+    HALTED = 1
+    CLOSED = 2
+    RESOLVED = 3
+
+
+class FeeMode(IntEnum):
+    """How a market's fee rates (basis points) apply to a fill."""
+
+    BPS = 0  #: ``ceil(rate * qty * price / 10000)``
+    CURVE = 1  #: ``ceil(rate * qty * p * (payout - p) / (payout * 10000))``
 
 
 class EventKind(IntEnum):
@@ -94,6 +114,9 @@ class EventKind(IntEnum):
     LEVEL = 5
     MARKET = 6
     CASH = 7
+    AMENDED = 8
+    PAIR = 9  #: mint or merge command
+    SETTLEMENT = 10
 
 
 class Command(IntEnum):
@@ -103,10 +126,19 @@ class Command(IntEnum):
     CANCEL = 2
     DEPOSIT = 3
     WITHDRAW = 4
+    AMEND = 5
+    CANCEL_ALL = 6
+    MINT = 7
+    MERGE = 8
+    HALT = 9
+    RESUME = 10
+    CLOSE = 11
+    RESOLVE = 12
 
 
 class RejectReason(IntEnum):
-    """Result codes: 0 is success; 1xx validation, 2xx funds, 3xx matching."""
+    """Result codes: 0 is success; 1xx validation, 2xx funds and limits,
+    3xx matching, 4xx market status."""
 
     OK = 0
     UNKNOWN_USER = 101
@@ -114,11 +146,19 @@ class RejectReason(IntEnum):
     PRICE_OFF_GRID = 103
     INVALID_QTY = 104
     INVALID_AMOUNT = 105
+    DUPLICATE_CLIENT_ID = 106
+    INVALID_EXPIRY = 107
+    BELOW_MIN_QTY = 108
     INSUFFICIENT_FUNDS = 201
     INSUFFICIENT_SHARES = 202
     CASH_LIMIT = 203
+    TOO_MANY_ORDERS = 204
     FOK_NOT_FILLABLE = 301
     UNKNOWN_ORDER = 302
+    POST_ONLY_WOULD_CROSS = 303
+    MARKET_NOT_OPEN = 401
+    INVALID_TRANSITION = 402
+    INVALID_SETTLEMENT = 403
 
 
 class Event(NamedTuple):
@@ -139,6 +179,8 @@ class Event(NamedTuple):
     oid2: int
     price2: int
     aux: int
+    fee: int
+    fee2: int
 
 
 class Fill(NamedTuple):
@@ -150,6 +192,8 @@ class Fill(NamedTuple):
     yes_price: int
     qty: int
     kind: FillKind
+    fee: int  #: paid by the taker
+    maker_fee: int  #: paid by the maker (negative: a rebate)
 
 
 class OrderResult(NamedTuple):
@@ -179,6 +223,9 @@ class OrderInfo(NamedTuple):
     qty: int  #: remaining
     yes_price: int
     book_side: BookSide
+    tif: TimeInForce
+    client_id: int  #: 0 = none
+    expire_ts: int  #: GTD only
 
 
 class Level(NamedTuple):
