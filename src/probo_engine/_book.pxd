@@ -315,6 +315,7 @@ cdef class Core:
                        int64_t ts) noexcept nogil
     cdef int64_t _status(self, int64_t mid, int64_t cmd, int64_t yes_value,
                          int64_t ts) noexcept nogil
+    cdef int _load(self, const unsigned char[::1] view) except -1
     cdef int _check_user(self, int64_t uid) except -1
     cdef Market* _market(self, int64_t mid) except NULL
     cdef tuple _order_tuple(self, slot_t s, bint with_mid)

@@ -7,13 +7,17 @@ slow model the property tests compare this module with.
 """
 
 cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_CheckExact
 from cpython.number cimport PyNumber_Index
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memset
 
-from probo_engine.errors import InvariantError
+import hashlib
+import zlib
+
+from probo_engine.errors import InvariantError, SnapshotError
 
 cdef extern from "_debug.h":
     int PROBO_DEBUG
@@ -67,6 +71,16 @@ cdef extern from *:
         return lo;
     }
 
+    /* Little-endian stores and loads for the snapshot format, whatever the host. */
+    static inline void probo_put(unsigned char* p, unsigned long long v, int n) {
+        for (int i = 0; i < n; i++) { p[i] = (unsigned char)(v >> (8 * i)); }
+    }
+    static inline unsigned long long probo_get(const unsigned char* p, int n) {
+        unsigned long long v = 0;
+        for (int i = 0; i < n; i++) { v |= (unsigned long long)p[i] << (8 * i); }
+        return v;
+    }
+
     /* qsort comparators: by the first uint64 of a pair (order id, user id). */
     static int probo_cmp_u64(const void* a, const void* b) {
         unsigned long long x = *(const unsigned long long*)a;
@@ -87,6 +101,8 @@ cdef extern from *:
     long long probo_affordable(long long cap, long long e, long long budget,
                                long long r, long long U, int mode) noexcept nogil
     int probo_cmp_u64(const void* a, const void* b) noexcept nogil
+    void probo_put(unsigned char* p, unsigned long long v, int n) noexcept nogil
+    unsigned long long probo_get(const unsigned char* p, int n) noexcept nogil
 
 # Returned by internal commands when an allocation failed before any mutation.
 cdef enum:
@@ -142,6 +158,18 @@ CONSTANTS = {
         "MAX_TOTAL_CASH": MAX_TOTAL_CASH,
     }.items()
 }
+
+# Snapshot format (docs/snapshot.md): header, users, markets, positions,
+# orders, then a CRC32 of everything before it.  Little-endian, fixed-size
+# records, canonical order, so equal states give equal bytes.
+SNAPSHOT_MAGIC = b"PROBOSNP"
+SNAPSHOT_VERSION = 1
+cdef enum:
+    SNAP_HEADER = 128      # bytes: magic, version, endian, record sizes, scalars
+    SNAP_USER = 16         # avail, locked
+    SNAP_MARKET = 56       # grid, fees, status, prices, min_qty, outstanding
+    SNAP_POSITION = 40     # uid, mid, YES avail/locked, NO avail/locked
+    SNAP_ORDER = 64        # id, quantities, fee reserve, expiry, owner, price, flags
 
 EVENT_FIELDS = (
     "seq", "kind", "ts", "market", "user", "oid", "side", "outcome", "price",
@@ -1269,6 +1297,7 @@ cdef class Core:
             p.avail[o.outcome] -= qty - o.qty
         o.yprice = yprice
         o.fee_unit = fu
+        o.orig_qty = qty
         t.uid = uid
         t.mid = o.mid
         t.oid = o.oid
@@ -1957,6 +1986,418 @@ cdef class Core:
         self._end(0)
         return n
 
+    # ----------------------------------------------------------- snapshots
+
+    def snapshot(self):
+        """The whole state as canonical bytes (docs/snapshot.md).
+
+        Equal states give equal bytes, whatever the history of the arena,
+        the free list or the hash tables: users by id, markets by id,
+        positions by (user, market) without all-zero ones, and resting
+        orders market by market, bids best first then asks best first, FIFO
+        within a level.  The events of the last command are not state.
+
+        Complexity
+        ----------
+        O(users + markets x levels + positions + orders), one pass each.
+        """
+        cdef int64_t n_pos = 0, n_ord = self.n_live, size, i
+        cdef Position* r
+        cdef Market* m
+        cdef Order* o
+        cdef unsigned char* p
+        cdef int32_t side, idx
+        cdef slot_t sl
+        cdef uint64_t* keys
+        if self.oom:
+            raise MemoryError("the core lost an event to a failed allocation")
+        for i in range(self.n_pos):
+            r = &self.positions[i]
+            if r.avail[0] or r.avail[1] or r.locked[0] or r.locked[1]:
+                n_pos += 1
+        size = (SNAP_HEADER + SNAP_USER * self.n_users + SNAP_MARKET * self.n_markets
+                + SNAP_POSITION * n_pos + SNAP_ORDER * n_ord + 4)
+        out = PyBytes_FromStringAndSize(NULL, size)
+        p = <unsigned char*>PyBytes_AS_STRING(out)
+        memset(p, 0, SNAP_HEADER)
+        for i in range(8):
+            p[i] = SNAPSHOT_MAGIC[i]
+        probo_put(p + 8, SNAPSHOT_VERSION, 4)
+        probo_put(p + 12, 0x01020304, 4)
+        probo_put(p + 16, SNAP_HEADER, 4)
+        probo_put(p + 20, SNAP_USER, 4)
+        probo_put(p + 24, SNAP_MARKET, 4)
+        probo_put(p + 28, SNAP_POSITION, 4)
+        probo_put(p + 32, SNAP_ORDER, 4)
+        probo_put(p + 40, self.seq, 8)
+        probo_put(p + 48, self.next_oid, 8)
+        probo_put(p + 56, <uint64_t>self.net_cash, 8)
+        probo_put(p + 64, <uint64_t>self.fee_balance, 8)
+        probo_put(p + 72, <uint64_t>self.max_qty, 8)
+        probo_put(p + 80, <uint64_t>self.max_open, 8)
+        probo_put(p + 88, <uint64_t>self.max_balance, 8)
+        probo_put(p + 96, <uint64_t>self.max_levels, 8)
+        probo_put(p + 104, <uint64_t>self.n_users, 4)
+        probo_put(p + 108, <uint64_t>self.n_markets, 4)
+        probo_put(p + 112, <uint64_t>n_pos, 8)
+        probo_put(p + 120, <uint64_t>n_ord, 8)
+        p += SNAP_HEADER
+        with nogil:
+            for i in range(self.n_users):
+                probo_put(p, <uint64_t>self.users[i].avail, 8)
+                probo_put(p + 8, <uint64_t>self.users[i].locked, 8)
+                p += SNAP_USER
+            for i in range(self.n_markets):
+                m = &self.markets[i]
+                probo_put(p, <uint64_t>m.payout, 4)
+                probo_put(p + 4, <uint64_t>m.tick, 4)
+                probo_put(p + 8, <uint64_t>m.taker_fee, 4)
+                probo_put(p + 12, <uint64_t>m.maker_fee, 4)
+                probo_put(p + 16, <uint64_t>m.fee_mode, 4)
+                probo_put(p + 20, <uint64_t>m.cancel_on_halt, 4)
+                probo_put(p + 24, <uint64_t>m.status, 4)
+                probo_put(p + 28, <uint64_t>m.last_price, 4)
+                probo_put(p + 32, <uint64_t>m.yes_value, 4)
+                probo_put(p + 36, 0, 4)
+                probo_put(p + 40, <uint64_t>m.min_qty, 8)
+                probo_put(p + 48, <uint64_t>m.outstanding, 8)
+                p += SNAP_MARKET
+        # positions sorted by (uid, mid): the map order is history-dependent
+        keys = <uint64_t*>malloc(<size_t>(2 * n_pos + 2) * sizeof(uint64_t))
+        if keys == NULL:
+            raise MemoryError()
+        with nogil:
+            n_pos = 0
+            for i in range(self.n_pos):
+                r = &self.positions[i]
+                if r.avail[0] or r.avail[1] or r.locked[0] or r.locked[1]:
+                    keys[2 * n_pos] = (<uint64_t>r.uid << 32) | r.mid
+                    keys[2 * n_pos + 1] = <uint64_t>i
+                    n_pos += 1
+            qsort(keys, <size_t>n_pos, 2 * sizeof(uint64_t), probo_cmp_u64)
+            for i in range(n_pos):
+                r = &self.positions[keys[2 * i + 1]]
+                probo_put(p, r.uid, 4)
+                probo_put(p + 4, r.mid, 4)
+                probo_put(p + 8, <uint64_t>r.avail[0], 8)
+                probo_put(p + 16, <uint64_t>r.locked[0], 8)
+                probo_put(p + 24, <uint64_t>r.avail[1], 8)
+                probo_put(p + 32, <uint64_t>r.locked[1], 8)
+                p += SNAP_POSITION
+            free(keys)
+            for i in range(self.n_markets):
+                m = &self.markets[i]
+                for side in range(2):
+                    idx = m.best_bid if side == BOOK_BID else m.best_ask
+                    while 0 <= idx < m.nlevels:
+                        sl = m.levels[side * m.nlevels + idx].head
+                        while sl >= 0:
+                            o = &self.orders[sl]
+                            probo_put(p, o.oid, 8)
+                            probo_put(p + 8, <uint64_t>o.qty, 8)
+                            probo_put(p + 16, <uint64_t>o.orig_qty, 8)
+                            probo_put(p + 24, <uint64_t>o.fee_unit, 8)
+                            probo_put(p + 32, <uint64_t>o.expire_ts, 8)
+                            probo_put(p + 40, o.uid, 4)
+                            probo_put(p + 44, o.mid, 4)
+                            probo_put(p + 48, o.client_id, 4)
+                            probo_put(p + 52, <uint64_t>o.yprice, 4)
+                            p[56] = o.action
+                            p[57] = o.outcome
+                            p[58] = o.tif
+                            p[59] = o.stp
+                            p[60] = o.flags
+                            p[61] = p[62] = p[63] = 0
+                            p += SNAP_ORDER
+                            sl = o.next
+                        if side == BOOK_BID:
+                            idx = bit_next_down(m.bits, idx - 1)
+                        else:
+                            idx = bit_next_up(m.bits + m.nwords, m.nwords, idx + 1,
+                                              m.nlevels)
+        crc = zlib.crc32(memoryview(out)[:size - 4])
+        probo_put(p, <uint64_t>crc, 4)
+        return out
+
+    def state_hash(self):
+        """A digest (BLAKE2b-128, hex) of the canonical state: equal for equal
+        states in any process, whatever the history."""
+        return hashlib.blake2b(self.snapshot(), digest_size=16).hexdigest()
+
+    @classmethod
+    def restore(cls, data):
+        """Build a new engine from :meth:`snapshot` bytes.
+
+        Everything is validated (header, sizes, counts, CRC, every field, then
+        :meth:`check_invariants`) before the new engine is returned; nothing
+        is half-built.
+
+        Raises
+        ------
+        SnapshotError
+            On truncated, corrupt or unknown-format input.
+        """
+        cdef Core core
+        cdef const unsigned char[::1] view
+        try:
+            view = memoryview(data).cast("B")
+        except (TypeError, ValueError) as exc:
+            raise SnapshotError(f"snapshot must be bytes-like: {exc}") from None
+        core = cls()
+        try:
+            core._load(view)
+            core.check_invariants()
+        except InvariantError as exc:
+            raise SnapshotError(f"snapshot state is inconsistent: {exc}") from None
+        return core
+
+    def __reduce__(self):
+        return (_restore, (type(self), self.snapshot()))
+
+    @cython.final
+    cdef int _load(self, const unsigned char[::1] view) except -1:
+        # Fill this fresh core from a snapshot; raises SnapshotError.  The
+        # caller discards the object on any error.
+        cdef Py_ssize_t size = view.shape[0]
+        cdef const unsigned char* b
+        cdef const unsigned char* p
+        cdef int64_t nu, nm, npos, nord, i, k, need, prev_key, key
+        cdef Market* m
+        cdef Position* r
+        cdef Order* o
+        cdef User* u
+        cdef pos_t pi
+        cdef slot_t s
+        cdef int64_t nlev, nw, payout, tick, cap = 0, want
+        if size < SNAP_HEADER + 4:
+            raise SnapshotError(f"snapshot truncated: {size} bytes")
+        b = &view[0]
+        if bytes(view[:8]) != SNAPSHOT_MAGIC:
+            raise SnapshotError("not a probo_engine snapshot (bad magic)")
+        if probo_get(b + 8, 4) != SNAPSHOT_VERSION:
+            raise SnapshotError(f"unknown snapshot version {probo_get(b + 8, 4)}")
+        if (probo_get(b + 12, 4) != 0x01020304 or probo_get(b + 16, 4) != SNAP_HEADER
+                or probo_get(b + 20, 4) != SNAP_USER
+                or probo_get(b + 24, 4) != SNAP_MARKET
+                or probo_get(b + 28, 4) != SNAP_POSITION
+                or probo_get(b + 32, 4) != SNAP_ORDER):
+            raise SnapshotError("snapshot layout not understood (endianness or "
+                                "record sizes)")
+        nu = <int64_t>probo_get(b + 104, 4)
+        nm = <int64_t>probo_get(b + 108, 4)
+        npos = <int64_t>probo_get(b + 112, 8)
+        nord = <int64_t>probo_get(b + 120, 8)
+        if npos < 0 or nord < 0 or npos > size or nord > size:
+            raise SnapshotError("snapshot counts out of range")
+        need = (SNAP_HEADER + SNAP_USER * nu + SNAP_MARKET * nm
+                + SNAP_POSITION * npos + SNAP_ORDER * nord + 4)
+        if need != size:
+            raise SnapshotError(f"snapshot length {size} != {need} for its counts")
+        if zlib.crc32(view[:size - 4]) != probo_get(b + size - 4, 4):
+            raise SnapshotError("snapshot checksum mismatch")
+        if nu > 0xFFFFFFFF or nm > (1 << 20) or nord > 0x7FFFFFF0:
+            raise SnapshotError("snapshot counts exceed the engine's limits")
+        self.seq = probo_get(b + 40, 8)
+        self.next_oid = probo_get(b + 48, 8)
+        self.net_cash = <int64_t>probo_get(b + 56, 8)
+        self.fee_balance = <int64_t>probo_get(b + 64, 8)
+        self.max_qty = <int64_t>probo_get(b + 72, 8)
+        self.max_open = <int64_t>probo_get(b + 80, 8)
+        self.max_balance = <int64_t>probo_get(b + 88, 8)
+        self.max_levels = <int64_t>probo_get(b + 96, 8)
+        if (not 1 <= self.max_qty <= MAX_QTY or self.max_open < 0
+                or self.max_balance < 0 or not 1 <= self.max_levels <= MAX_LEVELS
+                or self.next_oid < 1 or self.net_cash < 0
+                or self.net_cash > MAX_TOTAL_CASH or self.fee_balance < 0):
+            raise SnapshotError("snapshot engine settings out of range")
+        p = b + SNAP_HEADER
+        if _grow(<void**>&self.users, &self.cap_users, nu, sizeof(User)) != 0:
+            raise MemoryError()
+        for i in range(nu):
+            u = &self.users[i]
+            u.avail = <int64_t>probo_get(p, 8)
+            u.locked = <int64_t>probo_get(p + 8, 8)
+            u.head = u.tail = -1
+            u.n_orders = 0
+            if u.avail < 0 or u.locked < 0 or u.avail > MAX_TOTAL_CASH \
+                    or u.locked > MAX_TOTAL_CASH:
+                raise SnapshotError(f"user {i}: cash out of range")
+            self.n_users += 1
+            p += SNAP_USER
+        need = 0
+        for i in range(nm):
+            payout = <int64_t>probo_get(p, 4)
+            tick = <int64_t>probo_get(p + 4, 4)
+            if (tick <= 0 or payout <= 0 or payout > MAX_PAYOUT or payout % tick
+                    or payout < 2 * tick or payout // tick - 1 > self.max_levels):
+                raise SnapshotError(f"market {i}: bad grid {payout}/{tick}")
+            need += 2 * (payout // tick - 1)
+            p += SNAP_MARKET
+        if _grow(<void**>&self.markets, &self.cap_markets, nm, sizeof(Market)) != 0 \
+                or _grow(<void**>&self.touched, &self.cap_touched, need,
+                         sizeof(int64_t)) != 0:
+            raise MemoryError()
+        p = b + SNAP_HEADER + SNAP_USER * nu
+        for i in range(nm):
+            m = &self.markets[i]
+            memset(m, 0, sizeof(Market))
+            m.payout = <price_t>probo_get(p, 4)
+            m.tick = <price_t>probo_get(p + 4, 4)
+            nlev = m.payout // m.tick - 1
+            nw = (nlev + 63) // 64
+            m.levels = <Level*>malloc(<size_t>(2 * nlev) * sizeof(Level))
+            m.bits = <uint64_t*>malloc(<size_t>(2 * nw) * sizeof(uint64_t))
+            self.n_markets += 1   # counted now so __dealloc__ frees its arrays
+            if m.levels == NULL or m.bits == NULL:
+                raise MemoryError()
+            for k in range(2 * nlev):
+                m.levels[k].total = 0
+                m.levels[k].head = m.levels[k].tail = -1
+                m.levels[k].count = 0
+                m.levels[k].touched = 0
+            memset(m.bits, 0, <size_t>(2 * nw) * sizeof(uint64_t))
+            m.nlevels = <int32_t>nlev
+            m.nwords = <int32_t>nw
+            m.best_bid = -1
+            m.best_ask = <int32_t>nlev
+            m.taker_fee = <int32_t>probo_get(p + 8, 4)
+            m.maker_fee = <int32_t>probo_get(p + 12, 4)
+            m.fee_mode = <int32_t>probo_get(p + 16, 4)
+            m.cancel_on_halt = <int32_t>probo_get(p + 20, 4)
+            m.status = <int32_t>probo_get(p + 24, 4)
+            m.last_price = <int32_t>probo_get(p + 28, 4)
+            m.yes_value = <int32_t>probo_get(p + 32, 4)
+            m.min_qty = <int64_t>probo_get(p + 40, 8)
+            m.outstanding = <int64_t>probo_get(p + 48, 8)
+            if (not 0 <= m.taker_fee <= 10000 or not -10000 <= m.maker_fee <= 10000
+                    or m.fee_mode not in (FEE_BPS, FEE_CURVE)
+                    or m.cancel_on_halt not in (0, 1)
+                    or not MARKET_OPEN <= m.status <= MARKET_RESOLVED
+                    or not 0 <= m.last_price < m.payout
+                    or (m.last_price and m.last_price % m.tick)
+                    or not -1 <= m.yes_value <= m.payout
+                    or (m.yes_value >= 0) != (m.status == MARKET_RESOLVED)
+                    or not 1 <= m.min_qty <= self.max_qty
+                    or m.outstanding < 0 or m.outstanding > MAX_TOTAL_CASH):
+                raise SnapshotError(f"market {i}: field out of range")
+            p += SNAP_MARKET
+        prev_key = -1
+        for i in range(npos):
+            key = <int64_t>((probo_get(p, 4) << 32) | probo_get(p + 4, 4))
+            if key <= prev_key:
+                raise SnapshotError("positions not in (user, market) order")
+            prev_key = key
+            if <int64_t>probo_get(p, 4) >= nu or <int64_t>probo_get(p + 4, 4) >= nm:
+                raise SnapshotError(f"position {i}: unknown user or market")
+            pi = self._pos_make(<int64_t>probo_get(p, 4), <int64_t>probo_get(p + 4, 4))
+            if pi < 0:
+                raise MemoryError()
+            r = &self.positions[pi]
+            r.avail[0] = <int64_t>probo_get(p + 8, 8)
+            r.locked[0] = <int64_t>probo_get(p + 16, 8)
+            r.avail[1] = <int64_t>probo_get(p + 24, 8)
+            r.locked[1] = <int64_t>probo_get(p + 32, 8)
+            for k in range(2):
+                if not 0 <= r.avail[k] <= MAX_TOTAL_CASH or \
+                        not 0 <= r.locked[k] <= MAX_TOTAL_CASH:
+                    raise SnapshotError(f"position {i}: shares out of range")
+            if not (r.avail[0] or r.avail[1] or r.locked[0] or r.locked[1]):
+                raise SnapshotError(f"position {i}: all-zero positions are not "
+                                    "stored")
+            p += SNAP_POSITION
+        # orders: arena slot i is the i-th order; level FIFO order as stored
+        want = nord if nord > 16 else 16
+        if _grow(<void**>&self.orders, &cap, want, sizeof(Order)) != 0:
+            raise MemoryError()
+        self.cap_orders = <slot_t>cap
+        self.free_head = -1
+        for i in range(cap - 1, nord - 1, -1):
+            self.orders[i].oid = 0
+            self.orders[i].next = self.free_head
+            self.free_head = <slot_t>i
+        for i in range(nord):
+            self.orders[i].oid = 0      # free until it is linked below
+        if (im_reserve(&self.oid_map, nord) != 0 or im_reserve(&self.cid_map, nord) != 0
+                or _grow(<void**>&self.heap, &self.cap_heap, nord + 1,
+                         sizeof(Expiry)) != 0):
+            raise MemoryError()
+        prev_key = -1
+        for i in range(nord):
+            o = &self.orders[i]
+            o.oid = probo_get(p, 8)
+            o.qty = <int64_t>probo_get(p + 8, 8)
+            o.orig_qty = <int64_t>probo_get(p + 16, 8)
+            o.fee_unit = <int64_t>probo_get(p + 24, 8)
+            o.expire_ts = <int64_t>probo_get(p + 32, 8)
+            o.uid = <uint32_t>probo_get(p + 40, 4)
+            o.mid = <uint32_t>probo_get(p + 44, 4)
+            o.client_id = <uint32_t>probo_get(p + 48, 4)
+            o.yprice = <price_t>probo_get(p + 52, 4)
+            o.action = p[56]
+            o.outcome = p[57]
+            o.tif = p[58]
+            o.stp = p[59]
+            o.flags = p[60]
+            p += SNAP_ORDER
+            if (o.oid == 0 or o.oid >= self.next_oid or o.uid >= nu or o.mid >= nm
+                    or o.action > 1 or o.outcome > 1 or o.stp > 2
+                    or (o.tif != TIF_GTC and o.tif != TIF_GTD) or o.flags > 1
+                    or (o.tif == TIF_GTD) != (o.expire_ts != 0)
+                    or not 0 < o.qty <= o.orig_qty <= self.max_qty):
+                raise SnapshotError(f"order record {i}: field out of range")
+            m = &self.markets[o.mid]
+            if (o.yprice < m.tick or o.yprice > m.payout - m.tick
+                    or o.yprice % m.tick or m.status > MARKET_HALTED):
+                raise SnapshotError(f"order {o.oid}: price off grid or market shut")
+            o.bside = <uint8_t>_book_side(o.action, o.outcome)
+            # canonical order: market, side, best price first
+            key = (<int64_t>o.mid << 22) | (<int64_t>o.bside << 21) | (
+                (m.nlevels - (o.yprice // m.tick)) if o.bside == BOOK_BID
+                else (o.yprice // m.tick))
+            if key < prev_key:
+                raise SnapshotError("orders not in canonical book order")
+            prev_key = key
+            if im_get(&self.oid_map, o.oid) >= 0:
+                raise SnapshotError(f"order id {o.oid} appears twice")
+            if o.client_id and im_get(&self.cid_map,
+                                      (<uint64_t>o.client_id << 32) | o.uid) >= 0:
+                raise SnapshotError(f"client id {o.client_id} of user {o.uid} twice")
+            pi = self._pos_make(o.uid, o.mid)
+            if pi < 0:
+                raise MemoryError()
+            o.pos = pi
+            im_insert_nogrow(&self.oid_map, o.oid, <slot_t>i)
+            if o.client_id:
+                im_insert_nogrow(&self.cid_map, (<uint64_t>o.client_id << 32) | o.uid,
+                                 <slot_t>i)
+            if o.tif == TIF_GTD:
+                self.n_gtd += 1
+                self._heap_push(o.expire_ts, o.oid)
+            self._level_push(<slot_t>i)
+            self.n_live += 1
+        # users' lists in ascending order id
+        cdef uint64_t* pairs = <uint64_t*>malloc(<size_t>(2 * nord + 2) * sizeof(uint64_t))
+        if pairs == NULL:
+            raise MemoryError()
+        for i in range(nord):
+            pairs[2 * i] = self.orders[i].oid
+            pairs[2 * i + 1] = <uint64_t>i
+        qsort(pairs, <size_t>nord, 2 * sizeof(uint64_t), probo_cmp_u64)
+        for i in range(nord):
+            s = <slot_t>pairs[2 * i + 1]
+            o = &self.orders[s]
+            u = &self.users[o.uid]
+            o.unext = -1
+            o.uprev = u.tail
+            if u.tail >= 0:
+                self.orders[u.tail].unext = s
+            else:
+                u.head = s
+            u.tail = s
+            u.n_orders += 1
+        free(pairs)
+        return 0
+
     # ------------------------------------------------------------ queries
 
     def last_events(self):
@@ -2336,3 +2777,8 @@ cdef class Core:
                      f"!= outstanding {self.markets[mi].outstanding}")
         if total_cash != self.net_cash:
             fail(f"cash not conserved: {total_cash} != net deposits {self.net_cash}")
+
+
+def _restore(cls, data):
+    # pickle support: Core.__reduce__ -> _restore(type, snapshot bytes)
+    return cls.restore(data)

@@ -10,11 +10,14 @@ terms.
 
 from __future__ import annotations
 
+import json
+import struct
+import zlib
 from typing import Any
 
 from probo_engine import views
 from probo_engine._book import Core
-from probo_engine.errors import UnknownMarketError, UnknownUserError
+from probo_engine.errors import SnapshotError, UnknownMarketError, UnknownUserError
 from probo_engine.types import (
     BookSide,
     Depth,
@@ -36,6 +39,10 @@ from probo_engine.types import (
 __all__ = ["Engine"]
 
 UserKey = int | str
+_ENG_MAGIC = b"PROBOENG"
+_ENG_HEAD = struct.Struct("<IQ")
+_U64 = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
 MarketKey = int | str
 
 
@@ -69,6 +76,72 @@ class Engine(Core):
         self._user_names: dict[int, str] = {}
         self._market_ids: dict[str, int] = {}
         self._market_names: dict[int, str] = {}
+
+    # ------------------------------------------------------------ snapshots
+
+    def snapshot(self) -> bytes:
+        """Core snapshot plus the user and market names (docs/snapshot.md).
+
+        Layout: ``b"PROBOENG"``, u32 version, u64 length of the core snapshot,
+        the core snapshot, u64 length of the names (canonical JSON), the
+        names, CRC32 of everything before.  Without names it is exactly the
+        core snapshot, so :meth:`Core.restore` reads it too.
+        """
+        core: bytes = super().snapshot()
+        if not self._user_ids and not self._market_ids:
+            return core
+        names = json.dumps(
+            {"users": sorted(self._user_names.items()),
+             "markets": sorted(self._market_names.items())},
+            separators=(",", ":"),
+        ).encode()
+        body = b"".join(
+            (_ENG_MAGIC, _ENG_HEAD.pack(1, len(core)), core,
+             _U64.pack(len(names)), names)
+        )
+        return body + _U32.pack(zlib.crc32(body))
+
+    @classmethod
+    def restore(cls, data: bytes) -> Engine:
+        """Rebuild an engine from :meth:`snapshot` bytes (``SnapshotError`` if bad)."""
+        view = memoryview(data).cast("B")
+        if bytes(view[:8]) != _ENG_MAGIC:
+            eng: Engine = super().restore(view)
+            return eng
+        try:
+            if zlib.crc32(view[:-4]) != _U32.unpack(view[-4:])[0]:
+                raise SnapshotError("engine snapshot checksum mismatch")
+            version, n_core = _ENG_HEAD.unpack_from(view, 8)
+            if version != 1:
+                raise SnapshotError(f"unknown engine snapshot version {version}")
+            start = 8 + _ENG_HEAD.size
+            core = view[start : start + n_core]
+            (n_names,) = _U64.unpack_from(view, start + n_core)
+            names_at = start + n_core + 8
+            if names_at + n_names + 4 != len(view):
+                raise SnapshotError("engine snapshot length does not add up")
+            names = json.loads(bytes(view[names_at : names_at + n_names]))
+            users = {int(k): str(v) for k, v in names["users"]}
+            markets = {int(k): str(v) for k, v in names["markets"]}
+        except (struct.error, ValueError, KeyError, TypeError) as exc:
+            if isinstance(exc, SnapshotError):
+                raise
+            raise SnapshotError(f"corrupt engine snapshot: {exc}") from None
+        eng = super().restore(core)
+        _, n_users, n_markets, _ = eng.totals()
+        if any(not 0 <= u < n_users for u in users) or any(
+            not 0 <= m < n_markets for m in markets
+        ) or len(set(users.values())) != len(users) or len(
+            set(markets.values())
+        ) != len(markets):
+            raise SnapshotError("engine snapshot names do not fit its state")
+        eng._user_names, eng._market_names = users, markets
+        eng._user_ids = {v: k for k, v in users.items()}
+        eng._market_ids = {v: k for k, v in markets.items()}
+        return eng
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self).restore, (self.snapshot(),))
 
     # ---------------------------------------------------------------- names
 
