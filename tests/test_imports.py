@@ -7,8 +7,18 @@ import probo_engine
 from probo_engine import _book, types
 
 THIRD_PARTY = {
-    "numpy", "pandas", "redis", "asyncpg", "psycopg", "websockets", "starlette",
-    "uvicorn", "msgspec", "sortedcontainers", "hypothesis", "matplotlib",
+    "numpy",
+    "pandas",
+    "redis",
+    "asyncpg",
+    "psycopg",
+    "websockets",
+    "starlette",
+    "uvicorn",
+    "msgspec",
+    "sortedcontainers",
+    "hypothesis",
+    "matplotlib",
 }
 
 
@@ -33,21 +43,27 @@ def test_public_names_are_exported():
 
 def _pairs():
     pairs = {
-        "SIDE": types.Side, "OUTCOME": types.Outcome, "BOOK": types.BookSide,
-        "TIF": types.TimeInForce, "STP": types.SelfTrade, "FILL": types.FillKind,
-        "CANCEL": types.CancelReason, "MARKET": types.MarketStatus,
-        "EV": types.EventKind, "CMD": types.Command, "REJ": types.RejectReason,
+        "SIDE": types.Side,
+        "OUTCOME": types.Outcome,
+        "BOOK": types.BookSide,
+        "TIF": types.TimeInForce,
+        "STP": types.SelfTrade,
+        "FILL": types.FillKind,
+        "CANCEL": types.CancelReason,
+        "MARKET": types.MarketStatus,
+        "EV": types.EventKind,
+        "CMD": types.Command,
+        "REJ": types.RejectReason,
         "FEE": types.FeeMode,
     }
-    for prefix, enum in pairs.items():
-        yield prefix, enum
+    yield from pairs.items()
 
 
 def test_python_enums_mirror_the_c_enums():
     c = dict(_book.CONSTANTS)
     for prefix, enum in _pairs():
         c_members = {
-            k[len(prefix) + 1:]: v for k, v in c.items() if k.startswith(prefix + "_")
+            k[len(prefix) + 1 :]: v for k, v in c.items() if k.startswith(prefix + "_")
         }
         py_members = {m.name: m.value for m in enum}
         assert c_members == py_members, prefix

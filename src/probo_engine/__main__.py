@@ -13,7 +13,10 @@ def main(argv: list[str] | None = None) -> int:
 
         demo()
         return 0
-    print(f"usage: python -m probo_engine demo   (unknown command {cmd!r})", file=sys.stderr)
+    print(
+        f"usage: python -m probo_engine demo   (unknown command {cmd!r})",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -50,10 +50,12 @@ def run(out: list[str] | None = None) -> Engine:
     lines.append("")
     for outcome in (YES, NO):
         d = eng.book(m, outcome)
-        lines.append(f"{outcome.name} book   bids: "
-                     + ", ".join(f"{_rupees(lv.price)} x{lv.qty}" for lv in d.bids)
-                     + "   asks: "
-                     + ", ".join(f"{_rupees(lv.price)} x{lv.qty}" for lv in d.asks))
+        lines.append(
+            f"{outcome.name} book   bids: "
+            + ", ".join(f"{_rupees(lv.price)} x{lv.qty}" for lv in d.bids)
+            + "   asks: "
+            + ", ".join(f"{_rupees(lv.price)} x{lv.qty}" for lv in d.asks)
+        )
     lines.append("")
     total = 0
     for name in ("asha", "bilal", "chen"):

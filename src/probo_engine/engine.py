@@ -23,8 +23,8 @@ from probo_engine.types import (
     Depth,
     Event,
     EventKind,
-    Fill,
     FeeMode,
+    Fill,
     FillKind,
     Level,
     OrderInfo,
@@ -91,13 +91,20 @@ class Engine(Core):
         if not self._user_ids and not self._market_ids:
             return core
         names = json.dumps(
-            {"users": sorted(self._user_names.items()),
-             "markets": sorted(self._market_names.items())},
+            {
+                "users": sorted(self._user_names.items()),
+                "markets": sorted(self._market_names.items()),
+            },
             separators=(",", ":"),
         ).encode()
         body = b"".join(
-            (_ENG_MAGIC, _ENG_HEAD.pack(1, len(core)), core,
-             _U64.pack(len(names)), names)
+            (
+                _ENG_MAGIC,
+                _ENG_HEAD.pack(1, len(core)),
+                core,
+                _U64.pack(len(names)),
+                names,
+            )
         )
         return body + _U32.pack(zlib.crc32(body))
 
@@ -129,11 +136,12 @@ class Engine(Core):
             raise SnapshotError(f"corrupt engine snapshot: {exc}") from None
         eng = super().restore(core)
         _, n_users, n_markets, _ = eng.totals()
-        if any(not 0 <= u < n_users for u in users) or any(
-            not 0 <= m < n_markets for m in markets
-        ) or len(set(users.values())) != len(users) or len(
-            set(markets.values())
-        ) != len(markets):
+        if (
+            any(not 0 <= u < n_users for u in users)
+            or any(not 0 <= m < n_markets for m in markets)
+            or len(set(users.values())) != len(users)
+            or len(set(markets.values())) != len(markets)
+        ):
             raise SnapshotError("engine snapshot names do not fit its state")
         eng._user_names, eng._market_names = users, markets
         eng._user_ids = {v: k for k, v in users.items()}
@@ -247,7 +255,17 @@ class Engine(Core):
         uid = self.user_id(user)
         mid = self.market_id(market)
         r: int = self.place(
-            uid, mid, side, outcome, price, qty, tif, stp, ts, post_only, client_id,
+            uid,
+            mid,
+            side,
+            outcome,
+            price,
+            qty,
+            tif,
+            stp,
+            ts,
+            post_only,
+            client_id,
             expire_ts,
         )
         return self._result(r, qty)
@@ -268,8 +286,16 @@ class Engine(Core):
     ) -> OrderResult:
         """Place a market order (see :meth:`Core.place_market`); return its result."""
         r: int = self.place_market(
-            self.user_id(user), self.market_id(market), side, outcome, qty, max_cost,
-            fok, stp, ts, client_id,
+            self.user_id(user),
+            self.market_id(market),
+            side,
+            outcome,
+            qty,
+            max_cost,
+            fok,
+            stp,
+            ts,
+            client_id,
         )
         return self._result(r, qty)
 
@@ -322,12 +348,16 @@ class Engine(Core):
             [Level(payout - p, q, n) for p, q, n in bids],
         )
 
-    def best_bid(self, market: MarketKey, outcome: Outcome | int = Outcome.YES) -> int | None:
+    def best_bid(
+        self, market: MarketKey, outcome: Outcome | int = Outcome.YES
+    ) -> int | None:
         """Best bid price in ``outcome``'s terms, or ``None``."""
         bids = self.book(market, outcome, 1).bids
         return bids[0].price if bids else None
 
-    def best_ask(self, market: MarketKey, outcome: Outcome | int = Outcome.YES) -> int | None:
+    def best_ask(
+        self, market: MarketKey, outcome: Outcome | int = Outcome.YES
+    ) -> int | None:
         """Best ask price in ``outcome``'s terms, or ``None``."""
         asks = self.book(market, outcome, 1).asks
         return asks[0].price if asks else None
@@ -359,5 +389,16 @@ class Engine(Core):
 def _info(t: tuple[int, ...]) -> OrderInfo:
     m, o, u, s, oc, p, q, yp, bs, tif, cid, exp = t
     return OrderInfo(
-        m, o, u, Side(s), Outcome(oc), p, q, yp, BookSide(bs), TimeInForce(tif), cid, exp
+        m,
+        o,
+        u,
+        Side(s),
+        Outcome(oc),
+        p,
+        q,
+        yp,
+        BookSide(bs),
+        TimeInForce(tif),
+        cid,
+        exp,
     )

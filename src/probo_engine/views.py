@@ -53,7 +53,9 @@ def orderbook(
     payout = core.market(mid)[0]
     books: dict[str, list[tuple[int, dict[str, Any]]]] = {"yes": [], "no": []}
     # book_orders is bids then asks, best first, FIFO within a level.
-    for oid, uid, side, outcome, price, qty, yes_price, book_side in core.book_orders(mid):
+    for oid, uid, side, _outcome, _price, qty, yes_price, book_side in core.book_orders(
+        mid
+    ):
         # asks (sell YES, buy NO) are YES offers; bids (buy YES, sell NO) NO offers
         shown = "yes" if book_side == 1 else "no"
         offer = yes_price if shown == "yes" else payout - yes_price

@@ -56,7 +56,13 @@ def test_submit_reports_fills_rest_and_cancel(eng):
     assert r2.filled == 4 and r2.resting == 0 and r2.canceled == 0
     (f,) = r2.fills
     assert (f.maker_oid, f.maker_user, f.price, f.yes_price, f.qty, f.kind) == (
-        1, 0, 400, 600, 4, FillKind.MINT)
+        1,
+        0,
+        400,
+        600,
+        4,
+        FillKind.MINT,
+    )
     assert eng.balance(1) == (100_000 - 1600, 0)
     r3 = eng.submit("u3", "M", SELL, YES, 500, 1)
     assert r3.status == RejectReason.INSUFFICIENT_SHARES and r3.oid == 0
@@ -78,7 +84,8 @@ def test_no_view_mirrors_the_yes_book(eng):
     assert (eng.best_bid("M", NO), eng.best_ask("M", NO)) == (300, 400)
     orders = eng.open_orders("u2")
     assert [(o.oid, o.price, o.yes_price, o.book_side) for o in orders] == [
-        (3, 300, 700, BookSide.ASK)]
+        (3, 300, 700, BookSide.ASK)
+    ]
 
 
 def test_empty_book_has_no_best_prices(eng):

@@ -171,7 +171,9 @@ def test_gtd_expires_with_a_later_command_or_expire(engine_cls):
     e, m, (a, b, _) = setup(engine_cls)
     assert e.place(a, m, BUY, YES, 500, 4, GTD, 0, 10, False, 0, 100) == 1
     assert e.place(a, m, BUY, YES, 450, 4, GTD, 0, 10, False, 0, 200) == 2
-    assert e.place(a, m, BUY, YES, 400, 4, GTD, 0, 10, False, 0, 10) == -R.INVALID_EXPIRY
+    assert (
+        e.place(a, m, BUY, YES, 400, 4, GTD, 0, 10, False, 0, 10) == -R.INVALID_EXPIRY
+    )
     assert e.deposit(b, 1, 99) == 0  # ts 99 < 100: nothing expires
     assert kinds(e) == [EventKind.CASH]
     assert e.deposit(b, 1, 100) == 0  # ts 100: order 1 expires first
@@ -234,8 +236,11 @@ def test_amend_up_or_reprice_goes_to_the_back_and_may_match(engine_cls):
     assert [o[0] for o in e.book_orders(m)] == [2, 1]
     e.place(c, m, BUY, NO, 300, 3)  # YES ask 700 rests
     assert e.amend(a, 1, 700, 6) == 0  # reprice crosses: fills 3 at 700
-    fills = [(ev[5], ev[12], ev[9], ev[10]) for ev in e.last_events()
-             if ev[1] == EventKind.FILL]
+    fills = [
+        (ev[5], ev[12], ev[9], ev[10])
+        for ev in e.last_events()
+        if ev[1] == EventKind.FILL
+    ]
     assert fills == [(1, 3, 3, FillKind.MINT)]
     assert e.order(1)[6] == 3  # 3 left, resting at 700
     assert e.balance(a) == (100_000 - 2100 - 2100, 2100)
@@ -271,7 +276,9 @@ def test_cancel_all_in_one_market_or_all(engine_cls):
 def test_client_ids_are_unique_per_user_among_live_orders(engine_cls):
     e, m, (a, b, _) = setup(engine_cls)
     assert e.place(a, m, BUY, YES, 500, 1, GTC, 0, 0, False, 42) == 1
-    assert e.place(a, m, BUY, YES, 500, 1, GTC, 0, 0, False, 42) == -R.DUPLICATE_CLIENT_ID
+    assert (
+        e.place(a, m, BUY, YES, 500, 1, GTC, 0, 0, False, 42) == -R.DUPLICATE_CLIENT_ID
+    )
     assert e.place(b, m, BUY, YES, 500, 1, GTC, 0, 0, False, 42) == 2  # other user
     assert e.order_by_client_id(a, 42)[1] == 1
     assert e.order_by_client_id(a, 42)[10] == 42
@@ -289,8 +296,12 @@ def test_stp_default_cancels_the_resting_order(engine_cls):
     e.mint(a, m, 5)
     assert e.place(a, m, SELL, YES, 600, 5) == 2
     ev = e.last_events()
-    assert [x[1] for x in ev] == [EventKind.ACCEPTED, EventKind.CANCELED,
-                                  EventKind.LEVEL, EventKind.LEVEL]
+    assert [x[1] for x in ev] == [
+        EventKind.ACCEPTED,
+        EventKind.CANCELED,
+        EventKind.LEVEL,
+        EventKind.LEVEL,
+    ]
     assert (ev[1][5], ev[1][10]) == (1, CancelReason.SELF_TRADE)
     assert e.top(m) == (0, 0, 600, 5)
     assert SelfTrade.CANCEL_MAKER == 0
@@ -340,7 +351,9 @@ def test_halt_with_cancel_on_halt_cancels_everything(engine_cls):
     assert e.halt(m) == 0
     ev = e.last_events()
     assert [x[10] for x in ev if x[1] == EventKind.CANCELED] == [
-        CancelReason.HALTED, CancelReason.HALTED]
+        CancelReason.HALTED,
+        CancelReason.HALTED,
+    ]
     assert ev[-1][1] == EventKind.MARKET and ev[-1][10] == MarketStatus.HALTED
     assert e.balance(a) == (10_000, 0)
     finish(e)
@@ -361,10 +374,15 @@ def test_resolve_pays_holders_and_burns_shares(engine_cls, yes_value, a_gets, b_
     assert e.place(a, m, BUY, YES, 100, 1) == -R.MARKET_NOT_OPEN
     assert e.resolve(m, yes_value) == 0
     assert e.market(m) == (1000, 50, MarketStatus.RESOLVED, 0)
-    settle = [(x[4], x[8], x[9], x[13], x[14]) for x in e.last_events()
-              if x[1] == EventKind.SETTLEMENT]
-    assert settle == [(a, yes_value, 6, 1000 - yes_value, 0),
-                      (b, yes_value, 0, 1000 - yes_value, 6)]
+    settle = [
+        (x[4], x[8], x[9], x[13], x[14])
+        for x in e.last_events()
+        if x[1] == EventKind.SETTLEMENT
+    ]
+    assert settle == [
+        (a, yes_value, 6, 1000 - yes_value, 0),
+        (b, yes_value, 0, 1000 - yes_value, 6),
+    ]
     assert e.balance(a) == (10_000 - 3600 + a_gets, 0)
     assert e.balance(b) == (10_000 - 2400 + b_gets, 0)
     assert e.position(a, m) == e.position(b, m) == (0, 0, 0, 0)
@@ -380,8 +398,7 @@ def test_resolve_cancels_orders_first_and_checks_the_value(engine_cls):
     assert e.resolve(m, -1) == R.INVALID_SETTLEMENT
     assert e.resolve(m, 1000) == 0
     ev = e.last_events()
-    assert [x[1] for x in ev] == [EventKind.CANCELED, EventKind.LEVEL,
-                                  EventKind.MARKET]
+    assert [x[1] for x in ev] == [EventKind.CANCELED, EventKind.LEVEL, EventKind.MARKET]
     assert ev[0][10] == CancelReason.RESOLVED and ev[2][13] == 1000
     assert e.market_config(m)[7] == 1000
     finish(e)
@@ -411,8 +428,12 @@ def test_engine_limits(engine_cls):
 
 def test_bad_market_config_raises(engine_cls):
     e = engine_cls()
-    for args in [(1000, 50, 0, 10001), (1000, 50, 0, 0, -10001), (1000, 50, 0, 0, 0, 2),
-                 (1000, 50, 0, 0, 0, 0, 0)]:
+    for args in [
+        (1000, 50, 0, 10001),
+        (1000, 50, 0, 0, -10001),
+        (1000, 50, 0, 0, 0, 2),
+        (1000, 50, 0, 0, 0, 0, 0),
+    ]:
         with pytest.raises(ValueError):
             e.create_market(*args)
     assert e.totals() == (0, 0, 0, 0)
