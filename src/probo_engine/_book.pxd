@@ -76,6 +76,8 @@ cdef enum:
     CMD_RESUME = 10
     CMD_CLOSE = 11
     CMD_RESOLVE = 12
+    CMD_PLACE_MARKET = 13  # batch records only (rejections report CMD_PLACE)
+    CMD_EXPIRE = 14        # batch records only
 
     REJ_OK = 0
     REJ_UNKNOWN_USER = 101
@@ -190,6 +192,27 @@ ctypedef struct Event:
     int64_t fee2
 
 
+# One command of a batch (numpy: probo_engine.batch.COMMAND_DTYPE).  Fields a
+# kind does not use are ignored; see docs/batch.md for which field means what.
+ctypedef struct CmdRec:
+    int64_t kind       # CMD_*
+    int64_t uid
+    int64_t mid        # cancel_all: -1 for every market
+    int64_t side
+    int64_t outcome
+    int64_t price      # limit price; amend: new price; resolve: yes_value
+    int64_t qty        # place/amend/mint/merge qty; deposit/withdraw amount
+    int64_t oid        # cancel/amend
+    int64_t tif        # place: TIF_*; place_market: TIF_IOC or TIF_FOK
+    int64_t stp
+    int64_t ts
+    int64_t post_only  # 0 or 1
+    int64_t client_id
+    int64_t expire_ts  # GTD only
+    int64_t max_cost   # place_market buys: budget (0 = none)
+    int64_t reserved   # 0
+
+
 # Open-addressing hash table (linear probing, power-of-two capacity,
 # backward-shift deletion).  Keys are never 0; 0 marks an empty bucket.
 ctypedef struct IntMap:
@@ -271,6 +294,8 @@ cdef class Core:
     cdef int64_t max_levels    # most price levels per market
     cdef Event scratch         # written instead of an event when the buffer cannot grow
     cdef bint oom              # an event was lost to a failed allocation: engine unusable
+    cdef bint record           # store events (batches may turn this off; seq still counts)
+    cdef qty_t filled          # quantity the incoming order of the last command filled
 
     # C methods, all final: called directly, never through the vtable
     cdef Event* _ev(self, int64_t kind, int64_t ts) noexcept nogil
@@ -315,6 +340,7 @@ cdef class Core:
                        int64_t ts) noexcept nogil
     cdef int64_t _status(self, int64_t mid, int64_t cmd, int64_t yes_value,
                          int64_t ts) noexcept nogil
+    cdef int64_t _dispatch(self, const CmdRec* c) noexcept nogil
     cdef int _load(self, const unsigned char[::1] view) except -1
     cdef int _check_user(self, int64_t uid) except -1
     cdef Market* _market(self, int64_t mid) except NULL

@@ -135,7 +135,8 @@ CONSTANTS = {
         "CMD_AMEND": CMD_AMEND, "CMD_CANCEL_ALL": CMD_CANCEL_ALL,
         "CMD_MINT": CMD_MINT, "CMD_MERGE": CMD_MERGE, "CMD_HALT": CMD_HALT,
         "CMD_RESUME": CMD_RESUME, "CMD_CLOSE": CMD_CLOSE,
-        "CMD_RESOLVE": CMD_RESOLVE,
+        "CMD_RESOLVE": CMD_RESOLVE, "CMD_PLACE_MARKET": CMD_PLACE_MARKET,
+        "CMD_EXPIRE": CMD_EXPIRE,
         "REJ_OK": REJ_OK, "REJ_UNKNOWN_USER": REJ_UNKNOWN_USER,
         "REJ_UNKNOWN_MARKET": REJ_UNKNOWN_MARKET,
         "REJ_PRICE_OFF_GRID": REJ_PRICE_OFF_GRID,
@@ -204,6 +205,45 @@ cdef inline int _enum(object x, str name, int hi) except -1:
         raise ValueError(f"{name} must be in 0..{hi}, got {v}")
     return <int>v
 
+
+
+cdef bint _cmd_ok(const CmdRec* c) noexcept nogil:
+    # The misuse rules of the per-call methods, for one batch record.
+    cdef int64_t k = c.kind
+    if k < CMD_PLACE or k > CMD_EXPIRE or c.reserved != 0:
+        return False
+    if k == CMD_PLACE or k == CMD_PLACE_MARKET:
+        if not (0 <= c.side <= 1 and 0 <= c.outcome <= 1 and 0 <= c.stp <= 2):
+            return False
+        if c.client_id < 0 or c.client_id > <int64_t>0xFFFFFFFF:
+            return False
+        if k == CMD_PLACE:
+            if not 0 <= c.tif <= 3 or c.max_cost != 0 or not 0 <= c.post_only <= 1:
+                return False
+            if c.post_only and c.tif != TIF_GTC and c.tif != TIF_GTD:
+                return False
+            if (c.tif == TIF_GTD) != (c.expire_ts != 0):
+                return False
+        else:
+            if c.tif != TIF_IOC and c.tif != TIF_FOK:
+                return False
+            if c.post_only or c.expire_ts or c.max_cost < 0:
+                return False
+            if c.max_cost > 0 and c.side == SIDE_SELL:
+                return False
+    return True
+
+
+def _cmd_problem(CmdRec c):
+    return (f"kind={c.kind} side={c.side} outcome={c.outcome} tif={c.tif} "
+            f"stp={c.stp} post_only={c.post_only} client_id={c.client_id} "
+            f"expire_ts={c.expire_ts} max_cost={c.max_cost} reserved={c.reserved}")
+
+
+COMMAND_FIELDS = (
+    "kind", "uid", "mid", "side", "outcome", "price", "qty", "oid", "tif", "stp",
+    "ts", "post_only", "client_id", "expire_ts", "max_cost", "reserved",
+)
 
 
 cdef int64_t _client_id(object x) except -1:
@@ -453,6 +493,8 @@ cdef class Core:
         self.net_cash = 0
         self.fee_balance = 0
         self.oom = False
+        self.record = True
+        self.filled = 0
         self.max_qty = _int(max_qty, "max_qty")
         self.max_open = _int(max_open_orders, "max_open_orders")
         self.max_balance = _int(max_balance, "max_balance")
@@ -494,6 +536,9 @@ cdef class Core:
         # a failed allocation the event goes to a scratch record and the core
         # is marked unusable (checked by _end), so no half-state is observable.
         cdef Event* e
+        if not self.record:
+            self.seq += 1
+            return &self.scratch
         if self.n_events == self.cap_events:
             if _grow(<void**>&self.events, &self.cap_events, self.n_events + 1,
                      sizeof(Event)) != 0:
@@ -517,6 +562,7 @@ cdef class Core:
         if self.oom:
             raise MemoryError("the core lost an event to a failed allocation")
         self.n_events = 0
+        self.filled = 0
         if self.n_heap > 0 and self.heap[0].ts <= ts:
             self._expire(ts)
         return 0
@@ -989,6 +1035,7 @@ cdef class Core:
             mk.qty -= q
             lvl.total -= q
             t.left -= q
+            self.filled += q
             traded = True
             e = self._ev(EV_FILL, ts)
             e.market = t.mid
@@ -1981,10 +2028,169 @@ cdef class Core:
         if self.oom:
             raise MemoryError("the core lost an event to a failed allocation")
         self.n_events = 0
+        self.filled = 0
         if self.n_heap > 0 and self.heap[0].ts <= t:
             n = self._expire(t)
         self._end(0)
         return n
+
+    # --------------------------------------------------------------- batch
+
+    @cython.final
+    cdef int64_t _dispatch(self, const CmdRec* c) noexcept nogil:
+        # One batch command, exactly as its per-call method would run it.
+        cdef int64_t k = c.kind
+        self.filled = 0
+        if k == CMD_EXPIRE:
+            if self.n_heap > 0 and self.heap[0].ts <= c.ts:
+                return self._expire(c.ts)
+            return 0
+        if self.n_heap > 0 and self.heap[0].ts <= c.ts:
+            self._expire(c.ts)
+        if k == CMD_PLACE:
+            return self._place(c.uid, c.mid, <int>c.side, <int>c.outcome, c.price,
+                               c.qty, <int>c.tif, <int>c.stp, c.ts,
+                               FLAG_POST_ONLY if c.post_only else 0, c.client_id,
+                               c.expire_ts, 0)
+        if k == CMD_PLACE_MARKET:
+            return self._place(c.uid, c.mid, <int>c.side, <int>c.outcome, 0, c.qty,
+                               <int>c.tif, <int>c.stp, c.ts, FLAG_MARKET,
+                               c.client_id, 0, c.max_cost)
+        if k == CMD_CANCEL:
+            return self._cancel(c.uid, c.oid, c.ts)
+        if k == CMD_AMEND:
+            return self._amend(c.uid, c.oid, c.price, c.qty, c.ts)
+        if k == CMD_CANCEL_ALL:
+            return self._cancel_all(c.uid, c.mid, c.ts)
+        if k == CMD_DEPOSIT or k == CMD_WITHDRAW:
+            return self._cash(c.uid, c.qty, k == CMD_DEPOSIT, c.ts)
+        if k == CMD_MINT or k == CMD_MERGE:
+            return self._pair(c.uid, c.mid, c.qty, k == CMD_MINT, c.ts)
+        return self._status(c.mid, k, c.price, c.ts)
+
+    def run_batch(self, commands, int64_t[::1] results, int64_t[::1] filled=None,
+                  bint record_events=True):
+        """Run packed command records in C with the GIL released.
+
+        Parameters
+        ----------
+        commands : buffer
+            Contiguous ``CmdRec`` records (128 bytes each, 16 little-endian
+            int64 fields; ``probo_engine.batch.COMMAND_DTYPE``).
+        results : int64 buffer
+            Filled with what each command's per-call method would return.
+        filled : int64 buffer, optional
+            Filled with the quantity each incoming order filled.
+        record_events : bool
+            Keep the batch's events for :meth:`events_bytes` (sequence
+            numbers advance either way).
+
+        Returns
+        -------
+        int
+            The number of commands run (all of them).
+
+        Raises
+        ------
+        ValueError
+            A record is malformed (unknown kind, enum out of range, flags that
+            do not fit): raised before any command runs, naming the index.
+        MemoryError
+            Out of memory part-way: the commands before it are applied (each is
+            atomic), none after.
+        """
+        cdef const unsigned char[::1] raw = memoryview(commands).cast("B")
+        cdef Py_ssize_t n, i
+        cdef const CmdRec* cmds
+        cdef const CmdRec* c
+        cdef int64_t r = 0
+        cdef bint bad = False
+        if raw.shape[0] % sizeof(CmdRec):
+            raise ValueError(f"commands buffer of {raw.shape[0]} bytes is not a "
+                             f"whole number of {sizeof(CmdRec)}-byte records")
+        n = raw.shape[0] // sizeof(CmdRec)
+        if results.shape[0] < n or (filled is not None and filled.shape[0] < n):
+            raise ValueError("results/filled arrays are shorter than the batch")
+        if n == 0:
+            self.n_events = 0
+            return 0
+        cmds = <const CmdRec*>&raw[0]
+        for i in range(n):
+            c = &cmds[i]
+            if not _cmd_ok(c):
+                raise ValueError(f"command {i} is malformed: {_cmd_problem(c[0])}")
+        if self.oom:
+            raise MemoryError("the core lost an event to a failed allocation")
+        self.n_events = 0
+        self.record = record_events
+        try:
+            with nogil:
+                for i in range(n):
+                    r = self._dispatch(&cmds[i])
+                    if r == ERR_NOMEM:
+                        bad = True
+                        break
+                    results[i] = r
+                    if filled is not None:
+                        filled[i] = self.filled
+        finally:
+            self.record = True
+        if bad:
+            raise MemoryError(f"out of memory at batch command {i}: the {i} before "
+                              "it are applied")
+        self._end(0)
+        return n
+
+    def events_bytes(self):
+        """A copy of the packed events of the last command or batch.
+
+        17 little-endian int64 fields per event (``EVENT_FIELDS``); numpy:
+        ``np.frombuffer(core.events_bytes(), probo_engine.batch.EVENT_DTYPE)``.
+        A copy, so it stays valid whatever the engine does next.
+        """
+        if self.n_events == 0:
+            return b""
+        return PyBytes_FromStringAndSize(<char*>self.events,
+                                         self.n_events * sizeof(Event))
+
+    @property
+    def last_filled(self):
+        """Quantity the incoming order of the last command filled (O(1))."""
+        return self.filled
+
+    def depth_into(self, mid, int64_t[:, :, ::1] out):
+        """Fill ``out[side, level] = (yes_price, qty, orders)``, best first.
+
+        ``out`` has shape ``(2, n, 3)``: side 0 bids, 1 asks; levels beyond
+        the book are zeroed.  No Python object per level.  O(n).
+        """
+        cdef Market* m = self._market(_int(mid, "mid"))
+        cdef Py_ssize_t n = out.shape[1], k
+        cdef int32_t idx
+        cdef Level* lvl
+        if out.shape[0] != 2 or out.shape[2] != 3:
+            raise ValueError("out must have shape (2, n, 3)")
+        with nogil:
+            idx = m.best_bid
+            for k in range(n):
+                if idx >= 0:
+                    lvl = &m.levels[idx]
+                    out[0, k, 0] = (idx + 1) * m.tick
+                    out[0, k, 1] = lvl.total
+                    out[0, k, 2] = lvl.count
+                    idx = bit_next_down(m.bits, idx - 1)
+                else:
+                    out[0, k, 0] = out[0, k, 1] = out[0, k, 2] = 0
+            idx = m.best_ask
+            for k in range(n):
+                if idx < m.nlevels:
+                    lvl = &m.levels[m.nlevels + idx]
+                    out[1, k, 0] = (idx + 1) * m.tick
+                    out[1, k, 1] = lvl.total
+                    out[1, k, 2] = lvl.count
+                    idx = bit_next_up(m.bits + m.nwords, m.nwords, idx + 1, m.nlevels)
+                else:
+                    out[1, k, 0] = out[1, k, 1] = out[1, k, 2] = 0
 
     # ----------------------------------------------------------- snapshots
 

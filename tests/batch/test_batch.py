@@ -1,0 +1,218 @@
+"""The batch path runs exactly what one-call-at-a-time runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+np = pytest.importorskip("numpy")
+
+from probo_engine import Core  # noqa: E402
+from probo_engine.batch import COMMAND_DTYPE, EVENT_DTYPE, Batch, depth, run  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "snapshot"))
+from test_snapshot import stream  # noqa: E402
+
+KIND = {
+    "place": 1,
+    "cancel": 2,
+    "deposit": 3,
+    "withdraw": 4,
+    "amend": 5,
+    "cancel_all": 6,
+    "mint": 7,
+    "merge": 8,
+    "halt": 9,
+    "resume": 10,
+    "close": 11,
+    "resolve": 12,
+    "place_market": 13,
+    "expire": 14,
+}
+
+
+def to_records(cmds) -> np.ndarray:
+    """Per-call (method, args) tuples as batch records."""
+    b = Batch(len(cmds))
+    for i, (name, args) in enumerate(cmds):
+        getattr(b, name)(i, *args)
+    return b.array
+
+
+def setup_calls(cmds):
+    return [c for c in cmds if c[0] in ("create_market", "create_user")]
+
+
+def body(cmds):
+    return [c for c in cmds if c[0] not in ("create_market", "create_user")]
+
+
+def per_call(cmds):
+    core = Core()
+    results, filled, events = [], [], []
+    for name, args in cmds:
+        r = getattr(core, name)(*args)
+        if name in ("create_market", "create_user"):
+            continue
+        results.append(r)
+        filled.append(core.last_filled)
+        events.extend(core.last_events())
+    return core, results, filled, events
+
+
+def batched(cmds, chunk):
+    core = Core()
+    for name, args in setup_calls(cmds):
+        getattr(core, name)(*args)
+    recs = to_records(body(cmds))
+    results, filled, events = [], [], []
+    for start in range(0, len(recs), chunk):
+        out = run(core, recs[start : start + chunk])
+        results += out.results.tolist()
+        filled += out.filled.tolist()
+        events += [tuple(int(x) for x in e) for e in out.events]
+    return core, results, filled, events
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000, 10**9])
+def test_batch_equals_per_call_on_a_long_random_stream(chunk):
+    cmds = stream(seed=99, n=5000)
+    a, ra, fa, ea = per_call(cmds)
+    b, rb, fb, eb = batched(cmds, chunk)
+    assert ra == rb
+    assert fa == fb
+    assert ea == eb
+    assert a.snapshot() == b.snapshot()
+    b.check_invariants()
+
+
+commands = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("place"),
+            st.tuples(
+                st.integers(0, 2),
+                st.integers(0, 1),
+                st.integers(0, 1),
+                st.integers(0, 1),
+                st.sampled_from([50, 100, 450, 500, 550, 900, 95, 5]),
+                st.integers(-1, 12),
+                st.integers(0, 2),
+                st.integers(0, 2),
+                st.integers(0, 30),
+            ),
+        ),
+        st.tuples(
+            st.just("cancel"),
+            st.tuples(st.integers(0, 2), st.integers(0, 40), st.integers(0, 30)),
+        ),
+        st.tuples(
+            st.just("amend"),
+            st.tuples(
+                st.integers(0, 2),
+                st.integers(0, 40),
+                st.sampled_from([50, 500, 950]),
+                st.integers(0, 12),
+                st.integers(0, 30),
+            ),
+        ),
+        st.tuples(
+            st.just("place_market"),
+            st.tuples(
+                st.integers(0, 2),
+                st.integers(0, 1),
+                st.integers(0, 1),
+                st.integers(0, 1),
+                st.integers(1, 12),
+                st.sampled_from([0, 500, 3000]),
+                st.booleans(),
+                st.integers(0, 2),
+                st.integers(0, 30),
+            ),
+        ),
+        st.tuples(
+            st.just("mint"),
+            st.tuples(
+                st.integers(0, 2),
+                st.integers(0, 1),
+                st.integers(-1, 5),
+                st.integers(0, 30),
+            ),
+        ),
+        st.tuples(st.just("halt"), st.tuples(st.integers(0, 1), st.integers(0, 30))),
+        st.tuples(st.just("resume"), st.tuples(st.integers(0, 1), st.integers(0, 30))),
+        st.tuples(
+            st.just("resolve"),
+            st.tuples(
+                st.integers(0, 1),
+                st.sampled_from([0, 30, 50, 100, 1000]),
+                st.integers(0, 30),
+            ),
+        ),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(commands)
+def test_batch_equals_per_call_on_generated_commands(cmds):
+    cmds = [c for c in cmds if not (c[0] == "place_market" and c[1][5] and c[1][2])]
+    setup = [
+        ("create_market", (1000, 50, 0, 100, -20)),
+        ("create_market", (100, 1)),
+        ("create_user", ()),
+        ("create_user", ()),
+        ("create_user", ()),
+    ]
+    setup += [("deposit", (u, 50_000)) for u in range(3)]
+    setup += [("mint", (u, m, 20)) for u in range(3) for m in range(2)]
+    full = setup + [tuple(c) for c in cmds]
+    a, ra, fa, ea = per_call(full)
+    b, rb, fb, eb = batched(full, 5)
+    assert (ra, fa, ea) == (rb, fb, eb)
+    assert a.snapshot() == b.snapshot()
+
+
+def test_malformed_record_is_refused_before_anything_runs():
+    core = Core()
+    core.create_user()
+    recs = Batch(3)
+    recs.deposit(0, 0, 100)
+    recs.place(1, 0, 0, 0, 0, 500, 1, tif=7)
+    with pytest.raises(ValueError, match="command 1"):
+        run(core, recs.array)
+    assert core.balance(0) == (0, 0) and core.last_seq == 0
+    with pytest.raises(ValueError):
+        core.run_batch(b"\0" * 100, np.empty(1, np.int64))
+
+
+def test_events_off_still_numbers_them():
+    core = Core()
+    core.create_market()
+    u = core.create_user()
+    recs = Batch(2)
+    recs.deposit(0, u, 100)
+    recs.deposit(1, u, 100)
+    out = run(core, recs.array, events=False)
+    assert out.events is None and core.last_seq == 3
+    assert core.events_bytes() == b""
+
+
+def test_depth_array_matches_depth():
+    core = Core()
+    m = core.create_market(100, 1)
+    u = core.create_user()
+    core.deposit(u, 10**6)
+    for p in (40, 41, 41, 45):
+        core.place(u, m, 0, 0, p, 2)
+    core.place(u, m, 0, 1, 40, 3)  # YES ask 60
+    arr = depth(core, m, 3)
+    bids, asks = core.depth(m, 3)
+    assert arr[0].tolist() == [list(b) for b in bids]
+    assert arr[1].tolist() == [list(a) for a in asks] + [[0, 0, 0]] * 2
+    assert COMMAND_DTYPE.itemsize == 128 and EVENT_DTYPE.itemsize == 136
