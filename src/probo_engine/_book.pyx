@@ -511,6 +511,11 @@ cdef class Core:
         if _grow(<void**>&self.events, &self.cap_events, 256, sizeof(Event)) != 0:
             raise MemoryError()
 
+    def __init__(self, *, max_qty=MAX_QTY, max_open_orders=0, max_balance=0,
+                 max_levels=MAX_LEVELS):
+        # The limits were applied by __cinit__; this gives the signature.
+        pass
+
     def __dealloc__(self):
         cdef int64_t i
         if self.markets != NULL:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from typing import Any
+from typing import Any, SupportsIndex
 
 from probo_engine import views
 from probo_engine._book import Core
@@ -109,7 +109,7 @@ class Engine(Core):
         return body + _U32.pack(zlib.crc32(body))
 
     @classmethod
-    def restore(cls, data: bytes) -> Engine:
+    def restore(cls, data: bytes | bytearray | memoryview) -> Engine:
         """Rebuild an engine from :meth:`snapshot` bytes (``SnapshotError`` if bad)."""
         view = memoryview(data).cast("B")
         if bytes(view[:8]) != _ENG_MAGIC:
@@ -168,13 +168,13 @@ class Engine(Core):
 
     def create_market(
         self,
-        payout: int = 1000,
-        tick: int = 50,
-        ts: int = 0,
-        taker_fee: int = 0,
-        maker_fee: int = 0,
-        fee_mode: FeeMode | int = FeeMode.BPS,
-        min_qty: int = 1,
+        payout: SupportsIndex = 1000,
+        tick: SupportsIndex = 50,
+        ts: SupportsIndex = 0,
+        taker_fee: SupportsIndex = 0,
+        maker_fee: SupportsIndex = 0,
+        fee_mode: SupportsIndex = FeeMode.BPS,
+        min_qty: SupportsIndex = 1,
         cancel_on_halt: bool = False,
         *,
         symbol: str | None = None,

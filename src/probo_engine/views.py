@@ -20,14 +20,14 @@ Choices the seed app leaves implicit, written down here:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 __all__ = ["inr_balances", "orderbook", "price_key", "stock_balances"]
 
 
 class _Queries(Protocol):
-    def book_orders(self, mid: int) -> list[tuple[int, ...]]: ...
+    def book_orders(self, mid: int) -> Sequence[tuple[int, ...]]: ...
     def market(self, mid: int) -> tuple[int, int, int, int]: ...
     def balance(self, uid: int) -> tuple[int, int]: ...
     def position(self, uid: int, mid: int) -> tuple[int, int, int, int]: ...
