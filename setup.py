@@ -32,6 +32,8 @@ directives = {
     "nonecheck": False,
     "cdivision": True,
     "embedsignature": True,
+    "embedsignature.format": "clinic",  # __text_signature__ for inspect
+    "binding": False,  # plain C methods: cheaper calls than cyfunctions
     "overflowcheck": DEBUG,
     "linetrace": TRACE,
     "profile": TRACE,

@@ -320,7 +320,7 @@ cdef class Core:
     cdef void _heap_compact(self) noexcept nogil
     cdef pos_t _pos_find(self, int64_t uid, int64_t mid) noexcept nogil
     cdef pos_t _pos_make(self, int64_t uid, int64_t mid) noexcept nogil
-    cdef int _reserve_order(self) noexcept nogil
+    cdef int _reserve_order(self, int tif, int64_t client_id) noexcept nogil
     cdef int _grow_arena(self) noexcept nogil
     cdef bint _crosses(self, Market* m, int bside, price_t yprice) noexcept nogil
     cdef qty_t _fillable(self, Market* m, Taker* t, qty_t need) noexcept nogil

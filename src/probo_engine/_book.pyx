@@ -877,17 +877,24 @@ cdef class Core:
         return p
 
     @cython.final
-    cdef int _reserve_order(self) noexcept nogil:
-        # Room for one more resting order in every structure it enters.
+    cdef int _reserve_order(self, int tif, int64_t client_id) noexcept nogil:
+        # Room for one more resting order in every structure it enters (only
+        # the ones it can enter: this runs for every order).
+        if tif != TIF_GTC and tif != TIF_GTD:
+            return 0
         if self.free_head < 0 and self._grow_arena() != 0:
             return -1
-        if im_reserve(&self.oid_map, 1) != 0 or im_reserve(&self.cid_map, 1) != 0:
+        if (self.oid_map.size + 1) * 2 > self.oid_map.cap and \
+                im_reserve(&self.oid_map, 1) != 0:
             return -1
-        if self.n_heap > 2 * self.n_gtd + 64:
-            self._heap_compact()
-        if _grow(<void**>&self.heap, &self.cap_heap, self.n_heap + 1,
-                 sizeof(Expiry)) != 0:
+        if client_id != 0 and im_reserve(&self.cid_map, 1) != 0:
             return -1
+        if tif == TIF_GTD:
+            if self.n_heap > 2 * self.n_gtd + 64:
+                self._heap_compact()
+            if _grow(<void**>&self.heap, &self.cap_heap, self.n_heap + 1,
+                     sizeof(Expiry)) != 0:
+                return -1
         return 0
 
     @cython.final
@@ -1009,7 +1016,10 @@ cdef class Core:
                                      m.fee_mode)
                 if q == 0:
                     break
-            tfee = probo_fee(m.taker_fee, q, te, m.payout, m.fee_mode, 1)
+            tfee = 0
+            mfee = 0
+            if m.taker_fee != 0:
+                tfee = probo_fee(m.taker_fee, q, te, m.payout, m.fee_mode, 1)
             # taker: a buy spends from its lump lock, a sell is paid net of fee
             tp = &self.positions[t.pos]
             if t.action == SIDE_BUY:
@@ -1021,9 +1031,9 @@ cdef class Core:
                 tu.avail += q * te - tfee
             self.fee_balance += tfee
             # maker: pays its maker fee, or is paid a capped rebate
-            if m.maker_fee >= 0:
+            if m.maker_fee > 0:
                 mfee = probo_fee(m.maker_fee, q, me, m.payout, m.fee_mode, 1)
-            else:
+            elif m.maker_fee < 0:
                 mfee = -probo_fee(-m.maker_fee, q, me, m.payout, m.fee_mode, 0)
                 if -mfee > self.fee_balance:
                     mfee = -self.fee_balance
@@ -1194,7 +1204,7 @@ cdef class Core:
             t.pos = self._pos_make(uid, mid)
             if t.pos < 0:
                 return ERR_NOMEM
-        if self._reserve_order() != 0:
+        if self._reserve_order(tif, client_id) != 0:
             return ERR_NOMEM
 
         p = &self.positions[t.pos]
@@ -1393,12 +1403,12 @@ cdef class Core:
 
     @cython.final
     cdef int64_t _cancel_all(self, int64_t uid, int64_t mid, int64_t ts) noexcept nogil:
-        # The user's list is in ascending id order already.
+        # The user's list is in ascending id order already; mid < 0: all.
         cdef int64_t code = 0, n = 0
         cdef slot_t s, nxt
         if uid < 0 or uid >= self.n_users:
             code = REJ_UNKNOWN_USER
-        elif mid >= self.n_markets or mid < -1:
+        elif mid >= self.n_markets:
             code = REJ_UNKNOWN_MARKET
         if code != 0:
             self._reject(CMD_CANCEL_ALL, code, mid, uid, 0, 0, 0, 0, 0, ts)
@@ -1676,7 +1686,7 @@ cdef class Core:
         cdef int64_t n, nw, need, i
         cdef Market* m
         cdef Event* e
-        if not isinstance(cancel_on_halt, (bool, int)):
+        if cancel_on_halt is not True and cancel_on_halt is not False:
             raise TypeError("cancel_on_halt must be a bool")
         if t <= 0 or p <= 0 or p > MAX_PAYOUT or p % t != 0 or p < 2 * t:
             raise ValueError(
@@ -1843,9 +1853,10 @@ cdef class Core:
         cdef int o_ = _enum(outcome, "outcome", 1)
         cdef int64_t p_ = _int(price, "price")
         cdef int64_t q_ = _int(qty, "qty")
-        cdef int t_ = _enum(tif, "tif", 3)
-        cdef int x_ = _enum(stp, "stp", 2)
-        cdef int64_t ts_ = _int(ts, "ts")
+        # the defaults are the cached small ints: skip their conversion
+        cdef int t_ = 0 if tif is 0 else _enum(tif, "tif", 3)
+        cdef int x_ = 0 if stp is 0 else _enum(stp, "stp", 2)
+        cdef int64_t ts_ = 0 if ts is 0 else _int(ts, "ts")
         cdef int flags = 0
         cdef int64_t cid = 0, exp = 0
         cdef int64_t r

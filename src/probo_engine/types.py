@@ -134,6 +134,8 @@ class Command(IntEnum):
     RESUME = 10
     CLOSE = 11
     RESOLVE = 12
+    PLACE_MARKET = 13  #: batch records only (its rejections say PLACE)
+    EXPIRE = 14  #: batch records only
 
 
 class RejectReason(IntEnum):
