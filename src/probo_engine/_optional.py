@@ -1,4 +1,9 @@
-"""Optional third-party imports with an error that says what to install."""
+"""Optional third-party imports, with an error that says what to install.
+
+The adapters and the numpy/simulation layers import their third-party
+packages through :func:`require`, only when used, so ``import probo_engine``
+never needs them.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,17 @@ import importlib
 from types import ModuleType
 
 
-def require(module: str, *, extra: str) -> ModuleType:
-    """Import ``module`` or raise ImportError naming the pip extra to install."""
+def require(module: str, *, extra: str, feature: str | None = None) -> ModuleType:
+    """Import ``module`` or raise ImportError naming the pip extra to install.
+
+    ``feature`` names what needs it (e.g. ``"SimResult.to_pandas()"``).
+    """
     try:
         return importlib.import_module(module)
     except ImportError as exc:
+        top = module.split(".")[0]
+        who = feature or "this"
         raise ImportError(
-            f"{module} is needed here: pip install 'probo-engine[{extra}]'"
+            f"{who} needs {top}, which is not installed: "
+            f"pip install 'probo-engine[{extra}]'"
         ) from exc

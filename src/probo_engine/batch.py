@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 from probo_engine._book import COMMAND_FIELDS, CONSTANTS, EVENT_FIELDS, Core
 from probo_engine._optional import require
 
-np = require("numpy", extra="sim")
+np = require("numpy", extra="sim", feature="probo_engine.batch")
 
 __all__ = [
     "COMMAND_DTYPE",

@@ -1,4 +1,4 @@
-"""Optional third-party imports of the simulation toolkit, with clear messages.
+"""Optional imports of the simulation toolkit (numpy, pandas, matplotlib).
 
 numpy is needed by everything in :mod:`probo_engine.sim`; pandas only by the
 ``to_pandas()`` helpers and matplotlib only by the plotting helpers.  All three
@@ -8,8 +8,9 @@ probo_engine``.
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
+
+from probo_engine import _optional
 
 __all__ = ["INSTALL_HINT", "require"]
 
@@ -17,14 +18,5 @@ INSTALL_HINT = "pip install 'probo-engine[sim]'"
 
 
 def require(module: str, feature: str) -> ModuleType:
-    """Import ``module`` or raise an ImportError that says how to get it.
-
-    ``feature`` names what needs it, e.g. ``"SimResult.to_pandas()"``.
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        top = module.split(".")[0]
-        raise ImportError(
-            f"{feature} needs {top}, which is not installed: {INSTALL_HINT}"
-        ) from exc
+    """Import ``module`` for ``feature`` or say how to install it."""
+    return _optional.require(module, extra="sim", feature=feature)
