@@ -8,13 +8,17 @@ from probo_engine._book import Core
 from probo_engine._version import __version__
 from probo_engine.engine import Engine
 from probo_engine.errors import (
+    CommandDecodeError,
     InvalidOrderError,
     InvariantError,
+    JournalCorruptError,
+    JournalError,
     ProboError,
     SnapshotError,
     UnknownMarketError,
     UnknownUserError,
 )
+from probo_engine.journal import DurableEngine, SyncPolicy
 from probo_engine.types import (
     BookSide,
     CancelReason,
@@ -40,8 +44,10 @@ __all__ = [
     "BookSide",
     "CancelReason",
     "Command",
+    "CommandDecodeError",
     "Core",
     "Depth",
+    "DurableEngine",
     "Engine",
     "Event",
     "EventKind",
@@ -50,6 +56,8 @@ __all__ = [
     "FillKind",
     "InvalidOrderError",
     "InvariantError",
+    "JournalCorruptError",
+    "JournalError",
     "Level",
     "MarketStatus",
     "OrderInfo",
@@ -60,6 +68,7 @@ __all__ = [
     "SelfTrade",
     "Side",
     "SnapshotError",
+    "SyncPolicy",
     "TimeInForce",
     "UnknownMarketError",
     "UnknownUserError",

@@ -78,6 +78,8 @@ cdef enum:
     CMD_RESOLVE = 12
     CMD_PLACE_MARKET = 13  # batch records only (rejections report CMD_PLACE)
     CMD_EXPIRE = 14        # batch records only
+    CMD_CREATE_USER = 32   # journal records only (commands.py)
+    CMD_CREATE_MARKET = 33 # journal records only (commands.py)
 
     REJ_OK = 0
     REJ_UNKNOWN_USER = 101

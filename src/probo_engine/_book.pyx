@@ -136,7 +136,8 @@ CONSTANTS = {
         "CMD_MINT": CMD_MINT, "CMD_MERGE": CMD_MERGE, "CMD_HALT": CMD_HALT,
         "CMD_RESUME": CMD_RESUME, "CMD_CLOSE": CMD_CLOSE,
         "CMD_RESOLVE": CMD_RESOLVE, "CMD_PLACE_MARKET": CMD_PLACE_MARKET,
-        "CMD_EXPIRE": CMD_EXPIRE,
+        "CMD_EXPIRE": CMD_EXPIRE, "CMD_CREATE_USER": CMD_CREATE_USER,
+        "CMD_CREATE_MARKET": CMD_CREATE_MARKET,
         "REJ_OK": REJ_OK, "REJ_UNKNOWN_USER": REJ_UNKNOWN_USER,
         "REJ_UNKNOWN_MARKET": REJ_UNKNOWN_MARKET,
         "REJ_PRICE_OFF_GRID": REJ_PRICE_OFF_GRID,
@@ -336,10 +337,12 @@ cdef inline void im_insert_nogrow(IntMap* m, uint64_t k, int32_t v) noexcept nog
 cdef int im_reserve(IntMap* m, int64_t extra) noexcept nogil:
     # Keeps the load factor at or below 1/2 after `extra` more inserts.
     cdef IntMap n
-    cdef int64_t i
-    if (m.size + extra) * 2 <= m.cap:
+    cdef int64_t i, cap = m.cap
+    if (m.size + extra) * 2 <= cap:
         return 0
-    if im_init(&n, m.cap * 2) != 0:
+    while (m.size + extra) * 2 > cap:
+        cap *= 2
+    if im_init(&n, cap) != 0:
         return -1
     for i in range(m.cap):
         if m.keys[i] != 0:
@@ -1007,15 +1010,15 @@ cdef class Core:
                     t.stopped = True
                     break
                 continue
-            x = mk.yprice
-            te = _own(t.outcome, x, m.payout)
-            me = _own(mk.outcome, x, m.payout)
+            te = _own(t.outcome, mk.yprice, m.payout)
+            me = _own(mk.outcome, mk.yprice, m.payout)
             q = t.left if t.left < mk.qty else mk.qty
             if t.budget:
                 q = probo_affordable(q, te, t.lump, m.taker_fee, m.payout,
                                      m.fee_mode)
                 if q == 0:
                     break
+            x = mk.yprice
             tfee = 0
             mfee = 0
             if m.taker_fee != 0:

@@ -6,7 +6,8 @@ or plain ``numpy``); ``import probo_engine`` never does.
 >>> import numpy as np
 >>> from probo_engine import Core
 >>> from probo_engine.batch import Batch, run
->>> core = Core(); m = core.create_market(); a, b = core.create_user(), core.create_user()
+>>> core = Core(); m = core.create_market()
+>>> a, b = core.create_user(), core.create_user()
 >>> cmds = Batch(4)
 >>> cmds.deposit(0, a, 10_000); cmds.deposit(1, b, 10_000)
 >>> cmds.place(2, a, m, 0, 0, 600, 10); cmds.place(3, b, m, 0, 1, 400, 10)

@@ -7,9 +7,15 @@ exceptions: they are :class:`probo_engine.RejectReason` result codes.
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 __all__ = [
+    "CommandDecodeError",
     "InvalidOrderError",
     "InvariantError",
+    "JournalCorruptError",
+    "JournalError",
     "ProboError",
     "SnapshotError",
     "UnknownMarketError",
@@ -39,3 +45,37 @@ class SnapshotError(ProboError, ValueError):
 
 class InvariantError(ProboError, RuntimeError):
     """An internal invariant is broken: a bug, never the caller's fault."""
+
+
+class CommandDecodeError(ProboError, ValueError):
+    """Bytes or JSON that are not a valid encoded command.
+
+    Raised for a wrong length, a bad format version, an unknown type code or
+    name, a missing or unknown field, a value that is not an integer or does not
+    fit in int64, or text that is not JSON at all.
+    """
+
+
+class JournalError(ProboError, RuntimeError):
+    """The journal cannot be used: closed, locked by another process, or failed.
+
+    After an I/O error while appending or syncing, the ``DurableEngine``
+    refuses further commands (its engine may be ahead of the journal); reopen
+    the directory to recover the last durable state.
+    """
+
+
+class JournalCorruptError(ProboError, ValueError):
+    """A journal or snapshot that is damaged in a way a crash cannot explain.
+
+    ``path`` and ``offset`` locate the first bad byte range.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], offset: int, reason: str):
+        self.path = str(path)
+        self.offset = offset
+        self.reason = reason
+        super().__init__(f"{self.path} at offset {offset}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.offset, self.reason))

@@ -136,6 +136,8 @@ class Command(IntEnum):
     RESOLVE = 12
     PLACE_MARKET = 13  #: batch records only (its rejections say PLACE)
     EXPIRE = 14  #: batch records only
+    CREATE_USER = 32  #: journal records only
+    CREATE_MARKET = 33  #: journal records only
 
 
 class RejectReason(IntEnum):
