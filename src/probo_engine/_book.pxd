@@ -347,3 +347,5 @@ cdef class Core:
     cdef int _check_user(self, int64_t uid) except -1
     cdef Market* _market(self, int64_t mid) except NULL
     cdef tuple _order_tuple(self, slot_t s, bint with_mid)
+    cdef int _check(self, int64_t* lock_cash, int64_t* lock_sh, int64_t* held,
+                    object fail) except -1

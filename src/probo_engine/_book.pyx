@@ -11,7 +11,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_CheckExact
 from cpython.number cimport PyNumber_Index
 from libc.stdint cimport int32_t, int64_t, uint64_t
-from libc.stdlib cimport free, malloc, qsort, realloc
+from libc.stdlib cimport calloc, free, malloc, qsort, realloc
 from libc.string cimport memset
 
 import hashlib
@@ -2838,6 +2838,30 @@ cdef class Core:
         InvariantError
             Naming the first invariant found broken.
         """
+        # C scratch arrays, not dicts: this runs on every restore (and after
+        # every command in a debug build)
+        cdef int64_t* lock_cash = <int64_t*>calloc(self.n_users + 1, sizeof(int64_t))
+        cdef int64_t* lock_sh = <int64_t*>calloc(2 * self.n_pos + 2, sizeof(int64_t))
+        cdef int64_t* held = <int64_t*>calloc(2 * self.n_markets + 2, sizeof(int64_t))
+
+        def fail(msg):
+            raise InvariantError(msg)
+
+        if lock_cash == NULL or lock_sh == NULL or held == NULL:
+            free(lock_cash)
+            free(lock_sh)
+            free(held)
+            raise MemoryError()
+        try:
+            self._check(lock_cash, lock_sh, held, fail)
+        finally:
+            free(lock_cash)
+            free(lock_sh)
+            free(held)
+
+    @cython.final
+    cdef int _check(self, int64_t* lock_cash, int64_t* lock_sh, int64_t* held,
+                    object fail) except -1:
         cdef int64_t mi, i, side, live = 0, nfree = 0
         cdef Market* m
         cdef Level* lvl
@@ -2847,14 +2871,8 @@ cdef class Core:
         cdef int32_t cnt, best
         cdef int64_t total_cash = 0
         cdef Position* r
-        cdef int64_t n_cid = 0, mkt_orders
-        gtd = set()
-        lock_cash = [0] * self.n_users
-        lock_sh = {}
-        held = {}
-
-        def fail(msg):
-            raise InvariantError(msg)
+        cdef int64_t n_cid = 0, mkt_orders, n_gtd = 0, matched = 0, n_uo
+        cdef int64_t own
 
         for mi in range(self.n_markets):
             m = &self.markets[mi]
@@ -2893,7 +2911,7 @@ cdef class Core:
                                 <uint64_t>o.client_id << 32) | o.uid) != s:
                             fail(f"order {o.oid}: client id not mapped")
                         if o.tif == TIF_GTD:
-                            gtd.add((o.expire_ts, o.oid))
+                            n_gtd += 1
                         elif o.tif != TIF_GTC:
                             fail(f"order {o.oid} rests with tif {o.tif}")
                         if o.action == SIDE_BUY:
@@ -2904,8 +2922,11 @@ cdef class Core:
                         else:
                             if o.fee_unit != 0:
                                 fail(f"sell order {o.oid} reserves fees")
-                            key = (o.uid, mi, o.outcome)
-                            lock_sh[key] = lock_sh.get(key, 0) + o.qty
+                            if (o.pos < 0 or o.pos >= self.n_pos
+                                    or self.positions[o.pos].uid != o.uid
+                                    or self.positions[o.pos].mid != mi):
+                                fail(f"order {o.oid}: wrong position record")
+                            lock_sh[2 * o.pos + o.outcome] += o.qty
                         prev = s
                         s = o.next
                     if prev != lvl.tail:
@@ -2936,7 +2957,6 @@ cdef class Core:
             if m.outstanding < 0:
                 fail(f"market {mi}: negative outstanding pairs")
             total_cash += m.payout * m.outstanding
-            held[mi] = [0, 0]
         if live != self.n_live or self.oid_map.size != self.n_live:
             fail(f"live orders {live} != counted {self.n_live}/{self.oid_map.size}")
         s = self.free_head
@@ -2949,15 +2969,19 @@ cdef class Core:
             s = self.orders[s].next
         if n_cid != self.cid_map.size:
             fail(f"client id map holds {self.cid_map.size}, live ids {n_cid}")
-        if len(gtd) != self.n_gtd:
-            fail(f"GTD count {self.n_gtd} != {len(gtd)}")
+        if n_gtd != self.n_gtd:
+            fail(f"GTD count {self.n_gtd} != {n_gtd}")
         for i in range(self.n_heap):
-            gtd.discard((self.heap[i].ts, self.heap[i].oid))
-            if i > 0 and (self.heap[(i - 1) // 2].ts, self.heap[(i - 1) // 2].oid) > (
-                    self.heap[i].ts, self.heap[i].oid):
+            s = im_get(&self.oid_map, self.heap[i].oid)
+            if s >= 0 and self.orders[s].tif == TIF_GTD and \
+                    self.orders[s].expire_ts == self.heap[i].ts:
+                matched += 1     # entries are unique: one per live GTD order
+            if i > 0 and (self.heap[(i - 1) // 2].ts > self.heap[i].ts or (
+                    self.heap[(i - 1) // 2].ts == self.heap[i].ts
+                    and self.heap[(i - 1) // 2].oid > self.heap[i].oid)):
                 fail("expiry heap out of order")
-        if gtd:
-            fail(f"GTD orders missing from the expiry heap: {sorted(gtd)[:3]}")
+        if matched != n_gtd:
+            fail(f"{n_gtd - matched} GTD orders missing from the expiry heap")
         if self.fee_balance < 0:
             fail("negative fee account")
         total_cash += self.fee_balance
@@ -2990,18 +3014,18 @@ cdef class Core:
             if self._pos_find(r.uid, r.mid) != i:
                 fail(f"position {i} missing from the position map")
             for side in range(2):
-                if r.avail[side] < 0 or r.locked[side] != lock_sh.get(
-                        (r.uid, r.mid, side), 0):
+                if r.avail[side] < 0 or r.locked[side] != lock_sh[2 * i + side]:
                     fail(f"user {r.uid} market {r.mid}: shares locked "
                          f"{r.locked[side]} != resting sells need")
-                held[r.mid][side] += r.avail[side] + r.locked[side]
+                held[2 * r.mid + side] += r.avail[side] + r.locked[side]
         for mi in range(self.n_markets):
-            if held[mi][0] != self.markets[mi].outstanding or held[mi][1] != \
+            if held[2 * mi] != self.markets[mi].outstanding or held[2 * mi + 1] != \
                     self.markets[mi].outstanding:
-                fail(f"market {mi}: YES {held[mi][0]} / NO {held[mi][1]} shares "
-                     f"!= outstanding {self.markets[mi].outstanding}")
+                fail(f"market {mi}: YES {held[2 * mi]} / NO {held[2 * mi + 1]} "
+                     f"shares != outstanding {self.markets[mi].outstanding}")
         if total_cash != self.net_cash:
             fail(f"cash not conserved: {total_cash} != net deposits {self.net_cash}")
+        return 0
 
 
 def _restore(cls, data):
