@@ -34,7 +34,9 @@ def build(rev: str, where: str) -> str:
     subprocess.run(["tar", "-x", "-C", where], input=archive, check=True)
     subprocess.run(
         [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
-        cwd=where, check=True, capture_output=True,
+        cwd=where,
+        check=True,
+        capture_output=True,
     )
     return os.path.join(where, "src")
 
@@ -44,9 +46,21 @@ def ratio(src: str | None, n: int) -> float:
     if src:
         env["PYTHONPATH"] = src
     out = subprocess.run(
-        [sys.executable, os.path.join(HERE, "bench_percall.py"), "--n", str(n),
-         "--runs", "3", "--no-ref", "--no-events-row"],
-        env=env, check=True, capture_output=True, text=True, cwd="/",
+        [
+            sys.executable,
+            os.path.join(HERE, "bench_percall.py"),
+            "--n",
+            str(n),
+            "--runs",
+            "3",
+            "--no-ref",
+            "--no-events-row",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd="/",
     ).stdout
     m = re.search(r"^Core, one call per command.*?([\d.]+)x\s*$", out, re.M)
     if not m:
@@ -74,8 +88,10 @@ def main() -> None:
     print("| revision | per-call ratio to the pure-Python book (median) | runs |")
     print("|---|---:|---|")
     for rev, vals in got.items():
-        print(f"| {rev} | {statistics.median(vals):.2f}x | "
-              f"{', '.join(f'{v:.2f}' for v in vals)} |")
+        print(
+            f"| {rev} | {statistics.median(vals):.2f}x | "
+            f"{', '.join(f'{v:.2f}' for v in vals)} |"
+        )
     old, new_ = (statistics.median(v) for v in got.values())
     print(f"\nchange: {100 * (new_ / old - 1):+.1f}%")
 

@@ -11,9 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from probo_engine._book import SNAPSHOT_VERSION
-
 from probo_engine import Core
+from probo_engine._book import SNAPSHOT_VERSION
 
 HERE = Path(__file__).parent / "golden"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from probo_engine._book import SNAPSHOT_VERSION
 
 from probo_engine import Core, Engine, SnapshotError
+from probo_engine._book import SNAPSHOT_VERSION
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
