@@ -109,8 +109,6 @@ cdef enum:
 ctypedef struct Order:
     oid_t oid          # order id (0 while the slot is free)
     qty_t qty          # quantity still resting, shares
-    qty_t orig_qty     # quantity when accepted, shares
-    amount_t fee_unit  # cash reserved per share for fees (buys), minor units
     int64_t expire_ts  # GTD expiry time (caller's unit), 0 for other tifs
     slot_t prev        # previous order in the level FIFO (-1 = head)
     slot_t next        # next order in the level FIFO, or next free slot

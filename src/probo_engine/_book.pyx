@@ -171,7 +171,7 @@ cdef enum:
     SNAP_USER = 16         # avail, locked
     SNAP_MARKET = 56       # grid, fees, status, prices, min_qty, outstanding
     SNAP_POSITION = 40     # uid, mid, YES avail/locked, NO avail/locked
-    SNAP_ORDER = 64        # id, quantities, fee reserve, expiry, owner, price, flags
+    SNAP_ORDER = 48        # id, qty, expiry, owner, market, client id, price, flags
 
 EVENT_FIELDS = (
     "seq", "kind", "ts", "market", "user", "oid", "side", "outcome", "price",
@@ -720,9 +720,11 @@ cdef class Core:
         cdef User* u
         cdef Position* p
         cdef amount_t a
+        cdef price_t own
         if o.action == SIDE_BUY:
             u = &self.users[o.uid]
-            a = (<amount_t>_own(o.outcome, o.yprice, m.payout) + o.fee_unit) * q
+            own = _own(o.outcome, o.yprice, m.payout)
+            a = (<amount_t>own + _fee_unit(m, own)) * q
             u.locked -= a
             u.avail += a
         else:
@@ -986,7 +988,7 @@ cdef class Core:
         cdef Position* mp
         cdef qty_t q
         cdef price_t x = 0, te, me
-        cdef amount_t tfee, mfee
+        cdef amount_t tfee, mfee, mfu
         cdef bint traded = False
         while t.left > 0:
             if t.bside == BOOK_BID:
@@ -1044,8 +1046,9 @@ cdef class Core:
             mu = &self.users[mk.uid]
             mp = &self.positions[mk.pos]
             if mk.action == SIDE_BUY:
-                mu.locked -= q * (me + mk.fee_unit)
-                mu.avail += q * mk.fee_unit - mfee
+                mfu = _fee_unit(m, me)
+                mu.locked -= q * (me + mfu)
+                mu.avail += q * mfu - mfee
                 mp.avail[mk.outcome] += q
             else:
                 mp.locked[mk.outcome] -= q
@@ -1240,8 +1243,6 @@ cdef class Core:
             o = &self.orders[s]
             self.free_head = o.next
             o.oid = t.oid
-            o.orig_qty = qty
-            o.fee_unit = t.fee_unit
             o.expire_ts = expire_ts
             o.uid = <uint32_t>uid
             o.mid = <uint32_t>mid
@@ -1315,7 +1316,7 @@ cdef class Core:
             if yprice != o.yprice or qty > o.qty:
                 if o.action == SIDE_BUY:
                     fu = _fee_unit(m, <price_t>price)
-                    held = o.qty * (<amount_t>old_price + o.fee_unit)
+                    held = o.qty * (<amount_t>old_price + _fee_unit(m, old_price))
                     need = qty * (<amount_t>price + fu)
                     if need - held > u.avail:
                         code = REJ_INSUFFICIENT_FUNDS
@@ -1361,8 +1362,6 @@ cdef class Core:
             p.locked[o.outcome] += qty - o.qty
             p.avail[o.outcome] -= qty - o.qty
         o.yprice = yprice
-        o.fee_unit = fu
-        o.orig_qty = qty
         t.uid = uid
         t.mid = o.mid
         t.oid = o.oid
@@ -2320,19 +2319,17 @@ cdef class Core:
                             o = &self.orders[sl]
                             probo_put(p, o.oid, 8)
                             probo_put(p + 8, <uint64_t>o.qty, 8)
-                            probo_put(p + 16, <uint64_t>o.orig_qty, 8)
-                            probo_put(p + 24, <uint64_t>o.fee_unit, 8)
-                            probo_put(p + 32, <uint64_t>o.expire_ts, 8)
-                            probo_put(p + 40, o.uid, 4)
-                            probo_put(p + 44, o.mid, 4)
-                            probo_put(p + 48, o.client_id, 4)
-                            probo_put(p + 52, <uint64_t>o.yprice, 4)
-                            p[56] = o.action
-                            p[57] = o.outcome
-                            p[58] = o.tif
-                            p[59] = o.stp
-                            p[60] = o.flags
-                            p[61] = p[62] = p[63] = 0
+                            probo_put(p + 16, <uint64_t>o.expire_ts, 8)
+                            probo_put(p + 24, o.uid, 4)
+                            probo_put(p + 28, o.mid, 4)
+                            probo_put(p + 32, o.client_id, 4)
+                            probo_put(p + 36, <uint64_t>o.yprice, 4)
+                            p[40] = o.action
+                            p[41] = o.outcome
+                            p[42] = o.tif
+                            p[43] = o.stp
+                            p[44] = o.flags
+                            p[45] = p[46] = p[47] = 0
                             p += SNAP_ORDER
                             sl = o.next
                         if side == BOOK_BID:
@@ -2408,6 +2405,8 @@ cdef class Core:
                 or probo_get(b + 32, 4) != SNAP_ORDER):
             raise SnapshotError("snapshot layout not understood (endianness or "
                                 "record sizes)")
+        if probo_get(b + 36, 4):
+            raise SnapshotError("snapshot header padding is not zero")
         nu = <int64_t>probo_get(b + 104, 4)
         nm = <int64_t>probo_get(b + 108, 4)
         npos = <int64_t>probo_get(b + 112, 8)
@@ -2492,6 +2491,8 @@ cdef class Core:
             m.status = <int32_t>probo_get(p + 24, 4)
             m.last_price = <int32_t>probo_get(p + 28, 4)
             m.yes_value = <int32_t>probo_get(p + 32, 4)
+            if probo_get(p + 36, 4):
+                raise SnapshotError(f"market {i}: padding is not zero")
             m.min_qty = <int64_t>probo_get(p + 40, 8)
             m.outstanding = <int64_t>probo_get(p + 48, 8)
             if (not 0 <= m.taker_fee <= 10000 or not -10000 <= m.maker_fee <= 10000
@@ -2551,24 +2552,24 @@ cdef class Core:
             o = &self.orders[i]
             o.oid = probo_get(p, 8)
             o.qty = <int64_t>probo_get(p + 8, 8)
-            o.orig_qty = <int64_t>probo_get(p + 16, 8)
-            o.fee_unit = <int64_t>probo_get(p + 24, 8)
-            o.expire_ts = <int64_t>probo_get(p + 32, 8)
-            o.uid = <uint32_t>probo_get(p + 40, 4)
-            o.mid = <uint32_t>probo_get(p + 44, 4)
-            o.client_id = <uint32_t>probo_get(p + 48, 4)
-            o.yprice = <price_t>probo_get(p + 52, 4)
-            o.action = p[56]
-            o.outcome = p[57]
-            o.tif = p[58]
-            o.stp = p[59]
-            o.flags = p[60]
+            o.expire_ts = <int64_t>probo_get(p + 16, 8)
+            o.uid = <uint32_t>probo_get(p + 24, 4)
+            o.mid = <uint32_t>probo_get(p + 28, 4)
+            o.client_id = <uint32_t>probo_get(p + 32, 4)
+            o.yprice = <price_t>probo_get(p + 36, 4)
+            o.action = p[40]
+            o.outcome = p[41]
+            o.tif = p[42]
+            o.stp = p[43]
+            o.flags = p[44]
+            if p[45] or p[46] or p[47]:
+                raise SnapshotError(f"order record {i}: padding is not zero")
             p += SNAP_ORDER
             if (o.oid == 0 or o.oid >= self.next_oid or o.uid >= nu or o.mid >= nm
                     or o.action > 1 or o.outcome > 1 or o.stp > 2
                     or (o.tif != TIF_GTC and o.tif != TIF_GTD) or o.flags > 1
                     or (o.tif == TIF_GTD) != (o.expire_ts != 0)
-                    or not 0 < o.qty <= o.orig_qty <= self.max_qty):
+                    or not 0 < o.qty <= self.max_qty):
                 raise SnapshotError(f"order record {i}: field out of range")
             m = &self.markets[o.mid]
             if (o.yprice < m.tick or o.yprice > m.payout - m.tick
@@ -2916,12 +2917,8 @@ cdef class Core:
                             fail(f"order {o.oid} rests with tif {o.tif}")
                         if o.action == SIDE_BUY:
                             own = _own(o.outcome, o.yprice, m.payout)
-                            if o.fee_unit != _fee_unit(m, own):
-                                fail(f"order {o.oid}: fee reserve {o.fee_unit}")
-                            lock_cash[o.uid] += (own + o.fee_unit) * o.qty
+                            lock_cash[o.uid] += (own + _fee_unit(m, own)) * o.qty
                         else:
-                            if o.fee_unit != 0:
-                                fail(f"sell order {o.oid} reserves fees")
                             if (o.pos < 0 or o.pos >= self.n_pos
                                     or self.positions[o.pos].uid != o.uid
                                     or self.positions[o.pos].mid != mi):
