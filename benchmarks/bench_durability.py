@@ -2,7 +2,7 @@
 
 Not a test (pytest does not collect it); run it by hand::
 
-    python tests/durability/bench_durability.py [N]
+    python benchmarks/bench_durability.py [N]
 
 Prints one line per figure.  ``N`` (default 200,000) commands of the seeded
 ``cmdstream`` mix are used for the journal and replay figures.  If msgspec is
