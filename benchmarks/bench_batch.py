@@ -14,8 +14,9 @@ DESIGN.md section 6 target: >= 10x the events/s of the pure-Python baseline book
   *are* the batch's input format, as the list of tuples is the per-call
   drivers').
 * **Timed loop.** ``run(core, records[i:i + chunk], events=..., out=(results,
-  filled))`` per chunk: the result arrays are reused (``out=``), the events of
-  each chunk come back as a numpy ``EVENT_DTYPE`` copy, and the loop counts the
+  filled, events))`` per chunk: the result and event arrays are reused
+  (``out=``), the events of each chunk are copied into that ``EVENT_DTYPE``
+  buffer, and the loop counts the
   ``FILL`` events in it (so every fill is really delivered to Python).  With
   ``events=False`` the core still advances sequence numbers but stores no event
   (information row).
@@ -94,9 +95,15 @@ def time_batch(
     """One timed run of the batch path; returns (seconds, FILL events seen)."""
     import numpy as np
 
+    from probo_engine.batch import EVENT_DTYPE
+
     recs = records if records is not None else records_for(stream, make, n_users)
     core, _mid, _first = prepare(make, n_users)
-    out = (np.empty(chunk, np.int64), np.empty(chunk, np.int64))
+    out = (
+        np.empty(chunk, np.int64),
+        np.empty(chunk, np.int64),
+        np.empty(8 * chunk, EVENT_DTYPE),
+    )  # reused, as a batch loop would
     _run_chunks(core, recs, 0, warm, chunk, events, out)
     gc.collect()
     t0 = time.perf_counter()
@@ -117,11 +124,15 @@ def chunk_latencies(
     """Nanoseconds per ``run`` call (one chunk each), for the latency table."""
     import numpy as np
 
-    from probo_engine.batch import run
+    from probo_engine.batch import EVENT_DTYPE, run
 
     recs = records if records is not None else records_for(stream, make, n_users)
     core, _mid, _first = prepare(make, n_users)
-    out = (np.empty(chunk, np.int64), np.empty(chunk, np.int64))
+    out = (
+        np.empty(chunk, np.int64),
+        np.empty(chunk, np.int64),
+        np.empty(8 * chunk, EVENT_DTYPE),
+    )  # reused, as a batch loop would
     _run_chunks(core, recs, 0, warm, chunk, events, out)
     pc = time.perf_counter_ns
     lat = []

@@ -12,7 +12,7 @@ from cpython.long cimport PyLong_CheckExact
 from cpython.number cimport PyNumber_Index
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, qsort, realloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 import hashlib
 import zlib
@@ -2170,6 +2170,20 @@ cdef class Core:
             return b""
         return PyBytes_FromStringAndSize(<char*>self.events,
                                          self.n_events * sizeof(Event))
+
+    def events_into(self, unsigned char[::1] out):
+        """Copy the packed events of the last command or batch into ``out``.
+
+        ``out`` is a writable buffer of at least ``n_last_events * 136``
+        bytes (e.g. a reused ``EVENT_DTYPE`` array); returns the number of
+        events copied.  No allocation: for batch loops that keep one buffer.
+        """
+        cdef size_t size = self.n_events * sizeof(Event)
+        if <size_t>out.shape[0] < size:
+            raise ValueError(f"events_into needs {size} bytes, got {out.shape[0]}")
+        if size:
+            memcpy(&out[0], self.events, size)
+        return self.n_events
 
     @property
     def last_filled(self):

@@ -24,7 +24,8 @@ copied and what is not:
 * ``results`` and ``filled`` are numpy arrays the core writes into directly
   (pass your own with ``out=`` to reuse them: no allocation per batch);
 * ``events`` is a copy of the engine's event buffer (it is reused by the next
-  command, so a view would not stay valid);
+  command, so a view would not stay valid), into a fresh array or into a
+  buffer you pass in ``out`` and reuse;
 * ``depth`` fills a caller-owned ``(2, n, 3)`` array in place.
 """
 
@@ -78,13 +79,23 @@ def run(
     commands: Any,
     *,
     events: bool = True,
-    out: tuple[Any, Any] | None = None,
+    out: tuple[Any, ...] | None = None,
 ) -> BatchResult:
     """Run a ``COMMAND_DTYPE`` array through ``core`` with the GIL released.
 
     ``events=False`` skips storing events (sequence numbers still advance),
     for simulations that only need results.  Raises ``ValueError`` naming the
     first malformed record before running any.
+
+    ``out=(results, filled)`` reuses two int64 arrays of at least
+    ``len(commands)``; ``out=(results, filled, events)`` also reuses an
+    ``EVENT_DTYPE`` array for the events (if the batch made more events than
+    it holds, they come back in a fresh array instead): the returned arrays
+    are then views of ``out`` that the next call with it overwrites.  Without
+    ``out`` everything returned is freshly allocated.
+
+    Chunks of about 1,000-4,000 commands are fastest: much larger ones make
+    the event buffer outgrow the CPU caches (BENCHMARKS.md, "chunk size").
     """
     cmds = np.ascontiguousarray(commands, dtype=COMMAND_DTYPE)
     n = len(cmds)
@@ -92,9 +103,18 @@ def run(
         results = np.empty(n, np.int64)
         filled = np.empty(n, np.int64)
     else:
-        results, filled = out
+        results, filled = out[0], out[1]
     core.run_batch(cmds, results, filled, events)
-    ev = np.frombuffer(core.events_bytes(), EVENT_DTYPE) if events else None
+    ev = None
+    if events:
+        if out is not None and len(out) > 2:
+            buf = out[2]
+            k = core.n_last_events
+            if len(buf) >= k:
+                core.events_into(buf.view(np.uint8))
+                ev = buf[:k]
+        if ev is None:  # no buffer, or too small: a fresh copy, never an error
+            ev = np.frombuffer(core.events_bytes(), EVENT_DTYPE)
     return BatchResult(results[:n], filled[:n], ev)
 
 

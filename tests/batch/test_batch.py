@@ -216,3 +216,25 @@ def test_depth_array_matches_depth():
     assert arr[0].tolist() == [list(b) for b in bids]
     assert arr[1].tolist() == [list(a) for a in asks] + [[0, 0, 0]] * 2
     assert COMMAND_DTYPE.itemsize == 128 and EVENT_DTYPE.itemsize == 136
+
+
+def test_reused_event_buffer_gives_the_same_events():
+    cmds = body(stream(seed=7, n=600))
+    recs = to_records(cmds)
+    a, b = Core(), Core()
+    for core in (a, b):
+        for name, args in setup_calls(stream(seed=7, n=600)):
+            getattr(core, name)(*args)
+    small = (np.empty(100, np.int64), np.empty(100, np.int64), np.empty(8, EVENT_DTYPE))
+    big = (
+        np.empty(100, np.int64),
+        np.empty(100, np.int64),
+        np.empty(4096, EVENT_DTYPE),
+    )
+    for start in range(0, len(recs), 100):
+        part = recs[start : start + 100]
+        ra = run(a, part)
+        rb = run(b, part, out=big if start % 200 else small)
+        assert ra.results.tolist() == rb.results.tolist()
+        assert ra.events.tobytes() == rb.events.tobytes()
+    assert a.snapshot() == b.snapshot()
