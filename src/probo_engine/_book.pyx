@@ -1765,14 +1765,7 @@ cdef class Core:
         >>> core.balance(u)
         (1000, 0)
         """
-        cdef int64_t u_ = _int(uid, "uid")
-        cdef int64_t a = _int(amount, "amount")
-        cdef int64_t t = _int(ts, "ts")
-        cdef int64_t r
-        self._begin(t)
-        r = self._cash(u_, a, True, t)
-        self._end(r)
-        return r
+        return self._cash_cmd(uid, amount, ts, True)
 
     def withdraw(self, uid, amount, ts=0):
         """Take ``amount`` from the user's available (not locked) cash.
@@ -1782,12 +1775,15 @@ cdef class Core:
         int
             0, or 101 unknown user, 105 amount <= 0, 201 insufficient funds.
         """
+        return self._cash_cmd(uid, amount, ts, False)
+
+    def _cash_cmd(self, uid, amount, ts, bint deposit):
         cdef int64_t u_ = _int(uid, "uid")
         cdef int64_t a = _int(amount, "amount")
         cdef int64_t t = _int(ts, "ts")
         cdef int64_t r
         self._begin(t)
-        r = self._cash(u_, a, False, t)
+        r = self._cash(u_, a, deposit, t)
         self._end(r)
         return r
 
@@ -1984,25 +1980,20 @@ cdef class Core:
 
     def mint(self, uid, mid, qty, ts=0):
         """Pay ``payout * qty`` for ``qty`` YES and ``qty`` NO shares."""
-        cdef int64_t u_ = _int(uid, "uid")
-        cdef int64_t m_ = _int(mid, "mid")
-        cdef int64_t q_ = _int(qty, "qty")
-        cdef int64_t t = _int(ts, "ts")
-        cdef int64_t r
-        self._begin(t)
-        r = self._pair(u_, m_, q_, True, t)
-        self._end(r)
-        return r
+        return self._pair_cmd(uid, mid, qty, ts, True)
 
     def merge(self, uid, mid, qty, ts=0):
         """Burn ``qty`` YES and ``qty`` NO shares for ``payout * qty`` cash."""
+        return self._pair_cmd(uid, mid, qty, ts, False)
+
+    def _pair_cmd(self, uid, mid, qty, ts, bint mint):
         cdef int64_t u_ = _int(uid, "uid")
         cdef int64_t m_ = _int(mid, "mid")
         cdef int64_t q_ = _int(qty, "qty")
         cdef int64_t t = _int(ts, "ts")
         cdef int64_t r
         self._begin(t)
-        r = self._pair(u_, m_, q_, False, t)
+        r = self._pair(u_, m_, q_, mint, t)
         self._end(r)
         return r
 
