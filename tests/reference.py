@@ -150,6 +150,10 @@ INT64_MAX = 2**63 - 1
 DEFAULT_PAYOUT = 1000
 DEFAULT_TICK = 50
 
+# Width in bits of the event fields a REJECTED event echoes from the request
+# and that are narrower than 64 bits (semantics.md "Events").
+REJECT_FIELD_BITS = {"market": 32, "user": 32, "price": 32, "side": 16, "outcome": 16}
+
 # Names of the 17 event fields, in order.
 EVENT_FIELDS = (
     "seq", "kind", "ts", "market", "user", "oid", "side", "outcome", "price",
@@ -353,6 +357,12 @@ class ReferenceEngine:
         self._events.append(tuple(int(values.get(n, 0)) for n in EVENT_FIELDS))
 
     def _reject(self, ts: int, code: int, cmd: int, **fields: int) -> int:
+        # Given values are echoed; one too wide for its event field is -1.
+        for name, bits in REJECT_FIELD_BITS.items():
+            if name in fields and not -(2 ** (bits - 1)) <= fields[name] < 2 ** (
+                bits - 1
+            ):
+                fields[name] = -1
         self._emit(EV_REJECTED, ts, code=code, aux=cmd, **fields)
         return code
 

@@ -4,7 +4,7 @@
 # are in types.py (a test checks that the values agree).
 
 cimport cython
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 
 ctypedef int32_t price_t    # price in minor units (paise), YES terms inside the book
 ctypedef int64_t qty_t      # share quantity
@@ -171,25 +171,29 @@ ctypedef struct User:
     int64_t n_orders   # live orders
 
 
-# One event: 17 int64 fields in the order of docs/semantics.md "Events".
+# One event, 96 bytes.  The logical field order (EVENT_FIELDS, docs/semantics.md
+# "Events") is not the memory order: the int64 fields come first so that every
+# field is naturally aligned and the struct has no padding.  numpy's view of it
+# (probo_engine.batch.EVENT_DTYPE) is built from EVENT_LAYOUT, which the module
+# computes from this struct, so the two cannot drift apart.
 ctypedef struct Event:
-    int64_t seq
-    int64_t kind
-    int64_t ts
-    int64_t market
-    int64_t user
+    int64_t seq        # global sequence number, from 1, no gaps
+    int64_t ts         # the command's time
     int64_t oid
-    int64_t side
-    int64_t outcome
-    int64_t price
     int64_t qty
-    int64_t code
-    int64_t user2
-    int64_t oid2
-    int64_t price2
+    int64_t user2      # maker uid (FILL), client id (ACCEPTED)
+    int64_t oid2       # maker oid (FILL), expire_ts (ACCEPTED)
     int64_t aux
     int64_t fee
     int64_t fee2
+    int32_t market
+    int32_t user
+    int32_t price
+    int32_t price2
+    int16_t kind       # EV_*
+    int16_t side
+    int16_t outcome
+    int16_t code
 
 
 # One command of a batch (numpy: probo_engine.batch.COMMAND_DTYPE).  Fields a
@@ -298,18 +302,18 @@ cdef class Core:
     cdef qty_t filled          # quantity the incoming order of the last command filled
 
     # C methods, all final: called directly, never through the vtable
-    cdef Event* _ev(self, int64_t kind, int64_t ts) noexcept nogil
-    cdef int _begin(self, int64_t ts) except -1
-    cdef int _end(self, int64_t r) except -1
+    cdef inline Event* _ev(self, int64_t kind, int64_t ts) noexcept nogil
+    cdef inline int _begin(self, int64_t ts) except -1
+    cdef inline int _end(self, int64_t r) except -1
     cdef void _reject(self, int64_t cmd, int64_t code, int64_t mid, int64_t uid,
                       int64_t oid, int64_t side, int64_t outcome, int64_t price,
                       int64_t qty, int64_t ts) noexcept nogil
-    cdef void _touch(self, Market* m, int64_t mid, int32_t bside,
+    cdef inline void _touch(self, Market* m, int64_t mid, int32_t bside,
                      int32_t idx) noexcept nogil
     cdef void _emit_levels(self, int64_t ts) noexcept nogil
-    cdef void _level_push(self, slot_t s) noexcept nogil
-    cdef void _level_remove(self, slot_t s) noexcept nogil
-    cdef void _order_free(self, slot_t s) noexcept nogil
+    cdef inline void _level_push(self, slot_t s) noexcept nogil
+    cdef inline void _level_remove(self, slot_t s) noexcept nogil
+    cdef inline void _order_free(self, slot_t s) noexcept nogil
     cdef void _unlock(self, Order* o, qty_t q) noexcept nogil
     cdef void _cancel_slot(self, slot_t s, int64_t reason, int64_t ts) noexcept nogil
     cdef void _cancel_market(self, int64_t mid, int64_t reason, int64_t ts,
@@ -320,12 +324,12 @@ cdef class Core:
     cdef void _heap_compact(self) noexcept nogil
     cdef pos_t _pos_find(self, int64_t uid, int64_t mid) noexcept nogil
     cdef pos_t _pos_make(self, int64_t uid, int64_t mid) noexcept nogil
-    cdef int _reserve_order(self, int tif, int64_t client_id) noexcept nogil
+    cdef inline int _reserve_order(self, int tif, int64_t client_id) noexcept nogil
     cdef int _grow_arena(self) noexcept nogil
     cdef bint _crosses(self, Market* m, int bside, price_t yprice) noexcept nogil
     cdef qty_t _fillable(self, Market* m, Taker* t, qty_t need) noexcept nogil
-    cdef void _match(self, Market* m, Taker* t, int64_t ts) noexcept nogil
-    cdef bint _finish(self, Market* m, Taker* t, slot_t s, int64_t ts) noexcept nogil
+    cdef inline void _match(self, Market* m, Taker* t, int64_t ts) noexcept nogil
+    cdef inline bint _finish(self, Market* m, Taker* t, slot_t s, int64_t ts) noexcept nogil
     cdef int64_t _place(self, int64_t uid, int64_t mid, int action, int outcome,
                         int64_t price, int64_t qty, int tif, int stp, int64_t ts,
                         int flags, int64_t client_id, int64_t expire_ts,

@@ -7,6 +7,8 @@ _Int = SupportsIndex
 __test__: dict[str, str]
 CONSTANTS: dict[str, int]
 EVENT_FIELDS: tuple[str, ...]
+EVENT_LAYOUT: tuple[tuple[str, str, int], ...]
+EVENT_SIZE: int
 COMMAND_FIELDS: tuple[str, ...]
 SNAPSHOT_MAGIC: bytes
 SNAPSHOT_VERSION: int
@@ -90,6 +92,8 @@ class Core:
         filled: Any = None,
         record_events: bool = True,
     ) -> int: ...
+    @staticmethod
+    def check_batch(commands: Any) -> int: ...
     def events_bytes(self) -> bytes: ...
     def events_into(self, out: Any) -> int: ...
     @property

@@ -10,7 +10,9 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_CheckExact
 from cpython.number cimport PyNumber_Index
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport (
+    INT16_MAX, INT16_MIN, INT32_MAX, INT32_MIN, int16_t, int32_t, int64_t, uint64_t,
+)
 from libc.stdlib cimport calloc, free, malloc, qsort, realloc
 from libc.string cimport memcpy, memset
 
@@ -28,6 +30,7 @@ cdef extern from *:
     #define PROBO_MAX_PAYOUT 1000000
     #define PROBO_MAX_LEVELS 100000
     #define PROBO_MAX_TOTAL_CASH 4611686018427387904LL
+    #define PROBO_MAX_USERS 2147483647LL   /* user ids fit an event's int32 */
     static inline int probo_ctz(unsigned long long x) { return __builtin_ctzll(x); }
     static inline int probo_clz(unsigned long long x) { return __builtin_clzll(x); }
 
@@ -92,6 +95,7 @@ cdef extern from *:
     int64_t MAX_PAYOUT "PROBO_MAX_PAYOUT"
     int64_t MAX_LEVELS "PROBO_MAX_LEVELS"
     int64_t MAX_TOTAL_CASH "PROBO_MAX_TOTAL_CASH"
+    int64_t MAX_USERS "PROBO_MAX_USERS"
     int probo_ctz(unsigned long long x) noexcept nogil
     int probo_clz(unsigned long long x) noexcept nogil
     long long probo_fee(long long r, long long q, long long e, long long U,
@@ -177,6 +181,40 @@ EVENT_FIELDS = (
 )
 
 
+cdef tuple _event_layout():
+    # (name, numpy format, byte offset) of every Event field, in EVENT_FIELDS
+    # order, taken from the compiled struct itself.
+    cdef Event ev
+    cdef char* base = <char*>&ev
+    cdef dict where = {
+        "seq": (<char*>&ev.seq - base, sizeof(ev.seq)),
+        "kind": (<char*>&ev.kind - base, sizeof(ev.kind)),
+        "ts": (<char*>&ev.ts - base, sizeof(ev.ts)),
+        "market": (<char*>&ev.market - base, sizeof(ev.market)),
+        "user": (<char*>&ev.user - base, sizeof(ev.user)),
+        "oid": (<char*>&ev.oid - base, sizeof(ev.oid)),
+        "side": (<char*>&ev.side - base, sizeof(ev.side)),
+        "outcome": (<char*>&ev.outcome - base, sizeof(ev.outcome)),
+        "price": (<char*>&ev.price - base, sizeof(ev.price)),
+        "qty": (<char*>&ev.qty - base, sizeof(ev.qty)),
+        "code": (<char*>&ev.code - base, sizeof(ev.code)),
+        "user2": (<char*>&ev.user2 - base, sizeof(ev.user2)),
+        "oid2": (<char*>&ev.oid2 - base, sizeof(ev.oid2)),
+        "price2": (<char*>&ev.price2 - base, sizeof(ev.price2)),
+        "aux": (<char*>&ev.aux - base, sizeof(ev.aux)),
+        "fee": (<char*>&ev.fee - base, sizeof(ev.fee)),
+        "fee2": (<char*>&ev.fee2 - base, sizeof(ev.fee2)),
+    }
+    return tuple((name, f"<i{where[name][1]}", where[name][0])
+                 for name in EVENT_FIELDS)
+
+
+#: ``(name, numpy format, byte offset)`` of each event field, in
+#: ``EVENT_FIELDS`` order; ``EVENT_SIZE`` bytes per packed event.
+EVENT_LAYOUT = _event_layout()
+EVENT_SIZE = sizeof(Event)
+
+
 # ---------------------------------------------------------------- arguments
 
 cdef int64_t _int_slow(object x, str name) except? -1:
@@ -199,11 +237,25 @@ cdef inline int64_t _int(object x, str name) except? -1:
 
 
 cdef inline int _enum(object x, str name, int hi) except -1:
+    # 0 and 1 are CPython's cached small ints: an identity test is enough
+    # for the common values (a bool is neither object, so it still fails).
+    if x is 0:
+        return 0
+    if x is 1:
+        return 1    # every enum has hi >= 1
     cdef int64_t v = _int(x, name)
     if v < 0 or v > hi:
         raise ValueError(f"{name} must be in 0..{hi}, got {v}")
     return <int>v
 
+
+
+cdef int _check_records(const CmdRec* cmds, Py_ssize_t n) except -1:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if not _cmd_ok(&cmds[i]):
+            raise ValueError(f"command {i} is malformed: {_cmd_problem(cmds[i])}")
+    return 0
 
 
 cdef bint _cmd_ok(const CmdRec* c) noexcept nogil:
@@ -350,7 +402,7 @@ cdef int im_reserve(IntMap* m, int64_t extra) noexcept nogil:
     return 0
 
 
-cdef void im_del(IntMap* m, uint64_t k) noexcept nogil:
+cdef inline void im_del(IntMap* m, uint64_t k) noexcept nogil:
     # Backward-shift deletion keeps probe chains unbroken without tombstones.
     cdef uint64_t mask = <uint64_t>m.cap - 1
     cdef uint64_t i = im_slot(m, k)
@@ -537,7 +589,7 @@ cdef class Core:
     # ------------------------------------------------------------ events
 
     @cython.final
-    cdef Event* _ev(self, int64_t kind, int64_t ts) noexcept nogil:
+    cdef inline Event* _ev(self, int64_t kind, int64_t ts) noexcept nogil:
         # Next event record, zeroed, with its sequence number.  Never NULL: on
         # a failed allocation the event goes to a scratch record and the core
         # is marked unusable (checked by _end), so no half-state is observable.
@@ -562,7 +614,7 @@ cdef class Core:
         return e
 
     @cython.final
-    cdef int _begin(self, int64_t ts) except -1:
+    cdef inline int _begin(self, int64_t ts) except -1:
         # Every public command starts here: a new event batch, then the GTD
         # orders whose time has come expire (semantics.md "Time and GTD").
         if self.oom:
@@ -574,7 +626,7 @@ cdef class Core:
         return 0
 
     @cython.final
-    cdef int _end(self, int64_t r) except -1:
+    cdef inline int _end(self, int64_t r) except -1:
         if r == ERR_NOMEM:
             raise MemoryError()
         if self.oom:
@@ -587,21 +639,23 @@ cdef class Core:
     cdef void _reject(self, int64_t cmd, int64_t code, int64_t mid, int64_t uid,
                       int64_t oid, int64_t side, int64_t outcome, int64_t price,
                       int64_t qty, int64_t ts) noexcept nogil:
+        # The given values are echoed; one that does not fit its (narrower)
+        # event field is recorded as -1 (semantics.md "Events").
         cdef Event* e = self._ev(EV_REJECTED, ts)
-        e.market = mid
-        e.user = uid
+        e.market = <int32_t>mid if INT32_MIN <= mid <= INT32_MAX else -1
+        e.user = <int32_t>uid if INT32_MIN <= uid <= INT32_MAX else -1
         e.oid = oid
-        e.side = side
-        e.outcome = outcome
-        e.price = price
+        e.side = <int16_t>side if INT16_MIN <= side <= INT16_MAX else -1
+        e.outcome = <int16_t>outcome if INT16_MIN <= outcome <= INT16_MAX else -1
+        e.price = <int32_t>price if INT32_MIN <= price <= INT32_MAX else -1
         e.qty = qty
-        e.code = code
+        e.code = <int16_t>code
         e.aux = cmd
 
     # ------------------------------------------------------- level helpers
 
     @cython.final
-    cdef void _touch(self, Market* m, int64_t mid, int32_t bside,
+    cdef inline void _touch(self, Market* m, int64_t mid, int32_t bside,
                      int32_t idx) noexcept nogil:
         # Remember a level whose total changed, once per command.  Capacity
         # for every level of every market is reserved in create_market.
@@ -636,7 +690,7 @@ cdef class Core:
         self.n_touched = 0
 
     @cython.final
-    cdef void _level_push(self, slot_t s) noexcept nogil:
+    cdef inline void _level_push(self, slot_t s) noexcept nogil:
         # Append a slot to the tail of its level (its fields are set).
         cdef Order* o = &self.orders[s]
         cdef Market* m = &self.markets[o.mid]
@@ -661,7 +715,7 @@ cdef class Core:
                 m.best_ask = idx
 
     @cython.final
-    cdef void _level_remove(self, slot_t s) noexcept nogil:
+    cdef inline void _level_remove(self, slot_t s) noexcept nogil:
         # Take a slot off its level; its remaining qty leaves the level total.
         cdef Order* o = &self.orders[s]
         cdef Market* m = &self.markets[o.mid]
@@ -688,7 +742,7 @@ cdef class Core:
                                          m.nlevels)
 
     @cython.final
-    cdef void _order_free(self, slot_t s) noexcept nogil:
+    cdef inline void _order_free(self, slot_t s) noexcept nogil:
         # Forget a live order that is off its level: user list, id maps, slot.
         cdef Order* o = &self.orders[s]
         cdef User* u = &self.users[o.uid]
@@ -880,7 +934,7 @@ cdef class Core:
         return p
 
     @cython.final
-    cdef int _reserve_order(self, int tif, int64_t client_id) noexcept nogil:
+    cdef inline int _reserve_order(self, int tif, int64_t client_id) noexcept nogil:
         # Room for one more resting order in every structure it enters (only
         # the ones it can enter: this runs for every order).
         if tif != TIF_GTC and tif != TIF_GTD:
@@ -970,7 +1024,7 @@ cdef class Core:
                 idx = bit_next_down(m.bits, idx - 1)
 
     @cython.final
-    cdef void _match(self, Market* m, Taker* t, int64_t ts) noexcept nogil:
+    cdef inline void _match(self, Market* m, Taker* t, int64_t ts) noexcept nogil:
         # Match the incoming order against the opposite side (semantics.md
         # "place", step 3) and settle each fill for both parties.
         cdef int32_t opp = 1 - t.bside
@@ -1086,7 +1140,7 @@ cdef class Core:
             m.last_price = x
 
     @cython.final
-    cdef bint _finish(self, Market* m, Taker* t, slot_t s, int64_t ts) noexcept nogil:
+    cdef inline bint _finish(self, Market* m, Taker* t, slot_t s, int64_t ts) noexcept nogil:
         # After matching: rest the remainder in slot `s` (fields set by the
         # caller) or cancel it, and settle the buy's lump lock.  Returns True
         # if the order rests.
@@ -1626,8 +1680,8 @@ cdef class Core:
         (0, 1)
         """
         cdef User* u
-        if self.n_users >= 0xFFFFFFFF:
-            raise ValueError("too many users")
+        if self.n_users >= MAX_USERS:
+            raise ValueError(f"too many users (the limit is {MAX_USERS})")
         if self.oom:
             raise MemoryError("the core lost an event to a failed allocation")
         if _grow(<void**>&self.users, &self.cap_users, self.n_users + 1,
@@ -2109,7 +2163,6 @@ cdef class Core:
         cdef const unsigned char[::1] raw = memoryview(commands).cast("B")
         cdef Py_ssize_t n, i
         cdef const CmdRec* cmds
-        cdef const CmdRec* c
         cdef int64_t r = 0
         cdef bint bad = False
         if raw.shape[0] % sizeof(CmdRec):
@@ -2122,10 +2175,7 @@ cdef class Core:
             self.n_events = 0
             return 0
         cmds = <const CmdRec*>&raw[0]
-        for i in range(n):
-            c = &cmds[i]
-            if not _cmd_ok(c):
-                raise ValueError(f"command {i} is malformed: {_cmd_problem(c[0])}")
+        _check_records(cmds, n)
         if self.oom:
             raise MemoryError("the core lost an event to a failed allocation")
         self.n_events = 0
@@ -2148,10 +2198,26 @@ cdef class Core:
         self._end(0)
         return n
 
+    @staticmethod
+    def check_batch(commands):
+        """Raise ``ValueError`` naming the first malformed record of
+        ``commands`` (as :meth:`run_batch` would, before running any); return
+        the number of records.  Changes nothing.  O(n), no allocation."""
+        cdef const unsigned char[::1] raw = memoryview(commands).cast("B")
+        cdef Py_ssize_t n
+        if raw.shape[0] % sizeof(CmdRec):
+            raise ValueError(f"commands buffer of {raw.shape[0]} bytes is not a "
+                             f"whole number of {sizeof(CmdRec)}-byte records")
+        n = raw.shape[0] // sizeof(CmdRec)
+        if n:
+            _check_records(<const CmdRec*>&raw[0], n)
+        return n
+
     def events_bytes(self):
         """A copy of the packed events of the last command or batch.
 
-        17 little-endian int64 fields per event (``EVENT_FIELDS``); numpy:
+        ``EVENT_SIZE`` (96) bytes per event, little-endian fields at the
+        offsets of ``EVENT_LAYOUT``; numpy:
         ``np.frombuffer(core.events_bytes(), probo_engine.batch.EVENT_DTYPE)``.
         A copy, so it stays valid whatever the engine does next.
         """
@@ -2163,7 +2229,7 @@ cdef class Core:
     def events_into(self, unsigned char[::1] out):
         """Copy the packed events of the last command or batch into ``out``.
 
-        ``out`` is a writable buffer of at least ``n_last_events * 136``
+        ``out`` is a writable buffer of at least ``n_last_events * EVENT_SIZE``
         bytes (e.g. a reused ``EVENT_DTYPE`` array); returns the number of
         events copied.  No allocation: for batch loops that keep one buffer.
         """

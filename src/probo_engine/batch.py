@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from probo_engine._book import COMMAND_FIELDS, CONSTANTS, EVENT_FIELDS, Core
+from probo_engine._book import COMMAND_FIELDS, CONSTANTS, EVENT_LAYOUT, EVENT_SIZE, Core
 from probo_engine._optional import require
 
 np = require("numpy", extra="sim", feature="probo_engine.batch")
@@ -41,6 +41,7 @@ np = require("numpy", extra="sim", feature="probo_engine.batch")
 __all__ = [
     "COMMAND_DTYPE",
     "EVENT_DTYPE",
+    "SUB_BATCH",
     "Batch",
     "BatchResult",
     "depth",
@@ -49,8 +50,18 @@ __all__ = [
 
 #: One command record: 16 little-endian int64 fields (``CmdRec`` in _book.pxd).
 COMMAND_DTYPE = np.dtype([(name, "<i8") for name in COMMAND_FIELDS])
-#: One event record: 17 little-endian int64 fields (``Event`` in _book.pxd).
-EVENT_DTYPE = np.dtype([(name, "<i8") for name in EVENT_FIELDS])
+#: One event record: 96 bytes, the 17 fields of ``EVENT_FIELDS`` at the offsets
+#: and widths of the C ``Event`` struct (``EVENT_LAYOUT``): int64 for sequence
+#: numbers, times, ids, quantities and money; int32 for market, user and
+#: prices; int16 for kind, side, outcome and code.
+EVENT_DTYPE = np.dtype(
+    {
+        "names": [name for name, _, _ in EVENT_LAYOUT],
+        "formats": [fmt for _, fmt, _ in EVENT_LAYOUT],
+        "offsets": [offset for _, _, offset in EVENT_LAYOUT],
+        "itemsize": EVENT_SIZE,
+    }
+)
 
 PLACE = CONSTANTS["CMD_PLACE"]
 PLACE_MARKET = CONSTANTS["CMD_PLACE_MARKET"]
@@ -66,6 +77,12 @@ RESUME = CONSTANTS["CMD_RESUME"]
 CLOSE = CONSTANTS["CMD_CLOSE"]
 RESOLVE = CONSTANTS["CMD_RESOLVE"]
 EXPIRE = CONSTANTS["CMD_EXPIRE"]
+
+
+#: Commands per ``run_batch`` call inside :func:`run`: small enough that the
+#: events of one slice (about 3 per command, ``EVENT_SIZE`` bytes each) stay in
+#: the CPU caches, large enough that the Python loop around it is negligible.
+SUB_BATCH = 4096
 
 
 class BatchResult(NamedTuple):
@@ -94,8 +111,13 @@ def run(
     are then views of ``out`` that the next call with it overwrites.  Without
     ``out`` everything returned is freshly allocated.
 
-    Chunks of about 1,000-4,000 commands are fastest: much larger ones make
-    the event buffer outgrow the CPU caches (BENCHMARKS.md, "chunk size").
+    Any length runs at the speed of the best chunk size: the records go to
+    the core in slices of ``SUB_BATCH`` commands, and each slice's events are
+    copied out before the next one runs, so the core's event buffer stays in
+    the CPU caches (BENCHMARKS.md, "chunk size").  The whole array is checked
+    first, so a malformed record still stops the call before anything runs.
+    Afterwards ``core.last_events()`` holds only the last slice's events; the
+    returned ``events`` has them all.
     """
     cmds = np.ascontiguousarray(commands, dtype=COMMAND_DTYPE)
     n = len(cmds)
@@ -104,17 +126,39 @@ def run(
         filled = np.empty(n, np.int64)
     else:
         results, filled = out[0], out[1]
-    core.run_batch(cmds, results, filled, events)
-    ev = None
-    if events:
-        if out is not None and len(out) > 2:
-            buf = out[2]
-            k = core.n_last_events
-            if len(buf) >= k:
-                core.events_into(buf.view(np.uint8))
-                ev = buf[:k]
-        if ev is None:  # no buffer, or too small: a fresh copy, never an error
-            ev = np.frombuffer(core.events_bytes(), EVENT_DTYPE)
+        if len(results) < n or len(filled) < n:
+            raise ValueError("results/filled arrays are shorter than the batch")
+    buf: Any = out[2] if out is not None and len(out) > 2 and events else None
+    if n > SUB_BATCH:
+        core.check_batch(cmds)
+    k = 0  # events so far
+    spill: list[bytes] | None = None  # used once ``buf`` is missing or full
+    if events and buf is None:
+        spill = []
+    for i in range(0, max(n, 1), SUB_BATCH):
+        j = min(i + SUB_BATCH, n)
+        try:
+            core.run_batch(cmds[i:j], results[i:j], filled[i:j], events)
+        except MemoryError as exc:
+            raise MemoryError(
+                f"out of memory in the batch slice at command {i}: {exc}"
+            ) from None
+        if not events:
+            continue
+        m = core.n_last_events
+        if spill is None and k + m <= len(buf):
+            core.events_into(buf[k : k + m].view(np.uint8))
+        else:
+            if spill is None:
+                spill = [buf[:k].tobytes()]
+            spill.append(core.events_bytes())
+        k += m
+    if not events:
+        ev = None
+    elif spill is None:
+        ev = buf[:k]
+    else:
+        ev = np.frombuffer(b"".join(spill), EVENT_DTYPE)
     return BatchResult(results[:n], filled[:n], ev)
 
 

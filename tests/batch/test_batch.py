@@ -215,7 +215,7 @@ def test_depth_array_matches_depth():
     bids, asks = core.depth(m, 3)
     assert arr[0].tolist() == [list(b) for b in bids]
     assert arr[1].tolist() == [list(a) for a in asks] + [[0, 0, 0]] * 2
-    assert COMMAND_DTYPE.itemsize == 128 and EVENT_DTYPE.itemsize == 136
+    assert COMMAND_DTYPE.itemsize == 128 and EVENT_DTYPE.itemsize == 96
 
 
 def test_reused_event_buffer_gives_the_same_events():
@@ -238,3 +238,47 @@ def test_reused_event_buffer_gives_the_same_events():
         assert ra.results.tolist() == rb.results.tolist()
         assert ra.events.tobytes() == rb.events.tobytes()
     assert a.snapshot() == b.snapshot()
+
+
+@pytest.mark.parametrize("events_cap", [None, 0, 50, 10**5])
+def test_run_slices_a_long_batch_without_changing_anything(monkeypatch, events_cap):
+    """run() feeds the core SUB_BATCH records at a time; results and events are
+    those of one big batch, with the caller's event buffer of any size."""
+    import probo_engine.batch as batch
+
+    monkeypatch.setattr(batch, "SUB_BATCH", 64)
+    cmds = stream(seed=5, n=3000)
+    a, ra, fa, ea = per_call(cmds)
+    core = Core()
+    for name, args in setup_calls(cmds):
+        getattr(core, name)(*args)
+    recs = to_records(body(cmds))
+    n = len(recs)
+    out = None
+    if events_cap is not None:
+        out = (
+            np.empty(n, np.int64),
+            np.empty(n, np.int64),
+            np.empty(events_cap, EVENT_DTYPE),
+        )
+    got = run(core, recs, out=out)
+    assert got.results.tolist() == ra and got.filled.tolist() == fa
+    assert [tuple(int(x) for x in e) for e in got.events] == ea
+    assert core.snapshot() == a.snapshot()
+    if events_cap == 10**5:
+        assert np.shares_memory(got.events, out[2])  # the caller's buffer, no copy
+
+
+def test_malformed_record_late_in_a_sliced_batch_stops_it_before_anything_runs():
+    import probo_engine.batch as batch
+
+    core = Core()
+    core.create_user()
+    n = batch.SUB_BATCH * 2 + 5
+    recs = Batch(n)
+    for i in range(n - 1):
+        recs.deposit(i, 0, 1)
+    recs.place(n - 1, 0, 0, 0, 0, 500, 1, tif=7)
+    with pytest.raises(ValueError, match=f"command {n - 1}"):
+        run(core, recs.array)
+    assert core.balance(0) == (0, 0) and core.last_seq == 0

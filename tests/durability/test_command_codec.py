@@ -140,7 +140,7 @@ def test_every_core_command_has_a_record():
         "last_events", "last_price", "limits", "market", "market_config",
         "order", "order_by_client_id", "position", "top", "totals", "user_orders",
         "snapshot", "restore", "state_hash", "last_seq", "n_last_events",
-        "depth_into", "events_bytes", "events_into", "last_filled",
+        "depth_into", "events_bytes", "events_into", "last_filled", "check_batch",
         "run_batch",  # packed batches bypass the journal (DurableEngine docs)
     }  # fmt: skip
     methods = {m for m in dir(Core) if not m.startswith("_")} - queries

@@ -778,7 +778,11 @@ def rejection_world(e):
     assert e.halt(2) == REJ_OK
 
 
-def _rej_place(uid, mid, side, outcome, price, qty, code, tif=GTC, stp=CM, *more):
+def _rej_place(
+    uid, mid, side, outcome, price, qty, code, tif=GTC, stp=CM, *more, echo_price=None
+):
+    """A rejected place; ``echo_price``: the price its event shows, if not the
+    given one (a value too wide for the event's int32 price is shown as -1)."""
     return (
         "place",
         (uid, mid, side, outcome, price, qty, tif, stp, 42, *more),
@@ -790,7 +794,7 @@ def _rej_place(uid, mid, side, outcome, price, qty, code, tif=GTC, stp=CM, *more
             user=uid,
             side=side,
             outcome=outcome,
-            price=price,
+            price=price if echo_price is None else echo_price,
             qty=qty,
             code=code,
             aux=CMD_PLACE,
@@ -881,7 +885,10 @@ REJECTIONS = {
     "price-payout": _rej_place(0, 0, BUY, NO, 1000, 1, REJ_PRICE_OFF_GRID),
     "price-negative": _rej_place(0, 0, SELL, YES, -50, 1, REJ_PRICE_OFF_GRID),
     "price-above": _rej_place(0, 0, BUY, YES, 1050, 1, REJ_PRICE_OFF_GRID),
-    "price-huge": _rej_place(0, 0, BUY, YES, 2**40, 1, REJ_PRICE_OFF_GRID),
+    "price-huge": _rej_place(
+        0, 0, BUY, YES, 2**40, 1, REJ_PRICE_OFF_GRID, echo_price=-1
+    ),
+    "price-int32-max": _rej_place(0, 0, BUY, YES, 2**31 - 1, 1, REJ_PRICE_OFF_GRID),
     "price-before-funds": _rej_place(2, 0, BUY, YES, 525, 1, REJ_PRICE_OFF_GRID),
     # 201 INSUFFICIENT_FUNDS (locked cash does not count)
     "no-cash": _rej_place(2, 0, BUY, YES, 500, 1, REJ_INSUFFICIENT_FUNDS),
