@@ -197,7 +197,7 @@ ctypedef struct Event:
 
 
 # One command of a batch (numpy: probo_engine.batch.COMMAND_DTYPE).  Fields a
-# kind does not use are ignored; see docs/batch.md for which field means what.
+# kind does not use are ignored; probo_engine.batch.Batch writes each kind.
 ctypedef struct CmdRec:
     int64_t kind       # CMD_*
     int64_t uid

@@ -88,7 +88,7 @@ SUB_BATCH = 4096
 class BatchResult(NamedTuple):
     results: Any  #: int64 per command: what the per-call method returns
     filled: Any  #: int64 per command: quantity the incoming order filled
-    events: Any  #: EVENT_DTYPE array of every event of the batch (a copy)
+    events: Any  #: EVENT_DTYPE array of every event: a copy, or a view of out[2]
 
 
 def run(
