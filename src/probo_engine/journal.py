@@ -46,6 +46,14 @@ Files in the data directory (all integers little-endian):
 ``LOCK``
     Held with ``flock`` while a :class:`DurableEngine` is open: one writer.
 
+Replay speed.  When the engine is a ``Core`` (``Engine`` is one) whose
+batchable methods are the Core's own, recovery parses, checks (CRC32 in C,
+zlib's polynomial) and decodes the records in C (``_replay``) and runs them
+through ``Core.run_batch`` in chunks; any record it cannot handle exactly
+(damage, an unknown type, an argument the core would refuse) goes through the
+Python path, which reports every error.  :attr:`RecoveryInfo.replayed_c`
+says how many commands took the C path.
+
 Recovery rules.  A damaged record at the very end of the last segment (short,
 or failing its CRC, with no valid record anywhere after it) is a write that a
 crash tore: it was never acknowledged, so it is truncated away.  Any other
@@ -90,6 +98,11 @@ from probo_engine.commands import (
 )
 from probo_engine.engine import Engine
 from probo_engine.errors import JournalCorruptError, JournalError, SnapshotError
+
+try:
+    from probo_engine import _replay as _replay_c
+except ImportError:  # pragma: no cover - a build without it: Python replay
+    _replay_c = None  # type: ignore[assignment]
 
 try:
     import fcntl
@@ -150,6 +163,7 @@ class RecoveryInfo:
     snapshot_path: str | None = None
     skipped_snapshots: list[tuple[str, str]] = field(default_factory=list)
     replayed: int = 0  #: commands applied from the journal
+    replayed_c: int = 0  #: of those, how many the C replay path applied
     last_seq: int = 0  #: last command seq recovered
     truncated_path: str | None = None  #: segment whose torn tail was cut
     truncated_bytes: int = 0
@@ -921,6 +935,7 @@ def _recover(
                 spec.body.unpack_from,
                 getattr(engine, spec.method),
             )
+    fast = _c_replayer(engine)
     total = sum(p.stat().st_size for _f, p in segments)
     done_bytes = 0
     seq = segments[0][0] if segments else start + 1  # next expected
@@ -941,10 +956,20 @@ def _recover(
                 _fsync_dir(d)
                 break
             raise JournalCorruptError(path, 0, bad)
-        off, seq, n = _replay(
-            buf, path, seq, start, table, progress, done_bytes, total, info.replayed
+        off, seq, n, n_c = _replay(
+            buf,
+            path,
+            seq,
+            start,
+            table,
+            progress,
+            done_bytes,
+            total,
+            info.replayed,
+            fast,
         )
         info.replayed += n
+        info.replayed_c += n_c
         if off < len(buf):
             _diagnose(buf, off, seq, path, is_last)  # raises unless torn
             info.truncated_path, info.truncated_bytes = str(path), len(buf) - off
@@ -980,6 +1005,43 @@ def _truncate(path: Path, off: int) -> None:
         os.close(fd)
 
 
+#: Use the C replay path (``_replay``) when the engine allows it; the tests
+#: turn it off to compare it with the Python path.
+_C_REPLAY = True
+#: The Core methods that the C path runs through ``Core.run_batch``: an
+#: engine class that overrides any of them is replayed in Python.
+_BATCHED = (
+    "place",
+    "place_market",
+    "cancel",
+    "amend",
+    "cancel_all",
+    "deposit",
+    "withdraw",
+    "mint",
+    "merge",
+    "halt",
+    "resume",
+    "close",
+    "resolve",
+    "expire",
+)
+
+
+def _c_replayer(engine: Any) -> Any:
+    """A ``_replay.Replayer`` for ``engine``, or None (replay in Python)."""
+    if not _C_REPLAY or _replay_c is None or not _replay_c.LITTLE_ENDIAN:
+        return None
+    from probo_engine._book import Core
+
+    cls = type(engine)
+    if not isinstance(engine, Core) or any(
+        getattr(cls, name, None) is not getattr(Core, name) for name in _BATCHED
+    ):
+        return None
+    return _replay_c.Replayer(engine, FORMAT_VERSION)
+
+
 def _replay(
     buf: bytes,
     path: Path,
@@ -990,23 +1052,70 @@ def _replay(
     done: int,
     total: int,
     replayed: int,
-) -> tuple[int, int, int]:
+    fast: Any = None,
+) -> tuple[int, int, int, int]:
     """Apply the sound records of one segment; stop at the first anomaly.
 
-    Returns ``(offset reached, next expected seq, commands applied)``.  The
-    caller diagnoses an offset short of the end.  ``progress`` (if any) is
-    told every 65,536 commands, counting from ``done`` bytes and ``replayed``
-    commands before this segment.
+    ``fast`` (a ``_replay.Replayer``, or None) applies every record it can in
+    C; each record it stops at goes through the Python path below, which
+    either applies it (then C resumes) or stops at it, keeping all of the
+    error reporting in one place.
+
+    Returns ``(offset reached, next expected seq, commands applied, of which
+    in C)``.  The caller diagnoses an offset short of the end.  ``progress``
+    (if any) is told every 65,536 commands in Python, every C chunk in C,
+    counting from ``done`` bytes and ``replayed`` commands before this segment.
+    """
+    off = _SEG_HDR.size
+    applied = in_c = 0
+    while True:
+        if fast is not None:
+            on_chunk = None
+            if progress is not None:
+
+                def on_chunk(o: int, k: int, base: int = replayed + applied) -> None:
+                    progress(done + o, total, base + k)
+
+            off, seq, k, ok = fast.replay(buf, off, seq, skip_to, path, on_chunk)
+            applied += k
+            in_c += k
+            if not ok:  # run_batch refused a chunk: Python does the rest
+                fast = None
+        o, seq, k = _replay_py(
+            buf, path, off, seq, skip_to, table, progress, done, total,
+            replayed + applied, 1 if fast is not None else -1,
+        )  # fmt: skip
+        applied += k
+        if o == off:  # not a record Python applies either: stop here
+            return off, seq, applied, in_c
+        off = o
+
+
+def _replay_py(
+    buf: bytes,
+    path: Path,
+    off: int,
+    seq: int,
+    skip_to: int,
+    table: list[Any],
+    progress: ProgressCallback | None,
+    done: int,
+    total: int,
+    replayed: int,
+    limit: int,
+) -> tuple[int, int, int]:
+    """The Python path of :func:`_replay`: at most ``limit`` records (-1: all).
+
+    Returns ``(offset reached, next expected seq, commands applied)``.
     """
     mv = memoryview(buf)
     crc32 = zlib.crc32
     head = _REC_HDR.unpack_from
     u32 = _U32.unpack_from
     end = len(buf)
-    off = _SEG_HDR.size
     applied = 0
     try:
-        while True:
+        while limit:
             # The fast path: a sound record of a known type in the current
             # layout, checked and applied with no intermediate record object.
             while off + _MIN_RECORD <= end:
@@ -1029,6 +1138,9 @@ def _replay(
                         progress(done + off, total, replayed + applied)
                 seq += 1
                 off = rend + 4
+                limit -= 1
+                if not limit:
+                    return off, seq, applied
             # Anything else, one record at a time: an older layout, an unknown
             # type or version (errors), or the end of the sound records.
             rend = _record_at(buf, off)
@@ -1051,6 +1163,7 @@ def _replay(
                 applied += 1
             seq += 1
             off = rend
+            limit -= 1
     except JournalCorruptError:
         raise
     except Exception as exc:
