@@ -30,17 +30,19 @@ Files in the data directory (all integers little-endian):
 
 ``journal-<first seq, 20 digits>.wal``
     A segment: a 32-byte header ``magic "PROBOJNL", u16 version 1, u16 header
-    size, u32 flags, u64 first seq, u32 command format version, u32 CRC32`` and
-    then records ``u32 payload length, u64 seq, u32 CRC32 of those 12 bytes,
+    size, u32 flags, u64 first seq, u32 command format version (when the
+    segment was started: each record's payload names its own), u32 CRC32``
+    and then records ``u32 payload length, u64 seq, u32 CRC32 of those 12 bytes,
     payload (the binary command), u32 CRC32 of everything before it``.  Command
     sequence numbers start at 1 and have no gaps.  A new segment starts once
     the current one reaches ``segment_bytes``, and at every snapshot.
 ``snapshot-<seq, 20 digits>.snap``
     A 40-byte header ``magic "PROBOSNP", u16 version 1, u16 header size, u32
     flags, u64 seq (last command included), u64 body length, u32 reserved,
-    u32 CRC32 of the header's first 36 bytes and the body`` and then
-    ``Core.snapshot()``.  Written to ``.tmp``, fsynced, renamed, and the
-    directory fsynced.
+    u32 CRC32 of the header's first 36 bytes and the body`` and then the
+    engine's ``snapshot()`` (for :class:`~probo_engine.Engine`: the core's
+    snapshot plus the user and market names, which recovery restores).
+    Written to ``.tmp``, fsynced, renamed, and the directory fsynced.
 ``engine.json``
     The engine options (the core's limits), fixed when the directory is made.
 ``LOCK``
@@ -67,10 +69,13 @@ Snapshots need ``snapshot() -> bytes`` on the engine and the classmethod
 :meth:`~DurableEngine.snapshot` writes nothing and recovery replays the whole
 journal from an empty engine.
 
-What is *not* journaled: anything done to :attr:`DurableEngine.engine`
-directly -- ``Engine``'s user and market names (``create_user(name=...)``),
-``Core.run_batch`` -- since commands carry integers only.  A
-:class:`DurableEngine` is single-threaded, like the engine it holds.
+Names are journaled: ``CreateUser(name=...)`` and ``CreateMarket(symbol=...)``
+(command format 2) reach ``Engine.create_user``/``create_market`` by keyword,
+and recovery restores them, from the journal or from a snapshot.  Journals of
+command format 1 (no names) still recover.  What is *not* journaled: anything
+done to :attr:`DurableEngine.engine` directly (``engine.create_user(name=...)``,
+``Core.run_batch``).  A :class:`DurableEngine` is single-threaded, like the
+engine it holds.
 """
 
 from __future__ import annotations
@@ -94,7 +99,9 @@ from probo_engine.commands import (
     FORMAT_VERSION,
     CommandDecodeError,
     CommandRecord,
+    call,
     decode,
+    encode,
 )
 from probo_engine.engine import Engine
 from probo_engine.errors import JournalCorruptError, JournalError, SnapshotError
@@ -728,12 +735,19 @@ class DurableEngine:
         writer = self._writer
         if writer.failed is not None or self._closed:
             raise JournalError("this DurableEngine is closed or has failed")
-        # The core validates every argument before it changes anything, and
-        # accepts exactly the int64 values the encoding holds: applying first
-        # means misuse is never journaled, and the pack below cannot fail.
-        result = getattr(self._engine, spec.method)(*cmd)
+        if spec.names:
+            # Names are checked by encoding them first (then, as below, the
+            # engine validates everything before it changes anything).
+            payload = encode(cmd)
+            result = call(getattr(self._engine, spec.method), spec, cmd)
+        else:
+            # The core validates every argument before it changes anything,
+            # and accepts exactly the int64 values the encoding holds: applying
+            # first means misuse is never journaled, and the pack cannot fail.
+            result = getattr(self._engine, spec.method)(*cmd)
+            payload = spec.struct.pack(FORMAT_VERSION, spec.code, *cmd)
         try:
-            writer.append(spec.struct.pack(FORMAT_VERSION, spec.code, *cmd))
+            writer.append(payload)
         except BaseException as exc:
             # The engine is now ahead of the journal: refuse further use.
             if writer.failed is None:
@@ -926,14 +940,16 @@ def _recover(
             f"journal starts at seq {segments[0][0]} but the state recovered "
             f"(snapshot {info.snapshot_path or 'none'}) ends at seq {start}",
         )
-    # Per type code: payload size, the fields' unpacker, the bound method.
+    # Per type code: payload size (-1: commands with names, never on the
+    # fast path), the fields' unpacker, the bound method, the spec.
     table: list[Any] = [None] * 256
     for code, spec in enumerate(_BY_CODE):
         if spec is not None:
             table[code] = (
-                spec.size,
+                -1 if spec.names else spec.size,
                 spec.body.unpack_from,
                 getattr(engine, spec.method),
+                spec,
             )
     fast = _c_replayer(engine)
     total = sum(p.stat().st_size for _f, p in segments)
@@ -1127,7 +1143,7 @@ def _replay_py(
                 if (
                     entry is None
                     or entry[0] != n
-                    or buf[off + 16] != FORMAT_VERSION
+                    or not 1 <= buf[off + 16] <= FORMAT_VERSION  # same in 1 and 2
                     or crc32(mv[off:rend]) != u32(buf, rend)[0]
                 ):
                     break
@@ -1147,19 +1163,20 @@ def _replay_py(
             if rend < 0 or _REC_HDR.unpack_from(buf, off)[1] != seq:
                 break
             payload = mv[off + 16 : rend - 4]
-            if payload[0] != FORMAT_VERSION:
+            if not 1 <= payload[0] <= FORMAT_VERSION:
                 raise JournalCorruptError(
                     path,
                     off,
                     f"command format version {payload[0]}, "
-                    f"this library reads {FORMAT_VERSION}",
+                    f"this library reads 1..{FORMAT_VERSION}",
                 )
             try:
                 cmd = decode(payload)
             except CommandDecodeError as exc:
                 raise JournalCorruptError(path, off, str(exc)) from None
             if seq > skip_to:
-                table[payload[1]][2](*cmd)
+                entry = table[payload[1]]
+                call(entry[2], entry[3], cmd)
                 applied += 1
             seq += 1
             off = rend
