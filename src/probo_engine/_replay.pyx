@@ -56,10 +56,10 @@ cdef uint32_t _T[8][256]
 
 cdef void _crc_init() noexcept:
     cdef uint32_t c
-    cdef int i, j, k
+    cdef int i, _j, k
     for i in range(256):
         c = <uint32_t>i
-        for j in range(8):
+        for _j in range(8):
             c = (c >> 1) ^ (0xEDB88320 if c & 1 else 0)
         _T[0][i] = c
     for i in range(256):
