@@ -300,15 +300,16 @@ cdef class Replayer:
         self.max_version = max_version
         self.applied = 0
 
-    cdef int _run(self, Py_ssize_t k, path, Py_ssize_t off, uint64_t seq) except -1:
-        # Runs the k queued records (the first at `off`, seq `seq`): 0 when
+    cdef int _run(self, Py_ssize_t a, Py_ssize_t b, path, Py_ssize_t off,
+                  uint64_t seq, bint events=False) except -1:
+        # Runs queued records a..b-1 (the first at `off`, seq `seq`): 0 when
         # done, 1 when run_batch refused them (it checks every record before
         # running any, so nothing changed).
-        if k == 0:
+        if a == b:
             return 0
         try:
-            self.run_batch(self.view[:k * sizeof(CmdRec)], self.results, None,
-                           False)
+            self.run_batch(self.view[a * sizeof(CmdRec):b * sizeof(CmdRec)],
+                           self.results, None, events)
         except ValueError:
             return 1
         except Exception as exc:
@@ -349,6 +350,8 @@ cdef class Replayer:
         cdef Py_ssize_t rend, k = 0, since = 0
         cdef Py_ssize_t chunk_off = off  # first queued record (or the next)
         cdef uint64_t chunk_seq = seq
+        cdef Py_ssize_t last_off = off   # last queued record
+        cdef uint64_t last_seq = seq
         cdef Py_ssize_t applied = 0
         cdef int version, code
         cdef bint ok = True
@@ -384,7 +387,7 @@ cdef class Replayer:
                     break
                 if seq > skip_to:
                     # A Python call: first run what is queued, in order.
-                    if self._run(k, path, chunk_off, chunk_seq):
+                    if self._run(0, k, path, chunk_off, chunk_seq):
                         ok = False
                         break
                     applied += k
@@ -403,10 +406,11 @@ cdef class Replayer:
                     break
                 if seq > skip_to:
                     k += 1
+                    last_off, last_seq = off, seq
             seq += 1
             off = rend + 4
             if k == self.cap:
-                if self._run(k, path, chunk_off, chunk_seq):
+                if self._run(0, k, path, chunk_off, chunk_seq):
                     ok = False
                     break
                 applied += k
@@ -417,8 +421,16 @@ cdef class Replayer:
                 if since >= self.cap and on_chunk is not None:
                     since = 0
                     on_chunk(off, applied)
-        if ok and self._run(k, path, chunk_off, chunk_seq):
-            ok = False
+        # The last command alone with its events: last_events() is then what
+        # the per-call path leaves (the commands after this call may replace
+        # them, as they would).
+        if ok and k:
+            if self._run(0, k - 1, path, chunk_off, chunk_seq):
+                ok = False
+            elif self._run(k - 1, k, path, last_off, last_seq, True):
+                applied += k - 1
+                chunk_off, chunk_seq = last_off, last_seq
+                ok = False
         if ok:
             applied += k
         else:

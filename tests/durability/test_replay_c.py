@@ -120,7 +120,8 @@ def test_crc32_is_zlibs(seed):
 def test_c_and_python_paths_recover_the_same_state(tmp_path):
     write(tmp_path, STREAM, policy="none", segment_bytes=64 << 10)
     assert len(list(tmp_path.glob("journal-*.wal"))) > 3
-    ref = fingerprint(reference_run(STREAM))
+    ref_engine = reference_run(STREAM)
+    ref = fingerprint(ref_engine)
     with open_db(tmp_path, c=False) as db:
         assert db.recovery.replayed == len(STREAM) and db.recovery.replayed_c == 0
         assert fingerprint(db.engine) == ref
@@ -129,6 +130,9 @@ def test_c_and_python_paths_recover_the_same_state(tmp_path):
         assert db.recovery.replayed == db.recovery.replayed_c == len(STREAM)
         assert fingerprint(db.engine) == ref
         assert db.engine.last_seq == ref["last_seq"]
+        # What the last command left, as after the per-call path.
+        assert db.engine.last_events() == ref_engine.last_events() != []
+        assert db.engine.last_filled == ref_engine.last_filled
         db.execute(STREAM[0])  # and it carries on appending
     assert [r.command for r in read_journal(tmp_path)] == STREAM + [STREAM[0]]
 
@@ -296,3 +300,14 @@ def test_replayer_gives_back_a_chunk_run_batch_refuses(tmp_path):
     assert applied == seq - 1 == eng.totals()[1] + eng.totals()[2]
     with pytest.raises(ValueError, match="chunk"):
         Replayer(Engine(), FORMAT_VERSION, 0)
+
+
+@pytest.mark.parametrize("n", [5, 777, 1_501, 4_999])
+def test_the_last_commands_events_are_left_as_per_call(tmp_path, n):
+    write(tmp_path, STREAM[:n], policy="none")
+    ref = reference_run(STREAM[:n])
+    with open_db(tmp_path) as db:
+        assert db.recovery.replayed_c == n
+        assert db.engine.last_events() == ref.last_events()
+        assert db.engine.n_last_events == ref.n_last_events
+        assert db.engine.last_filled == ref.last_filled
