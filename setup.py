@@ -51,13 +51,14 @@ if TRACE:
 
 extensions = [
     Extension(
-        "probo_engine._book",
-        ["src/probo_engine/_book.pyx"],
+        f"probo_engine.{name}",
+        [f"src/probo_engine/{name}.pyx"],
         include_dirs=["src/probo_engine"],
         define_macros=macros,
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
+    for name in ("_book", "_replay")  # _replay cimports _book's CmdRec
 ]
 
 setup(

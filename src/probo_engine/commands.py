@@ -1,7 +1,8 @@
 """Commands as records: one typed record per engine command, and their codecs.
 
 Every command the engine accepts is a small immutable record (a ``NamedTuple``
-of ``int`` and ``bool`` fields) registered in one table, :data:`COMMANDS`.
+of ``int`` and ``bool`` fields, and optional ``str`` names last) registered in
+one table, :data:`COMMANDS`.
 Each entry fixes, for ever:
 
 * a **type code** (1..255, never reused) and a **name** (the JSON ``"type"``),
@@ -9,7 +10,9 @@ Each entry fixes, for ever:
 * the :class:`~probo_engine.Core` **method** that applies it: ``apply(engine,
   cmd)`` calls ``getattr(engine, method)(*cmd)``, so the record's field order is
   the method's positional parameter order (a test checks this against the
-  Core's signatures).
+  Core's signatures).  A ``str | None`` field (``CreateUser.name``,
+  ``CreateMarket.symbol``) goes by keyword, and only when it is not ``None``:
+  ``Engine`` takes names, the bare ``Core`` does not.
 
 Adding a command is one table entry::
 
@@ -22,11 +25,16 @@ Two encodings, both stable:
 
 **Binary** (what the journal stores and Redis will carry), little-endian::
 
-    u8 format version (FORMAT_VERSION = 1) | u8 type code | fields
+    u8 format version (FORMAT_VERSION = 2) | u8 type code | fields
 
-where an ``int`` field is an int64 (8 bytes) and a ``bool`` field one byte, 0
-or 1.  A ``Cancel`` is 26 bytes, a ``Place`` 91.  The encoding is canonical:
-``encode(decode(b)) == b`` for every ``b`` that decodes.  It uses only the
+where an ``int`` field is an int64 (8 bytes), a ``bool`` field one byte, 0
+or 1, and a ``str | None`` field a u16 byte length and that many bytes of
+UTF-8 (length 0: ``None``; names are never empty).  A ``Cancel`` is 26 bytes,
+a ``Place`` 91, a ``CreateUser(name="asha")`` 8.  Version 1, the same without
+the names (so an unnamed ``CreateUser`` was 2 bytes), still decodes, with the
+names ``None``; the integer-only commands are the same in both.  The encoding
+is canonical: ``encode(decode(b)) == b`` for every ``b`` of the current
+version that decodes.  It uses only the
 standard library's :mod:`struct` (``import probo_engine`` pulls in no
 third-party module).  int64 fields keep every value the core accepts
 representable, including ones it refuses with a result code (those commands
@@ -35,7 +43,7 @@ are journaled too: their ``REJECTED`` event takes a sequence number).
 **JSON** (for humans and HTTP): ``{"type": "place", "uid": 1, "mid": 0, ...}``.
 Fields with a default may be left out; unknown keys, duplicate keys and values
 of the wrong kind (``true`` or ``1.0`` or ``"1"`` for an int, ``1`` for a bool)
-or outside int64 are refused.
+or outside int64 are refused.  A name is a string, or ``null``/left out.
 
 Versioning rules: codes and names are never reused or renamed; a new command is
 a new code (an older decoder refuses it with "unknown command type").  A field
@@ -84,7 +92,9 @@ __all__ = [
     "Resolve",
     "Resume",
     "Withdraw",
+    "MAX_NAME_BYTES",
     "apply",
+    "call",
     "command",
     "decode",
     "encode",
@@ -95,8 +105,11 @@ __all__ = [
     "to_json",
 ]
 
-#: Version of the binary layout (the first byte of every encoded command).
-FORMAT_VERSION = 1
+#: Version of the binary layout (the first byte of every encoded command):
+#: 2 added the names of create_user/create_market.  Decoders read 1 and 2.
+FORMAT_VERSION = 2
+#: Largest UTF-8 size of a name (its length is a u16).
+MAX_NAME_BYTES = 0xFFFF
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
@@ -113,14 +126,18 @@ class CommandSpec:
     cls: type[tuple[Any, ...]]  #: the record class
     method: str  #: the Core method that applies it
     fields: tuple[str, ...]  #: field names, in encoding and call order
-    kinds: tuple[type, ...]  #: ``int`` (int64, 8 bytes) or ``bool`` (1 byte)
-    defaults: dict[str, int]  #: defaults of the optional (trailing) fields
-    size: int  #: encoded size in bytes
-    struct: Struct  #: whole record: version, code, fields
-    body: Struct  #: fields only (skips the 2 header bytes)
+    #: ``int`` (int64, 8 bytes), ``bool`` (1 byte) or ``str`` (a ``str | None``
+    #: name: u16 length and UTF-8, always after the others)
+    kinds: tuple[type, ...]
+    defaults: dict[str, Any]  #: defaults of the optional (trailing) fields
+    size: int  #: encoded size in bytes (with every name ``None``)
+    struct: Struct  #: version, code and the int/bool fields
+    body: Struct  #: the int/bool fields only (skips the 2 header bytes)
     bool_offsets: tuple[int, ...]  #: byte offsets of the bool fields
     #: older, shorter encodings still accepted: size -> (body struct, padding)
     legacy: dict[int, tuple[Struct, tuple[Any, ...]]]
+    n_fixed: int = 0  #: how many int/bool fields come before the names
+    names: tuple[str, ...] = ()  #: the ``str | None`` fields (keyword arguments)
 
 
 #: The table: type code -> spec, in code order.
@@ -128,7 +145,14 @@ COMMANDS: dict[int, CommandSpec] = {}
 _BY_CODE: list[CommandSpec | None] = [None] * 256
 _BY_CLASS: dict[type, CommandSpec] = {}
 _BY_NAME: dict[str, CommandSpec] = {}
-_KINDS = {"int": int, int: int, "bool": bool, bool: bool}
+_KINDS: dict[Any, type] = {
+    "int": int,
+    int: int,
+    "bool": bool,
+    bool: bool,
+    "str | None": str,
+    str | None: str,
+}
 _FORMAT = {int: "q", bool: "?"}
 
 _T = TypeVar("_T", bound=tuple[Any, ...])
@@ -140,7 +164,8 @@ def command(
     """Register a ``NamedTuple`` of ``int``/``bool`` fields as the command ``name``.
 
     ``int`` fields are int64 (8 bytes); ``bool`` fields are one byte, 0 or 1,
-    and reach the Core method as ``True``/``False``.
+    and reach the Core method as ``True``/``False``.  ``str | None`` fields
+    (names, default ``None``) come last and reach it by keyword when set.
 
     Parameters
     ----------
@@ -167,25 +192,36 @@ def command(
             raise ValueError(f"command code {code} is out of 1..255 or taken")
         if name in _BY_NAME or cls in _BY_CLASS:
             raise ValueError(f"command {name!r} is registered twice")
-        kinds = []
+        kinds: list[type] = []
         for f in fields:
             ann = cls.__annotations__.get(f)
             kind = _KINDS.get(getattr(ann, "__forward_arg__", ann))
             if kind is None:
-                raise TypeError(f"{cls.__name__}.{f} must be annotated int or bool")
+                raise TypeError(
+                    f"{cls.__name__}.{f} must be annotated int, bool or str | None"
+                )
+            if kinds and kinds[-1] is str and kind is not str:
+                raise TypeError(f"{cls.__name__}.{f}: str fields must come last")
             kinds.append(kind)
+            if kind is str:
+                if f not in defaults or defaults[f] is not None:
+                    raise TypeError(f"{cls.__name__}.{f} default must be None")
+                continue
             d = defaults.get(f, 0 if kind is int else False)
             if type(d) is not kind or not (
                 isinstance(d, int) and INT64_MIN <= d <= INT64_MAX
             ):
                 raise TypeError(f"{cls.__name__}.{f} default must be a {kind.__name__}")
+        n_fixed = sum(k is not str for k in kinds)
         n = len(fields)
-        base = n if since is None else since
-        if not 0 <= base <= n or any(f not in defaults for f in fields[base:]):
+        base = n_fixed if since is None else since
+        if not 0 <= base <= n_fixed or any(f not in defaults for f in fields[base:]):
             raise ValueError(f"since={since}: the fields after it need defaults")
-        fmt = "".join(_FORMAT[k] for k in kinds)
+        if base < n_fixed and n_fixed < n:
+            raise ValueError("a command with names cannot have shorter layouts")
+        fmt = "".join(_FORMAT[k] for k in kinds[:n_fixed])
         offsets, pos = [], 2
-        for k in kinds:
+        for k in kinds[:n_fixed]:
             if k is bool:
                 offsets.append(pos)
             pos += 8 if k is int else 1
@@ -194,7 +230,7 @@ def command(
                 struct.Struct(f"<2x{fmt[:k]}"),
                 tuple(defaults[f] for f in fields[k:]),
             )
-            for k in range(base, n)
+            for k in range(base, n_fixed)
         }
         spec = CommandSpec(
             code=code,
@@ -204,11 +240,13 @@ def command(
             fields=fields,
             kinds=tuple(kinds),
             defaults=defaults,
-            size=pos,
+            size=pos + 2 * (n - n_fixed),
             struct=struct.Struct(f"<BB{fmt}"),
             body=struct.Struct(f"<2x{fmt}"),
             bool_offsets=tuple(offsets),
             legacy=legacy,
+            n_fixed=n_fixed,
+            names=fields[n_fixed:],
         )
         COMMANDS[code] = spec
         _BY_CODE[code] = spec
@@ -348,6 +386,8 @@ class Resolve(NamedTuple):
 class CreateUser(NamedTuple):
     """Create a user (``Core.create_user``): the result is the new uid."""
 
+    name: str | None = None  #: ``Engine``'s unique user name (format 2)
+
 
 @command(Command.CREATE_MARKET, "create_market")
 class CreateMarket(NamedTuple):
@@ -361,6 +401,7 @@ class CreateMarket(NamedTuple):
     fee_mode: int = 0  #: FeeMode
     min_qty: int = 1
     cancel_on_halt: bool = False
+    symbol: str | None = None  #: ``Engine``'s unique market symbol (format 2)
 
 
 @command(Command.PLACE_MARKET, "place_market")
@@ -424,7 +465,16 @@ def apply(engine: Any, cmd: CommandRecord) -> Any:
         spec = _BY_CLASS[type(cmd)]
     except KeyError:
         raise TypeError(f"not a command record: {cmd!r}") from None
+    if spec.names:
+        return call(getattr(engine, spec.method), spec, cmd)
     return getattr(engine, spec.method)(*cmd)
+
+
+def call(method: Callable[..., Any], spec: CommandSpec, cmd: tuple[Any, ...]) -> Any:
+    """``method(*fields)``, with the names that are set by keyword."""
+    k = spec.n_fixed
+    kw = {f: v for f, v in zip(spec.names, cmd[k:], strict=True) if v is not None}
+    return method(*cmd[:k], **kw)
 
 
 # --------------------------------------------------------------------- binary
@@ -435,6 +485,11 @@ def _bad_field(spec: CommandSpec, cmd: tuple[Any, ...]) -> Exception | None:
     if len(cmd) != len(spec.fields):
         return TypeError(f"{spec.name} has {len(spec.fields)} fields, got {len(cmd)}")
     for name, kind, v in zip(spec.fields, spec.kinds, cmd, strict=True):
+        if kind is str:
+            err = _bad_name(f"{spec.name}.{name}", v)
+            if err is not None:
+                return err
+            continue
         if kind is bool:
             if type(v) is not bool:
                 return TypeError(f"{spec.name}.{name} must be a bool, not {v!r}")
@@ -448,6 +503,33 @@ def _bad_field(spec: CommandSpec, cmd: tuple[Any, ...]) -> Exception | None:
         if not INT64_MIN <= i <= INT64_MAX:
             return ValueError(f"{spec.name}.{name} = {i} does not fit in int64")
     return None
+
+
+def _bad_name(what: str, v: object) -> Exception | None:
+    if v is None:
+        return None
+    if type(v) is not str:
+        return TypeError(f"{what} must be a str or None, not {v!r}")
+    if not v:
+        return ValueError(f"{what} must not be empty (None for no name)")
+    try:
+        n = len(v.encode())
+    except UnicodeEncodeError as exc:
+        return ValueError(f"{what} is not encodable as UTF-8: {exc}")
+    if n > MAX_NAME_BYTES:
+        return ValueError(f"{what} is {n} bytes of UTF-8, more than {MAX_NAME_BYTES}")
+    return None
+
+
+def _encode_names(spec: CommandSpec, cmd: tuple[Any, ...]) -> bytes:
+    out = b""
+    for v in cmd[spec.n_fixed :]:
+        b = b"" if v is None else v.encode()
+        out += _U16.pack(len(b)) + b
+    return out
+
+
+_U16 = struct.Struct("<H")
 
 
 def encode(cmd: CommandRecord) -> bytes:
@@ -468,11 +550,14 @@ def encode(cmd: CommandRecord) -> bytes:
         spec = _BY_CLASS[type(cmd)]
     except KeyError:
         raise TypeError(f"not a command record: {cmd!r}") from None
-    if tuple(map(type, cmd)) != spec.kinds:  # not plain ints and bools: check
+    if spec.names or tuple(map(type, cmd)) != spec.kinds:  # check the kinds
         err = _bad_field(spec, cmd)  # (struct would take True as 1, 5 as True)
         if err is not None:
             raise err
     try:
+        if spec.names:
+            head = spec.struct.pack(FORMAT_VERSION, spec.code, *cmd[: spec.n_fixed])
+            return head + _encode_names(spec, cmd)
         return spec.struct.pack(FORMAT_VERSION, spec.code, *cmd)
     except struct.error:
         raise _bad_field(spec, cmd) or TypeError(f"cannot encode {cmd!r}") from None
@@ -484,9 +569,10 @@ def decode(data: bytes | bytearray | memoryview) -> CommandRecord:
     Raises
     ------
     CommandDecodeError
-        Empty or short input, a format version other than
+        Empty or short input, a format version other than 1 or
         :data:`FORMAT_VERSION`, an unknown type code, a length that is not
-        the command's, or a bool byte other than 0 or 1.
+        the command's, a bool byte other than 0 or 1, or a name that is not
+        UTF-8.
     TypeError
         If ``data`` is not a bytes-like object.
 
@@ -498,9 +584,10 @@ def decode(data: bytes | bytearray | memoryview) -> CommandRecord:
     n = len(data)
     if n < 2:
         raise CommandDecodeError(f"encoded command too short: {n} bytes")
-    if data[0] != FORMAT_VERSION:
+    version = data[0]
+    if not 1 <= version <= FORMAT_VERSION:
         raise CommandDecodeError(
-            f"command format version {data[0]} (this library reads {FORMAT_VERSION})"
+            f"command format version {version} (this library reads 1..{FORMAT_VERSION})"
         )
     spec = _BY_CODE[data[1]]
     if spec is None:
@@ -510,6 +597,8 @@ def decode(data: bytes | bytearray | memoryview) -> CommandRecord:
             raise CommandDecodeError(
                 f"{spec.name}: bool byte at {off} is {data[off]}, not 0 or 1"
             )
+    if spec.names:
+        return _decode_named(spec, data, version)
     if n == spec.size:
         return tuple.__new__(spec.cls, spec.body.unpack(data))
     old = spec.legacy.get(n)
@@ -518,6 +607,47 @@ def decode(data: bytes | bytearray | memoryview) -> CommandRecord:
             f"{spec.name} command must be {spec.size} bytes, got {n}"
         )
     return tuple.__new__(spec.cls, old[0].unpack(data) + old[1])
+
+
+def _decode_named(
+    spec: CommandSpec, data: bytes | bytearray, version: int
+) -> CommandRecord:
+    # The fixed fields, then (format 2) each name: u16 length, UTF-8.
+    fixed = spec.body.size
+    n = len(data)
+    if version < 2:
+        if n != fixed:
+            raise CommandDecodeError(
+                f"{spec.name} command (format 1) must be {fixed} bytes, got {n}"
+            )
+        names: list[str | None] = [None] * len(spec.names)
+    else:
+        if n < spec.size:
+            raise CommandDecodeError(
+                f"{spec.name} command must be at least {spec.size} bytes, got {n}"
+            )
+        names, pos = [], fixed
+        for f in spec.names:
+            if pos + 2 > n:
+                raise CommandDecodeError(f"{spec.name}.{f}: the name length is cut")
+            (k,) = _U16.unpack_from(data, pos)
+            pos += 2
+            if pos + k > n:
+                raise CommandDecodeError(
+                    f"{spec.name}.{f}: name of {k} bytes cut at {n - pos}"
+                )
+            try:
+                names.append(bytes(data[pos : pos + k]).decode() if k else None)
+            except UnicodeDecodeError as exc:
+                raise CommandDecodeError(
+                    f"{spec.name}.{f}: name is not UTF-8 ({exc})"
+                ) from None
+            pos += k
+        if pos != n:
+            raise CommandDecodeError(
+                f"{spec.name} command has {n - pos} bytes after its names"
+            )
+    return tuple.__new__(spec.cls, spec.body.unpack_from(data) + tuple(names))
 
 
 def _as_bytes(data: object) -> bytes:
@@ -536,6 +666,8 @@ def _as_bytes(data: object) -> bytes:
 def to_dict(cmd: CommandRecord) -> dict[str, Any]:
     """``{"type": name, field: value, ...}`` with every field, plain ints/bools.
 
+    A name that is ``None`` is left out.
+
     >>> to_dict(Cancel(3, 7))
     {'type': 'cancel', 'uid': 3, 'oid': 7, 'ts': 0}
     """
@@ -543,15 +675,21 @@ def to_dict(cmd: CommandRecord) -> dict[str, Any]:
         spec = _BY_CLASS[type(cmd)]
     except KeyError:
         raise TypeError(f"not a command record: {cmd!r}") from None
-    if tuple(map(type, cmd)) != spec.kinds or not all(
-        INT64_MIN <= v <= INT64_MAX for v in cmd
+    if (
+        spec.names
+        or tuple(map(type, cmd)) != spec.kinds
+        or not all(INT64_MIN <= v <= INT64_MAX for v in cmd)
     ):
         err = _bad_field(spec, cmd)
         if err is not None:
             raise err
     out: dict[str, Any] = {"type": spec.name}
     for name, kind, v in zip(spec.fields, spec.kinds, cmd, strict=True):
-        out[name] = v if kind is bool else operator.index(v)
+        if kind is str:
+            if v is not None:
+                out[name] = v
+        else:
+            out[name] = v if kind is bool else operator.index(v)
     return out
 
 
@@ -571,7 +709,7 @@ def from_dict(obj: object) -> CommandRecord:
     :class:`CommandDecodeError`: not a dict, a missing or unknown ``"type"``, a
     missing required field, an unknown key, an int field that is not an int
     (``bool`` and ``float`` included) or not in int64, a bool field that is not
-    ``true``/``false``.
+    ``true``/``false``, a name that is not a non-empty string or ``null``.
 
     >>> from_dict({"type": "cancel", "uid": 3, "oid": 7})
     Cancel(uid=3, oid=7, ts=0)
@@ -591,6 +729,13 @@ def from_dict(obj: object) -> CommandRecord:
     for f, kind in zip(spec.fields, spec.kinds, strict=True):
         if f in obj:
             v = obj[f]
+            if kind is str:
+                err = _bad_name(f"{name}.{f}", v)
+                if err is not None:
+                    raise CommandDecodeError(str(err))
+                values.append(v)
+                found += 1
+                continue
             if type(v) is not kind:
                 what = "an integer" if kind is int else "true or false"
                 raise CommandDecodeError(

@@ -30,21 +30,31 @@ Files in the data directory (all integers little-endian):
 
 ``journal-<first seq, 20 digits>.wal``
     A segment: a 32-byte header ``magic "PROBOJNL", u16 version 1, u16 header
-    size, u32 flags, u64 first seq, u32 command format version, u32 CRC32`` and
-    then records ``u32 payload length, u64 seq, u32 CRC32 of those 12 bytes,
+    size, u32 flags, u64 first seq, u32 command format version (when the
+    segment was started: each record's payload names its own), u32 CRC32``
+    and then records ``u32 payload length, u64 seq, u32 CRC32 of those 12 bytes,
     payload (the binary command), u32 CRC32 of everything before it``.  Command
     sequence numbers start at 1 and have no gaps.  A new segment starts once
     the current one reaches ``segment_bytes``, and at every snapshot.
 ``snapshot-<seq, 20 digits>.snap``
     A 40-byte header ``magic "PROBOSNP", u16 version 1, u16 header size, u32
     flags, u64 seq (last command included), u64 body length, u32 reserved,
-    u32 CRC32 of the header's first 36 bytes and the body`` and then
-    ``Core.snapshot()``.  Written to ``.tmp``, fsynced, renamed, and the
-    directory fsynced.
+    u32 CRC32 of the header's first 36 bytes and the body`` and then the
+    engine's ``snapshot()`` (for :class:`~probo_engine.Engine`: the core's
+    snapshot plus the user and market names, which recovery restores).
+    Written to ``.tmp``, fsynced, renamed, and the directory fsynced.
 ``engine.json``
     The engine options (the core's limits), fixed when the directory is made.
 ``LOCK``
     Held with ``flock`` while a :class:`DurableEngine` is open: one writer.
+
+Replay speed.  When the engine is a ``Core`` (``Engine`` is one) whose
+batchable methods are the Core's own, recovery parses, checks (CRC32 in C,
+zlib's polynomial) and decodes the records in C (``_replay``) and runs them
+through ``Core.run_batch`` in chunks; any record it cannot handle exactly
+(damage, an unknown type, an argument the core would refuse) goes through the
+Python path, which reports every error.  :attr:`RecoveryInfo.replayed_c`
+says how many commands took the C path.
 
 Recovery rules.  A damaged record at the very end of the last segment (short,
 or failing its CRC, with no valid record anywhere after it) is a write that a
@@ -59,10 +69,13 @@ Snapshots need ``snapshot() -> bytes`` on the engine and the classmethod
 :meth:`~DurableEngine.snapshot` writes nothing and recovery replays the whole
 journal from an empty engine.
 
-What is *not* journaled: anything done to :attr:`DurableEngine.engine`
-directly -- ``Engine``'s user and market names (``create_user(name=...)``),
-``Core.run_batch`` -- since commands carry integers only.  A
-:class:`DurableEngine` is single-threaded, like the engine it holds.
+Names are journaled: ``CreateUser(name=...)`` and ``CreateMarket(symbol=...)``
+(command format 2) reach ``Engine.create_user``/``create_market`` by keyword,
+and recovery restores them, from the journal or from a snapshot.  Journals of
+command format 1 (no names) still recover.  What is *not* journaled: anything
+done to :attr:`DurableEngine.engine` directly (``engine.create_user(name=...)``,
+``Core.run_batch``).  A :class:`DurableEngine` is single-threaded, like the
+engine it holds.
 """
 
 from __future__ import annotations
@@ -86,10 +99,17 @@ from probo_engine.commands import (
     FORMAT_VERSION,
     CommandDecodeError,
     CommandRecord,
+    call,
     decode,
+    encode,
 )
 from probo_engine.engine import Engine
 from probo_engine.errors import JournalCorruptError, JournalError, SnapshotError
+
+try:
+    from probo_engine import _replay as _replay_c
+except ImportError:  # pragma: no cover - a build without it: Python replay
+    _replay_c = None  # type: ignore[assignment]
 
 try:
     import fcntl
@@ -150,6 +170,7 @@ class RecoveryInfo:
     snapshot_path: str | None = None
     skipped_snapshots: list[tuple[str, str]] = field(default_factory=list)
     replayed: int = 0  #: commands applied from the journal
+    replayed_c: int = 0  #: of those, how many the C replay path applied
     last_seq: int = 0  #: last command seq recovered
     truncated_path: str | None = None  #: segment whose torn tail was cut
     truncated_bytes: int = 0
@@ -714,12 +735,19 @@ class DurableEngine:
         writer = self._writer
         if writer.failed is not None or self._closed:
             raise JournalError("this DurableEngine is closed or has failed")
-        # The core validates every argument before it changes anything, and
-        # accepts exactly the int64 values the encoding holds: applying first
-        # means misuse is never journaled, and the pack below cannot fail.
-        result = getattr(self._engine, spec.method)(*cmd)
+        if spec.names:
+            # Names are checked by encoding them first (then, as below, the
+            # engine validates everything before it changes anything).
+            payload = encode(cmd)
+            result = call(getattr(self._engine, spec.method), spec, cmd)
+        else:
+            # The core validates every argument before it changes anything,
+            # and accepts exactly the int64 values the encoding holds: applying
+            # first means misuse is never journaled, and the pack cannot fail.
+            result = getattr(self._engine, spec.method)(*cmd)
+            payload = spec.struct.pack(FORMAT_VERSION, spec.code, *cmd)
         try:
-            writer.append(spec.struct.pack(FORMAT_VERSION, spec.code, *cmd))
+            writer.append(payload)
         except BaseException as exc:
             # The engine is now ahead of the journal: refuse further use.
             if writer.failed is None:
@@ -912,15 +940,18 @@ def _recover(
             f"journal starts at seq {segments[0][0]} but the state recovered "
             f"(snapshot {info.snapshot_path or 'none'}) ends at seq {start}",
         )
-    # Per type code: payload size, the fields' unpacker, the bound method.
+    # Per type code: payload size (-1: commands with names, never on the
+    # fast path), the fields' unpacker, the bound method, the spec.
     table: list[Any] = [None] * 256
     for code, spec in enumerate(_BY_CODE):
         if spec is not None:
             table[code] = (
-                spec.size,
+                -1 if spec.names else spec.size,
                 spec.body.unpack_from,
                 getattr(engine, spec.method),
+                spec,
             )
+    fast = _c_replayer(engine)
     total = sum(p.stat().st_size for _f, p in segments)
     done_bytes = 0
     seq = segments[0][0] if segments else start + 1  # next expected
@@ -941,10 +972,20 @@ def _recover(
                 _fsync_dir(d)
                 break
             raise JournalCorruptError(path, 0, bad)
-        off, seq, n = _replay(
-            buf, path, seq, start, table, progress, done_bytes, total, info.replayed
+        off, seq, n, n_c = _replay(
+            buf,
+            path,
+            seq,
+            start,
+            table,
+            progress,
+            done_bytes,
+            total,
+            info.replayed,
+            fast,
         )
         info.replayed += n
+        info.replayed_c += n_c
         if off < len(buf):
             _diagnose(buf, off, seq, path, is_last)  # raises unless torn
             info.truncated_path, info.truncated_bytes = str(path), len(buf) - off
@@ -980,6 +1021,43 @@ def _truncate(path: Path, off: int) -> None:
         os.close(fd)
 
 
+#: Use the C replay path (``_replay``) when the engine allows it; the tests
+#: turn it off to compare it with the Python path.
+_C_REPLAY = True
+#: The Core methods that the C path runs through ``Core.run_batch``: an
+#: engine class that overrides any of them is replayed in Python.
+_BATCHED = (
+    "place",
+    "place_market",
+    "cancel",
+    "amend",
+    "cancel_all",
+    "deposit",
+    "withdraw",
+    "mint",
+    "merge",
+    "halt",
+    "resume",
+    "close",
+    "resolve",
+    "expire",
+)
+
+
+def _c_replayer(engine: Any) -> Any:
+    """A ``_replay.Replayer`` for ``engine``, or None (replay in Python)."""
+    if not _C_REPLAY or _replay_c is None or not _replay_c.LITTLE_ENDIAN:
+        return None
+    from probo_engine._book import Core
+
+    cls = type(engine)
+    if not isinstance(engine, Core) or any(
+        getattr(cls, name, None) is not getattr(Core, name) for name in _BATCHED
+    ):
+        return None
+    return _replay_c.Replayer(engine, FORMAT_VERSION)
+
+
 def _replay(
     buf: bytes,
     path: Path,
@@ -990,23 +1068,70 @@ def _replay(
     done: int,
     total: int,
     replayed: int,
-) -> tuple[int, int, int]:
+    fast: Any = None,
+) -> tuple[int, int, int, int]:
     """Apply the sound records of one segment; stop at the first anomaly.
 
-    Returns ``(offset reached, next expected seq, commands applied)``.  The
-    caller diagnoses an offset short of the end.  ``progress`` (if any) is
-    told every 65,536 commands, counting from ``done`` bytes and ``replayed``
-    commands before this segment.
+    ``fast`` (a ``_replay.Replayer``, or None) applies every record it can in
+    C; each record it stops at goes through the Python path below, which
+    either applies it (then C resumes) or stops at it, keeping all of the
+    error reporting in one place.
+
+    Returns ``(offset reached, next expected seq, commands applied, of which
+    in C)``.  The caller diagnoses an offset short of the end.  ``progress``
+    (if any) is told every 65,536 commands in Python, every C chunk in C,
+    counting from ``done`` bytes and ``replayed`` commands before this segment.
+    """
+    off = _SEG_HDR.size
+    applied = in_c = 0
+    while True:
+        if fast is not None:
+            on_chunk = None
+            if progress is not None:
+
+                def on_chunk(o: int, k: int, base: int = replayed + applied) -> None:
+                    progress(done + o, total, base + k)
+
+            off, seq, k, ok = fast.replay(buf, off, seq, skip_to, path, on_chunk)
+            applied += k
+            in_c += k
+            if not ok:  # run_batch refused a chunk: Python does the rest
+                fast = None
+        o, seq, k = _replay_py(
+            buf, path, off, seq, skip_to, table, progress, done, total,
+            replayed + applied, 1 if fast is not None else -1,
+        )  # fmt: skip
+        applied += k
+        if o == off:  # not a record Python applies either: stop here
+            return off, seq, applied, in_c
+        off = o
+
+
+def _replay_py(
+    buf: bytes,
+    path: Path,
+    off: int,
+    seq: int,
+    skip_to: int,
+    table: list[Any],
+    progress: ProgressCallback | None,
+    done: int,
+    total: int,
+    replayed: int,
+    limit: int,
+) -> tuple[int, int, int]:
+    """The Python path of :func:`_replay`: at most ``limit`` records (-1: all).
+
+    Returns ``(offset reached, next expected seq, commands applied)``.
     """
     mv = memoryview(buf)
     crc32 = zlib.crc32
     head = _REC_HDR.unpack_from
     u32 = _U32.unpack_from
     end = len(buf)
-    off = _SEG_HDR.size
     applied = 0
     try:
-        while True:
+        while limit:
             # The fast path: a sound record of a known type in the current
             # layout, checked and applied with no intermediate record object.
             while off + _MIN_RECORD <= end:
@@ -1018,7 +1143,7 @@ def _replay(
                 if (
                     entry is None
                     or entry[0] != n
-                    or buf[off + 16] != FORMAT_VERSION
+                    or not 1 <= buf[off + 16] <= FORMAT_VERSION  # same in 1 and 2
                     or crc32(mv[off:rend]) != u32(buf, rend)[0]
                 ):
                     break
@@ -1029,28 +1154,33 @@ def _replay(
                         progress(done + off, total, replayed + applied)
                 seq += 1
                 off = rend + 4
+                limit -= 1
+                if not limit:
+                    return off, seq, applied
             # Anything else, one record at a time: an older layout, an unknown
             # type or version (errors), or the end of the sound records.
             rend = _record_at(buf, off)
             if rend < 0 or _REC_HDR.unpack_from(buf, off)[1] != seq:
                 break
             payload = mv[off + 16 : rend - 4]
-            if payload[0] != FORMAT_VERSION:
+            if not 1 <= payload[0] <= FORMAT_VERSION:
                 raise JournalCorruptError(
                     path,
                     off,
                     f"command format version {payload[0]}, "
-                    f"this library reads {FORMAT_VERSION}",
+                    f"this library reads 1..{FORMAT_VERSION}",
                 )
             try:
                 cmd = decode(payload)
             except CommandDecodeError as exc:
                 raise JournalCorruptError(path, off, str(exc)) from None
             if seq > skip_to:
-                table[payload[1]][2](*cmd)
+                entry = table[payload[1]]
+                call(entry[2], entry[3], cmd)
                 applied += 1
             seq += 1
             off = rend
+            limit -= 1
     except JournalCorruptError:
         raise
     except Exception as exc:

@@ -57,7 +57,10 @@ FUZZ = settings(
 
 EXAMPLES = [
     CreateUser(),
+    CreateUser("asha"),
+    CreateUser("ünïcode ✓ 名前"),
     CreateMarket(),
+    CreateMarket(symbol="RAIN-TOMORROW"),
     CreateMarket(100, 1, 7, 150, -20, 1, 3, True),
     Deposit(0, 5_000, 1),
     Withdraw(3, 2**62, 2),
@@ -79,8 +82,21 @@ EXAMPLES = [
 ]
 
 
+NAMES = st.none() | st.text(
+    st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20
+)
+
+
 def field_values(kind: type) -> st.SearchStrategy[object]:
+    if kind is str:
+        return NAMES
     return st.booleans() if kind is bool else INT64
+
+
+def upgrade_v1(data: bytes) -> bytes:
+    """A format-1 encoding as format 2 writes it (names: empty)."""
+    spec = spec_of(data[1])
+    return bytes([FORMAT_VERSION]) + data[1:] + b"\0\0" * len(spec.names)
 
 
 def records() -> st.SearchStrategy[tuple[int, ...]]:
@@ -113,10 +129,14 @@ def test_table_codes_and_names_are_stable():
         12: ("resolve", "Resolve", 26),
         13: ("place_market", "PlaceMarket", 75),
         14: ("expire", "Expire", 10),
-        32: ("create_user", "CreateUser", 2),
-        33: ("create_market", "CreateMarket", 59),
+        32: ("create_user", "CreateUser", 4),
+        33: ("create_market", "CreateMarket", 61),
     }
-    assert FORMAT_VERSION == 1
+    assert FORMAT_VERSION == 2
+    assert {c: s.names for c, s in COMMANDS.items() if s.names} == {
+        32: ("name",),
+        33: ("symbol",),
+    }
 
 
 @pytest.mark.parametrize("spec", COMMANDS.values(), ids=lambda s: s.name)
@@ -125,7 +145,12 @@ def test_records_mirror_the_core_method_signatures(spec):
     # the Core method's, so a change in the core shows up here first.
     sig = inspect.signature(getattr(Core, spec.method))
     params = [p for p in sig.parameters.values() if p.name != "self"]
-    assert tuple(p.name for p in params) == spec.fields
+    assert tuple(p.name for p in params) == spec.fields[: spec.n_fixed]
+    # The names go by keyword to Engine's method (the Core has none).
+    engine_sig = inspect.signature(getattr(Engine, spec.method)).parameters
+    for name in spec.names:
+        assert engine_sig[name].kind is inspect.Parameter.KEYWORD_ONLY
+        assert engine_sig[name].default is None and spec.defaults[name] is None
     for p in params:
         if p.default is inspect.Parameter.empty:
             assert p.name not in spec.defaults, p.name
@@ -184,6 +209,19 @@ def test_registration_refuses_bad_entries():
     with pytest.raises(TypeError, match="annotated int"):
         command(201, "not_int")(NotInt)
 
+    class NameFirst(NamedTuple):
+        x: str | None = None
+        y: int = 0
+
+    with pytest.raises(TypeError, match="come last"):
+        command(201, "name_first")(NameFirst)
+
+    class NameDefault(NamedTuple):
+        x: str | None = "a"
+
+    with pytest.raises(TypeError, match="default must be None"):
+        command(201, "name_default")(NameDefault)
+
     class NoDefault(NamedTuple):
         a: int
         b: int
@@ -191,6 +229,21 @@ def test_registration_refuses_bad_entries():
     with pytest.raises(ValueError, match="defaults"):
         command(202, "no_default", since=1)(NoDefault)
     assert 200 not in COMMANDS and 201 not in COMMANDS and 202 not in COMMANDS
+
+
+def test_apply_passes_names_by_keyword():
+    eng = Engine()
+    assert apply(eng, CreateMarket(100, 1, symbol="RAIN")) == 0
+    assert apply(eng, CreateUser("asha")) == 0 and apply(eng, CreateUser()) == 1
+    assert eng.market_id("RAIN") == 0 and eng.user_id("asha") == 0
+    assert eng.user_name(1) is None and eng.market(0)[:2] == (100, 1)
+    with pytest.raises(ValueError, match="already exists"):
+        apply(eng, CreateUser("asha"))
+    core = Core()
+    assert apply(core, CreateUser()) == 0  # no name: the Core's own method
+    with pytest.raises(TypeError):
+        apply(core, CreateUser("asha"))
+    assert core.totals()[1] == 1
 
 
 def test_apply_dispatches_to_the_core_method():
@@ -217,18 +270,22 @@ def test_apply_dispatches_to_the_core_method():
 @pytest.mark.parametrize("cmd", EXAMPLES, ids=lambda c: type(c).__name__)
 def test_binary_round_trip(cmd):
     data = encode(cmd)
-    assert data[0] == FORMAT_VERSION and data[1] == spec_of(cmd).code
-    assert len(data) == spec_of(cmd).size
+    spec = spec_of(cmd)
+    assert data[0] == FORMAT_VERSION and data[1] == spec.code
+    names = cmd[spec.n_fixed :]
+    assert len(data) == spec.size + sum(len(n.encode()) for n in names if n)
     back = decode(data)
     assert back == cmd and type(back) is type(cmd)
     assert decode(bytearray(data)) == cmd and decode(memoryview(data)) == cmd
 
 
 def test_binary_layout_is_little_endian_int64():
-    assert encode(Cancel(3, 7, 1)) == struct.pack("<BBqqq", 1, 2, 3, 7, 1)
-    assert encode(CreateUser()) == b"\x01\x20"
+    assert encode(Cancel(3, 7, 1)) == struct.pack("<BBqqq", 2, 2, 3, 7, 1)
+    assert encode(CreateUser()) == b"\x02\x20\x00\x00"
+    assert encode(CreateUser("é")) == b"\x02\x20\x02\x00\xc3\xa9"
+    assert encode(CreateMarket(symbol="R"))[59:] == b"\x01\x00R"
     assert len(encode(Place(1, 2, 0, 0, 50, 1))) == 91
-    assert encode(Halt(3, True and 9)) == struct.pack("<BBqq", 1, 9, 3, 9)
+    assert encode(Halt(3, True and 9)) == struct.pack("<BBqq", 2, 9, 3, 9)
     assert encode(PlaceMarket(0, 0, 0, 0, 1, fok=True))[2 + 6 * 8] == 1
 
 
@@ -269,13 +326,20 @@ def test_encode_refuses_what_is_not_an_int64():
     [
         (b"", "too short"),
         (b"\x01", "too short"),
-        (b"\x02\x05", "version 2"),
+        (b"\x03\x05", "version 3"),
         (b"\x00\x01" + bytes(72), "version 0"),
         (b"\x01\x00", "unknown command type code 0"),
         (b"\x01\xff", "unknown command type code 255"),
         (b"\x01\x01" + bytes(88), "must be 91 bytes, got 90"),
         (b"\x01\x01" + bytes(90), "must be 91 bytes, got 92"),
         (b"\x01\x20\x00", "must be 2 bytes"),
+        (b"\x02\x20", "at least 4 bytes"),
+        (b"\x02\x20\x00", "at least 4 bytes"),
+        (b"\x02\x20\x03\x00ab", "name of 3 bytes cut at 2"),
+        (b"\x02\x20\x01\x00ab", "1 bytes after its names"),
+        (b"\x02\x20\x01\x00\xff", "not UTF-8"),
+        (b"\x02\x20\x03\x00\xed\xa0\x80", "not UTF-8"),  # a surrogate
+        (b"\x01\x21" + bytes(57) + b"\x01\x00R", "must be 59 bytes"),
         (b"\x01\x01" + bytes(72) + b"\x02" + bytes(16), "bool byte at 74 is 2"),
         (b"\x01\x0d" + bytes(48) + b"\xff" + bytes(24), "bool byte at 50 is 255"),
     ],
@@ -303,7 +367,7 @@ def test_older_shorter_layouts_stay_decodable():
         assert decode(struct.pack("<BBq", 1, 250, 5)) == Grow(5, 7, 9)
         assert decode(struct.pack("<BBqq", 1, 250, 5, 6)) == Grow(5, 6, 9)
         assert decode(struct.pack("<BBqqq", 1, 250, 5, 6, 8)) == Grow(5, 6, 8)
-        assert encode(Grow(5)) == struct.pack("<BBqqq", 1, 250, 5, 7, 9)
+        assert encode(Grow(5)) == struct.pack("<BBqqq", 2, 250, 5, 7, 9)
         with pytest.raises(CommandDecodeError):
             decode(b"\x01\xfa")
     finally:
@@ -342,8 +406,45 @@ def test_fuzzed_bytes_decode_or_raise_decode_error(data):
     except CommandDecodeError:
         return
     # Anything accepted is a well-formed encoding: canonical, so it re-encodes
-    # to the very same bytes.
-    assert encode(cmd) == data
+    # to the very same bytes (format 1, to what format 2 says).
+    assert encode(cmd) == (upgrade_v1(data) if data[0] == 1 else data)
+
+
+V1_EXAMPLES = [
+    (b"\x01\x20", CreateUser()),
+    (b"\x01\x21" + encode(CreateMarket(100, 1, 7))[2:59], CreateMarket(100, 1, 7)),
+    (b"\x01" + encode(Cancel(3, 7, 1))[1:], Cancel(3, 7, 1)),
+    (b"\x01" + encode(Place(1, 0, 0, 1, 600, 10))[1:], Place(1, 0, 0, 1, 600, 10)),
+]
+
+
+@pytest.mark.parametrize(("data", "cmd"), V1_EXAMPLES)
+def test_format_1_still_decodes(data, cmd):
+    assert decode(data) == cmd
+    assert encode(cmd) == upgrade_v1(data)
+
+
+def test_names_are_checked_on_encode_and_in_json():
+    for bad, err in [
+        ("", ValueError),
+        ("\ud800", ValueError),
+        ("x" * 70_000, ValueError),
+        (b"asha", TypeError),
+        (5, TypeError),
+    ]:
+        with pytest.raises(err, match=r"create_user\.name"):
+            encode(CreateUser(bad))  # type: ignore[arg-type]
+        with pytest.raises(err):
+            to_json(CreateUser(bad))  # type: ignore[arg-type]
+    assert decode(encode(CreateUser("ü" * 32_767))) == CreateUser("ü" * 32_767)
+    assert to_json(CreateUser("asha")) == '{"type":"create_user","name":"asha"}'
+    assert from_json('{"type":"create_user","name":null}') == CreateUser()
+    assert from_json('{"type":"create_market","symbol":"R"}') == CreateMarket(
+        symbol="R"
+    )
+    for text in ('{"type":"create_user","name":""}', '{"type":"create_user","name":5}'):
+        with pytest.raises(CommandDecodeError, match=r"create_user\.name"):
+            from_json(text)
 
 
 @given(st.binary(max_size=80))

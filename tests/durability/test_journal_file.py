@@ -475,4 +475,4 @@ def test_repr_and_properties(tmp_path):
         assert "policy=none" in repr(db) and "appended=1" in repr(db)
         assert db.directory == tmp_path and db.policy.value == "none"
         assert db.snapshot_seq == 0
-        assert encode(CreateUser()) == b"\x01\x20"
+        assert encode(CreateUser()) == b"\x02\x20\x00\x00"

@@ -1,0 +1,25 @@
+"""Typing of the compiled journal replay (``_replay.pyx``)."""
+
+import os
+from collections.abc import Callable
+from typing import Any, final
+
+__test__: dict[str, str]
+LITTLE_ENDIAN: bool
+
+def crc32(data: bytes | bytearray | memoryview, value: int = 0) -> int: ...
+
+@final
+class Replayer:
+    def __init__(self, engine: Any, max_version: int, chunk: int = 2048) -> None: ...
+    @property
+    def applied(self) -> int: ...
+    def replay(
+        self,
+        data: bytes | bytearray | memoryview,
+        off: int,
+        seq: int,
+        skip_to: int,
+        path: str | os.PathLike[str],
+        on_chunk: Callable[[int, int], object] | None = None,
+    ) -> tuple[int, int, int, bool]: ...

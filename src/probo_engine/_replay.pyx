@@ -1,0 +1,456 @@
+# Journal replay in C (journal.py docstring: record framing; commands.py:
+# the binary command codec).  One pass over a segment's bytes checks each
+# record's framing, sequence number and CRC32s, decodes the command straight
+# into a CmdRec batch record, and runs the records in chunks through
+# Core.run_batch.  It stops, without raising, at the first record it cannot
+# handle exactly as the Python path would (any damage, an unknown type or
+# version, a length or flag byte the Python decoder would refuse, an argument
+# the per-call method would refuse): the caller hands that record to the
+# Python path, which keeps every error message, then resumes here.
+
+cimport cython
+from cpython.bytearray cimport PyByteArray_AS_STRING
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
+
+from probo_engine._book cimport (
+    CMD_AMEND,
+    CMD_CANCEL,
+    CMD_CANCEL_ALL,
+    CMD_CLOSE,
+    CMD_CREATE_MARKET,
+    CMD_CREATE_USER,
+    CMD_DEPOSIT,
+    CMD_EXPIRE,
+    CMD_HALT,
+    CMD_MERGE,
+    CMD_MINT,
+    CMD_PLACE,
+    CMD_PLACE_MARKET,
+    CMD_RESOLVE,
+    CMD_RESUME,
+    CMD_WITHDRAW,
+    SIDE_SELL,
+    TIF_FOK,
+    TIF_GTC,
+    TIF_GTD,
+    TIF_IOC,
+    CmdRec,
+)
+
+from probo_engine.errors import JournalCorruptError
+
+cdef enum:
+    REC_HEAD = 16          # u32 payload length, u64 seq, u32 CRC32 of those 12
+    REC_MIN = 16 + 2 + 4   # header, smallest command, record CRC32
+    MAX_PAYLOAD = 1 << 16  # journal.MAX_PAYLOAD
+
+# ------------------------------------------------------------------- CRC32
+# zlib's CRC-32 (reflected polynomial 0xEDB88320), slice-by-8: eight tables,
+# eight bytes per step.  Computed here, not linked from zlib, so the build
+# needs no zlib headers.
+
+cdef uint32_t _T[8][256]
+
+
+cdef void _crc_init() noexcept:
+    cdef uint32_t c
+    cdef int i, _j, k
+    for i in range(256):
+        c = <uint32_t>i
+        for _j in range(8):
+            c = (c >> 1) ^ (0xEDB88320 if c & 1 else 0)
+        _T[0][i] = c
+    for i in range(256):
+        c = _T[0][i]
+        for k in range(1, 8):
+            c = (c >> 8) ^ _T[0][c & 0xFF]
+            _T[k][i] = c
+
+
+_crc_init()
+
+
+cdef inline uint32_t _ld32(const uint8_t* p) noexcept nogil:
+    # little-endian (LITTLE_ENDIAN below refuses any other host)
+    cdef uint32_t v
+    memcpy(&v, p, 4)
+    return v
+
+
+cdef inline int64_t _ld64(const uint8_t* p) noexcept nogil:
+    cdef int64_t v
+    memcpy(&v, p, 8)
+    return v
+
+
+cdef uint32_t _crc32(uint32_t crc, const uint8_t* p, size_t n) noexcept nogil:
+    cdef uint32_t a, b
+    crc = ~crc
+    while n >= 8:
+        a = _ld32(p) ^ crc
+        b = _ld32(p + 4)
+        crc = (_T[7][a & 0xFF] ^ _T[6][(a >> 8) & 0xFF] ^ _T[5][(a >> 16) & 0xFF]
+               ^ _T[4][a >> 24] ^ _T[3][b & 0xFF] ^ _T[2][(b >> 8) & 0xFF]
+               ^ _T[1][(b >> 16) & 0xFF] ^ _T[0][b >> 24])
+        p += 8
+        n -= 8
+    while n:
+        crc = _T[0][(crc ^ p[0]) & 0xFF] ^ (crc >> 8)
+        p += 1
+        n -= 1
+    return ~crc
+
+
+cdef bint _little_endian() noexcept:
+    cdef uint32_t one = 1
+    return (<uint8_t*>&one)[0] == 1
+
+
+#: Whether this host can use the C path (it reads little-endian fields
+#: in place).
+LITTLE_ENDIAN = _little_endian()
+
+
+def crc32(data, uint32_t value=0):
+    """``zlib.crc32(data, value)``, computed by this module's own C code."""
+    cdef const uint8_t[::1] v = memoryview(data).cast("B")
+    if v.shape[0] == 0:
+        return value
+    return _crc32(value, &v[0], <size_t>v.shape[0])
+
+
+# ------------------------------------------------------------------ decode
+# Payload: u8 format version, u8 type code, fields (int64 or one bool byte);
+# version 2 adds to create_user/create_market a u16 length and that many
+# bytes of UTF-8 name (length 0: no name).
+
+cdef inline bint _bool_ok(const uint8_t* p, Py_ssize_t at) noexcept nogil:
+    return p[at] <= 1
+
+
+cdef bint _decode(const uint8_t* p, Py_ssize_t n, CmdRec* c) noexcept nogil:
+    # One batchable command into c; False if it is anything the Python path
+    # must see: a wrong length, a bool byte other than 0/1 (commands.decode
+    # refuses it), or an argument the per-call method refuses with an
+    # exception (Core._cmd_ok has the same rules).
+    cdef int64_t k = p[1]
+    memset(c, 0, sizeof(CmdRec))
+    c.kind = k
+    if k == CMD_PLACE:
+        if n != 91 or not _bool_ok(p, 74):
+            return False
+        c.uid = _ld64(p + 2)
+        c.mid = _ld64(p + 10)
+        c.side = _ld64(p + 18)
+        c.outcome = _ld64(p + 26)
+        c.price = _ld64(p + 34)
+        c.qty = _ld64(p + 42)
+        c.tif = _ld64(p + 50)
+        c.stp = _ld64(p + 58)
+        c.ts = _ld64(p + 66)
+        c.post_only = p[74]
+        c.client_id = _ld64(p + 75)
+        c.expire_ts = _ld64(p + 83)
+        if not (0 <= c.side <= 1 and 0 <= c.outcome <= 1 and 0 <= c.stp <= 2
+                and 0 <= c.tif <= 3):
+            return False
+        if c.client_id < 0 or c.client_id > <int64_t>0xFFFFFFFF:
+            return False
+        if c.post_only and c.tif != TIF_GTC and c.tif != TIF_GTD:
+            return False
+        return (c.tif == TIF_GTD) == (c.expire_ts != 0)
+    if k == CMD_PLACE_MARKET:
+        if n != 75 or not _bool_ok(p, 50):
+            return False
+        c.uid = _ld64(p + 2)
+        c.mid = _ld64(p + 10)
+        c.side = _ld64(p + 18)
+        c.outcome = _ld64(p + 26)
+        c.qty = _ld64(p + 34)
+        c.max_cost = _ld64(p + 42)
+        c.tif = TIF_FOK if p[50] else TIF_IOC
+        c.stp = _ld64(p + 51)
+        c.ts = _ld64(p + 59)
+        c.client_id = _ld64(p + 67)
+        if not (0 <= c.side <= 1 and 0 <= c.outcome <= 1 and 0 <= c.stp <= 2):
+            return False
+        if c.client_id < 0 or c.client_id > <int64_t>0xFFFFFFFF:
+            return False
+        return c.max_cost >= 0 and not (c.max_cost > 0 and c.side == SIDE_SELL)
+    if k == CMD_CANCEL:
+        if n != 26:
+            return False
+        c.uid = _ld64(p + 2)
+        c.oid = _ld64(p + 10)
+        c.ts = _ld64(p + 18)
+        return True
+    if k == CMD_DEPOSIT or k == CMD_WITHDRAW:
+        if n != 26:
+            return False
+        c.uid = _ld64(p + 2)
+        c.qty = _ld64(p + 10)
+        c.ts = _ld64(p + 18)
+        return True
+    if k == CMD_AMEND:
+        if n != 42:
+            return False
+        c.uid = _ld64(p + 2)
+        c.oid = _ld64(p + 10)
+        c.price = _ld64(p + 18)
+        c.qty = _ld64(p + 26)
+        c.ts = _ld64(p + 34)
+        return True
+    if k == CMD_CANCEL_ALL:
+        if n != 26:
+            return False
+        c.uid = _ld64(p + 2)
+        c.mid = _ld64(p + 10)
+        c.ts = _ld64(p + 18)
+        return True
+    if k == CMD_MINT or k == CMD_MERGE:
+        if n != 34:
+            return False
+        c.uid = _ld64(p + 2)
+        c.mid = _ld64(p + 10)
+        c.qty = _ld64(p + 18)
+        c.ts = _ld64(p + 26)
+        return True
+    if k == CMD_HALT or k == CMD_RESUME or k == CMD_CLOSE:
+        if n != 18:
+            return False
+        c.mid = _ld64(p + 2)
+        c.ts = _ld64(p + 10)
+        return True
+    if k == CMD_RESOLVE:
+        if n != 26:
+            return False
+        c.mid = _ld64(p + 2)
+        c.price = _ld64(p + 10)  # yes_value
+        c.ts = _ld64(p + 18)
+        return True
+    if k == CMD_EXPIRE:
+        if n != 10:
+            return False
+        c.ts = _ld64(p + 2)
+        return True
+    return False
+
+
+cdef object _name(const uint8_t* p, Py_ssize_t n, Py_ssize_t at, int version):
+    # The optional name after the fixed fields of create_user/create_market:
+    # None, a str, or False when the Python decoder must see the record.
+    cdef uint16_t k
+    if version < 2:
+        return None if n == at else False
+    if n < at + 2:
+        return False
+    k = <uint16_t>(p[at] | (p[at + 1] << 8))
+    if n != at + 2 + k:
+        return False
+    if k == 0:
+        return None
+    try:
+        return PyUnicode_DecodeUTF8(<const char*>(p + at + 2), k, "strict")
+    except UnicodeDecodeError:
+        return False
+
+
+# ---------------------------------------------------------------- replayer
+
+@cython.final
+cdef class Replayer:
+    """Replays journal segments into one core through ``run_batch``.
+
+    Parameters
+    ----------
+    engine : Core
+        The engine (a ``Core`` whose batchable methods are the Core's own:
+        the caller checks).  ``create_user``/``create_market`` are called as
+        the engine's own (possibly overridden) methods.
+    max_version : int
+        The newest command format version to read (``commands.FORMAT_VERSION``).
+    chunk : int
+        Commands per ``run_batch`` call.
+    """
+
+    cdef object store          # bytearray of `cap` CmdRec records
+    cdef object view           # memoryview of store (sliced per run_batch)
+    cdef object results        # int64 memoryview of `cap` results (unused)
+    cdef CmdRec* recs          # points into store
+    cdef Py_ssize_t cap        # records per chunk
+    cdef object run_batch      # engine.run_batch
+    cdef object create_user    # engine.create_user
+    cdef object create_market  # engine.create_market
+    cdef int max_version       # newest command format version read
+    cdef readonly Py_ssize_t applied  # commands this replayer applied, all calls
+
+    def __cinit__(self, engine, int max_version, Py_ssize_t chunk=2048):
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk}")
+        self.cap = chunk
+        self.store = bytearray(chunk * sizeof(CmdRec))
+        self.recs = <CmdRec*>PyByteArray_AS_STRING(self.store)
+        self.view = memoryview(self.store)
+        self.results = memoryview(bytearray(chunk * 8)).cast("q")
+        self.run_batch = engine.run_batch
+        self.create_user = engine.create_user
+        self.create_market = engine.create_market
+        self.max_version = max_version
+        self.applied = 0
+
+    cdef int _run(self, Py_ssize_t a, Py_ssize_t b, path, Py_ssize_t off,
+                  uint64_t seq, bint events=False) except -1:
+        # Runs queued records a..b-1 (the first at `off`, seq `seq`): 0 when
+        # done, 1 when run_batch refused them (it checks every record before
+        # running any, so nothing changed).
+        if a == b:
+            return 0
+        try:
+            self.run_batch(self.view[a * sizeof(CmdRec):b * sizeof(CmdRec)],
+                           self.results, None, events)
+        except ValueError:
+            return 1
+        except Exception as exc:
+            raise JournalCorruptError(
+                path, off, f"replaying command seq {seq} raised {exc!r}"
+            ) from exc
+        return 0
+
+    def replay(self, data, Py_ssize_t off, uint64_t seq, uint64_t skip_to, path,
+               on_chunk=None):
+        """Apply the records of one segment from ``off``, expecting ``seq``.
+
+        Records with seq ``<= skip_to`` are checked but not applied.  Stops at
+        the end of ``data`` or at the first record the Python path must
+        handle.  ``on_chunk(offset, applied)`` is called between chunks, about
+        every ``chunk`` commands.
+
+        Returns
+        -------
+        tuple
+            ``(offset, next seq, commands applied, ok)``; ``ok`` is False when
+            ``run_batch`` refused a chunk (nothing of it applied; the offset
+            and seq are then its first record's): use the Python path for
+            the rest of the segment.
+
+        Raises
+        ------
+        JournalCorruptError
+            ``create_user``/``create_market`` raised (as the Python path
+            reports it), or ``run_batch`` ran out of memory.
+        """
+        cdef const uint8_t[::1] v = memoryview(data).cast("B")
+        cdef Py_ssize_t end = v.shape[0]
+        cdef const uint8_t* base
+        cdef const uint8_t* p
+        cdef uint32_t n
+        cdef uint64_t s
+        cdef Py_ssize_t rend, k = 0, since = 0
+        cdef Py_ssize_t chunk_off = off  # first queued record (or the next)
+        cdef uint64_t chunk_seq = seq
+        cdef Py_ssize_t last_off = off   # last queued record
+        cdef uint64_t last_seq = seq
+        cdef Py_ssize_t applied = 0
+        cdef int version, code
+        cdef bint ok = True
+        cdef object name
+        if end == 0:
+            return off, seq, 0, True
+        base = &v[0]
+        while off + REC_MIN <= end:
+            p = base + off
+            n = _ld32(p)
+            memcpy(&s, p + 4, 8)
+            if s != seq or n < 2 or n > MAX_PAYLOAD:
+                break
+            rend = off + REC_HEAD + n
+            if rend + 4 > end:
+                break
+            if (_crc32(0, p, 12) != _ld32(p + 12)
+                    or _crc32(0, p, REC_HEAD + n) != _ld32(base + rend)):
+                break
+            p += REC_HEAD
+            version = p[0]
+            code = p[1]
+            if version < 1 or version > self.max_version:
+                break
+            if code == CMD_CREATE_USER or code == CMD_CREATE_MARKET:
+                if code == CMD_CREATE_USER:
+                    name = _name(p, n, 2, version)
+                elif n >= 59 and _bool_ok(p, 58):
+                    name = _name(p, n, 59, version)
+                else:
+                    break
+                if name is False:
+                    break
+                if seq > skip_to:
+                    # A Python call: first run what is queued, in order.
+                    if self._run(0, k, path, chunk_off, chunk_seq):
+                        ok = False
+                        break
+                    applied += k
+                    since += k
+                    k = 0
+                    try:
+                        self._create(p, code, name)
+                    except Exception as exc:
+                        raise JournalCorruptError(
+                            path, off, f"replaying command seq {seq} raised {exc!r}"
+                        ) from exc
+                    applied += 1
+                    since += 1
+            else:
+                if not _decode(p, n, &self.recs[k]):
+                    break
+                if seq > skip_to:
+                    k += 1
+                    last_off, last_seq = off, seq
+            seq += 1
+            off = rend + 4
+            if k == self.cap:
+                if self._run(0, k, path, chunk_off, chunk_seq):
+                    ok = False
+                    break
+                applied += k
+                since += k
+                k = 0
+            if k == 0:
+                chunk_off, chunk_seq = off, seq
+                if since >= self.cap and on_chunk is not None:
+                    since = 0
+                    on_chunk(off, applied)
+        # The last command alone with its events: last_events() is then what
+        # the per-call path leaves (the commands after this call may replace
+        # them, as they would).
+        if ok and k:
+            if self._run(0, k - 1, path, chunk_off, chunk_seq):
+                ok = False
+            elif self._run(k - 1, k, path, last_off, last_seq, True):
+                applied += k - 1
+                chunk_off, chunk_seq = last_off, last_seq
+                ok = False
+        if ok:
+            applied += k
+        else:
+            off, seq = chunk_off, chunk_seq
+        self.applied += applied
+        return off, seq, applied, ok
+
+    cdef int _create(self, const uint8_t* p, int code, object name) except -1:
+        # Exactly the Python path's call: positional fields, the name by
+        # keyword only when there is one.
+        if code == CMD_CREATE_USER:
+            if name is None:
+                self.create_user()
+            else:
+                self.create_user(name=name)
+            return 0
+        args = (_ld64(p + 2), _ld64(p + 10), _ld64(p + 18), _ld64(p + 26),
+                _ld64(p + 34), _ld64(p + 42), _ld64(p + 50), p[58] == 1)
+        if name is None:
+            self.create_market(*args)
+        else:
+            self.create_market(*args, symbol=name)
+        return 0
