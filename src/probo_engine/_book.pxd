@@ -347,3 +347,9 @@ cdef class Core:
     cdef tuple _order_tuple(self, slot_t s, bint with_mid)
     cdef int _check(self, int64_t* lock_cash, int64_t* lock_sh, int64_t* held,
                     object fail) except -1
+    cdef int _check_maps(self, unsigned char* mark, unsigned char* pmark,
+                         object fail) except -1
+    cdef int _check_books(self, const unsigned char* mark, int64_t* lock_cash,
+                          int64_t* lock_sh, object fail) except -1
+    cdef int _check_ledger(self, const unsigned char* pmark, int64_t* lock_cash,
+                           int64_t* lock_sh, int64_t* held, object fail) except -1
