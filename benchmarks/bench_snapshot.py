@@ -186,8 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--orders", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args(argv)
+    load0 = os.getloadavg()[0]
     m = measure(args.users, args.orders, args.runs)
-    print(f"{m['users']:,} users, {m['orders']:,} orders")
+    print(
+        f"{m['users']:,} users, {m['orders']:,} orders"
+        f" (load average {load0:.2f} before, {os.getloadavg()[0]:.2f} after,"
+        f" {os.cpu_count()} CPUs)"
+    )
     if "snapshot_s" in m:
         print(
             f"  snapshot: {m['bytes'] / 1e6:.1f} MB in {m['snapshot_s'] * 1e3:.1f} ms"

@@ -254,6 +254,11 @@ ctypedef struct Taker:
     bint stopped       # self-trade prevention stopped it
 
 
+# zlib.crc32(p[:n], crc), by the core's C code (for _replay's journal records).
+cdef unsigned int crc32_update(unsigned int crc, const unsigned char* p,
+                               size_t n) noexcept nogil
+
+
 cdef class Core:
     cdef Order* orders         # arena of order slots
     cdef slot_t cap_orders     # arena capacity, slots
@@ -351,3 +356,9 @@ cdef class Core:
     cdef tuple _order_tuple(self, slot_t s, bint with_mid)
     cdef int _check(self, int64_t* lock_cash, int64_t* lock_sh, int64_t* held,
                     object fail) except -1
+    cdef int _check_maps(self, unsigned char* mark, unsigned char* pmark,
+                         object fail) except -1
+    cdef int _check_books(self, const unsigned char* mark, int64_t* lock_cash,
+                          int64_t* lock_sh, object fail) except -1
+    cdef int _check_ledger(self, const unsigned char* pmark, int64_t* lock_cash,
+                           int64_t* lock_sh, int64_t* held, object fail) except -1

@@ -17,7 +17,6 @@ from libc.stdlib cimport calloc, free, malloc, qsort, realloc
 from libc.string cimport memcpy, memset
 
 import hashlib
-import zlib
 
 from probo_engine.errors import InvariantError, SnapshotError
 
@@ -90,6 +89,187 @@ cdef extern from *:
         unsigned long long y = *(const unsigned long long*)b;
         return (x > y) - (x < y);
     }
+
+    /* ---- snapshot helpers ---- */
+    /* Little-endian fixed-width loads and stores (memcpy: one move on a
+       little-endian host, byte shuffles elsewhere). */
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    #define PROBO_LE 1
+    #else
+    #define PROBO_LE 0
+    #endif
+    static inline void probo_st64(unsigned char* p, unsigned long long v) {
+        if (PROBO_LE) memcpy(p, &v, 8); else probo_put(p, v, 8);
+    }
+    static inline void probo_st32(unsigned char* p, unsigned int v) {
+        if (PROBO_LE) memcpy(p, &v, 4); else probo_put(p, v, 4);
+    }
+    static inline unsigned long long probo_ld64(const unsigned char* p) {
+        unsigned long long v;
+        if (PROBO_LE) { memcpy(&v, p, 8); return v; }
+        return probo_get(p, 8);
+    }
+    static inline unsigned int probo_ld32(const unsigned char* p) {
+        unsigned int v;
+        if (PROBO_LE) { memcpy(&v, p, 4); return v; }
+        return (unsigned int)probo_get(p, 4);
+    }
+    /* Prefetch hints: read, and write (for links stored into far slots). */
+    #define probo_prefetch(p) __builtin_prefetch((const void*)(p), 0, 3)
+    #define probo_prefetchw(p) __builtin_prefetch((const void*)(p), 1, 3)
+
+    /* CRC-32 (the zlib/IEEE polynomial, reflected 0xEDB88320), equal to
+       zlib.crc32 but computed here: slice-by-8 tables everywhere, and on
+       x86-64 with PCLMULQDQ (checked at run time) carry-less multiplication
+       folding of 64 bytes per step, after Gopal et al., "Fast CRC computation
+       for generic polynomials using PCLMULQDQ instruction" (Intel, 2009).
+       The state passed around is the inverted CRC, as inside zlib. */
+    static unsigned int probo_crc_tab[8][256];
+    static int probo_crc_ready = 0;
+    static void probo_crc_init(void) {
+        unsigned int c;
+        int n, k;
+        for (n = 0; n < 256; n++) {
+            c = (unsigned int)n;
+            for (k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            probo_crc_tab[0][n] = c;
+        }
+        for (n = 0; n < 256; n++) {
+            c = probo_crc_tab[0][n];
+            for (k = 1; k < 8; k++) {
+                c = probo_crc_tab[0][c & 0xff] ^ (c >> 8);
+                probo_crc_tab[k][n] = c;
+            }
+        }
+        probo_crc_ready = 1;
+    }
+    static unsigned int probo_crc_sw(unsigned int c, const unsigned char* p,
+                                     size_t n) {
+        unsigned int lo, hi;
+        while (n && ((size_t)p & 7)) {
+            c = probo_crc_tab[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+            n--;
+        }
+        while (n >= 8) {
+            lo = probo_ld32(p) ^ c;
+            hi = probo_ld32(p + 4);
+            c = probo_crc_tab[7][lo & 0xff] ^ probo_crc_tab[6][(lo >> 8) & 0xff]
+                ^ probo_crc_tab[5][(lo >> 16) & 0xff] ^ probo_crc_tab[4][lo >> 24]
+                ^ probo_crc_tab[3][hi & 0xff] ^ probo_crc_tab[2][(hi >> 8) & 0xff]
+                ^ probo_crc_tab[1][(hi >> 16) & 0xff] ^ probo_crc_tab[0][hi >> 24];
+            p += 8;
+            n -= 8;
+        }
+        while (n--) c = probo_crc_tab[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+        return c;
+    }
+    #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    #include <immintrin.h>
+    #define PROBO_HAVE_CLMUL 1
+    /* One folding step: a (128 bits of remainder) times the two constants of
+       k, plus the next 128 bits of data d. */
+    __attribute__((target("pclmul,sse4.1")))
+    static inline __m128i probo_fold(__m128i a, __m128i k, __m128i d) {
+        return _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(a, k, 0x00),
+                                           _mm_clmulepi64_si128(a, k, 0x11)), d);
+    }
+    /* n >= 64 and a multiple of 16; c is the inverted running CRC. */
+    __attribute__((target("pclmul,sse4.1")))
+    static unsigned int probo_crc_clmul(unsigned int c, const unsigned char* p,
+                                        size_t n) {
+        /* x^(4*128+32), x^(4*128-32); x^(128+32), x^(128-32); x^64; mod P,
+           bit-reflected; then P and floor(x^64 / P) for the Barrett step */
+        const __m128i k12 = _mm_set_epi64x(0x1c6e41596LL, 0x154442bd4LL);
+        const __m128i k34 = _mm_set_epi64x(0x0ccaa009eLL, 0x1751997d0LL);
+        const __m128i k5 = _mm_set_epi64x(0, 0x163cd6124LL);
+        const __m128i pmu = _mm_set_epi64x(0x1f7011641LL, 0x1db710641LL);
+        const __m128i lo32 = _mm_set_epi32(0, -1, 0, -1);
+        __m128i x0, x1, x2, x3, t;
+        x0 = _mm_loadu_si128((const __m128i*)p);
+        x1 = _mm_loadu_si128((const __m128i*)(p + 16));
+        x2 = _mm_loadu_si128((const __m128i*)(p + 32));
+        x3 = _mm_loadu_si128((const __m128i*)(p + 48));
+        x0 = _mm_xor_si128(x0, _mm_cvtsi32_si128((int)c));
+        p += 64;
+        n -= 64;
+        while (n >= 64) {
+            x0 = probo_fold(x0, k12, _mm_loadu_si128((const __m128i*)p));
+            x1 = probo_fold(x1, k12, _mm_loadu_si128((const __m128i*)(p + 16)));
+            x2 = probo_fold(x2, k12, _mm_loadu_si128((const __m128i*)(p + 32)));
+            x3 = probo_fold(x3, k12, _mm_loadu_si128((const __m128i*)(p + 48)));
+            p += 64;
+            n -= 64;
+        }
+        /* four lanes into one, then the remaining 16-byte blocks */
+        x0 = probo_fold(x0, k34, x1);
+        x0 = probo_fold(x0, k34, x2);
+        x0 = probo_fold(x0, k34, x3);
+        while (n >= 16) {
+            x0 = probo_fold(x0, k34, _mm_loadu_si128((const __m128i*)p));
+            p += 16;
+            n -= 16;
+        }
+        /* 128 -> 64 bits, 64 -> 32 bits, then Barrett reduction */
+        t = _mm_clmulepi64_si128(x0, k34, 0x10);
+        x0 = _mm_xor_si128(_mm_srli_si128(x0, 8), t);
+        t = _mm_srli_si128(x0, 4);
+        x0 = _mm_clmulepi64_si128(_mm_and_si128(x0, lo32), k5, 0x00);
+        x0 = _mm_xor_si128(x0, t);
+        t = _mm_and_si128(x0, lo32);
+        t = _mm_clmulepi64_si128(t, pmu, 0x10);
+        t = _mm_and_si128(t, lo32);
+        t = _mm_clmulepi64_si128(t, pmu, 0x00);
+        x0 = _mm_xor_si128(x0, t);
+        return (unsigned int)_mm_extract_epi32(x0, 1);
+    }
+    static int probo_clmul_ok = -1;
+    #else
+    #define PROBO_HAVE_CLMUL 0
+    #endif
+    /* zlib.crc32(data[:n], crc) */
+    static unsigned int probo_crc32(unsigned int crc, const unsigned char* p,
+                                    size_t n) {
+        unsigned int c = ~crc;
+        if (!probo_crc_ready) probo_crc_init();
+    #if PROBO_HAVE_CLMUL
+        size_t m;
+        if (probo_clmul_ok < 0)
+            probo_clmul_ok = __builtin_cpu_supports("pclmul")
+                             && __builtin_cpu_supports("sse4.1");
+        if (probo_clmul_ok && n >= 64) {
+            m = n & ~(size_t)15;
+            c = probo_crc_clmul(c, p, m);
+            p += m;
+            n -= m;
+        }
+    #endif
+        return ~probo_crc_sw(c, p, n);
+    }
+    /* Fault in a large block about to be written in full, in one system
+       call (Linux >= 5.14: MADV_POPULATE_WRITE) instead of one page fault per
+       4 KiB page, which costs about a microsecond each in a virtual machine.
+       A hint: any failure (older kernel, other systems) changes nothing. */
+    #if defined(__linux__)
+    #include <sys/mman.h>
+    #ifndef MADV_POPULATE_WRITE
+    #define MADV_POPULATE_WRITE 23
+    #endif
+    static void probo_populate(void* p, size_t n) {
+        size_t a = ((size_t)p + 4095) & ~(size_t)4095;
+        size_t e = ((size_t)p + n) & ~(size_t)4095;
+        if (n >= ((size_t)1 << 20) && e > a) (void)madvise((void*)a, e - a, MADV_POPULATE_WRITE);
+    }
+    #else
+    static void probo_populate(void* p, size_t n) { (void)p; (void)n; }
+    #endif
+    /* For tests: 1 when the folding path is in use. */
+    static int probo_crc_simd(void) {
+    #if PROBO_HAVE_CLMUL
+        return __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+    #else
+        return 0;
+    #endif
+    }
     """
     int64_t MAX_QTY "PROBO_MAX_QTY"
     int64_t MAX_PAYOUT "PROBO_MAX_PAYOUT"
@@ -107,6 +287,16 @@ cdef extern from *:
     int probo_cmp_u64(const void* a, const void* b) noexcept nogil
     void probo_put(unsigned char* p, unsigned long long v, int n) noexcept nogil
     unsigned long long probo_get(const unsigned char* p, int n) noexcept nogil
+    void probo_st64(unsigned char* p, unsigned long long v) noexcept nogil
+    void probo_st32(unsigned char* p, unsigned int v) noexcept nogil
+    unsigned long long probo_ld64(const unsigned char* p) noexcept nogil
+    unsigned int probo_ld32(const unsigned char* p) noexcept nogil
+    void probo_prefetch(const void* p) noexcept nogil
+    void probo_prefetchw(const void* p) noexcept nogil
+    unsigned int probo_crc32(unsigned int crc, const unsigned char* p,
+                             size_t n) noexcept nogil
+    int probo_crc_simd() noexcept nogil
+    void probo_populate(void* p, size_t n) noexcept nogil
 
 # Returned by internal commands when an allocation failed before any mutation.
 cdef enum:
@@ -174,6 +364,10 @@ cdef enum:
     SNAP_MARKET = 56       # grid, fees, status, prices, min_qty, outstanding
     SNAP_POSITION = 40     # uid, mid, YES avail/locked, NO avail/locked
     SNAP_ORDER = 48        # id, qty, expiry, owner, market, client id, price, flags
+    SNAP_WAYS = 16         # level FIFOs the snapshot walks at once
+    LOAD_AHEAD = 16        # records ahead whose hash bucket / slot restore prefetches
+    CHECK_AHEAD = 16       # buckets ahead whose target check_invariants prefetches
+    CHECK_WAYS = 16        # user order lists check_invariants walks at once
 
 EVENT_FIELDS = (
     "seq", "kind", "ts", "market", "user", "oid", "side", "outcome", "price",
@@ -213,6 +407,11 @@ cdef tuple _event_layout():
 #: ``EVENT_FIELDS`` order; ``EVENT_SIZE`` bytes per packed event.
 EVENT_LAYOUT = _event_layout()
 EVENT_SIZE = sizeof(Event)
+
+
+cdef unsigned int crc32_update(unsigned int crc, const unsigned char* p,
+                               size_t n) noexcept nogil:
+    return probo_crc32(crc, p, n)
 
 
 # ---------------------------------------------------------------- arguments
@@ -2294,27 +2493,87 @@ cdef class Core:
         ----------
         O(users + markets x levels + positions + orders), one pass each.
         """
-        cdef int64_t n_pos = 0, n_ord = self.n_live, size, i
+        cdef int64_t n_pos = 0, n_ord = self.n_live, size, i, j, nlv = 0, at = 0
+        cdef int64_t lv_cap = 0
         cdef Position* r
         cdef Market* m
         cdef Order* o
+        cdef Level* lvl
         cdef unsigned char* p
+        cdef unsigned char* base
+        cdef unsigned char* whole
         cdef int32_t side, idx
+        cdef uint64_t* keys = NULL
+        cdef int64_t* lv = NULL      # (head slot, first record) per level, in output order
+        cdef bint bad = False, sorted_ = True
+        # one cursor per level being copied: SNAP_WAYS list walks in turn, so
+        # the cache misses of the order slots overlap instead of queueing
+        cdef slot_t cur[SNAP_WAYS]
+        cdef int64_t left[SNAP_WAYS]
+        cdef unsigned char* dst[SNAP_WAYS]
+        cdef int64_t live, nxt, c
         cdef slot_t sl
-        cdef uint64_t* keys
         if self.oom:
             raise MemoryError("the core lost an event to a failed allocation")
-        for i in range(self.n_pos):
-            r = &self.positions[i]
-            if r.avail[0] or r.avail[1] or r.locked[0] or r.locked[1]:
-                n_pos += 1
+        for i in range(self.n_markets):
+            lv_cap += 2 * self.markets[i].nlevels
+        keys = <uint64_t*>malloc(<size_t>(2 * self.n_pos + 2) * sizeof(uint64_t))
+        lv = <int64_t*>malloc(<size_t>(2 * lv_cap + 2) * sizeof(int64_t))
+        if keys == NULL or lv == NULL:
+            free(keys)
+            free(lv)
+            raise MemoryError()
+        with nogil:
+            # positions with any shares, keyed by (uid, mid); usually already
+            # in that order (a restored core keeps it), then no sort is needed
+            for i in range(self.n_pos):
+                r = &self.positions[i]
+                if r.avail[0] or r.avail[1] or r.locked[0] or r.locked[1]:
+                    keys[2 * n_pos] = (<uint64_t>r.uid << 32) | r.mid
+                    keys[2 * n_pos + 1] = <uint64_t>i
+                    if n_pos and keys[2 * n_pos] < keys[2 * n_pos - 2]:
+                        sorted_ = False
+                    n_pos += 1
+            if not sorted_:
+                qsort(keys, <size_t>n_pos, 2 * sizeof(uint64_t), probo_cmp_u64)
+            # non-empty levels in output order, with where each one's records go
+            for i in range(self.n_markets):
+                m = &self.markets[i]
+                for side in range(2):
+                    idx = m.best_bid if side == BOOK_BID else m.best_ask
+                    while 0 <= idx < m.nlevels:
+                        lvl = &m.levels[side * m.nlevels + idx]
+                        if nlv >= lv_cap or lvl.count <= 0:
+                            bad = True
+                            break
+                        lv[2 * nlv] = lvl.head
+                        lv[2 * nlv + 1] = at
+                        at += lvl.count
+                        nlv += 1
+                        if side == BOOK_BID:
+                            idx = bit_next_down(m.bits, idx - 1)
+                        else:
+                            idx = bit_next_up(m.bits + m.nwords, m.nwords, idx + 1,
+                                              m.nlevels)
+            lv[2 * nlv] = -1
+            lv[2 * nlv + 1] = at
+        if bad or at != n_ord:
+            free(keys)
+            free(lv)
+            raise InvariantError(f"level counts ({at}) disagree with the live orders "
+                                 f"({n_ord})")
         size = (SNAP_HEADER + SNAP_USER * self.n_users + SNAP_MARKET * self.n_markets
                 + SNAP_POSITION * n_pos + SNAP_ORDER * n_ord + 4)
-        out = PyBytes_FromStringAndSize(NULL, size)
-        p = <unsigned char*>PyBytes_AS_STRING(out)
+        try:
+            out = PyBytes_FromStringAndSize(NULL, size)
+        except MemoryError:
+            free(keys)
+            free(lv)
+            raise
+        p = whole = <unsigned char*>PyBytes_AS_STRING(out)
+        probo_populate(p, <size_t>size)
         memset(p, 0, SNAP_HEADER)
-        for i in range(8):
-            p[i] = SNAPSHOT_MAGIC[i]
+        memcpy(p, b"PROBOSNP", 8)   # SNAPSHOT_MAGIC
         probo_put(p + 8, SNAPSHOT_VERSION, 4)
         probo_put(p + 12, 0x01020304, 4)
         probo_put(p + 16, SNAP_HEADER, 4)
@@ -2337,83 +2596,117 @@ cdef class Core:
         p += SNAP_HEADER
         with nogil:
             for i in range(self.n_users):
-                probo_put(p, <uint64_t>self.users[i].avail, 8)
-                probo_put(p + 8, <uint64_t>self.users[i].locked, 8)
+                probo_st64(p, <uint64_t>self.users[i].avail)
+                probo_st64(p + 8, <uint64_t>self.users[i].locked)
                 p += SNAP_USER
             for i in range(self.n_markets):
                 m = &self.markets[i]
-                probo_put(p, <uint64_t>m.payout, 4)
-                probo_put(p + 4, <uint64_t>m.tick, 4)
-                probo_put(p + 8, <uint64_t>m.taker_fee, 4)
-                probo_put(p + 12, <uint64_t>m.maker_fee, 4)
-                probo_put(p + 16, <uint64_t>m.fee_mode, 4)
-                probo_put(p + 20, <uint64_t>m.cancel_on_halt, 4)
-                probo_put(p + 24, <uint64_t>m.status, 4)
-                probo_put(p + 28, <uint64_t>m.last_price, 4)
-                probo_put(p + 32, <uint64_t>m.yes_value, 4)
-                probo_put(p + 36, 0, 4)
-                probo_put(p + 40, <uint64_t>m.min_qty, 8)
-                probo_put(p + 48, <uint64_t>m.outstanding, 8)
+                probo_st32(p, <uint32_t>m.payout)
+                probo_st32(p + 4, <uint32_t>m.tick)
+                probo_st32(p + 8, <uint32_t>m.taker_fee)
+                probo_st32(p + 12, <uint32_t>m.maker_fee)
+                probo_st32(p + 16, <uint32_t>m.fee_mode)
+                probo_st32(p + 20, <uint32_t>m.cancel_on_halt)
+                probo_st32(p + 24, <uint32_t>m.status)
+                probo_st32(p + 28, <uint32_t>m.last_price)
+                probo_st32(p + 32, <uint32_t>m.yes_value)
+                probo_st32(p + 36, 0)
+                probo_st64(p + 40, <uint64_t>m.min_qty)
+                probo_st64(p + 48, <uint64_t>m.outstanding)
                 p += SNAP_MARKET
-        # positions sorted by (uid, mid): the map order is history-dependent
-        keys = <uint64_t*>malloc(<size_t>(2 * n_pos + 2) * sizeof(uint64_t))
-        if keys == NULL:
-            raise MemoryError()
-        with nogil:
-            n_pos = 0
-            for i in range(self.n_pos):
-                r = &self.positions[i]
-                if r.avail[0] or r.avail[1] or r.locked[0] or r.locked[1]:
-                    keys[2 * n_pos] = (<uint64_t>r.uid << 32) | r.mid
-                    keys[2 * n_pos + 1] = <uint64_t>i
-                    n_pos += 1
-            qsort(keys, <size_t>n_pos, 2 * sizeof(uint64_t), probo_cmp_u64)
             for i in range(n_pos):
                 r = &self.positions[keys[2 * i + 1]]
-                probo_put(p, r.uid, 4)
-                probo_put(p + 4, r.mid, 4)
-                probo_put(p + 8, <uint64_t>r.avail[0], 8)
-                probo_put(p + 16, <uint64_t>r.locked[0], 8)
-                probo_put(p + 24, <uint64_t>r.avail[1], 8)
-                probo_put(p + 32, <uint64_t>r.locked[1], 8)
+                probo_st32(p, r.uid)
+                probo_st32(p + 4, r.mid)
+                probo_st64(p + 8, <uint64_t>r.avail[0])
+                probo_st64(p + 16, <uint64_t>r.locked[0])
+                probo_st64(p + 24, <uint64_t>r.avail[1])
+                probo_st64(p + 32, <uint64_t>r.locked[1])
                 p += SNAP_POSITION
             free(keys)
-            for i in range(self.n_markets):
-                m = &self.markets[i]
-                for side in range(2):
-                    idx = m.best_bid if side == BOOK_BID else m.best_ask
-                    while 0 <= idx < m.nlevels:
-                        sl = m.levels[side * m.nlevels + idx].head
-                        while sl >= 0:
-                            o = &self.orders[sl]
-                            probo_put(p, o.oid, 8)
-                            probo_put(p + 8, <uint64_t>o.qty, 8)
-                            probo_put(p + 16, <uint64_t>o.expire_ts, 8)
-                            probo_put(p + 24, o.uid, 4)
-                            probo_put(p + 28, o.mid, 4)
-                            probo_put(p + 32, o.client_id, 4)
-                            probo_put(p + 36, <uint64_t>o.yprice, 4)
-                            p[40] = o.action
-                            p[41] = o.outcome
-                            p[42] = o.tif
-                            p[43] = o.stp
-                            p[44] = o.flags
-                            p[45] = p[46] = p[47] = 0
-                            p += SNAP_ORDER
-                            sl = o.next
-                        if side == BOOK_BID:
-                            idx = bit_next_down(m.bits, idx - 1)
+            keys = NULL
+            # orders: every level's records go to a known place, so up to
+            # SNAP_WAYS FIFOs are copied at once (round robin), each cursor
+            # prefetching its next slot; the walk checks each level's count
+            base = p
+            nxt = 0
+            live = 0
+            for c in range(SNAP_WAYS):
+                cur[c] = -1
+                left[c] = 0
+                if nxt < nlv:
+                    cur[c] = <slot_t>lv[2 * nxt]
+                    dst[c] = base + SNAP_ORDER * lv[2 * nxt + 1]
+                    left[c] = lv[2 * nxt + 3] - lv[2 * nxt + 1]
+                    nxt += 1
+                    live += 1
+            while live > 0 and not bad:
+                for c in range(SNAP_WAYS):
+                    sl = cur[c]
+                    if left[c] == 0:
+                        continue
+                    if sl < 0 or sl >= self.cap_orders:
+                        bad = True
+                        break
+                    o = &self.orders[sl]
+                    p = dst[c]
+                    probo_st64(p, o.oid)
+                    probo_st64(p + 8, <uint64_t>o.qty)
+                    probo_st64(p + 16, <uint64_t>o.expire_ts)
+                    probo_st32(p + 24, o.uid)
+                    probo_st32(p + 28, o.mid)
+                    probo_st32(p + 32, o.client_id)
+                    probo_st32(p + 36, <uint32_t>o.yprice)
+                    p[40] = o.action
+                    p[41] = o.outcome
+                    p[42] = o.tif
+                    p[43] = o.stp
+                    p[44] = o.flags
+                    p[45] = p[46] = p[47] = 0
+                    dst[c] = p + SNAP_ORDER
+                    sl = o.next
+                    left[c] -= 1
+                    if left[c] == 0:
+                        if sl != -1:
+                            bad = True      # the FIFO is longer than its count
+                            break
+                        if nxt < nlv:
+                            sl = <slot_t>lv[2 * nxt]
+                            dst[c] = base + SNAP_ORDER * lv[2 * nxt + 1]
+                            left[c] = lv[2 * nxt + 3] - lv[2 * nxt + 1]
+                            nxt += 1
                         else:
-                            idx = bit_next_up(m.bits + m.nwords, m.nwords, idx + 1,
-                                              m.nlevels)
-        crc = zlib.crc32(memoryview(out)[:size - 4])
-        probo_put(p, <uint64_t>crc, 4)
+                            live -= 1
+                    cur[c] = sl
+                    if 0 <= sl < self.cap_orders:
+                        probo_prefetch(&self.orders[sl])
+                        probo_prefetch(<char*>&self.orders[sl] + 64)
+            p = base + SNAP_ORDER * n_ord
+            free(lv)
+            lv = NULL
+            if not bad:
+                probo_st32(p, probo_crc32(0, whole, <size_t>(size - 4)))
+        if bad:
+            raise InvariantError("a level's order list disagrees with its count")
         return out
 
     def state_hash(self):
         """A digest (BLAKE2b-128, hex) of the canonical state: equal for equal
         states in any process, whatever the history."""
         return hashlib.blake2b(self.snapshot(), digest_size=16).hexdigest()
+
+    @staticmethod
+    def _crc32(data):
+        # zlib.crc32 computed by the core's own CRC (tests compare the two)
+        cdef const unsigned char[::1] v = memoryview(data).cast("B")
+        if v.shape[0] == 0:
+            return 0
+        return probo_crc32(0, &v[0], <size_t>v.shape[0])
+
+    @staticmethod
+    def _crc_simd():
+        # 1 when the CRC runs on carry-less multiplication (PCLMULQDQ)
+        return probo_crc_simd()
 
     @classmethod
     def restore(cls, data):
@@ -2448,7 +2741,11 @@ cdef class Core:
     @cython.final
     cdef int _load(self, const unsigned char[::1] view) except -1:
         # Fill this fresh core from a snapshot; raises SnapshotError.  The
-        # caller discards the object on any error.
+        # caller discards the object on any error.  Passes: header and CRC;
+        # users, markets, positions (as stored); orders in stored order into
+        # arena slots 0.. (FIFOs, id maps, expiry heap); then the orders
+        # bucketed by user (counting sort) to link each user's list in id
+        # order and give every order its position; then the position map.
         cdef Py_ssize_t size = view.shape[0]
         cdef const unsigned char* b
         cdef const unsigned char* p
@@ -2457,9 +2754,18 @@ cdef class Core:
         cdef Position* r
         cdef Order* o
         cdef User* u
-        cdef pos_t pi
         cdef slot_t s
         cdef int64_t nlev, nw, payout, tick, cap = 0, want
+        cdef uint32_t crc
+        cdef IntMap* om = &self.oid_map
+        cdef IntMap* cm = &self.cid_map
+        cdef IntMap* pm = &self.pos_map
+        cdef uint64_t h, mask, ck
+        cdef uint64_t* ent = NULL     # per order (oid, mid << 32 | slot), by user
+        cdef int64_t* stamp = NULL    # per market: last user given a position here
+        cdef pos_t* pidx = NULL       # per market: that position
+        cdef int64_t a, e, start, n, sp, mid
+        cdef uint64_t k0, k1
         if size < SNAP_HEADER + 4:
             raise SnapshotError(f"snapshot truncated: {size} bytes")
         b = &view[0]
@@ -2486,9 +2792,11 @@ cdef class Core:
                 + SNAP_POSITION * npos + SNAP_ORDER * nord + 4)
         if need != size:
             raise SnapshotError(f"snapshot length {size} != {need} for its counts")
-        if zlib.crc32(view[:size - 4]) != probo_get(b + size - 4, 4):
+        with nogil:
+            crc = probo_crc32(0, b, <size_t>(size - 4))
+        if crc != probo_ld32(b + size - 4):
             raise SnapshotError("snapshot checksum mismatch")
-        if nu > 0xFFFFFFFF or nm > (1 << 20) or nord > 0x7FFFFFF0:
+        if nu > MAX_USERS or nm > (1 << 20) or nord > 0x7FFFFFF0:
             raise SnapshotError("snapshot counts exceed the engine's limits")
         self.seq = probo_get(b + 40, 8)
         self.next_oid = probo_get(b + 48, 8)
@@ -2508,8 +2816,8 @@ cdef class Core:
             raise MemoryError()
         for i in range(nu):
             u = &self.users[i]
-            u.avail = <int64_t>probo_get(p, 8)
-            u.locked = <int64_t>probo_get(p + 8, 8)
+            u.avail = <int64_t>probo_ld64(p)
+            u.locked = <int64_t>probo_ld64(p + 8)
             u.head = u.tail = -1
             u.n_orders = 0
             if u.avail < 0 or u.locked < 0 or u.avail > MAX_TOTAL_CASH \
@@ -2576,22 +2884,26 @@ cdef class Core:
                     or m.outstanding < 0 or m.outstanding > MAX_TOTAL_CASH):
                 raise SnapshotError(f"market {i}: field out of range")
             p += SNAP_MARKET
+        # positions as stored: strictly increasing (uid, mid), so no lookups;
+        # the position map is built once at the end
+        if _grow(<void**>&self.positions, &self.cap_pos, npos, sizeof(Position)) != 0:
+            raise MemoryError()
         prev_key = -1
         for i in range(npos):
-            key = <int64_t>((probo_get(p, 4) << 32) | probo_get(p + 4, 4))
+            key = <int64_t>((<uint64_t>probo_ld32(p) << 32) | probo_ld32(p + 4))
             if key <= prev_key:
                 raise SnapshotError("positions not in (user, market) order")
             prev_key = key
-            if <int64_t>probo_get(p, 4) >= nu or <int64_t>probo_get(p + 4, 4) >= nm:
+            if <int64_t>probo_ld32(p) >= nu or <int64_t>probo_ld32(p + 4) >= nm:
                 raise SnapshotError(f"position {i}: unknown user or market")
-            pi = self._pos_make(<int64_t>probo_get(p, 4), <int64_t>probo_get(p + 4, 4))
-            if pi < 0:
-                raise MemoryError()
-            r = &self.positions[pi]
-            r.avail[0] = <int64_t>probo_get(p + 8, 8)
-            r.locked[0] = <int64_t>probo_get(p + 16, 8)
-            r.avail[1] = <int64_t>probo_get(p + 24, 8)
-            r.locked[1] = <int64_t>probo_get(p + 32, 8)
+            r = &self.positions[i]
+            r.uid = probo_ld32(p)
+            r.mid = probo_ld32(p + 4)
+            r.avail[0] = <int64_t>probo_ld64(p + 8)
+            r.locked[0] = <int64_t>probo_ld64(p + 16)
+            r.avail[1] = <int64_t>probo_ld64(p + 24)
+            r.locked[1] = <int64_t>probo_ld64(p + 32)
+            self.n_pos += 1
             for k in range(2):
                 if not 0 <= r.avail[k] <= MAX_TOTAL_CASH or \
                         not 0 <= r.locked[k] <= MAX_TOTAL_CASH:
@@ -2605,27 +2917,35 @@ cdef class Core:
         if _grow(<void**>&self.orders, &cap, want, sizeof(Order)) != 0:
             raise MemoryError()
         self.cap_orders = <slot_t>cap
+        probo_populate(self.orders, <size_t>nord * sizeof(Order))
         self.free_head = -1
         for i in range(cap - 1, nord - 1, -1):
             self.orders[i].oid = 0
             self.orders[i].next = self.free_head
             self.free_head = <slot_t>i
-        for i in range(nord):
-            self.orders[i].oid = 0      # free until it is linked below
-        if (im_reserve(&self.oid_map, nord) != 0 or im_reserve(&self.cid_map, nord) != 0
-                or _grow(<void**>&self.heap, &self.cap_heap, nord + 1,
-                         sizeof(Expiry)) != 0):
+        if im_reserve(om, nord) != 0:
             raise MemoryError()
+        probo_populate(om.vals, <size_t>om.cap * sizeof(int32_t))
+        mask = <uint64_t>om.cap - 1
         prev_key = -1
         for i in range(nord):
+            # the id map is probed at random: prefetch the bucket of a record
+            # LOAD_AHEAD ahead, so those misses overlap
+            if i + LOAD_AHEAD < nord:
+                h = im_slot(om, probo_ld64(p + LOAD_AHEAD * SNAP_ORDER))
+                probo_prefetchw(&om.keys[h])
+                probo_prefetchw(&om.vals[h])
+                k = probo_ld32(p + LOAD_AHEAD * SNAP_ORDER + 24)
+                if k < nu:
+                    probo_prefetchw(&self.users[k])
             o = &self.orders[i]
-            o.oid = probo_get(p, 8)
-            o.qty = <int64_t>probo_get(p + 8, 8)
-            o.expire_ts = <int64_t>probo_get(p + 16, 8)
-            o.uid = <uint32_t>probo_get(p + 24, 4)
-            o.mid = <uint32_t>probo_get(p + 28, 4)
-            o.client_id = <uint32_t>probo_get(p + 32, 4)
-            o.yprice = <price_t>probo_get(p + 36, 4)
+            o.oid = probo_ld64(p)
+            o.qty = <int64_t>probo_ld64(p + 8)
+            o.expire_ts = <int64_t>probo_ld64(p + 16)
+            o.uid = probo_ld32(p + 24)
+            o.mid = probo_ld32(p + 28)
+            o.client_id = probo_ld32(p + 32)
+            o.yprice = <price_t>probo_ld32(p + 36)
             o.action = p[40]
             o.outcome = p[41]
             o.tif = p[42]
@@ -2652,45 +2972,128 @@ cdef class Core:
             if key < prev_key:
                 raise SnapshotError("orders not in canonical book order")
             prev_key = key
-            if im_get(&self.oid_map, o.oid) >= 0:
-                raise SnapshotError(f"order id {o.oid} appears twice")
-            if o.client_id and im_get(&self.cid_map,
-                                      (<uint64_t>o.client_id << 32) | o.uid) >= 0:
-                raise SnapshotError(f"client id {o.client_id} of user {o.uid} twice")
-            pi = self._pos_make(o.uid, o.mid)
-            if pi < 0:
-                raise MemoryError()
-            o.pos = pi
-            im_insert_nogrow(&self.oid_map, o.oid, <slot_t>i)
+            # id map: insert, refusing an id already there (one probe)
+            h = im_slot(om, o.oid)
+            while om.keys[h] != 0:
+                if om.keys[h] == o.oid:
+                    raise SnapshotError(f"order id {o.oid} appears twice")
+                h = (h + 1) & mask
+            om.keys[h] = o.oid
+            om.vals[h] = <slot_t>i
+            om.size += 1
             if o.client_id:
-                im_insert_nogrow(&self.cid_map, (<uint64_t>o.client_id << 32) | o.uid,
-                                 <slot_t>i)
+                ck = (<uint64_t>o.client_id << 32) | o.uid
+                if im_get(cm, ck) >= 0:
+                    raise SnapshotError(f"client id {o.client_id} of user {o.uid} "
+                                        "twice")
+                if im_reserve(cm, 1) != 0:
+                    raise MemoryError()
+                im_insert_nogrow(cm, ck, <slot_t>i)
             if o.tif == TIF_GTD:
+                # heap entries appended here, ordered once after the loop
+                if _grow(<void**>&self.heap, &self.cap_heap, self.n_heap + 1,
+                         sizeof(Expiry)) != 0:
+                    raise MemoryError()
+                self.heap[self.n_heap].ts = o.expire_ts
+                self.heap[self.n_heap].oid = o.oid
+                self.n_heap += 1
                 self.n_gtd += 1
-                self._heap_push(o.expire_ts, o.oid)
+            o.pos = -1
             self._level_push(<slot_t>i)
             self.n_live += 1
-        # users' lists in ascending order id
-        cdef uint64_t* pairs = <uint64_t*>malloc(<size_t>(2 * nord + 2) * sizeof(uint64_t))
-        if pairs == NULL:
+            self.users[o.uid].n_orders += 1
+        i = self.n_heap // 2 - 1
+        while i >= 0:
+            self._heap_sift_down(i)
+            i -= 1
+        # users' lists in ascending order id, and each order's position: the
+        # orders bucketed by user (counting sort; User.head is the cursor),
+        # each bucket sorted by id, stored positions merged in as met
+        ent = <uint64_t*>malloc(<size_t>(2 * nord + 2) * sizeof(uint64_t))
+        stamp = <int64_t*>malloc(<size_t>(nm + 1) * sizeof(int64_t))
+        pidx = <pos_t*>malloc(<size_t>(nm + 1) * sizeof(pos_t))
+        try:
+            if ent == NULL or stamp == NULL or pidx == NULL:
+                raise MemoryError()
+            probo_populate(ent, <size_t>(2 * nord) * sizeof(uint64_t))
+            with nogil:
+                for i in range(nm):
+                    stamp[i] = -1
+                k = 0
+                for i in range(nu):
+                    self.users[i].head = <slot_t>k
+                    k += self.users[i].n_orders
+                for i in range(nord):
+                    o = &self.orders[i]
+                    u = &self.users[o.uid]
+                    ent[2 * u.head] = o.oid
+                    ent[2 * u.head + 1] = (<uint64_t>o.mid << 32) | <uint64_t>i
+                    u.head += 1
+            sp = 0
+            for i in range(nu):
+                u = &self.users[i]
+                e = u.head
+                n = u.n_orders
+                start = e - n
+                while sp < npos and self.positions[sp].uid == i:
+                    stamp[self.positions[sp].mid] = i
+                    pidx[self.positions[sp].mid] = <pos_t>sp
+                    sp += 1
+                if n > 24:
+                    qsort(&ent[2 * start], <size_t>n, 2 * sizeof(uint64_t),
+                          probo_cmp_u64)
+                else:
+                    for a in range(start + 1, e):
+                        k0 = ent[2 * a]
+                        k1 = ent[2 * a + 1]
+                        k = a - 1
+                        while k >= start and ent[2 * k] > k0:
+                            ent[2 * k + 2] = ent[2 * k]
+                            ent[2 * k + 3] = ent[2 * k + 1]
+                            k -= 1
+                        ent[2 * k + 2] = k0
+                        ent[2 * k + 3] = k1
+                for a in range(start, e):
+                    # links go into slots all over the arena: prefetch ahead
+                    if a + LOAD_AHEAD < nord:
+                        probo_prefetchw(&self.orders[<slot_t>ent[2 * (a + LOAD_AHEAD)
+                                                                 + 1]])
+                    s = <slot_t>ent[2 * a + 1]
+                    mid = <int64_t>(ent[2 * a + 1] >> 32)
+                    if stamp[mid] != i:
+                        # an order's (user, market) without stored shares
+                        if _grow(<void**>&self.positions, &self.cap_pos,
+                                 self.n_pos + 1, sizeof(Position)) != 0:
+                            raise MemoryError()
+                        r = &self.positions[self.n_pos]
+                        memset(r, 0, sizeof(Position))
+                        r.uid = <uint32_t>i
+                        r.mid = <uint32_t>mid
+                        stamp[mid] = i
+                        pidx[mid] = <pos_t>self.n_pos
+                        self.n_pos += 1
+                    o = &self.orders[s]
+                    o.pos = pidx[mid]
+                    o.uprev = <slot_t>ent[2 * a - 1] if a > start else -1
+                    o.unext = <slot_t>ent[2 * a + 3] if a + 1 < e else -1
+                u.head = <slot_t>ent[2 * start + 1] if n else -1
+                u.tail = <slot_t>ent[2 * e - 1] if n else -1
+        finally:
+            free(ent)
+            free(stamp)
+            free(pidx)
+        # the position map, in one go (keys are distinct by construction)
+        if im_reserve(pm, self.n_pos) != 0:
             raise MemoryError()
-        for i in range(nord):
-            pairs[2 * i] = self.orders[i].oid
-            pairs[2 * i + 1] = <uint64_t>i
-        qsort(pairs, <size_t>nord, 2 * sizeof(uint64_t), probo_cmp_u64)
-        for i in range(nord):
-            s = <slot_t>pairs[2 * i + 1]
-            o = &self.orders[s]
-            u = &self.users[o.uid]
-            o.unext = -1
-            o.uprev = u.tail
-            if u.tail >= 0:
-                self.orders[u.tail].unext = s
-            else:
-                u.head = s
-            u.tail = s
-            u.n_orders += 1
-        free(pairs)
+        probo_populate(pm.vals, <size_t>pm.cap * sizeof(int32_t))
+        for i in range(self.n_pos):
+            if i + LOAD_AHEAD < self.n_pos:
+                r = &self.positions[i + LOAD_AHEAD]
+                h = im_slot(pm, ((<uint64_t>r.uid << 32) | r.mid) + 1)
+                probo_prefetchw(&pm.keys[h])
+                probo_prefetchw(&pm.vals[h])
+            r = &self.positions[i]
+            im_insert_nogrow(pm, ((<uint64_t>r.uid << 32) | r.mid) + 1, <pos_t>i)
         return 0
 
     # ------------------------------------------------------------ queries
@@ -2932,6 +3335,99 @@ cdef class Core:
     @cython.final
     cdef int _check(self, int64_t* lock_cash, int64_t* lock_sh, int64_t* held,
                     object fail) except -1:
+        # One independent recomputation of every invariant.  Costs are kept
+        # linear and cache-friendly: the three hash maps are checked by one
+        # scan of their buckets (each entry's own lookup finds it, its target
+        # holds that key, no target twice; probes stay near the bucket), and
+        # the per-order "is it mapped" check becomes a mark left by that scan;
+        # user lists are walked CHECK_WAYS at a time so their misses overlap.
+        cdef unsigned char* mark = <unsigned char*>calloc(self.cap_orders + 1, 1)
+        cdef unsigned char* pmark = <unsigned char*>calloc(self.n_pos + 1, 1)
+        if mark == NULL or pmark == NULL:
+            free(mark)
+            free(pmark)
+            raise MemoryError()
+        try:
+            self._check_maps(mark, pmark, fail)
+            self._check_books(mark, lock_cash, lock_sh, fail)
+            self._check_ledger(pmark, lock_cash, lock_sh, held, fail)
+        finally:
+            free(mark)
+            free(pmark)
+        return 0
+
+    @cython.final
+    cdef int _check_maps(self, unsigned char* mark, unsigned char* pmark,
+                         object fail) except -1:
+        # mark[slot] bit 1: the id map holds (oid -> slot) and finds it;
+        # bit 2: the same for the client-id map; pmark[i]: the position map
+        # holds (key of position i -> i) and finds it
+        cdef const IntMap* om = &self.oid_map
+        cdef const IntMap* cm = &self.cid_map
+        cdef const IntMap* pm = &self.pos_map
+        cdef int64_t i, used, v, w
+        cdef uint64_t k
+        cdef Order* o
+        cdef Position* r
+        used = 0
+        for i in range(om.cap):
+            if i + CHECK_AHEAD < om.cap and om.keys[i + CHECK_AHEAD] != 0:
+                w = om.vals[i + CHECK_AHEAD]
+                if 0 <= w < self.cap_orders:
+                    probo_prefetch(&self.orders[w])
+            k = om.keys[i]
+            if k == 0:
+                continue
+            used += 1
+            v = om.vals[i]
+            if (v < 0 or v >= self.cap_orders or self.orders[v].oid != k
+                    or mark[v] & 1 or im_get(om, k) != v):
+                fail(f"order id map entry {k} -> slot {v} is wrong")
+            mark[v] |= 1
+        if used != om.size:
+            fail(f"order id map holds {used} entries, counts {om.size}")
+        used = 0
+        for i in range(cm.cap):
+            k = cm.keys[i]
+            if k == 0:
+                continue
+            used += 1
+            v = cm.vals[i]
+            if v < 0 or v >= self.cap_orders:
+                fail(f"client id map entry {k} -> slot {v} is wrong")
+            o = &self.orders[v]
+            if (o.oid == 0 or o.client_id == 0
+                    or ((<uint64_t>o.client_id << 32) | o.uid) != k
+                    or mark[v] & 2 or im_get(cm, k) != v):
+                fail(f"client id map entry {k} -> slot {v} is wrong")
+            mark[v] |= 2
+        if used != cm.size:
+            fail(f"client id map holds {used} entries, counts {cm.size}")
+        used = 0
+        for i in range(pm.cap):
+            if i + CHECK_AHEAD < pm.cap and pm.keys[i + CHECK_AHEAD] != 0:
+                w = pm.vals[i + CHECK_AHEAD]
+                if 0 <= w < self.n_pos:
+                    probo_prefetch(&self.positions[w])
+            k = pm.keys[i]
+            if k == 0:
+                continue
+            used += 1
+            v = pm.vals[i]
+            if v < 0 or v >= self.n_pos:
+                fail(f"position map entry {k} -> {v} is wrong")
+            r = &self.positions[v]
+            if (((<uint64_t>r.uid << 32) | r.mid) + 1 != k or pmark[v]
+                    or im_get(pm, k) != v):
+                fail(f"position map entry {k} -> {v} is wrong")
+            pmark[v] = 1
+        if used != self.n_pos:
+            fail(f"position map holds {used} entries for {self.n_pos} positions")
+        return 0
+
+    @cython.final
+    cdef int _check_books(self, const unsigned char* mark, int64_t* lock_cash,
+                          int64_t* lock_sh, object fail) except -1:
         cdef int64_t mi, i, side, live = 0, nfree = 0
         cdef Market* m
         cdef Level* lvl
@@ -2939,10 +3435,10 @@ cdef class Core:
         cdef slot_t s, prev
         cdef qty_t tot
         cdef int32_t cnt, best
-        cdef int64_t total_cash = 0
-        cdef Position* r
-        cdef int64_t n_cid = 0, mkt_orders, n_gtd = 0, matched = 0, n_uo
-        cdef int64_t own
+        cdef int bit
+        cdef int64_t n_cid = 0, mkt_orders, n_gtd = 0, matched = 0
+        cdef int64_t own, unit
+        cdef uint64_t h
 
         for mi in range(self.n_markets):
             m = &self.markets[mi]
@@ -2959,16 +3455,24 @@ cdef class Core:
                     cnt = 0
                     prev = -1
                     s = lvl.head
+                    if s >= 0:
+                        # what one share of a resting buy here locks: every buy
+                        # on a level has the same own price (checked per order)
+                        own = (i + 1) * m.tick if side == BOOK_BID else (
+                            m.payout - (i + 1) * m.tick)
+                        unit = own + _fee_unit(m, <price_t>own)
                     while s >= 0:
                         if s >= self.cap_orders or cnt > self.n_live:
                             fail(f"market {mi} level {i}: broken FIFO")
                         o = &self.orders[s]
+                        if o.next >= 0 and o.next < self.cap_orders:
+                            probo_prefetch(&self.orders[o.next])
                         if o.prev != prev or o.oid == 0 or o.qty <= 0:
                             fail(f"order slot {s}: bad FIFO link or empty order")
                         if (o.mid != mi or o.bside != side
                                 or o.yprice != (i + 1) * m.tick):
                             fail(f"order {o.oid} sits on the wrong level")
-                        if im_get(&self.oid_map, o.oid) != s:
+                        if not mark[s] & 1:
                             fail(f"order {o.oid} missing from the id map")
                         if o.bside != (BOOK_BID if (o.action == SIDE_BUY) ==
                                        (o.outcome == OUTCOME_YES) else BOOK_ASK):
@@ -2977,16 +3481,15 @@ cdef class Core:
                         cnt += 1
                         live += 1
                         n_cid += o.client_id != 0
-                        if o.client_id != 0 and im_get(&self.cid_map, (
-                                <uint64_t>o.client_id << 32) | o.uid) != s:
+                        if o.client_id != 0 and not mark[s] & 2:
                             fail(f"order {o.oid}: client id not mapped")
                         if o.tif == TIF_GTD:
                             n_gtd += 1
                         elif o.tif != TIF_GTC:
                             fail(f"order {o.oid} rests with tif {o.tif}")
                         if o.action == SIDE_BUY:
-                            own = _own(o.outcome, o.yprice, m.payout)
-                            lock_cash[o.uid] += (own + _fee_unit(m, own)) * o.qty
+                            # own price = _own(outcome, yprice, payout) = own above
+                            lock_cash[o.uid] += unit * o.qty
                         else:
                             if (o.pos < 0 or o.pos >= self.n_pos
                                     or self.positions[o.pos].uid != o.uid
@@ -3016,13 +3519,13 @@ cdef class Core:
                 mkt_orders += m.levels[i].count
             if mkt_orders != m.n_orders:
                 fail(f"market {mi}: order count {m.n_orders} != {mkt_orders}")
-            if m.status in (MARKET_CLOSED, MARKET_RESOLVED) and m.n_orders:
+            if (m.status == MARKET_CLOSED or m.status == MARKET_RESOLVED) \
+                    and m.n_orders:
                 fail(f"market {mi}: orders rest in a {m.status} market")
             if m.status == MARKET_RESOLVED and (m.outstanding or m.yes_value < 0):
                 fail(f"market {mi}: resolved with shares outstanding")
             if m.outstanding < 0:
                 fail(f"market {mi}: negative outstanding pairs")
-            total_cash += m.payout * m.outstanding
         if live != self.n_live or self.oid_map.size != self.n_live:
             fail(f"live orders {live} != counted {self.n_live}/{self.oid_map.size}")
         s = self.free_head
@@ -3038,6 +3541,9 @@ cdef class Core:
         if n_gtd != self.n_gtd:
             fail(f"GTD count {self.n_gtd} != {n_gtd}")
         for i in range(self.n_heap):
+            if i + CHECK_AHEAD < self.n_heap:
+                h = im_slot(&self.oid_map, self.heap[i + CHECK_AHEAD].oid)
+                probo_prefetch(&self.oid_map.keys[h])
             s = im_get(&self.oid_map, self.heap[i].oid)
             if s >= 0 and self.orders[s].tif == TIF_GTD and \
                     self.orders[s].expire_ts == self.heap[i].ts:
@@ -3048,47 +3554,87 @@ cdef class Core:
                 fail("expiry heap out of order")
         if matched != n_gtd:
             fail(f"{n_gtd - matched} GTD orders missing from the expiry heap")
+        if nfree + self.n_live != self.cap_orders:
+            fail(f"free {nfree} + live {self.n_live} != capacity {self.cap_orders}")
+        return 0
+
+    @cython.final
+    cdef int _check_ledger(self, const unsigned char* pmark, int64_t* lock_cash,
+                           int64_t* lock_sh, int64_t* held, object fail) except -1:
+        cdef int64_t i, side, c, left, nxt = 0
+        cdef int64_t total_cash = 0
+        cdef Position* r
+        cdef Market* m
+        cdef slot_t s, prev
+        # one cursor per user list being walked (user, slot, previous, count)
+        cdef int64_t cu[CHECK_WAYS]
+        cdef slot_t cs[CHECK_WAYS]
+        cdef slot_t cp[CHECK_WAYS]
+        cdef int64_t cn[CHECK_WAYS]
+        for i in range(self.n_markets):
+            m = &self.markets[i]
+            total_cash += m.payout * m.outstanding
         if self.fee_balance < 0:
             fail("negative fee account")
         total_cash += self.fee_balance
-        if nfree + self.n_live != self.cap_orders:
-            fail(f"free {nfree} + live {self.n_live} != capacity {self.cap_orders}")
         for i in range(self.n_users):
             if self.users[i].avail < 0 or self.users[i].locked != lock_cash[i]:
                 fail(f"user {i}: cash {self.users[i].avail}/{self.users[i].locked}"
                      f", resting buys need {lock_cash[i]}")
             total_cash += self.users[i].avail + self.users[i].locked
-            n_uo = 0
-            s = self.users[i].head
-            prev = -1
-            while s >= 0:
-                if self.orders[s].uid != i or self.orders[s].uprev != prev:
-                    fail(f"user {i}: broken order list")
-                if prev >= 0 and self.orders[prev].oid >= self.orders[s].oid:
-                    fail(f"user {i}: order list out of id order")
-                prev = s
-                s = self.orders[s].unext
-                n_uo += 1
-                if n_uo > self.n_live:
-                    fail(f"user {i}: order list loops")
-            if prev != self.users[i].tail:
-                fail(f"user {i}: order list tail")
-            if n_uo != self.users[i].n_orders:
-                fail(f"user {i}: {self.users[i].n_orders} orders counted, {n_uo} listed")
+        # each user's list: from head, owned by the user, back links right,
+        # ids increasing, ends at tail, as long as counted
+        left = self.n_users
+        for c in range(CHECK_WAYS):
+            cu[c] = -1
+        while left > 0:
+            for c in range(CHECK_WAYS):
+                if cu[c] < 0:
+                    if nxt >= self.n_users:
+                        continue
+                    cu[c] = nxt
+                    cs[c] = self.users[nxt].head
+                    cp[c] = -1
+                    cn[c] = 0
+                    nxt += 1
+                i = cu[c]
+                s = cs[c]
+                if s >= 0:
+                    prev = cp[c]
+                    if (s >= self.cap_orders or self.orders[s].uid != i
+                            or self.orders[s].uprev != prev):
+                        fail(f"user {i}: broken order list")
+                    if prev >= 0 and self.orders[prev].oid >= self.orders[s].oid:
+                        fail(f"user {i}: order list out of id order")
+                    cp[c] = s
+                    s = cs[c] = self.orders[s].unext
+                    cn[c] += 1
+                    if cn[c] > self.n_live:
+                        fail(f"user {i}: order list loops")
+                    if 0 <= s < self.cap_orders:
+                        probo_prefetch(&self.orders[s])
+                else:
+                    if cp[c] != self.users[i].tail:
+                        fail(f"user {i}: order list tail")
+                    if cn[c] != self.users[i].n_orders:
+                        fail(f"user {i}: {self.users[i].n_orders} orders counted, "
+                             f"{cn[c]} listed")
+                    cu[c] = -1
+                    left -= 1
         for i in range(self.n_pos):
             r = &self.positions[i]
-            if self._pos_find(r.uid, r.mid) != i:
+            if not pmark[i]:
                 fail(f"position {i} missing from the position map")
             for side in range(2):
                 if r.avail[side] < 0 or r.locked[side] != lock_sh[2 * i + side]:
                     fail(f"user {r.uid} market {r.mid}: shares locked "
                          f"{r.locked[side]} != resting sells need")
                 held[2 * r.mid + side] += r.avail[side] + r.locked[side]
-        for mi in range(self.n_markets):
-            if held[2 * mi] != self.markets[mi].outstanding or held[2 * mi + 1] != \
-                    self.markets[mi].outstanding:
-                fail(f"market {mi}: YES {held[2 * mi]} / NO {held[2 * mi + 1]} "
-                     f"shares != outstanding {self.markets[mi].outstanding}")
+        for i in range(self.n_markets):
+            if held[2 * i] != self.markets[i].outstanding or held[2 * i + 1] != \
+                    self.markets[i].outstanding:
+                fail(f"market {i}: YES {held[2 * i]} / NO {held[2 * i + 1]} "
+                     f"shares != outstanding {self.markets[i].outstanding}")
         if total_cash != self.net_cash:
             fail(f"cash not conserved: {total_cash} != net deposits {self.net_cash}")
         return 0

@@ -37,6 +37,7 @@ from probo_engine._book cimport (
     TIF_GTD,
     TIF_IOC,
     CmdRec,
+    crc32_update,
 )
 
 from probo_engine.errors import JournalCorruptError
@@ -47,30 +48,9 @@ cdef enum:
     MAX_PAYLOAD = 1 << 16  # journal.MAX_PAYLOAD
 
 # ------------------------------------------------------------------- CRC32
-# zlib's CRC-32 (reflected polynomial 0xEDB88320), slice-by-8: eight tables,
-# eight bytes per step.  Computed here, not linked from zlib, so the build
-# needs no zlib headers.
-
-cdef uint32_t _T[8][256]
-
-
-cdef void _crc_init() noexcept:
-    cdef uint32_t c
-    cdef int i, _j, k
-    for i in range(256):
-        c = <uint32_t>i
-        for _j in range(8):
-            c = (c >> 1) ^ (0xEDB88320 if c & 1 else 0)
-        _T[0][i] = c
-    for i in range(256):
-        c = _T[0][i]
-        for k in range(1, 8):
-            c = (c >> 8) ^ _T[0][c & 0xFF]
-            _T[k][i] = c
-
-
-_crc_init()
-
+# The core's own CRC-32 (zlib's polynomial; PCLMUL folding where the CPU has
+# it, slice-by-8 tables otherwise): one implementation for snapshots and
+# journal records, and no zlib headers needed to build.
 
 cdef inline uint32_t _ld32(const uint8_t* p) noexcept nogil:
     # little-endian (LITTLE_ENDIAN below refuses any other host)
@@ -83,24 +63,6 @@ cdef inline int64_t _ld64(const uint8_t* p) noexcept nogil:
     cdef int64_t v
     memcpy(&v, p, 8)
     return v
-
-
-cdef uint32_t _crc32(uint32_t crc, const uint8_t* p, size_t n) noexcept nogil:
-    cdef uint32_t a, b
-    crc = ~crc
-    while n >= 8:
-        a = _ld32(p) ^ crc
-        b = _ld32(p + 4)
-        crc = (_T[7][a & 0xFF] ^ _T[6][(a >> 8) & 0xFF] ^ _T[5][(a >> 16) & 0xFF]
-               ^ _T[4][a >> 24] ^ _T[3][b & 0xFF] ^ _T[2][(b >> 8) & 0xFF]
-               ^ _T[1][(b >> 16) & 0xFF] ^ _T[0][b >> 24])
-        p += 8
-        n -= 8
-    while n:
-        crc = _T[0][(crc ^ p[0]) & 0xFF] ^ (crc >> 8)
-        p += 1
-        n -= 1
-    return ~crc
 
 
 cdef bint _little_endian() noexcept:
@@ -118,7 +80,7 @@ def crc32(data, uint32_t value=0):
     cdef const uint8_t[::1] v = memoryview(data).cast("B")
     if v.shape[0] == 0:
         return value
-    return _crc32(value, &v[0], <size_t>v.shape[0])
+    return crc32_update(value, &v[0], <size_t>v.shape[0])
 
 
 # ------------------------------------------------------------------ decode
@@ -368,8 +330,8 @@ cdef class Replayer:
             rend = off + REC_HEAD + n
             if rend + 4 > end:
                 break
-            if (_crc32(0, p, 12) != _ld32(p + 12)
-                    or _crc32(0, p, REC_HEAD + n) != _ld32(base + rend)):
+            if (crc32_update(0, p, 12) != _ld32(p + 12)
+                    or crc32_update(0, p, REC_HEAD + n) != _ld32(base + rend)):
                 break
             p += REC_HEAD
             version = p[0]
