@@ -406,6 +406,10 @@ cdef tuple _event_layout():
 #: ``(name, numpy format, byte offset)`` of each event field, in
 #: ``EVENT_FIELDS`` order; ``EVENT_SIZE`` bytes per packed event.
 EVENT_LAYOUT = _event_layout()
+
+# Build the CRC tables now, under the import lock, rather than on a first use
+# that could come from two threads at once with the GIL released.
+probo_crc32(0, NULL, 0)
 EVENT_SIZE = sizeof(Event)
 
 
@@ -457,7 +461,7 @@ cdef int _check_records(const CmdRec* cmds, Py_ssize_t n) except -1:
     return 0
 
 
-cdef bint _cmd_ok(const CmdRec* c) noexcept nogil:
+cdef inline bint _cmd_ok(const CmdRec* c) noexcept nogil:
     # The misuse rules of the per-call methods, for one batch record.
     cdef int64_t k = c.kind
     if k < CMD_PLACE or k > CMD_EXPIRE or c.reserved != 0:
@@ -1253,6 +1257,9 @@ cdef class Core:
             lvl = &m.levels[opp * m.nlevels + idx]
             s = lvl.head
             mk = &self.orders[s]
+            if mk.next >= 0:
+                # the next maker is likely next: start loading its slot now
+                probo_prefetch(&self.orders[mk.next])
             if mk.uid == t.uid:
                 # Self-trade prevention: never a fill between one user's orders.
                 if t.stp == STP_CANCEL_TAKER:
