@@ -254,12 +254,27 @@ cdef extern from *:
     #ifndef MADV_POPULATE_WRITE
     #define MADV_POPULATE_WRITE 23
     #endif
+    /* Ask for transparent huge pages (2 MiB) on a block of 4 MiB or more, as
+       numpy does for its arrays: a 2 MiB fault replaces 512 small ones (in
+       this VM 0.12 ms/MB against 0.53 ms/MB) and the random walks over the
+       order arena and the maps miss the TLB far less.  A hint, like the
+       above; PROBO_MADVISE_HUGEPAGE=0 in the environment turns it off. */
+    static int probo_thp = 1;
+    static void probo_hugepage(void* p, size_t n) {
+        size_t h = (size_t)1 << 21;
+        size_t a = ((size_t)p + h - 1) & ~(h - 1);
+        size_t e = ((size_t)p + n) & ~(h - 1);
+        if (probo_thp && n >= 2 * h && e > a) (void)madvise((void*)a, e - a, MADV_HUGEPAGE);
+    }
     static void probo_populate(void* p, size_t n) {
         size_t a = ((size_t)p + 4095) & ~(size_t)4095;
         size_t e = ((size_t)p + n) & ~(size_t)4095;
+        probo_hugepage(p, n);
         if (n >= ((size_t)1 << 20) && e > a) (void)madvise((void*)a, e - a, MADV_POPULATE_WRITE);
     }
     #else
+    static int probo_thp = 0;
+    static void probo_hugepage(void* p, size_t n) { (void)p; (void)n; }
     static void probo_populate(void* p, size_t n) { (void)p; (void)n; }
     #endif
     /* For tests: 1 when the folding path is in use. */
@@ -297,6 +312,8 @@ cdef extern from *:
                              size_t n) noexcept nogil
     int probo_crc_simd() noexcept nogil
     void probo_populate(void* p, size_t n) noexcept nogil
+    void probo_hugepage(void* p, size_t n) noexcept nogil
+    int probo_thp
 
 # Returned by internal commands when an allocation failed before any mutation.
 cdef enum:
@@ -406,6 +423,11 @@ cdef tuple _event_layout():
 #: ``(name, numpy format, byte offset)`` of each event field, in
 #: ``EVENT_FIELDS`` order; ``EVENT_SIZE`` bytes per packed event.
 EVENT_LAYOUT = _event_layout()
+
+import os as _os
+if _os.environ.get("PROBO_MADVISE_HUGEPAGE") == "0":
+    probo_thp = 0
+del _os
 
 # Build the CRC tables now, under the import lock, rather than on a first use
 # that could come from two threads at once with the GIL released.
@@ -523,6 +545,7 @@ cdef int _grow(void** p, int64_t* cap, int64_t need, size_t size) noexcept nogil
     q = realloc(p[0], <size_t>c * size)
     if q == NULL:
         return -1
+    probo_hugepage(q, <size_t>c * size)
     p[0] = q
     cap[0] = c
     return 0
@@ -548,6 +571,8 @@ cdef int im_init(IntMap* m, int64_t cap) noexcept nogil:
         m.keys = NULL
         m.vals = NULL
         return -1
+    probo_hugepage(m.keys, <size_t>cap * sizeof(uint64_t))
+    probo_hugepage(m.vals, <size_t>cap * sizeof(int32_t))
     memset(m.keys, 0, <size_t>cap * sizeof(uint64_t))
     m.cap = cap
     m.size = 0

@@ -144,3 +144,41 @@ def test_orders_out_of_canonical_order_are_refused():
     body[at + ORDER * (nord - 1) : at + ORDER * nord] = first
     with pytest.raises(SnapshotError):
         Core.restore(_reseal(body))
+
+
+HUGE_SCRIPT = """
+import hashlib, sys
+from probo_engine import Core
+core = Core()
+m = core.create_market(1000, 10)
+users = [core.create_user() for _ in range(200)]
+for u in users:
+    core.deposit(u, 10**9)
+for i in range(70_000):  # > 4 MiB of order slots and id map: huge-page hints
+    core.place(users[i % 200], m, 0, i % 2, 10 * (1 + i % 49), 1 + i % 7)
+data = core.snapshot()
+again = Core.restore(data)
+assert again.snapshot() == data
+sys.stdout.write(hashlib.sha256(data).hexdigest())
+"""
+
+
+def test_huge_page_hints_change_nothing_but_speed():
+    # PROBO_MADVISE_HUGEPAGE=0 turns the madvise(MADV_HUGEPAGE) hints off: the
+    # state, the snapshot bytes and the restore are the same either way.
+    import subprocess
+    import sys
+
+    out = []
+    for flag in ("1", "0"):
+        env = dict(os.environ, PROBO_MADVISE_HUGEPAGE=flag)
+        proc = subprocess.run(
+            [sys.executable, "-c", HUGE_SCRIPT],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        out.append(proc.stdout)
+    assert out[0] == out[1] and len(out[0]) == 64
