@@ -111,10 +111,12 @@ def run(
     are then views of ``out`` that the next call with it overwrites.  Without
     ``out`` everything returned is freshly allocated.
 
-    Any length runs at the speed of the best chunk size: the records go to
-    the core in slices of ``SUB_BATCH`` commands, and each slice's events are
-    copied out before the next one runs, so the core's event buffer stays in
-    the CPU caches (BENCHMARKS.md, "chunk size").  The whole array is checked
+    The records go to the core in slices of ``SUB_BATCH`` commands, and each
+    slice's events are copied out before the next one runs, so the core's
+    event buffer stays in the CPU caches whatever the length.  A very large
+    call still pays for writing its whole event array to memory (65,536
+    commands: ~17 MiB), so 1,000-16,000 commands per call is fastest
+    (BENCHMARKS.md, "chunk size").  The whole array is checked
     first, so a malformed record still stops the call before anything runs.
     Afterwards ``core.last_events()`` holds only the last slice's events; the
     returned ``events`` has them all.
