@@ -39,6 +39,20 @@ GRIDS = [(1000, 50), (100, 1), (10_000, 100)]
 ENGINE_OPTIONS = {"max_open_orders": 60}
 
 
+def open_db(path: Any, *, c: bool = True, **kw: Any) -> Any:
+    """``DurableEngine.open(path, ...)`` with the stream's engine options, its
+    replay in C (``c=True``, the default) or forced through the Python path."""
+    from probo_engine import journal
+
+    kw.setdefault("engine_options", ENGINE_OPTIONS)
+    old = journal._C_REPLAY
+    journal._C_REPLAY = c
+    try:
+        return journal.DurableEngine.open(path, **kw)
+    finally:
+        journal._C_REPLAY = old
+
+
 def make_stream(seed: int, n: int) -> list[tuple[int, ...]]:
     """``n`` command records, the same for the same ``seed``.
 

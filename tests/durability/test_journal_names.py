@@ -11,9 +11,9 @@ import zlib
 from pathlib import Path
 
 import pytest
-from cmdstream import ENGINE_OPTIONS, fingerprint, make_stream, reference_run
+from cmdstream import ENGINE_OPTIONS, fingerprint, make_stream, open_db, reference_run
 
-from probo_engine import Engine, journal
+from probo_engine import Engine
 from probo_engine.commands import (
     CreateMarket,
     CreateUser,
@@ -22,19 +22,9 @@ from probo_engine.commands import (
     encode,
     spec_of,
 )
-from probo_engine.journal import DurableEngine, read_journal
+from probo_engine.journal import read_journal
 
 STREAM = make_stream(5, 3_000)
-
-
-def open_db(path: Path, *, c: bool = True, **kw) -> DurableEngine:
-    kw.setdefault("engine_options", ENGINE_OPTIONS)
-    old = journal._C_REPLAY
-    journal._C_REPLAY = c
-    try:
-        return DurableEngine.open(path, **kw)
-    finally:
-        journal._C_REPLAY = old
 
 
 def named(stream: list) -> list:

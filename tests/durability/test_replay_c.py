@@ -17,7 +17,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from cmdstream import ENGINE_OPTIONS, fingerprint, make_stream, reference_run
+from cmdstream import ENGINE_OPTIONS, fingerprint, make_stream, open_db, reference_run
 
 from probo_engine import Engine, journal
 from probo_engine._replay import Replayer, crc32
@@ -30,19 +30,9 @@ from probo_engine.commands import (
     PlaceMarket,
     encode,
 )
-from probo_engine.journal import DurableEngine, JournalCorruptError, read_journal
+from probo_engine.journal import JournalCorruptError, read_journal
 
 STREAM = make_stream(11, 5_000)
-
-
-def open_db(path: Path, *, c: bool = True, **kw) -> DurableEngine:
-    kw.setdefault("engine_options", ENGINE_OPTIONS)
-    old = journal._C_REPLAY
-    journal._C_REPLAY = c
-    try:
-        return DurableEngine.open(path, **kw)
-    finally:
-        journal._C_REPLAY = old
 
 
 def write(path: Path, cmds, **kw) -> None:

@@ -58,6 +58,12 @@ def test_harness_accepts_its_seeds(name):
         check(data)
 
 
+def test_commands_harness_takes_an_older_format_record():
+    # Found by this fuzzer in CI (seed 20240601): an Expire record of command
+    # format 1 decodes and re-encodes as format 2, the same but for byte 0.
+    _harness("commands").check(bytes.fromhex("010e017e000000553d61"))
+
+
 @pytest.mark.parametrize("name", sorted(seeds.SEEDS))
 def test_atheris_finds_nothing(name, tmp_path):
     if not HAVE_ATHERIS:
