@@ -950,6 +950,7 @@ def _recover(
                 spec.body.unpack_from,
                 getattr(engine, spec.method),
                 spec,
+                spec.bool_offsets,
             )
     fast = _c_replayer(engine)
     total = sum(p.stat().st_size for _f, p in segments)
@@ -1135,7 +1136,7 @@ def _replay_py(
             # The fast path: a sound record of a known type in the current
             # layout, checked and applied with no intermediate record object.
             while off + _MIN_RECORD <= end:
-                n, s, _h = head(buf, off)
+                n, s, h = head(buf, off)
                 rend = off + 16 + n
                 if s != seq or rend + 4 > end:
                     break
@@ -1144,8 +1145,13 @@ def _replay_py(
                     entry is None
                     or entry[0] != n
                     or not 1 <= buf[off + 16] <= FORMAT_VERSION  # same in 1 and 2
+                    or crc32(mv[off : off + 12]) != h
                     or crc32(mv[off:rend]) != u32(buf, rend)[0]
                 ):
+                    break
+                # bool bytes are 0 or 1 (struct's "?" would take any as True):
+                # anything else goes to decode() below, which refuses it
+                if any(buf[off + 16 + b] > 1 for b in entry[4]):
                     break
                 if seq > skip_to:
                     entry[2](*entry[1](buf, off + 16))

@@ -185,7 +185,7 @@ def tail_cases() -> list[tuple[str, bytes]]:
     place = bytearray(encode(Place(0, 0, 0, 0, 500, 1, 0, 0, 99, True)))
     odd_bool = bytes(place[:74]) + b"\x02" + bytes(place[75:])
     return [
-        ("bool byte 2 (the fast path takes it as true)", odd_bool),
+        ("bool byte 2 (refused, as decode() refuses it)", odd_bool),
         ("misuse: side 5", encode(Place(0, 0, 5, 0, 500, 1))),
         ("misuse: GTD without expiry", encode(Place(0, 0, 0, 0, 500, 1, 3))),
         ("misuse: sell with a budget", encode(PlaceMarket(0, 0, 1, 0, 1, 10))),
@@ -212,6 +212,39 @@ def test_records_c_cannot_apply_behave_as_in_python(tmp_path, case, last):
     assert cc[:2] == py[:2]
     if py[0][0] == "ok":
         assert cc[2] >= len(base)  # C did the sound records before it
+
+
+def test_a_bool_byte_other_than_0_or_1_is_corruption_on_both_paths(tmp_path):
+    # A record whose CRCs are right but whose bool byte is 2 was written by no
+    # DurableEngine: both paths refuse it as decode() does, naming the offset.
+    base = STREAM[:200]
+    d = tmp_path / "j"
+    write(d, base, policy="none")
+    (seg,) = d.glob("journal-*.wal")
+    at = seg.stat().st_size
+    odd_bool = tail_cases()[0][1]
+    append_raw(d, len(base) + 1, odd_bool)
+    append_raw(d, len(base) + 2, encode(Deposit(0, 5)))
+    for c in (False, True):
+        got = outcome(d, c=c)[0]
+        assert got[:3] == ("error", seg.name, at), got
+        assert "bool" in got[3], got
+
+
+def test_a_record_whose_header_crc_is_wrong_is_refused_on_both_paths(tmp_path):
+    base = STREAM[:200]
+    d = tmp_path / "j"
+    write(d, base, policy="none")
+    (seg,) = d.glob("journal-*.wal")
+    at = seg.stat().st_size
+    rec = bytearray(raw_record(len(base) + 1, encode(Deposit(0, 5))))
+    rec[12] ^= 0xFF  # the header's own CRC; the record CRC is recomputed
+    rec[-4:] = struct.pack("<I", zlib.crc32(bytes(rec[:-4])))
+    with seg.open("ab") as f:
+        f.write(bytes(rec) + raw_record(len(base) + 2, encode(Deposit(0, 5))))
+    for c in (False, True):
+        got = outcome(d, c=c)[0]
+        assert got[:3] == ("error", seg.name, at), got
 
 
 def test_create_commands_raising_in_c_report_as_python(tmp_path):
