@@ -1108,6 +1108,11 @@ def _replay(
         off = o
 
 
+class _CallerError(Exception):
+    """Carries an exception of the caller's progress callback through the
+    replay loop, which reports every other exception as corruption."""
+
+
 def _replay_py(
     buf: bytes,
     path: Path,
@@ -1157,7 +1162,10 @@ def _replay_py(
                     entry[2](*entry[1](buf, off + 16))
                     applied += 1
                     if not applied & 0xFFFF and progress is not None:
-                        progress(done + off, total, replayed + applied)
+                        try:
+                            progress(done + off, total, replayed + applied)
+                        except Exception as exc:
+                            raise _CallerError(exc) from None
                 seq += 1
                 off = rend + 4
                 limit -= 1
@@ -1189,6 +1197,8 @@ def _replay_py(
             limit -= 1
     except JournalCorruptError:
         raise
+    except _CallerError as exc:
+        raise exc.args[0]  # the progress callback's own error, unchanged
     except Exception as exc:
         raise JournalCorruptError(
             path, off, f"replaying command seq {seq} raised {exc!r}"

@@ -178,6 +178,24 @@ def test_progress_is_reported_per_chunk_in_c(tmp_path):
     )
 
 
+@pytest.mark.parametrize("c", [True, False], ids=["c", "python"])
+def test_a_progress_callback_error_comes_out_unchanged(tmp_path, c):
+    # Not reported as journal corruption: it is the caller's own error.  The
+    # Python path calls progress every 65,536 commands, so the journal is
+    # longer than that.
+    write(tmp_path, [CreateUser()] + [Deposit(0, 1)] * 65_600, policy="none")
+
+    class Stop(Exception):
+        pass
+
+    def progress(done: int, total: int, n: int) -> None:
+        raise Stop(n)
+
+    with pytest.raises(Stop) as exc:
+        open_db(tmp_path, c=c, progress=progress)
+    assert 0 < exc.value.args[0] <= 65_601
+
+
 # ---------------------------------------------- the records C hands to Python
 
 
