@@ -1198,7 +1198,7 @@ def _replay_py(
     except JournalCorruptError:
         raise
     except _CallerError as exc:
-        raise exc.args[0]  # the progress callback's own error, unchanged
+        raise exc.args[0] from None  # the progress callback's own error, unchanged
     except Exception as exc:
         raise JournalCorruptError(
             path, off, f"replaying command seq {seq} raised {exc!r}"
