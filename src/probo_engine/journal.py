@@ -1156,7 +1156,7 @@ def _replay_py(
                     break
                 # bool bytes are 0 or 1 (struct's "?" would take any as True):
                 # anything else goes to decode() below, which refuses it
-                if any(buf[off + 16 + b] > 1 for b in entry[4]):
+                if entry[4] and any(buf[off + 16 + b] > 1 for b in entry[4]):
                     break
                 if seq > skip_to:
                     entry[2](*entry[1](buf, off + 16))
