@@ -553,8 +553,10 @@ cdef int _grow(void** p, int64_t* cap, int64_t need, size_t size) noexcept nogil
 
 # ---------------------------------------------------------------- hash map
 
+@cython.overflowcheck(False)
 cdef inline uint64_t im_slot(const IntMap* m, uint64_t k) noexcept nogil:
-    # Fibonacci hashing: the top bits of k * 2^64/phi.
+    # Fibonacci hashing: the top bits of k * 2^64/phi (the product wraps
+    # modulo 2^64 on purpose, so no overflow check even in a debug build).
     return (k * <uint64_t>0x9E3779B97F4A7C15) >> m.shift
 
 
@@ -656,14 +658,17 @@ cdef inline void im_del(IntMap* m, uint64_t k) noexcept nogil:
 
 # ----------------------------------------------------------------- bitmaps
 
+@cython.overflowcheck(False)  # masks shift bits out on purpose
 cdef inline void bit_set(uint64_t* b, int32_t i) noexcept nogil:
     b[i >> 6] |= (<uint64_t>1) << (i & 63)
 
 
+@cython.overflowcheck(False)  # masks shift bits out on purpose
 cdef inline void bit_clear(uint64_t* b, int32_t i) noexcept nogil:
     b[i >> 6] &= ~((<uint64_t>1) << (i & 63))
 
 
+@cython.overflowcheck(False)  # masks shift bits out on purpose
 cdef inline int32_t bit_next_up(const uint64_t* b, int32_t nwords, int32_t i,
                                 int32_t none) noexcept nogil:
     # Lowest set index >= i, or `none`.
@@ -681,6 +686,7 @@ cdef inline int32_t bit_next_up(const uint64_t* b, int32_t nwords, int32_t i,
         x = b[w]
 
 
+@cython.overflowcheck(False)  # masks shift bits out on purpose
 cdef inline int32_t bit_next_down(const uint64_t* b, int32_t i) noexcept nogil:
     # Highest set index <= i, or -1.
     cdef int32_t w

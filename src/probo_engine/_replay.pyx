@@ -42,10 +42,12 @@ from probo_engine._book cimport (
 
 from probo_engine.errors import JournalCorruptError
 
+# Plain literals: an expression here crashes Cython 3's code generation when
+# overflowcheck is on (the PROBO_DEBUG=1 build).
 cdef enum:
     REC_HEAD = 16          # u32 payload length, u64 seq, u32 CRC32 of those 12
-    REC_MIN = 16 + 2 + 4   # header, smallest command, record CRC32
-    MAX_PAYLOAD = 1 << 16  # journal.MAX_PAYLOAD
+    REC_MIN = 22           # header 16, smallest command 2, record CRC32 4
+    MAX_PAYLOAD = 65536    # journal.MAX_PAYLOAD (1 << 16)
 
 # ------------------------------------------------------------------- CRC32
 # The core's own CRC-32 (zlib's polynomial; PCLMUL folding where the CPU has
