@@ -12,6 +12,7 @@ EVENT_SIZE: int
 COMMAND_FIELDS: tuple[str, ...]
 SNAPSHOT_MAGIC: bytes
 SNAPSHOT_VERSION: int
+DEBUG: bool
 
 _EventTuple = tuple[
     int, int, int, int, int, int, int, int, int, int, int, int, int, int, int, int, int

@@ -424,6 +424,10 @@ cdef tuple _event_layout():
 #: ``EVENT_FIELDS`` order; ``EVENT_SIZE`` bytes per packed event.
 EVENT_LAYOUT = _event_layout()
 
+#: True in a PROBO_DEBUG=1 build (bounds and overflow checks, and
+#: check_invariants() after every command: O(state) per command).
+DEBUG = bool(PROBO_DEBUG)
+
 import os as _os
 if _os.environ.get("PROBO_MADVISE_HUGEPAGE") == "0":
     probo_thp = 0

@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from probo_engine import Core, SnapshotError
+from probo_engine import Core, SnapshotError, _book
 
 HEADER, USER, MARKET, POSITION, ORDER = 128, 16, 56, 40, 48
 
@@ -163,6 +163,9 @@ sys.stdout.write(hashlib.sha256(data).hexdigest())
 """
 
 
+@pytest.mark.skipif(
+    _book.DEBUG, reason="70,000 commands with check_invariants() after each"
+)
 def test_huge_page_hints_change_nothing_but_speed():
     # PROBO_MADVISE_HUGEPAGE=0 turns the madvise(MADV_HUGEPAGE) hints off: the
     # state, the snapshot bytes and the restore are the same either way.
