@@ -18,6 +18,7 @@ __all__ = [
     "JournalError",
     "ProboError",
     "SnapshotError",
+    "UnavailableError",
     "UnknownMarketError",
     "UnknownUserError",
 ]
@@ -79,3 +80,10 @@ class JournalCorruptError(ProboError, ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.path, self.offset, self.reason))
+
+
+class UnavailableError(ProboError, ConnectionError):
+    """A service the call needs (the engine, Redis, a database) is down or did
+    not answer in time.  Raised fast, never after an unbounded wait: the
+    command may or may not have been applied, and a retry with the same
+    idempotency key tells which."""
