@@ -109,7 +109,8 @@ class Entry:
         """Sequence number of the last event (0 if the command had none)."""
         if not self.events:
             return 0
-        return int(_Q.unpack_from(self.events, len(self.events) - EVENT_SIZE + _SEQ_AT)[0])
+        at = len(self.events) - EVENT_SIZE + _SEQ_AT
+        return int(_Q.unpack_from(self.events, at)[0])
 
     def iter_events(self) -> Iterator[Event]:
         return iter_events(self.events)
