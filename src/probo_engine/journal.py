@@ -891,7 +891,10 @@ class DurableEngine:
                 writer.failed = exc
             raise
         if writer.acked < seq:
-            await self._group_commit().wait(seq)
+            gc = self._gc
+            if gc is None or not gc.loop.is_running():
+                gc = self._group_commit()  # first use, or a new event loop
+            await gc.wait(seq)
         return result
 
     def _group_commit(self) -> GroupCommit:
@@ -901,10 +904,12 @@ class DurableEngine:
 
         loop = asyncio.get_running_loop()
         gc = self._gc
-        if gc is None or (gc.loop is not loop and gc.idle()):
+        if gc is not None and gc.loop is not loop and gc.loop.is_running():
+            raise RuntimeError("execute_async is in use in another event loop")
+        if gc is None or gc.loop is not loop:
+            # A loop that has stopped took its waiters with it; anything they
+            # appended is synced by the next sync here or by close().
             gc = self._gc = GroupCommit(self._writer, loop)
-        elif gc.loop is not loop:
-            raise RuntimeError("execute_async is in use from another event loop")
         return gc
 
     def _apply(self, cmd: CommandRecord) -> tuple[Any, bytes]:
