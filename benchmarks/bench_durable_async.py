@@ -9,11 +9,14 @@ Rows (each a median over ``--runs`` timed windows of ``--seconds``):
 * ``execute_durable``, 1 caller: the blocking call (one sync per command);
 * ``execute policy=fsync``, 1 caller: the same guarantee via the policy.
 
-The work per caller alternates a resting limit order and its cancel, in its
-own user (so nothing is refused for lack of funds).  The data directory is a
+The work per caller (``--work order``, the default) alternates a resting
+limit order and its cancel, in its own user (so nothing is refused for lack
+of funds); ``--work deposit`` deposits 1 again and again (the cheapest
+command: what the journal and the group commit cost).  The data directory is a
 fresh temp dir (``--dir`` to put it on another disk).
 
     python benchmarks/bench_durable_async.py [--quick] [--seconds 3] [--runs 3]
+        [--work order|deposit]
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def _place(u: int, i: int) -> Place:
     return Place(u, 0, 0, 0, 50 * (1 + i % 9), 1, 0, 0, 0, False, 0, 0)
 
 
-def run_async(directory: Path, callers: int, seconds: float) -> float:
+def run_async(directory: Path, callers: int, seconds: float, work: str) -> float:
     async def main() -> float:
         db = DurableEngine.open(directory, policy="group")
         _setup(db, callers)
@@ -53,6 +56,10 @@ def run_async(directory: Path, callers: int, seconds: float) -> float:
             nonlocal done
             i = 0
             while time.perf_counter() < stop:
+                if work == "deposit":
+                    await db.execute_async(Deposit(u, 1))
+                    done += 1
+                    continue
                 oid = await db.execute_async(_place(u, i))
                 await db.execute_async(Cancel(u, oid, 0))
                 done += 2
@@ -67,7 +74,7 @@ def run_async(directory: Path, callers: int, seconds: float) -> float:
     return asyncio.run(main())
 
 
-def run_blocking(directory: Path, policy: str, seconds: float) -> float:
+def run_blocking(directory: Path, policy: str, seconds: float, work: str) -> float:
     with DurableEngine.open(directory, policy=policy) as db:
         _setup(db, 1)
         call = db.execute_durable if policy == "group" else db.execute
@@ -75,6 +82,10 @@ def run_blocking(directory: Path, policy: str, seconds: float) -> float:
         t0 = time.perf_counter()
         stop = t0 + seconds
         while time.perf_counter() < stop:
+            if work == "deposit":
+                call(Deposit(0, 1))
+                done += 1
+                continue
             oid = call(_place(0, i))
             call(Cancel(0, oid, 0))
             done += 2
@@ -88,6 +99,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--dir", default=None, help="parent of the temp data dirs")
+    ap.add_argument("--work", choices=("order", "deposit"), default="order")
     ap.add_argument("--quick", action="store_true", help="1 s windows, 1 run")
     args = ap.parse_args()
     if args.quick:
@@ -100,16 +112,19 @@ def main() -> None:
             with tempfile.TemporaryDirectory(dir=args.dir) as d:
                 rates.append(fn(Path(d)))
         rows.append((name, statistics.median(rates)))
-        print(f"{name:<36} {statistics.median(rates):>12,.0f} commands/s", flush=True)
+        rate = statistics.median(rates)
+        print(f"{name:<36} {rate:>12,.0f} durable commands/s ({args.work})", flush=True)
 
     for callers in (1, 8, 64):
         measure(
             f"execute_async, {callers} callers",
-            lambda d, c=callers: run_async(d, c, args.seconds),
+            lambda d, c=callers: run_async(d, c, args.seconds, args.work),
         )
-    secs = args.seconds
-    measure("execute_durable, 1 caller", lambda d: run_blocking(d, "group", secs))
-    measure("execute policy=fsync, 1 caller", lambda d: run_blocking(d, "fsync", secs))
+    secs, work = args.seconds, args.work
+    measure("execute_durable, 1 caller", lambda d: run_blocking(d, "group", secs, work))
+    measure(
+        "execute policy=fsync, 1 caller", lambda d: run_blocking(d, "fsync", secs, work)
+    )
 
 
 if __name__ == "__main__":
