@@ -6,9 +6,17 @@ import pytest
 
 import probo_engine._book
 import probo_engine.engine
+import probo_engine.journal
+import probo_engine.readonly
 import probo_engine.views
 
-MODULES = [probo_engine._book, probo_engine.engine, probo_engine.views]
+MODULES = [
+    probo_engine._book,
+    probo_engine.engine,
+    probo_engine.journal,
+    probo_engine.readonly,
+    probo_engine.views,
+]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)

@@ -9,6 +9,7 @@ from probo_engine._version import __version__
 from probo_engine.engine import Engine
 from probo_engine.errors import (
     CommandDecodeError,
+    ConcurrentUseError,
     InvalidOrderError,
     InvariantError,
     JournalCorruptError,
@@ -45,6 +46,7 @@ __all__ = [
     "CancelReason",
     "Command",
     "CommandDecodeError",
+    "ConcurrentUseError",
     "Core",
     "Depth",
     "DurableEngine",

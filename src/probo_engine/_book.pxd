@@ -304,12 +304,17 @@ cdef class Core:
     cdef Event scratch         # written instead of an event when the buffer cannot grow
     cdef bint oom              # an event was lost to a failed allocation: engine unusable
     cdef bint record           # store events (batches may turn this off; seq still counts)
+    cdef int busy              # a GIL-released section runs (BUSY_*): other threads refuse
+    cdef unsigned long owner   # thread ident of the section while busy != 0
     cdef qty_t filled          # quantity the incoming order of the last command filled
 
     # C methods, all final: called directly, never through the vtable
     cdef inline Event* _ev(self, int64_t kind, int64_t ts) noexcept nogil
     cdef inline int _begin(self, int64_t ts) except -1
     cdef inline int _end(self, int64_t r) except -1
+    cdef inline int _guard(self) except -1
+    cdef int _enter(self, int what) except -1
+    cdef bytes _snapshot_bytes(self)
     cdef void _reject(self, int64_t cmd, int64_t code, int64_t mid, int64_t uid,
                       int64_t oid, int64_t side, int64_t outcome, int64_t price,
                       int64_t qty, int64_t ts) noexcept nogil

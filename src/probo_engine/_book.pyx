@@ -10,6 +10,7 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_CheckExact
 from cpython.number cimport PyNumber_Index
+from cpython.pythread cimport PyThread_get_thread_ident
 from libc.stdint cimport (
     INT16_MAX, INT16_MIN, INT32_MAX, INT32_MIN, int16_t, int32_t, int64_t, uint64_t,
 )
@@ -18,7 +19,7 @@ from libc.string cimport memcpy, memset
 
 import hashlib
 
-from probo_engine.errors import InvariantError, SnapshotError
+from probo_engine.errors import ConcurrentUseError, InvariantError, SnapshotError
 
 cdef extern from "_debug.h":
     int PROBO_DEBUG
@@ -730,6 +731,26 @@ cdef inline amount_t _fee_unit(const Market* m, price_t own) noexcept nogil:
     return probo_fee_unit(_fee_rate_max(m), own, m.payout, m.fee_mode)
 
 
+# What holds a Core while it runs with the GIL released (Core.busy); a call
+# from any other thread meanwhile raises ConcurrentUseError (docs/semantics.md,
+# "Threads").  Calls that keep the GIL cannot interleave, so this is the whole
+# guard: one flag and the owner's thread ident, set and tested under the GIL.
+cdef enum:
+    BUSY_NONE = 0
+    BUSY_BATCH = 1
+    BUSY_SNAPSHOT = 2
+    BUSY_DEPTH = 3
+
+_BUSY_NAMES = {BUSY_BATCH: "run_batch", BUSY_SNAPSHOT: "snapshot",
+               BUSY_DEPTH: "depth_into"}
+
+
+cdef int _raise_busy(int what) except -1:
+    raise ConcurrentUseError(
+        f"this Core is running {_BUSY_NAMES.get(what, what)}() in another thread; "
+        "a Core is single-threaded: serialize calls on it (e.g. with a lock)")
+
+
 cdef class Core:
     """All markets, users and the ledger of one exchange, matched in C.
 
@@ -785,6 +806,8 @@ cdef class Core:
         self.fee_balance = 0
         self.oom = False
         self.record = True
+        self.busy = BUSY_NONE
+        self.owner = 0
         self.filled = 0
         self.max_qty = _int(max_qty, "max_qty")
         self.max_open = _int(max_open_orders, "max_open_orders")
@@ -855,13 +878,42 @@ cdef class Core:
     cdef inline int _begin(self, int64_t ts) except -1:
         # Every public command starts here: a new event batch, then the GTD
         # orders whose time has come expire (semantics.md "Time and GTD").
-        if self.oom:
-            raise MemoryError("the core lost an event to a failed allocation")
+        if self.oom | (self.busy != 0):
+            self._guard()
+            if self.oom:
+                raise MemoryError("the core lost an event to a failed allocation")
         self.n_events = 0
         self.filled = 0
         if self.n_heap > 0 and self.heap[0].ts <= ts:
             self._expire(ts)
         return 0
+
+    @cython.final
+    cdef inline int _guard(self) except -1:
+        # Queries and commands that do not go through _begin.
+        if self.busy and self.owner != PyThread_get_thread_ident():
+            _raise_busy(self.busy)
+        return 0
+
+    @cython.final
+    cdef int _enter(self, int what) except -1:
+        # Claim the core for a section that releases the GIL; returns what
+        # was held before (the caller restores it: sections may nest in one
+        # thread, e.g. run_batch inside batch.run's hold).
+        cdef int prev = self.busy
+        self._guard()
+        self.busy = what
+        self.owner = PyThread_get_thread_ident()
+        return prev
+
+    def _hold(self):
+        # batch.run holds the core across its slices (so another thread cannot
+        # slip a command, and its events, in between); returns the token for
+        # _unhold.  Private: the public contract is in docs/semantics.md.
+        return self._enter(BUSY_BATCH)
+
+    def _unhold(self, int token):
+        self.busy = token
 
     @cython.final
     cdef inline int _end(self, int64_t r) except -1:
@@ -1921,6 +1973,7 @@ cdef class Core:
         (0, 1)
         """
         cdef User* u
+        self._guard()
         if self.n_users >= MAX_USERS:
             raise ValueError(f"too many users (the limit is {MAX_USERS})")
         if self.oom:
@@ -2327,6 +2380,7 @@ cdef class Core:
         """Expire the GTD orders due at ``ts``; return how many."""
         cdef int64_t t = _int(ts, "ts")
         cdef int64_t n = 0
+        self._guard()
         if self.oom:
             raise MemoryError("the core lost an event to a failed allocation")
         self.n_events = 0
@@ -2406,6 +2460,7 @@ cdef class Core:
         cdef const CmdRec* cmds
         cdef int64_t r = 0
         cdef bint bad = False
+        cdef int prev
         if raw.shape[0] % sizeof(CmdRec):
             raise ValueError(f"commands buffer of {raw.shape[0]} bytes is not a "
                              f"whole number of {sizeof(CmdRec)}-byte records")
@@ -2413,12 +2468,15 @@ cdef class Core:
         if results.shape[0] < n or (filled is not None and filled.shape[0] < n):
             raise ValueError("results/filled arrays are shorter than the batch")
         if n == 0:
+            self._guard()
             self.n_events = 0
             return 0
         cmds = <const CmdRec*>&raw[0]
         _check_records(cmds, n)
+        self._guard()
         if self.oom:
             raise MemoryError("the core lost an event to a failed allocation")
+        prev = self._enter(BUSY_BATCH)
         self.n_events = 0
         self.record = record_events
         try:
@@ -2433,6 +2491,7 @@ cdef class Core:
                         filled[i] = self.filled
         finally:
             self.record = True
+            self.busy = prev
         if bad:
             raise MemoryError(f"out of memory at batch command {i}: the {i} before "
                               "it are applied")
@@ -2462,6 +2521,7 @@ cdef class Core:
         ``np.frombuffer(core.events_bytes(), probo_engine.batch.EVENT_DTYPE)``.
         A copy, so it stays valid whatever the engine does next.
         """
+        self._guard()
         if self.n_events == 0:
             return b""
         return PyBytes_FromStringAndSize(<char*>self.events,
@@ -2475,6 +2535,7 @@ cdef class Core:
         events copied.  No allocation: for batch loops that keep one buffer.
         """
         cdef size_t size = self.n_events * sizeof(Event)
+        self._guard()
         if <size_t>out.shape[0] < size:
             raise ValueError(f"events_into needs {size} bytes, got {out.shape[0]}")
         if size:
@@ -2496,8 +2557,10 @@ cdef class Core:
         cdef Py_ssize_t n = out.shape[1], k
         cdef int32_t idx
         cdef Level* lvl
+        cdef int prev
         if out.shape[0] != 2 or out.shape[2] != 3:
             raise ValueError("out must have shape (2, n, 3)")
+        prev = self._enter(BUSY_DEPTH)
         with nogil:
             idx = m.best_bid
             for k in range(n):
@@ -2519,6 +2582,7 @@ cdef class Core:
                     idx = bit_next_up(m.bits + m.nwords, m.nwords, idx + 1, m.nlevels)
                 else:
                     out[1, k, 0] = out[1, k, 1] = out[1, k, 2] = 0
+        self.busy = prev
 
     # ----------------------------------------------------------- snapshots
 
@@ -2535,6 +2599,14 @@ cdef class Core:
         ----------
         O(users + markets x levels + positions + orders), one pass each.
         """
+        cdef int prev = self._enter(BUSY_SNAPSHOT)
+        try:
+            return self._snapshot_bytes()
+        finally:
+            self.busy = prev
+
+    @cython.final
+    cdef bytes _snapshot_bytes(self):
         cdef int64_t n_pos = 0, n_ord = self.n_live, size, i, j, nlv = 0, at = 0
         cdef int64_t lv_cap = 0
         cdef Position* r
@@ -3148,6 +3220,7 @@ cdef class Core:
         """
         cdef int64_t i
         cdef Event* e
+        self._guard()
         out = []
         for i in range(self.n_events):
             e = &self.events[i]
@@ -3168,12 +3241,15 @@ cdef class Core:
 
     @cython.final
     cdef int _check_user(self, int64_t uid) except -1:
+        # every query that reads the state goes through here, _market or _guard
+        self._guard()
         if uid < 0 or uid >= self.n_users:
             raise KeyError(f"unknown user {uid}")
         return 0
 
     @cython.final
     cdef Market* _market(self, int64_t mid) except NULL:
+        self._guard()
         if mid < 0 or mid >= self.n_markets:
             from probo_engine.errors import UnknownMarketError
             raise UnknownMarketError(f"unknown market {mid}")
@@ -3306,6 +3382,7 @@ cdef class Core:
         """A live order as in :meth:`user_orders`, or ``None``."""
         cdef int64_t o_ = _int(oid, "oid")
         cdef slot_t s = -1
+        self._guard()
         if o_ > 0:
             s = im_get(&self.oid_map, <uint64_t>o_)
         if s < 0:
@@ -3317,6 +3394,7 @@ cdef class Core:
         cdef int64_t u_ = _int(uid, "uid")
         cdef int64_t c = _client_id(client_id)
         cdef slot_t s
+        self._guard()
         if u_ < 0 or u_ >= self.n_users or c == 0:
             return None
         s = im_get(&self.cid_map, (<uint64_t>c << 32) | <uint64_t>u_)
@@ -3353,6 +3431,7 @@ cdef class Core:
         InvariantError
             Naming the first invariant found broken.
         """
+        self._guard()
         # C scratch arrays, not dicts: this runs on every restore (and after
         # every command in a debug build)
         cdef int64_t* lock_cash = <int64_t*>calloc(self.n_users + 1, sizeof(int64_t))

@@ -137,24 +137,31 @@ def run(
     spill: list[bytes] | None = None  # used once ``buf`` is missing or full
     if events and buf is None:
         spill = []
-    for i in range(0, max(n, 1), SUB_BATCH):
-        j = min(i + SUB_BATCH, n)
-        try:
-            core.run_batch(cmds[i:j], results[i:j], filled[i:j], events)
-        except MemoryError as exc:
-            raise MemoryError(
-                f"out of memory in the batch slice at command {i}: {exc}"
-            ) from None
-        if not events:
-            continue
-        m = core.n_last_events
-        if spill is None and k + m <= len(buf):
-            core.events_into(buf[k : k + m].view(np.uint8))
-        else:
-            if spill is None:
-                spill = [buf[:k].tobytes()]
-            spill.append(core.events_bytes())
-        k += m
+    # Held across the slices: a call from another thread would be refused
+    # while a slice runs anyway, and between slices it would slip its events
+    # into ours; it gets ConcurrentUseError instead (docs/semantics.md "Threads").
+    token = core._hold()
+    try:
+        for i in range(0, max(n, 1), SUB_BATCH):
+            j = min(i + SUB_BATCH, n)
+            try:
+                core.run_batch(cmds[i:j], results[i:j], filled[i:j], events)
+            except MemoryError as exc:
+                raise MemoryError(
+                    f"out of memory in the batch slice at command {i}: {exc}"
+                ) from None
+            if not events:
+                continue
+            m = core.n_last_events
+            if spill is None and k + m <= len(buf):
+                core.events_into(buf[k : k + m].view(np.uint8))
+            else:
+                if spill is None:
+                    spill = [buf[:k].tobytes()]
+                spill.append(core.events_bytes())
+            k += m
+    finally:
+        core._unhold(token)
     if not events:
         ev = None
     elif spill is None:

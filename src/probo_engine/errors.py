@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "CommandDecodeError",
+    "ConcurrentUseError",
     "InvalidOrderError",
     "InvariantError",
     "JournalCorruptError",
@@ -42,6 +43,16 @@ class UnknownUserError(ProboError, KeyError):
 
 class SnapshotError(ProboError, ValueError):
     """A snapshot that is corrupt, truncated or of an unknown format."""
+
+
+class ConcurrentUseError(ProboError, RuntimeError):
+    """A second thread called a :class:`~probo_engine.Core` (or an engine
+    built on one) while a call that runs with the GIL released
+    (``run_batch``, ``snapshot``, ``depth_into``) was still running on it.
+
+    Nothing was changed by the refused call.  An engine is single-threaded:
+    share one between threads only behind a lock (docs/semantics.md,
+    "Threads")."""
 
 
 class InvariantError(ProboError, RuntimeError):

@@ -72,15 +72,38 @@ journal from an empty engine.
 Names are journaled: ``CreateUser(name=...)`` and ``CreateMarket(symbol=...)``
 (command format 2) reach ``Engine.create_user``/``create_market`` by keyword,
 and recovery restores them, from the journal or from a snapshot.  Journals of
-command format 1 (no names) still recover.  What is *not* journaled: anything
-done to :attr:`DurableEngine.engine` directly (``engine.create_user(name=...)``,
-``Core.run_batch``).  A :class:`DurableEngine` is single-threaded, like the
-engine it holds.
+command format 1 (no names) still recover.  :attr:`DurableEngine.engine` is a
+read-only view (queries only), so nothing bypasses the journal.  A
+:class:`DurableEngine` is single-threaded, like the engine it holds.
+
+Damaged snapshots.  A snapshot that fails to load is renamed
+``snapshot-<seq>.snap.corrupt`` (quarantined: listed in
+:attr:`RecoveryInfo.quarantined`, logged as a warning on the
+``probo_engine.journal`` logger) and recovery falls back on the next older
+one.  Before pruning, :meth:`DurableEngine.snapshot` reads back the spares it
+counts and quarantines any that fail, so pruning never deletes the snapshot or
+journal that the newest sound recovery point needs.
+
+Errors.  I/O failures come out as :class:`JournalError` (the ``OSError`` is its
+``__cause__``): when opening, when writing a snapshot (nothing half-written
+stays; the journal is intact and commands continue), and when appending or
+syncing (the DurableEngine then refuses further commands).  A directory whose
+``engine.json`` is missing beside journal or snapshot files is refused
+(:class:`JournalCorruptError`): replaying under other limits would change
+results.
+
+Acknowledgement.  :meth:`DurableEngine.execute` returns as soon as the
+command is applied and buffered (durable once :attr:`~DurableEngine.acked_seq`
+reaches it).  :meth:`~DurableEngine.execute_durable` (blocking) and
+``await`` :meth:`~DurableEngine.execute_async` (asyncio, group commit across
+concurrent callers) return only once the command is on disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import re
 import struct
@@ -91,7 +114,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from probo_engine.commands import (
     _BY_CLASS,
@@ -105,6 +128,10 @@ from probo_engine.commands import (
 )
 from probo_engine.engine import Engine
 from probo_engine.errors import JournalCorruptError, JournalError, SnapshotError
+from probo_engine.readonly import EngineView
+
+if TYPE_CHECKING:
+    from probo_engine._groupcommit import GroupCommit
 
 try:
     from probo_engine import _replay as _replay_c
@@ -143,6 +170,7 @@ _MIN_RECORD = _REC_HDR.size + 2 + 4  # header, smallest command, CRC
 _SEGMENT_RE = re.compile(r"journal-(\d{20})\.wal")
 _SNAPSHOT_RE = re.compile(r"snapshot-(\d{20})\.snap")
 _NONE_FLUSH_BYTES = 1 << 20  # policy "none" writes in chunks of about this size
+_log = logging.getLogger("probo_engine.journal")
 
 
 class SyncPolicy(str, Enum):
@@ -168,7 +196,10 @@ class RecoveryInfo:
 
     snapshot_seq: int = 0  #: command seq of the snapshot loaded (0: none)
     snapshot_path: str | None = None
+    #: (path, why) of every snapshot that failed to load; each was renamed
+    #: (quarantined) to the matching entry of ``quarantined``
     skipped_snapshots: list[tuple[str, str]] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)  #: new names of those
     replayed: int = 0  #: commands applied from the journal
     replayed_c: int = 0  #: of those, how many the C replay path applied
     last_seq: int = 0  #: last command seq recovered
@@ -209,6 +240,23 @@ def _fsync_dir(directory: Path) -> None:
 
 
 _datasync = getattr(os, "fdatasync", os.fsync)
+
+
+def _quarantine(path: Path, why: str) -> Path:
+    """Rename a damaged snapshot out of the way (``<name>.corrupt[.N]``).
+
+    It no longer counts as a snapshot (so never as a spare, and pruning never
+    deletes it); the bytes stay for inspection.  Logged as a warning.
+    """
+    target = path.with_name(path.name + ".corrupt")
+    n = 0
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt.{n}")
+    os.replace(path, target)
+    _fsync_dir(path.parent)
+    _log.warning("quarantined damaged snapshot %s as %s: %s", path, target.name, why)
+    return target
 
 
 def _segment_header(first_seq: int) -> bytes:
@@ -362,7 +410,7 @@ class _Writer:
                 self._rotate()
 
     # The record layout is documented in the module docstring.
-    def append(self, payload: bytes) -> int:
+    def _buffer(self, payload: bytes) -> int:
         if self.failed is not None:
             raise JournalError(f"journal failed earlier: {self.failed!r}")
         seq = self.seq + 1
@@ -373,6 +421,43 @@ class _Writer:
         buf += payload
         buf += _U32.pack(zlib.crc32(payload, zlib.crc32(head)))
         self.seq = seq
+        return seq
+
+    def append_buffered(self, payload: bytes) -> int:
+        """Append with no sync of the policy's: the caller syncs (the group
+        commit of :meth:`DurableEngine.execute_async`)."""
+        seq = self._buffer(payload)
+        if self.size + len(self.buf) >= self.segment_bytes:
+            self._rotate()
+        return seq
+
+    def write_out(self) -> int:
+        """Write the buffer, no sync; return the last seq now in the file."""
+        if self.failed is not None:
+            raise JournalError(f"journal failed earlier: {self.failed!r}")
+        try:
+            if self.buf:
+                self.size += _write_all(self.fd, self.buf)
+                self.buf.clear()
+        except BaseException as exc:
+            self.failed = exc
+            raise JournalError(f"journal write failed: {exc!r}") from exc
+        return self.seq
+
+    def synced(self, seq: int) -> None:
+        """Everything up to ``seq`` (written by :meth:`write_out`) is synced."""
+        if seq <= self.acked:
+            return
+        self.acked = seq
+        if seq >= self.seq:
+            self.pending = 0
+        if self.on_durable is not None and seq > self.reported:
+            self.reported = seq
+            self.on_durable(seq)
+
+    def append(self, payload: bytes) -> int:
+        seq = self._buffer(payload)
+        buf = self.buf
         policy = self.policy
         if policy is SyncPolicy.FSYNC:
             self.commit()
@@ -549,15 +634,24 @@ def _write_snapshot(directory: Path, seq: int, body: bytes | bytearray) -> Path:
     head = head[:36] + _U32.pack(crc)
     final = directory / _snapshot_name(seq)
     tmp = final.with_name(final.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        _write_all(fd, head)
-        _write_all(fd, body)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, final)
-    _fsync_dir(directory)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _write_all(fd, head)
+            _write_all(fd, body)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+        _fsync_dir(directory)
+    except OSError as exc:
+        # Nothing half-written stays behind; the journal is untouched.
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise JournalError(
+            f"snapshot {final.name} not written: {exc} (the journal is intact "
+            "and commands continue; recovery replays it from the last snapshot)"
+        ) from exc
     return final
 
 
@@ -606,6 +700,8 @@ class DurableEngine:
     _keep: int
     _snapshot_seq: int
     _closed: bool
+    _view: EngineView
+    _gc: GroupCommit | None
     recovery: RecoveryInfo  #: what the last :meth:`open` found and did
 
     def __init__(self, *_: object, **__: object) -> None:
@@ -675,8 +771,11 @@ class DurableEngine:
                 "group_ms >= 0"
             )
         d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        lock_fd = _lock(d)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            lock_fd = _lock(d)
+        except OSError as exc:
+            raise JournalError(f"cannot open {d}: {exc}") from exc
         try:
             if progress is True:
                 progress = ProgressBar()
@@ -697,6 +796,9 @@ class DurableEngine:
                 segment_bytes=segment_bytes,
                 on_durable=on_durable,
             )
+        except OSError as exc:
+            os.close(lock_fd)
+            raise JournalError(f"cannot open {d}: {exc}") from exc
         except BaseException:
             os.close(lock_fd)
             raise
@@ -708,6 +810,8 @@ class DurableEngine:
         self._keep = keep_snapshots
         self._snapshot_seq = info.snapshot_seq
         self._closed = False
+        self._view = EngineView(engine)
+        self._gc = None
         self.recovery = info
         return self
 
@@ -728,6 +832,88 @@ class DurableEngine:
         JournalError
             The journal is closed or has failed.
         """
+        result, payload = self._apply(cmd)
+        writer = self._writer
+        try:
+            writer.append(payload)
+        except BaseException as exc:
+            # The engine is now ahead of the journal: refuse further use.
+            if writer.failed is None:
+                writer.failed = exc
+            raise
+        return result
+
+    def execute_durable(self, cmd: CommandRecord) -> Any:
+        """:meth:`execute`, returning only once the command is on disk.
+
+        Whatever the policy (except ``"none"``, which never syncs), the
+        journal is synced before this returns, so the result may be
+        acknowledged at once.  Each call costs a sync; many concurrent
+        callers share syncs through :meth:`execute_async`.
+        """
+        result, payload = self._apply(cmd)
+        writer = self._writer
+        try:
+            seq = writer.append(payload)
+            if writer.acked < seq:
+                writer.commit()
+        except BaseException as exc:
+            if writer.failed is None:
+                writer.failed = exc
+            raise
+        return result
+
+    async def execute_async(self, cmd: CommandRecord) -> Any:
+        """Apply ``cmd`` and return its result once it is on disk.
+
+        For asyncio servers: the ``await`` returns only after the journal
+        holding the command is synced, so the result may be acknowledged at
+        once.  Concurrent callers in one event loop share syncs (group
+        commit): while one ``fdatasync`` runs in the loop's default executor,
+        the commands that arrive are applied and buffered, and the next sync
+        covers them all (``_groupcommit``).  The command is applied to the
+        engine at once, in call order, whatever the policy; under policy
+        ``"none"`` nothing waits.  A caller cancelled while waiting does not
+        unapply its command: it becomes durable with the next sync.
+
+        Raises as :meth:`execute` does; ``JournalError`` if the sync fails
+        (the DurableEngine then refuses further commands).
+        """
+        result, payload = self._apply(cmd)
+        writer = self._writer
+        try:
+            if writer.policy is SyncPolicy.NONE:
+                writer.append(payload)
+                return result
+            seq = writer.append_buffered(payload)
+        except BaseException as exc:
+            if writer.failed is None:
+                writer.failed = exc
+            raise
+        if writer.acked < seq:
+            gc = self._gc
+            if gc is None or not gc.loop.is_running():
+                gc = self._group_commit()  # first use, or a new event loop
+            await gc.wait(seq)
+        return result
+
+    def _group_commit(self) -> GroupCommit:
+        import asyncio  # here: ``import probo_engine`` stays free of asyncio
+
+        from probo_engine._groupcommit import GroupCommit
+
+        loop = asyncio.get_running_loop()
+        gc = self._gc
+        if gc is not None and gc.loop is not loop and gc.loop.is_running():
+            raise RuntimeError("execute_async is in use in another event loop")
+        if gc is None or gc.loop is not loop:
+            # A loop that has stopped took its waiters with it; anything they
+            # appended is synced by the next sync here or by close().
+            gc = self._gc = GroupCommit(self._writer, loop)
+        return gc
+
+    def _apply(self, cmd: CommandRecord) -> tuple[Any, bytes]:
+        """Apply a command to the engine; return its result and its record."""
         try:
             spec = _BY_CLASS[type(cmd)]
         except KeyError:
@@ -746,19 +932,16 @@ class DurableEngine:
             # first means misuse is never journaled, and the pack cannot fail.
             result = getattr(self._engine, spec.method)(*cmd)
             payload = spec.struct.pack(FORMAT_VERSION, spec.code, *cmd)
-        try:
-            writer.append(payload)
-        except BaseException as exc:
-            # The engine is now ahead of the journal: refuse further use.
-            if writer.failed is None:
-                writer.failed = exc
-            raise
-        return result
+        return result, payload
 
     @property
-    def engine(self) -> Any:
-        """The engine, for queries (change it only through :meth:`execute`)."""
-        return self._engine
+    def engine(self) -> EngineView:
+        """The engine's queries: a read-only :class:`~probo_engine.readonly.EngineView`.
+
+        Every change goes through :meth:`execute` (and so the journal); the
+        view refuses the engine's commands with ``AttributeError``.
+        """
+        return self._view
 
     @property
     def directory(self) -> Path:
@@ -824,6 +1007,16 @@ class DurableEngine:
 
     def _prune(self) -> None:
         segments, snapshots = _list_dir(self._dir)
+        # Only sound snapshots count: the spares are read back and checked
+        # (the newest was just written and synced); a damaged one is
+        # quarantined, so it is never counted and the journal it would have
+        # replaced stays.
+        for seq, path in snapshots[-self._keep : -1]:
+            try:
+                _read_snapshot(path, seq)
+            except (SnapshotError, OSError) as exc:
+                _quarantine(path, str(exc))
+        segments, snapshots = _list_dir(self._dir)
         if len(snapshots) < self._keep:
             return  # the journal from seq 1 stands in for the missing ones
         oldest = snapshots[-self._keep][0]
@@ -846,14 +1039,28 @@ class DurableEngine:
         self._closed = True
         try:
             self._writer.close()
+            if self._gc is not None:
+                self._gc.release_all()  # closing synced everything
         finally:
             os.close(self._lock_fd)
+
+    async def aclose(self) -> None:
+        """:meth:`close` after the sync in flight (if any) has finished."""
+        if self._gc is not None:
+            await self._gc.drain()
+        self.close()
 
     def __enter__(self) -> DurableEngine:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    async def __aenter__(self) -> DurableEngine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     def __repr__(self) -> str:
         return (
@@ -889,17 +1096,34 @@ def _engine_options(d: Path, given: dict[str, int] | None) -> dict[str, int]:
                 f"{d} was created with engine_options={stored}, not {given}"
             )
         return dict(stored)
+    segments, snapshots = _list_dir(d)
+    if segments or snapshots:
+        # Written before any journal file, so only a deletion explains this;
+        # a default would replay the journal under other limits.
+        raise JournalCorruptError(
+            path,
+            0,
+            f"missing, but {d} holds {len(segments)} journal segment(s) and "
+            f"{len(snapshots)} snapshot(s): it records the engine options "
+            "they were written under; restore it (or the whole directory) "
+            "from a backup",
+        )
     options = dict(given or {})
     text = json.dumps({"format": 1, "engine_options": options}, sort_keys=True)
     tmp = path.with_name("engine.json.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        _write_all(fd, text.encode() + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(d)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _write_all(fd, text.encode() + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        _fsync_dir(d)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     return options
 
 
@@ -926,6 +1150,7 @@ def _recover(
                 engine = restore(_read_snapshot(path, seq))
             except SnapshotError as exc:
                 info.skipped_snapshots.append((str(path), str(exc)))
+                info.quarantined.append(str(_quarantine(path, str(exc))))
                 continue
             info.snapshot_seq, info.snapshot_path = seq, str(path)
             break
