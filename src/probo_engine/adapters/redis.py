@@ -666,7 +666,9 @@ class RedisBus:
         tg, self._tg = self._tg, None
         try:
             if tg is not None:
-                await tg.__aexit__(*exc_info)
+                # children end on their own (stop is set); the body's error, if
+                # any, propagates unchanged (not wrapped in an ExceptionGroup)
+                await tg.__aexit__(None, None, None)
         finally:
             with contextlib.suppress(*_transport_errors()):
                 await self._r.delete(self._reply_key)
