@@ -204,6 +204,52 @@ async def embedded(clients: int, seconds: float, d: str) -> tuple[float, float, 
     return n / elapsed, lat[len(lat) // 2] * 1e3, lat[int(len(lat) * 0.99)] * 1e3
 
 
+# ------------------------------------------------------------ components
+
+
+def components(url: str) -> None:
+    """Per-component rates: the runner, and XADD through each client path."""
+    from probo_engine.adapters.redis import _RespPipe
+    from probo_engine.adapters.runner import EngineRunner
+
+    cmds = setup_commands() + random_commands(1, 100_000)
+    keys = [f"k{i}".encode() for i in range(len(cmds))]
+    runner = EngineRunner()
+    t = time.perf_counter()
+    for i, c in enumerate(cmds):
+        runner.apply(c, keys[i], now_ns=i)
+    print(f"component  EngineRunner.apply (stamp, dedup, apply, entry) "
+          f"{len(cmds) / (time.perf_counter() - t):>10,.0f} commands/s")  # fmt: skip
+
+    async def xadds() -> None:
+        import redis.asyncio as aioredis
+
+        payload = b"x" * 250  # about an encoded entry with a few events
+        n, batch = 20_480, 1024
+        r = aioredis.Redis.from_url(url)
+        t = time.perf_counter()
+        for lo in range(0, n, batch):
+            pipe = r.pipeline(transaction=False)
+            for i in range(lo, lo + batch):
+                pipe.xadd("bench:a", {b"e": payload}, id=f"{i + 1}-0")
+            await pipe.execute()
+        print(f"component  XADD via redis-py pipeline (1024 a batch)      "
+              f"{n / (time.perf_counter() - t):>10,.0f} /s")  # fmt: skip
+        await r.aclose()
+        p = _RespPipe(url, timeout=30, connect_timeout=5)
+        await p.connect()
+        t = time.perf_counter()
+        for lo in range(0, n, batch):
+            await p.execute([("XADD", "bench:b", f"{i + 1}-0", "e", payload)
+                             for i in range(lo, lo + batch)])  # fmt: skip
+        print(f"component  XADD via the engine's hiredis pipe (1024)      "
+              f"{n / (time.perf_counter() - t):>10,.0f} /s")  # fmt: skip
+        await p.execute([("DEL", "bench:a", "bench:b")])
+        await p.close()
+
+    asyncio.run(xadds())
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -232,6 +278,7 @@ def main() -> None:
         server.start()
         eng_proc = None
         try:
+            components(server.url)
             rates = []
             for k in range(args.repeat):
                 rates.append(asyncio.run(

@@ -849,7 +849,12 @@ class RedisBus:
                 self._send_wake.clear()
                 if not self._outbox:
                     continue
-                batch, self._outbox = self._outbox, []
+                # a submit that already timed out is not sent late
+                waiting = self._waiting
+                batch = [item for item in self._outbox if item[0] in waiting]
+                self._outbox = []
+                if not batch:
+                    continue
                 try:
                     if pipe is None:
                         pipe = _RespPipe(
