@@ -87,18 +87,25 @@ def drive(
                 continue
         elif r < 0.50:
             levels = payout // tick - 1
-            center = rng.randrange(levels // 3, 2 * levels // 3 + 1)
-            p = tick * max(1, min(levels, center + rng.randrange(-4, 5)))
+            center = levels // 2 + (m * 7) % 5 - 2
+            p = tick * max(1, min(levels, center + rng.randrange(-3, 4)))
             tif = rng.choices([0, 1, 2, 3], [70, 12, 6, 12])[0]
             exp = ts + rng.randrange(1, 500) * MS if tif == 3 else 0
             post = tif in (0, 3) and rng.random() < 0.1
+            side, outcome, qty = rng.randrange(2), rng.randrange(2), rng.randrange(1, 60)
+            if side == 1:  # sell what the user has (a few oversells stay)
+                have = eng.position(u, m)[2 * outcome]
+                if have == 0:
+                    side = 0
+                elif rng.random() < 0.95:
+                    qty = min(qty, have)
             cmd = C.Place(
                 u,
                 m,
-                rng.randrange(2),
-                rng.randrange(2),
+                side,
+                outcome,
                 p,
-                rng.randrange(1, 60),
+                qty,
                 tif,
                 rng.randrange(3),
                 ts,
@@ -145,15 +152,17 @@ def drive(
             cmd = C.Deposit(u, rng.randrange(-10, 100_000), ts)
         elif r < 0.97:
             cmd = C.Withdraw(u, rng.randrange(1, 100_000), ts)
-        elif r < 0.985:
-            cmd = [C.Halt(m, ts), C.Resume(m, ts)][rng.randrange(2)]
+        elif r < 0.975:
+            cmd = C.Halt(m, ts) if rng.random() < 0.3 else C.Resume(m, ts)
         elif r < 0.992:
             cmd = C.Expire(ts)
-        elif r < 0.996:
+        elif r < 0.995:
             cmd = C.Close(m, ts)
-        else:
+        elif r < 0.997:
             v = rng.choice([0, payout, payout // 2, rng.randrange(payout + 1)])
             cmd = C.Resolve(m, v, ts)
+        else:
+            cmd = C.Deposit(u, 250_000, ts)
         try:
             res = d.apply(cmd)
         except (TypeError, ValueError, OverflowError):
@@ -161,7 +170,7 @@ def drive(
         applied += 1
         if isinstance(cmd, (C.Place, C.PlaceMarket)) and res > 0:
             live.append(res)
-        if len(live) > 400:
+        if len(live) > 400 or rng.random() < 0.05:
             live = [o for o in live if eng.order(o) is not None]
     return d
 
