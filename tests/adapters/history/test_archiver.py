@@ -129,9 +129,7 @@ class FlakyStore:
         return getattr(self.inner, name)
 
 
-def test_outages_before_and_after_commit_lose_and_duplicate_nothing(
-    store_url, driver
-):
+def test_outages_before_and_after_commit_lose_and_duplicate_nothing(store_url, driver):
     log = _log(driver)
     head = log.head()
 
@@ -228,9 +226,7 @@ def test_back_pressure_reads_only_after_commit_and_reports_lag(store_url, driver
     asyncio.run(main())
 
 
-def test_a_batch_that_does_not_follow_the_checkpoint_changes_nothing(
-    store_url, driver
-):
+def test_a_batch_that_does_not_follow_the_checkpoint_changes_nothing(store_url, driver):
     entries = driver.entries[:400]
 
     async def main() -> None:
@@ -312,7 +308,9 @@ def test_reconcile_reports_what_was_lost_or_changed(store_url, driver):
                 "SELECT u.seq, u.oid, u.mid FROM order_updates u WHERE u.kind = 1 "
                 "AND u.remaining > 0 ORDER BY u.seq DESC LIMIT 1"
             )
-            await _execute(store, f"DELETE FROM ledger WHERE seq = {seq} AND idx = {idx}")
+            await _execute(
+                store, f"DELETE FROM ledger WHERE seq = {seq} AND idx = {idx}"
+            )
             await _execute(
                 store,
                 f"DELETE FROM order_updates WHERE seq = {oid_row[0]} "

@@ -11,6 +11,7 @@ engine producing entries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import shutil
@@ -89,13 +90,13 @@ class OwnPostgres:
         )
 
     def stop_immediate(self) -> None:
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        self._run(
+            str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"
+        )
 
     def cleanup(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # stopped
             self.stop_immediate()
-        except subprocess.CalledProcessError:
-            pass  # already stopped
         shutil.rmtree(self.base, ignore_errors=True)
 
 

@@ -218,8 +218,10 @@ async def run_archiver(
                 stats.retries += 1
             log.warning("history archiver: %s; retrying in %.1fs", exc, delay)
             if await _wait(stop, delay):
-                return Checkpoint(0, 0) if stats is None else Checkpoint(
-                    stats.cmd_seq, stats.event_seq
+                return (
+                    Checkpoint(0, 0)
+                    if stats is None
+                    else Checkpoint(stats.cmd_seq, stats.event_seq)
                 )
             delay = min(config.retry_max, delay * 2)
     try:

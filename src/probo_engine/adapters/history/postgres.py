@@ -161,7 +161,9 @@ class PostgresStore:
             if await conn.fetchval("SELECT to_regclass('schema_version')") is None:
                 return 0
             return int(
-                await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                await conn.fetchval(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_version"
+                )
             )
         except self._errors as exc:
             raise self._unavailable(exc) from exc
