@@ -121,42 +121,48 @@ async def throughput(kind: str, d: Driver, args: argparse.Namespace) -> None:
     )
 
 
+async def lag_once(
+    kind: str, d: Driver, args: argparse.Namespace, n: int, entries_per_s: float
+) -> list[int]:
+    """Feed ``n`` entries at ``entries_per_s``; the lag sampled every 50 ms."""
+    log = MemoryEntryLog()
+    stats = ArchiverStats()
+    samples: list[int] = []
+
+    async def produce() -> None:
+        t0 = time.perf_counter()
+        at = 0
+        while at < n:
+            due = min(n, int((time.perf_counter() - t0) * entries_per_s))
+            while at < due:
+                log.append(d.entries[at])
+                at += 1
+            await asyncio.sleep(0.002)
+
+    async def sample(done: Callable[[], bool]) -> None:
+        while not done():
+            await asyncio.sleep(0.05)
+            samples.append(max(0, log.head() - stats.cmd_seq))
+
+    async with fresh_store(kind, args.pg) as store:
+        archiver = Archiver(
+            store, log, batch_entries=args.batch, read_timeout=0.05, stats=stats
+        )
+        async with asyncio.TaskGroup() as tg:
+            prod = tg.create_task(produce())
+            tg.create_task(sample(prod.done))
+            run = tg.create_task(archiver.run(until=n))
+        assert run.result().cmd_seq == n
+    return samples
+
+
 async def lag(kind: str, d: Driver, args: argparse.Namespace) -> None:
     rate = args.rate  # events per second
-    per_entry = d.n_events / len(d.entries)
-    entries_per_s = rate / per_entry
+    entries_per_s = rate / (d.n_events / len(d.entries))
     n = min(len(d.entries), int(entries_per_s * args.seconds))
     medians, maxima = [], []
     for _ in range(args.repeat):
-        log = MemoryEntryLog()
-        stats = ArchiverStats()
-        samples: list[int] = []
-        async with fresh_store(kind, args.pg) as store:
-            stop = asyncio.Event()
-            archiver = Archiver(
-                store, log, batch_entries=args.batch, read_timeout=0.05, stats=stats
-            )
-
-            async def produce() -> None:
-                t0 = time.perf_counter()
-                at = 0
-                while at < n:
-                    due = min(n, int((time.perf_counter() - t0) * entries_per_s))
-                    while at < due:
-                        log.append(d.entries[at])
-                        at += 1
-                    await asyncio.sleep(0.002)
-
-            async def sample(done: Callable[[], bool]) -> None:
-                while not done():
-                    await asyncio.sleep(0.05)
-                    samples.append(max(0, log.head() - stats.cmd_seq))
-
-            async with asyncio.TaskGroup() as tg:
-                prod = tg.create_task(produce())
-                tg.create_task(sample(prod.done))
-                run = tg.create_task(archiver.run(stop, until=n))
-            assert run.result().cmd_seq == n
+        samples = await lag_once(kind, d, args, n, entries_per_s)
         medians.append(statistics.median(samples))
         maxima.append(max(samples))
     m, x = statistics.median(medians), statistics.median(maxima)
