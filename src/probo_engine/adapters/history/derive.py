@@ -42,6 +42,7 @@ from probo_engine import commands
 from probo_engine._book import EVENT_LAYOUT, EVENT_SIZE
 from probo_engine.adapters.entries import Entry
 from probo_engine.errors import ProboError
+from probo_engine.types import Command
 
 from .schema import CASH, FEE_ACCOUNT, NO, YES
 
@@ -59,6 +60,9 @@ _ACCEPTED, _REJECTED, _FILL, _CANCELED, _LEVEL = 1, 2, 3, 4, 5
 _MARKET, _CASH, _AMENDED, _PAIR, _SETTLEMENT = 6, 7, 8, 9, 10
 _TRANSFER = 0
 _BUY = 0
+_CREATE_USER = int(Command.CREATE_USER)
+_CREATE_MARKET = int(Command.CREATE_MARKET)
+_PLACE_MARKET = int(Command.PLACE_MARKET)
 _SETTLED = 0  # ledger.reason of the incoming buy's lock settlement
 _SETTLE_IDX = 100  # its ledger.idx (an event has far fewer movements)
 
@@ -133,8 +137,8 @@ def fee_unit(m: MarketConfig, price: int) -> int:
     >>> fee_unit(MarketConfig(1000, 50, 100, 50, 0), 600)
     6
     """
-    r = max(m.taker_fee, m.maker_fee, 0)
-    if r == 0:
+    r = m.taker_fee if m.taker_fee > m.maker_fee else m.maker_fee
+    if r <= 0:
         return 0
     if m.fee_mode == 0:
         return -(-r * price // 10000)
@@ -224,19 +228,19 @@ class Deriver:
                     f"entry {entry.seq} does not follow command seq {cmd_seq}"
                 )
             cmd_seq = entry.seq
+            first = n = 0
             if entry.events:
-                first = entry.first_event_seq
+                first, n = entry.first_event_seq, entry.n_events
                 if first != ev_seq + 1:
                     raise DeriveError(
                         f"entry {entry.seq}: first event {first} does not follow "
                         f"event seq {ev_seq}"
                     )
                 ev_seq = entry.last_event_seq
-                n = entry.n_events
                 if ev_seq != first + n - 1:
                     raise DeriveError(f"entry {entry.seq}: event seqs are not gap-free")
                 n_events += n
-            self._entry(entry, markets, out)
+            self._entry(entry, first, n, markets, out)
         batch = Batch(after, Checkpoint(cmd_seq, ev_seq), out, len(entries), n_events)
         self.markets = markets
         return batch
@@ -246,6 +250,8 @@ class Deriver:
     def _entry(
         self,
         entry: Entry,
+        first: int,
+        n: int,
         markets: dict[int, MarketConfig],
         out: dict[str, list[tuple[Any, ...]]],
     ) -> None:
@@ -253,25 +259,24 @@ class Deriver:
             cmd: Any = commands.decode(entry.command)
         except commands.CommandDecodeError as exc:
             raise DeriveError(f"entry {entry.seq}: {exc}") from None
-        spec = commands.spec_of(cmd)
         cs = entry.seq
-        cmd_ts = getattr(cmd, "ts", None)
+        code = entry.command[1]  # the type code (decode checked it)
         out["commands"].append(
             (
                 cs,
-                cmd_ts,
-                spec.code,
+                getattr(cmd, "ts", None),
+                code,
                 entry.key,
                 entry.command,
                 entry.result,
-                entry.first_event_seq,
-                entry.n_events,
+                first,
+                n,
             )
         )
-        if isinstance(cmd, commands.CreateUser):
+        if code == _CREATE_USER:
             if entry.result >= 0:
                 out["users"].append((entry.result, cmd.name, cs))
-        elif isinstance(cmd, commands.CreateMarket) and entry.result >= 0:
+        elif code == _CREATE_MARKET and entry.result >= 0:
             markets[entry.result] = MarketConfig(
                 cmd.payout, cmd.tick, cmd.taker_fee, cmd.maker_fee, cmd.fee_mode
             )
@@ -290,8 +295,8 @@ class Deriver:
                     cmd.ts,
                 )
             )
-        if entry.events:
-            max_cost = cmd.max_cost if isinstance(cmd, commands.PlaceMarket) else 0
+        if n:
+            max_cost = cmd.max_cost if code == _PLACE_MARKET else 0
             self._events(entry, cs, max_cost, markets, out)
 
     def _events(
