@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import statistics
 import sys
@@ -36,6 +37,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "adapters" / "history"))
 
@@ -64,8 +66,7 @@ async def fresh_store(kind: str, pg_admin: str) -> AsyncIterator[HistoryStore]:
             finally:
                 await store.close()
         return
-    import asyncpg
-
+    asyncpg: Any = importlib.import_module("asyncpg")
     name = f"probobench_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(pg_admin, timeout=10)
     try:

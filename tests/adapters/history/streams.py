@@ -14,6 +14,7 @@ import random
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from probo_engine import Engine, commands
 from probo_engine import commands as C
@@ -30,7 +31,7 @@ class Driver:
         self.entries: list[Entry] = []
         self.n_events = 0
 
-    def apply(self, cmd: commands.CommandRecord) -> int:
+    def apply(self, cmd: tuple[Any, ...]) -> int:
         result = commands.apply(self.engine, cmd)
         seq = len(self.entries) + 1
         ev = self.engine.events_bytes()
@@ -76,7 +77,7 @@ def drive(
         u = rng.randrange(n_users)
         m = rng.randrange(n_markets)
         payout, tick, status, _ = eng.market(m)
-        cmd: commands.CommandRecord
+        cmd: tuple[Any, ...]
         if status == 3 or (status == 2 and rng.random() < 0.9):
             # resolved/closed markets get a fresh one now and then
             if rng.random() < 0.05:
