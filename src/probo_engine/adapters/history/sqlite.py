@@ -112,13 +112,14 @@ class SQLiteStore:
 
     def _in_tx(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
         db = self._conn()
-        db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")  # the write lock now: no upgrade deadlock
         try:
             out = body(db)
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # (SQLite may have rolled back already)
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
         return out
 
     # ---------------------------------------------------------- the store
