@@ -9,7 +9,7 @@ from collections import defaultdict
 import pytest
 from streams import drive
 
-from probo_engine.adapters.history import Checkpoint, Deriver
+from probo_engine.adapters.history import Checkpoint, DeriveError, Deriver
 from probo_engine.adapters.history.derive import MarketConfig, fee_unit
 
 
@@ -60,7 +60,7 @@ def test_a_failed_derive_leaves_the_deriver_unchanged():
     der = Deriver()
     first = der.derive(d.entries[:100], Checkpoint(0, 0))
     before = dict(der.markets)
-    with pytest.raises(Exception, match="does not follow"):
+    with pytest.raises(DeriveError, match="does not follow"):
         der.derive(d.entries[150:200], first.upto)
     assert der.markets == before
 
@@ -76,3 +76,13 @@ def test_fee_unit_follows_the_semantics():
     assert fee_unit(curve, 80) == fee_unit(curve, 50) == 2  # ceil(1.75)
     assert fee_unit(MarketConfig(1000, 50, 0, 0, 0), 600) == 0
     assert fee_unit(MarketConfig(1000, 50, 0, -30, 0), 600) == 0  # rebates only
+
+
+def test_events_in_a_market_it_never_saw_are_refused():
+    d = drive(8, 300)
+    whole = Deriver()
+    k = 100
+    head = whole.derive(d.entries[:k], Checkpoint(0, 0))
+    # a deriver that was not given the market configurations (a bug upstream)
+    with pytest.raises(DeriveError, match="was never created"):
+        Deriver().derive(d.entries[k:], head.upto)

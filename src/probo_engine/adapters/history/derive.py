@@ -105,6 +105,10 @@ def _raw_event_struct() -> struct.Struct:
 _RAW_EVENT = _raw_event_struct()
 
 
+def _no_market(mid: int, seq: int) -> MarketConfig:
+    raise DeriveError(f"event {seq}: market {mid} was never created")
+
+
 class DeriveError(ProboError, ValueError):
     """Entries that cannot follow the archived ones (a gap, an overlap, or
     events that contradict the rules, such as a fill in an unknown market)."""
@@ -311,13 +315,6 @@ class Deriver:
         updates = out["order_updates"].append
         taker: _Taker | None = None
 
-        def market(mid: int, seq: int) -> MarketConfig:
-            try:
-                return markets[mid]
-            except KeyError:
-                msg = f"event {seq}: market {mid} was never created"
-                raise DeriveError(msg) from None
-
         for (
             seq,
             ts,
@@ -340,7 +337,7 @@ class Deriver:
             if kind == _LEVEL:
                 continue
             if kind == _FILL:
-                m = market(mid, seq)
+                m = markets.get(mid) or _no_market(mid, seq)
                 if taker is None or taker.oid != oid:
                     raise DeriveError(f"event {seq}: order {oid} fills, not taking")
                 q, x, tk_e, fk = qty, price, price2, code
@@ -408,7 +405,7 @@ class Deriver:
                     fees = fee + fee2
                     ledger((seq, 4, cs, ts, FEE_ACCOUNT, -1, CASH, fees, 0, kind))
             elif kind == _CANCELED:
-                m = market(mid, seq)
+                m = markets.get(mid) or _no_market(mid, seq)
                 share = YES if outcome == 0 else NO
                 updates(
                     (seq, oid, cs, ts, mid, uid, kind, side, outcome)
@@ -424,7 +421,7 @@ class Deriver:
                     taker.remaining -= qty
                     taker.last_seq = seq
             elif kind == _ACCEPTED:
-                m = market(mid, seq)
+                m = markets.get(mid) or _no_market(mid, seq)
                 is_market = (aux >> 2) & 1
                 out["orders"].append(
                     (oid, seq, cs, ts, mid, uid, side, outcome, price, price2)
@@ -447,7 +444,7 @@ class Deriver:
                     share = YES if outcome == 0 else NO
                     ledger((seq, 0, cs, ts, uid, mid, share, -qty, qty, kind))
             elif kind == _AMENDED:
-                m = market(mid, seq)
+                m = markets.get(mid) or _no_market(mid, seq)
                 old_price, old_qty, kept = price2, aux, code
                 yes_price = price if outcome == 0 else m.payout - price
                 updates(
