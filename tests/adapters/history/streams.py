@@ -89,7 +89,6 @@ def drive(
         elif r < 0.50:
             levels = payout // tick - 1
             center = levels // 2 + (m * 7) % 5 - 2
-            p = tick * max(1, min(levels, center + rng.randrange(-3, 4)))
             tif = rng.choices([0, 1, 2, 3], [70, 12, 6, 12])[0]
             exp = ts + rng.randrange(1, 500) * MS if tif == 3 else 0
             post = tif in (0, 3) and rng.random() < 0.1
@@ -104,6 +103,11 @@ def drive(
                     side = 0
                 elif rng.random() < 0.95:
                     qty = min(qty, have)
+            if rng.random() < 0.5:  # a crossing order: pay up, or sell down
+                off = rng.randrange(1, 6) * (1 if side == 0 else -1)
+            else:
+                off = rng.randrange(-3, 4)
+            p = tick * max(1, min(levels, center + off))
             cmd = C.Place(
                 u,
                 m,
@@ -163,9 +167,9 @@ def drive(
             cmd = C.Halt(m, ts) if rng.random() < 0.3 else C.Resume(m, ts)
         elif r < 0.992:
             cmd = C.Expire(ts)
-        elif r < 0.995:
+        elif r < 0.9925:
             cmd = C.Close(m, ts)
-        elif r < 0.997:
+        elif r < 0.993:
             v = rng.choice([0, payout, payout // 2, rng.randrange(payout + 1)])
             cmd = C.Resolve(m, v, ts)
         else:

@@ -9,6 +9,7 @@ from collections import defaultdict
 import pytest
 from streams import drive
 
+from probo_engine import commands as C
 from probo_engine.adapters.history import Checkpoint, DeriveError, Deriver
 from probo_engine.adapters.history.derive import MarketConfig, fee_unit
 
@@ -16,6 +17,9 @@ from probo_engine.adapters.history.derive import MarketConfig, fee_unit
 @pytest.mark.parametrize("seed", range(8))
 def test_ledger_sums_to_the_engines_balances(seed):
     d = drive(100 + seed, 2500)
+    late = 2**62  # expires every GTD order, then settles two markets
+    d.apply(C.Resolve(0, 1000, late))
+    d.apply(C.Resolve(3, 3700, late))
     batch = Deriver().derive(d.entries, Checkpoint(0, 0))
     total: dict[tuple[int, int, int], list[int]] = defaultdict(lambda: [0, 0])
     for _seq, _idx, _cs, _ts, uid, mid, asset, da, dl, _reason in batch.rows["ledger"]:
