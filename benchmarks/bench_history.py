@@ -189,9 +189,11 @@ def main() -> None:
         args.events, args.repeat, args.seconds = 30_000, 1, 3.0
     t = time.perf_counter()
     d = entries_for_events(3, args.events)
+    rows = Deriver().derive(d.entries, Checkpoint(0, 0)).rows
     print(
         f"stream: {len(d.entries):,} entries, {d.n_events:,} events "
-        f"(built in {time.perf_counter() - t:.1f} s); batch {args.batch} entries"
+        f"({len(rows['fills']):,} fills, {sum(map(len, rows.values())):,} rows; "
+        f"built in {time.perf_counter() - t:.1f} s); batch {args.batch} entries"
     )
     kinds = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     for kind in kinds:
