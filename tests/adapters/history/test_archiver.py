@@ -393,3 +393,34 @@ def test_config_is_validated():
         ArchiverConfig("sqlite::memory:", log, batch_entries=0)
     with pytest.raises(ValueError, match="read_timeout"):
         ArchiverConfig("sqlite::memory:", log, read_timeout=0)
+
+
+def test_sqlite_queries_do_not_wait_for_a_write_in_progress(tmp_path):
+    import threading
+
+    async def main() -> None:
+        store = await open_store(f"sqlite:///{tmp_path / 'h.db'}")
+        gate = threading.Event()
+
+        def hold_a_write_transaction() -> None:
+            db = store._conn()  # type: ignore[attr-defined]
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("UPDATE checkpoint SET cmd_seq = 5")
+            gate.wait(30)
+            db.execute("COMMIT")
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                writing = tg.create_task(store._run(hold_a_write_transaction))  # type: ignore[attr-defined]
+                # a query returns while the writer thread is inside its transaction
+                rows = await asyncio.wait_for(
+                    store.fetch("SELECT cmd_seq FROM checkpoint"), 10
+                )
+                assert rows == [(0,)] and not writing.done()
+                gate.set()
+            assert (await store.fetch("SELECT cmd_seq FROM checkpoint")) == [(5,)]
+        finally:
+            gate.set()
+            await store.close()
+
+    asyncio.run(main())
