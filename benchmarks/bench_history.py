@@ -180,7 +180,7 @@ def main() -> None:
     p.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
     p.add_argument("--pg", default=PG_ADMIN, help="admin DSN to create databases")
     p.add_argument("--events", type=int, default=200_000)
-    p.add_argument("--batch", type=int, default=2000, help="entries per batch")
+    p.add_argument("--batch", type=int, default=5000, help="entries per batch")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--rate", type=int, default=20_000, help="lag: events/s fed")
     p.add_argument("--seconds", type=float, default=10.0, help="lag: how long")
