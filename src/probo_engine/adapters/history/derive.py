@@ -2,8 +2,8 @@
 
 :class:`Deriver` turns a run of consecutive entries
 (:class:`~probo_engine.adapters.entries.Entry`) into a :class:`Batch` of rows
-for the tables of :mod:`.schema`.  It is
-pure (no I/O) and needs only one piece of state from before the batch: the
+for the tables of :mod:`.schema`.  It is pure (no I/O) and needs only one
+piece of state from before the batch: the
 configuration of every market created so far (payout, tick, fee rates), which
 the archiver loads from the store when it starts.
 
@@ -18,8 +18,8 @@ docs/semantics.md ("Ledger effect of a fill", "Fees", ``place`` step 1 and 4):
   releases ``q * (e + fee_unit)`` and gets back ``q * fee_unit - fee``; a
   seller's shares leave its lock and it receives ``q * e - fee``; the buyer
   gets ``q`` shares; both fees go to the fee account (uid ``-1``);
-* ``CANCELED``: a resting order's remainder is unlocked (the incoming order's
-  own remainder is part of its lump, below);
+* ``CANCELED``: the remainder's cash or shares are unlocked (an incoming
+  buy's own remainder is part of its lump, below);
 * ``AMENDED``: the lock is recomputed for the new price and quantity;
 * ``PAIR``: mint pays ``payout * qty`` for ``qty`` YES and NO shares, merge
   the reverse; ``SETTLEMENT`` pays ``yes_value`` per YES share and
