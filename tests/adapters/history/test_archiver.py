@@ -424,3 +424,32 @@ def test_sqlite_queries_do_not_wait_for_a_write_in_progress(tmp_path):
             await store.close()
 
     asyncio.run(main())
+
+
+def test_run_reconcile_rebuilds_the_engine_from_the_entries(store_url, driver):
+    from probo_engine import Engine
+    from probo_engine.adapters.history import ReconcileConfig, run_reconcile
+
+    log = _log(driver)
+    head = log.head()
+
+    async def main() -> None:
+        store = await open_store(store_url)
+        try:
+            await Archiver(store, log).run(until=head)
+        finally:
+            await store.close()
+        assert await run_reconcile(ReconcileConfig(store_url, log)) == (head, [])
+        half = ReconcileConfig(store_url, log, seq=head // 2)
+        assert await run_reconcile(half) == (head // 2, [])
+        used = Engine()
+        used.create_user()
+        with pytest.raises(ValueError, match="fresh engine"):
+            await engine_at(log, 10, engine=used)
+        # an engine with other limits does not replay the same results
+        with pytest.raises(ValueError, match="the entry says"):
+            await engine_at(log, head, engine=Engine(max_qty=5))
+        with pytest.raises(ValueError, match="ends at"):
+            await engine_at(log, head + 1, timeout=0.01)
+
+    asyncio.run(main())
