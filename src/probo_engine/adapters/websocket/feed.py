@@ -391,9 +391,12 @@ class Feed:
                 self._cut(sub)
 
     def _cut(self, sub: Subscriber) -> None:
+        # Only marked here (we may be iterating a channel's subscribers): the
+        # connection's session detaches it when its connection has closed.
         log.info("closing a slow consumer (%d bytes queued)", sub.sink.buffered())
+        sub.closed = True
+        self._behind.pop(sub, None)
         sub.sink.close(P.Close.SLOW_CONSUMER, "slow consumer")
-        self.detach(sub)
 
     # ------------------------------------------------------- subscriptions
 

@@ -402,8 +402,11 @@ class WsServer:
                     for t in tasks:
                         t.cancel()
         finally:
-            server.close()
-            await server.wait_closed()
+            server.close()  # 1001 to every connection, then close_timeout
+            try:
+                await asyncio.wait_for(server.wait_closed(), 10.0)
+            except TimeoutError:
+                log.warning("connections still open 10 s after shutdown")
 
     async def _ws_handler(self, conn: Any) -> None:
         cfg = self.config
