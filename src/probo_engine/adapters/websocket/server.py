@@ -422,44 +422,51 @@ class WsServer:
 
     # ---------------------------------------------------------- ASGI (embedded)
 
-    def asgi_app(
-        self, *, seed: bool = False, queue_frames: int = 1024
-    ) -> Callable[..., Awaitable[None]]:
+    def asgi_app(self, *, seed: bool = False, queue_frames: int = 1024) -> AsgiEndpoint:
         """An ASGI WebSocket endpoint on this server (the seed's protocol if ``seed``).
 
         Mount it in the HTTP app (``Starlette(routes=[WebSocketRoute("/v1/ws",
-        server.asgi_app())])``) and run the feed and :meth:`housekeeping` in
-        the app's lifespan.  Each connection's queue holds at most
+        server.asgi_app())])``: an object, not a function, so Starlette calls
+        it as an ASGI app) and run the feed and :meth:`housekeeping` in the
+        app's lifespan.  Each connection's queue holds at most
         ``config.max_buffer`` bytes and ``queue_frames`` frames.
         """
-        server = self
+        return AsgiEndpoint(self, seed, queue_frames)
 
-        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            if scope["type"] != "websocket":
-                raise ValueError("a WebSocket endpoint")
-            first = await receive()
-            if first["type"] != "websocket.connect":
-                return
-            await send({"type": "websocket.accept"})
-            tr = _AsgiTransport(receive, send, server.config.max_frame, queue_frames)
-            headers = {
-                k.decode("latin-1").lower(): v.decode("latin-1")
-                for k, v in scope.get("headers", ())
-            }
-            client = scope.get("client")
-            ip = str(client[0]) if client else "?"
 
-            async def run_session() -> None:
-                try:
-                    await server.session(tr, headers, ip, seed)
-                finally:
-                    tr.sink.close(1000, "")
+class AsgiEndpoint:
+    """The ASGI app :meth:`WsServer.asgi_app` returns (one per mount)."""
 
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(run_session())
-                tg.create_task(tr.writer())
+    def __init__(self, server: WsServer, seed: bool, queue_frames: int) -> None:
+        self.server = server
+        self.seed = seed
+        self.queue_frames = queue_frames
 
-        return app
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            raise ValueError("a WebSocket endpoint")
+        first = await receive()
+        if first["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        server = self.server
+        tr = _AsgiTransport(receive, send, server.config.max_frame, self.queue_frames)
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1")
+            for k, v in scope.get("headers", ())
+        }
+        client = scope.get("client")
+        ip = str(client[0]) if client else "?"
+
+        async def run_session() -> None:
+            try:
+                await server.session(tr, headers, ip, self.seed)
+            finally:
+                tr.sink.close(1000, "")
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(run_session())
+            tg.create_task(tr.writer())
 
 
 # ----------------------------------------------------------------- transports
