@@ -36,7 +36,9 @@ def test_too_many_connections_per_ip_and_per_key():
             url,
         ):
             hdr = {"Authorization": "Bearer tok-a"}
-            conns = [await connect(url + "/v1/ws", additional_headers=hdr) for _ in range(2)]
+            conns = [
+                await connect(url + "/v1/ws", additional_headers=hdr) for _ in range(2)
+            ]
             # a third connection of the same user: refused, code 4429
             extra = await connect(url + "/v1/ws", additional_headers=hdr)
             frames = await _frames_until_closed(extra)
@@ -58,41 +60,64 @@ def test_too_many_subscriptions_oversized_frames_and_malformed_requests():
     async def main() -> None:
         p = Primary()
         p.setup()
-        async with running(p.log, max_subscriptions=3, max_frame=1024) as (_, url):
-            async with FeedClient(url + "/v1/ws", reconnect=False) as c:
-                chans = [
-                    await c.subscribe("book", market="RAIN", depth=d) for d in (1, 2, 3)
-                ]
-                with pytest.raises(FeedClientError) as err:
-                    await c.subscribe("book", market="RAIN", depth=4)
-                assert err.value.code == "too_many_subscriptions"
-                # subscribing again to a held channel is a resync, not a new one
-                await c.subscribe("book", market="RAIN", depth=3)
-                bad = [
-                    ("nope", "bad_request"),
-                    ("[1]", "bad_request"),
-                    ('{"op":"dance"}', "unknown_op"),
-                    ('{"op":"subscribe","channel":"moon","market":0}', "unknown_channel"),
-                    ('{"op":"subscribe","channel":"book","market":"NOPE"}', "unknown_market"),
-                    ('{"op":"subscribe","channel":"book","market":0,"depth":1.0}', "bad_request"),
-                    ('{"op":"subscribe","channel":"book","market":0,"depth":true}', "bad_request"),
-                    ('{"op":"subscribe","channel":"book","market":0,"depth":101}', "bad_request"),
-                    ('{"op":"subscribe","channel":"book","market":0,"view":"maybe"}', "bad_request"),
-                    ('{"op":"subscribe","channel":"book","market":-1}', "bad_request"),
-                    ('{"op":"unsubscribe","channel":"ticker","market":0}', "not_subscribed"),
-                    ('{"op":"subscribe","channel":"user"}', "unauthenticated"),
-                    ('{"op":"ping","id":"x"}', "bad_request"),
-                ]
-                for text, _ in bad:
-                    await c.send_raw(text)
-                await c.wait(lambda: len(c.errors) >= len(bad) + 1, 10)
-                assert [e["code"] for e in c.errors[1:]] == [code for _, code in bad]
-                # still connected and served after all of that
-                await c.unsubscribe(chans[0])
-                await c.subscribe("ticker", market="RAIN")
-                await c.send_raw("x" * 2000)  # over max_frame: closed with 1009
-                await c.wait(lambda: c.closed_code is not None, 10)
-                assert c.closed_code == 1009
+        async with (
+            running(p.log, max_subscriptions=3, max_frame=1024) as (_, url),
+            FeedClient(url + "/v1/ws", reconnect=False) as c,
+        ):
+            chans = [
+                await c.subscribe("book", market="RAIN", depth=d) for d in (1, 2, 3)
+            ]
+            with pytest.raises(FeedClientError) as err:
+                await c.subscribe("book", market="RAIN", depth=4)
+            assert err.value.code == "too_many_subscriptions"
+            # subscribing again to a held channel is a resync, not a new one
+            await c.subscribe("book", market="RAIN", depth=3)
+            bad = [
+                ("nope", "bad_request"),
+                ("[1]", "bad_request"),
+                ('{"op":"dance"}', "unknown_op"),
+                (
+                    '{"op":"subscribe","channel":"moon","market":0}',
+                    "unknown_channel",
+                ),
+                (
+                    '{"op":"subscribe","channel":"book","market":"NOPE"}',
+                    "unknown_market",
+                ),
+                (
+                    '{"op":"subscribe","channel":"book","market":0,"depth":1.0}',
+                    "bad_request",
+                ),
+                (
+                    '{"op":"subscribe","channel":"book","market":0,"depth":true}',
+                    "bad_request",
+                ),
+                (
+                    '{"op":"subscribe","channel":"book","market":0,"depth":101}',
+                    "bad_request",
+                ),
+                (
+                    '{"op":"subscribe","channel":"book","market":0,"view":"maybe"}',
+                    "bad_request",
+                ),
+                ('{"op":"subscribe","channel":"book","market":-1}', "bad_request"),
+                (
+                    '{"op":"unsubscribe","channel":"ticker","market":0}',
+                    "not_subscribed",
+                ),
+                ('{"op":"subscribe","channel":"user"}', "unauthenticated"),
+                ('{"op":"ping","id":"x"}', "bad_request"),
+            ]
+            for text, _ in bad:
+                await c.send_raw(text)
+            await c.wait(lambda: len(c.errors) >= len(bad) + 1, 10)
+            assert [e["code"] for e in c.errors[1:]] == [code for _, code in bad]
+            # still connected and served after all of that
+            await c.unsubscribe(chans[0])
+            await c.subscribe("ticker", market="RAIN")
+            await c.send_raw("x" * 2000)  # over max_frame: closed with 1009
+            await c.wait(lambda: c.closed_code is not None, 10)
+            assert c.closed_code == 1009
 
     run(main)
 
@@ -138,14 +163,23 @@ def test_private_channel_only_for_its_authenticated_owner():
         async with running(p.log, authenticate=AUTH) as (server, url):
             ws = url + "/v1/ws"
             async with (
-                FeedClient(ws, headers={"Authorization": "Bearer tok-a"}, record=True) as a,
+                FeedClient(
+                    ws, headers={"Authorization": "Bearer tok-a"}, record=True
+                ) as a,
                 FeedClient(ws, token="tok-b", record=True) as b,
                 FeedClient(ws, record=True) as anon,
-                FeedClient(ws, headers={"Authorization": "Bearer forged"}, record=True) as x,
+                FeedClient(
+                    ws, headers={"Authorization": "Bearer forged"}, record=True
+                ) as x,
             ):
                 await a.subscribe("user")
                 await b.subscribe("user", user="u1")
-                for who, kw in ((anon, {}), (x, {}), (b, {"user": "u0"}), (b, {"user": 0})):
+                for who, kw in (
+                    (anon, {}),
+                    (x, {}),
+                    (b, {"user": "u0"}),
+                    (b, {"user": 0}),
+                ):
                     with pytest.raises(FeedClientError) as err:
                         await who.subscribe("user", **kw)
                     assert err.value.code in ("unauthenticated", "forbidden")
@@ -176,9 +210,9 @@ def test_private_channel_only_for_its_authenticated_owner():
                     got = sum(ev["kind"] == "fill" for ev in events)
                     assert got == fills[uid] > 0  # and all of its fills
                     snaps = [json.loads(f) for f in client.frames]
-                    assert [m["user"] for m in snaps if m.get("type") == "snapshot"] == [
-                        uid
-                    ]
+                    assert [
+                        m["user"] for m in snaps if m.get("type") == "snapshot"
+                    ] == [uid]
                 for client in (anon, x):
                     kinds = {json.loads(f).get("type") for f in client.frames}
                     assert "user" not in kinds and "snapshot" not in kinds

@@ -32,23 +32,27 @@ def test_injected_gap_is_detected_and_resynced_to_the_right_state():
         p = Primary()
         mid = p.setup()
         rng = random.Random(7)
-        async with running(p.log) as (server, url):
-            async with FeedClient(url + "/v1/ws", drop=drop) as c:
-                b = await c.subscribe("book", market="RAIN", view="no", depth=10)
-                t = await c.subscribe("trades", market="RAIN")
-                for _ in range(20):
-                    p.random_orders(rng, 100)
-                    await caught_up(server, p.log)
-                feed = server.feed
-                await c.wait(
-                    lambda: c.seqs.get(b) == feed._book_seq[mid]
-                    and c.seqs.get(t) == feed._trade_seq[mid],
-                    30,
-                )
-                assert len(dropped) == 3
-                assert c.gaps >= 2 and c.resyncs >= 2 and c.snapshots >= 4
-                assert c.bad_checksums == 0
-                assert c.book(b) == _want(p, mid, "no", 10)
+        async with (
+            running(p.log) as (server, url),
+            FeedClient(url + "/v1/ws", drop=drop) as c,
+        ):
+            b = await c.subscribe("book", market="RAIN", view="no", depth=10)
+            t = await c.subscribe("trades", market="RAIN")
+            for _ in range(20):
+                p.random_orders(rng, 100)
+                await caught_up(server, p.log)
+            feed = server.feed
+            await c.wait(
+                lambda: (
+                    c.seqs.get(b) == feed._book_seq[mid]
+                    and c.seqs.get(t) == feed._trade_seq[mid]
+                ),
+                30,
+            )
+            assert len(dropped) == 3
+            assert c.gaps >= 2 and c.resyncs >= 2 and c.snapshots >= 4
+            assert c.bad_checksums == 0
+            assert c.book(b) == _want(p, mid, "no", 10)
 
     run(main)
 
@@ -65,48 +69,50 @@ def _slow_test(policy: str) -> None:
             slow_policy=policy,
             slow_timeout=60.0,
         )
-        async with running(p.log, **cfg) as (server, url):
-            async with (
-                FeedClient(url + "/v1/ws") as fast,
-                FeedClient(url + "/v1/ws", rcvbuf=4096) as slow,
-            ):
-                chans = {}
-                for c in (fast, slow):
-                    chans[c] = await c.subscribe(
-                        "book", market="RAIN", view="yes", depth=100
-                    )
-                slow.pause()
-                feed = server.feed
-                for _ in range(40):
-                    p.random_orders(rng, 100)
-                    await caught_up(server, p.log)
-                    # the fast client keeps up while the slow one is stuck
-                    await fast.wait(
-                        lambda: fast.seqs[chans[fast]] == feed._book_seq[mid], 30
-                    )
-                assert fast.gaps == 0 and fast.resyncs == 0
-                assert fast.book(chans[fast]) == _want(p, mid, "yes", 100)
-                if policy == "resync":
-                    behind = [s.sub for s in server.sessions if s.sub.dropped]
-                    assert len(behind) == 1 and behind[0].behind
-                else:
-                    # the slow one was cut (its session ends once the socket does)
-                    assert sum(not s.sub.closed for s in server.sessions) == 1
-                slow.resume()
-                await slow.wait(
-                    lambda: chans[slow] in slow.seqs
-                    and slow.seqs[chans[slow]] == feed._book_seq[mid]
-                    and chans[slow] in slow.books,
-                    30,
+        async with (
+            running(p.log, **cfg) as (server, url),
+            FeedClient(url + "/v1/ws") as fast,
+            FeedClient(url + "/v1/ws", rcvbuf=4096) as slow,
+        ):
+            chans = {}
+            for c in (fast, slow):
+                chans[c] = await c.subscribe(
+                    "book", market="RAIN", view="yes", depth=100
                 )
-                assert slow.book(chans[slow]) == _want(p, mid, "yes", 100)
-                assert slow.bad_checksums == 0
-                if policy == "resync":
-                    codes = [e["code"] for e in slow.errors]
-                    assert "slow_consumer" in codes and slow.connects == 1
-                    assert [s.sub.resyncs for s in server.sessions] in ([0, 1], [1, 0])
-                else:
-                    assert slow.connects == 2 and slow.closed_code in (4008, 1006)
+            slow.pause()
+            feed = server.feed
+            for _ in range(40):
+                p.random_orders(rng, 100)
+                await caught_up(server, p.log)
+                # the fast client keeps up while the slow one is stuck
+                await fast.wait(
+                    lambda: fast.seqs[chans[fast]] == feed._book_seq[mid], 30
+                )
+            assert fast.gaps == 0 and fast.resyncs == 0
+            assert fast.book(chans[fast]) == _want(p, mid, "yes", 100)
+            if policy == "resync":
+                behind = [s.sub for s in server.sessions if s.sub.dropped]
+                assert len(behind) == 1 and behind[0].behind
+            else:
+                # the slow one was cut (its session ends once the socket does)
+                assert sum(not s.sub.closed for s in server.sessions) == 1
+            slow.resume()
+            await slow.wait(
+                lambda: (
+                    chans[slow] in slow.seqs
+                    and slow.seqs[chans[slow]] == feed._book_seq[mid]
+                    and chans[slow] in slow.books
+                ),
+                30,
+            )
+            assert slow.book(chans[slow]) == _want(p, mid, "yes", 100)
+            assert slow.bad_checksums == 0
+            if policy == "resync":
+                codes = [e["code"] for e in slow.errors]
+                assert "slow_consumer" in codes and slow.connects == 1
+                assert [s.sub.resyncs for s in server.sessions] in ([0, 1], [1, 0])
+            else:
+                assert slow.connects == 2 and slow.closed_code in (4008, 1006)
 
     run(main)
 

@@ -49,7 +49,9 @@ def test_two_servers_on_the_same_entries_send_identical_frames():
                     await caught_up(s1, log)
                     await caught_up(s2, log)
                 for c, s in ((c1, s1), (c2, s2)):
-                    await c.wait(lambda c=c, s=s: max(c.seqs.values()) == s.feed.event_seq, 20)
+                    await c.wait(
+                        lambda c=c, s=s: max(c.seqs.values()) == s.feed.event_seq, 20
+                    )
                 f1, f2 = _stream(c1), _stream(c2)
                 assert len(f1) > 500
                 assert f1 == f2
@@ -77,7 +79,9 @@ def test_seed_protocol_without_user_ids():
             assert await conn.recv() == "connected"
             await conn.send(json.dumps({"type": "hello-there"}))  # ignored
             await conn.send(
-                json.dumps({"type": "subscribe", "params": {"userId": "x", "eventId": "RAIN"}})
+                json.dumps(
+                    {"type": "subscribe", "params": {"userId": "x", "eventId": "RAIN"}}
+                )
             )
             first = json.loads(await asyncio.wait_for(conn.recv(), 10))
             assert first["EventId"] == "RAIN"
@@ -95,8 +99,13 @@ def test_seed_protocol_without_user_ids():
                         assert o["type"] in ("buy", "sell")
             p.random_orders(random.Random(3), 20)
             update = json.loads(await asyncio.wait_for(conn.recv(), 10))
-            assert update["EventId"] == "RAIN" and set(update["EventData"]) == {"yes", "no"}
-            assert "userId" not in json.dumps(update) and '"user"' not in json.dumps(update)
+            assert update["EventId"] == "RAIN" and set(update["EventData"]) == {
+                "yes",
+                "no",
+            }
+            assert "userId" not in json.dumps(update) and '"user"' not in json.dumps(
+                update
+            )
             await conn.send('{"type":"leave"}')
             await caught_up(server, p.log)
             await asyncio.sleep(0.2)
@@ -149,7 +158,10 @@ def test_asgi_endpoint_under_uvicorn():
                 p.random_orders(random.Random(8), 1000)
                 await c.wait(lambda: c.seqs[ch] == feed._book_seq.get(mid), 30)
                 d = p.engine.book(mid, 1, 20)
-                assert c.book(ch) == ([tuple(x) for x in d.bids], [tuple(x) for x in d.asks])
+                assert c.book(ch) == (
+                    [tuple(x) for x in d.bids],
+                    [tuple(x) for x in d.asks],
+                )
                 assert c.gaps == 0 and c.bad_checksums == 0
             conn = await connect(f"ws://127.0.0.1:{port}/seed")
             assert await conn.recv() == "connected"

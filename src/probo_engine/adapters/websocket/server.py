@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import socket
 import time
@@ -595,7 +596,11 @@ class _AsgiTransport:
             if sink.closing:
                 if not self.gone:
                     await self.send(
-                        {"type": "websocket.close", "code": sink.code, "reason": sink.reason}
+                        {
+                            "type": "websocket.close",
+                            "code": sink.code,
+                            "reason": sink.reason,
+                        }
                     )
                 return
 
@@ -634,7 +639,7 @@ def _redis_source(config: WsConfig) -> EntrySource:
     if not config.redis_url:
         raise ValueError("run_ws needs an entry source or config.redis_url")
     try:
-        from probo_engine.adapters import redis as bus
+        bus = importlib.import_module("probo_engine.adapters.redis")
     except ImportError as exc:
         raise RuntimeError(
             "distributed mode needs probo_engine.adapters.redis (the Redis bus)"
