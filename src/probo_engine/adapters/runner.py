@@ -1,0 +1,787 @@
+"""The single writer: an engine, its command sequence and its dedup window.
+
+:class:`EngineRunner` is the one place where commands change the engine in the
+service.  It stamps each command's time, looks its idempotency key up in the
+dedup window, applies it to an :class:`~probo_engine.Engine` through
+:func:`probo_engine.commands.apply`, and returns an
+:class:`~probo_engine.adapters.entries.Entry`: the command seq, the key, the
+stamped command record, the result and the packed events.  Both transports
+are built on it: :class:`InProcessBus` here (embedded mode) and the Redis
+engine process (``adapters/redis.py``).
+
+:class:`Replica` keeps a read-only copy of the engine in step by applying the
+entries' commands in order (what gateways and WebSocket servers query), and
+:class:`CommandBus` is the interface the server submits commands through.
+
+Nothing here imports a third-party module.  See ``docs/bus.md``.
+
+Time.  Every command record field named ``ts`` is set by the runner to the
+``now_ns`` it is given (integer nanoseconds), kept monotonic: a ``now_ns``
+smaller than the last one stamped is raised to it.  ``expire_ts`` (GTD) is the
+caller's and is left alone; an ``Expire`` command expires what is due at the
+stamped time.  The stamped record is what the entry carries, so replaying
+entries needs no clock.
+
+Dedup window.  The keys of the most recent ``window`` applied commands that
+had a key (empty key: no dedup), with the seq, result and events of each.  It
+is counted in commands, not seconds, so it depends only on the sequence of
+commands: it is part of the runner's snapshot and rebuilt when entries are
+replayed.  A command whose key is in the window is not applied; the original
+reply comes back with ``duplicate=True``.  A hit does not refresh the key's
+place in the window (a duplicate leaves no entry, so a replay could not see
+it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import struct
+import time
+import zlib
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from probo_engine import commands
+from probo_engine.adapters.entries import Entry, EntrySource, MemoryEntryLog
+from probo_engine.commands import CommandRecord
+from probo_engine.engine import Engine
+from probo_engine.errors import InvariantError, SnapshotError, UnavailableError
+
+__all__ = [
+    "DEFAULT_WINDOW",
+    "MAX_KEY_BYTES",
+    "CommandBus",
+    "DurableEntryLog",
+    "EngineRunner",
+    "InProcessBus",
+    "Replica",
+    "Reply",
+]
+
+#: Default size of the dedup window, in keyed commands.  At 10,000 commands/s
+#: it remembers the last 10 s of keys; each slot holds the key, the seq, the
+#: result and the events (typically 100-400 bytes in all).
+DEFAULT_WINDOW = 100_000
+#: Longest idempotency key accepted (docs/service.md).
+MAX_KEY_BYTES = 64
+
+_RUN_MAGIC = b"PROBORUN"
+_RUN_VERSION = 1
+# magic, version, reserved, next seq, last ts, window, keys in window,
+# position length, engine snapshot length
+_RUN_HEAD = struct.Struct("<8sHHQqIIIQ")
+_SLOT = struct.Struct("<HQqI")  # key length, seq, result, events length
+_U32 = struct.Struct("<I")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What :meth:`CommandBus.submit` returns (docs/service.md).
+
+    ``duplicate`` is true when the key was already in the dedup window: then
+    ``seq``, ``result`` and ``events`` are the original command's and nothing
+    was applied.
+    """
+
+    seq: int  #: the command's entry seq
+    result: int  #: what the engine method returned (an id, an oid, -code, code)
+    events: bytes  #: packed events (``EVENT_SIZE`` bytes each)
+    duplicate: bool = False
+
+    @classmethod
+    def of(cls, entry: Entry) -> Reply:
+        return cls(entry.seq, entry.result, entry.events, False)
+
+
+class CommandBus(Protocol):
+    """How the server hands commands to the single writer, whatever the mode."""
+
+    async def submit(
+        self, cmd: CommandRecord, key: bytes, *, timeout: float = 5.0
+    ) -> Reply:
+        """Apply ``cmd`` once (per ``key``) and return once it is durable.
+
+        Raises ``UnavailableError`` within ``timeout`` seconds when the engine
+        or its log cannot answer (the command may or may not have been
+        applied: retry with the same key to learn which), and
+        ``TypeError``/``ValueError`` for a command the engine refuses as
+        misuse (nothing applied).
+        """
+        ...
+
+
+class _Kind:
+    """Per command class: what the runner needs on the hot path."""
+
+    __slots__ = ("cls", "spec", "ts_at")
+
+    def __init__(self, spec: commands.CommandSpec) -> None:
+        self.cls = spec.cls
+        self.spec = spec
+        self.ts_at = spec.fields.index("ts") if "ts" in spec.fields else -1
+
+
+_KINDS: dict[type, _Kind] = {}
+
+
+def _kind(cmd: object) -> _Kind:
+    k = _KINDS.get(type(cmd))
+    if k is None:
+        spec = commands.spec_of(cmd)  # TypeError for anything else
+        if not isinstance(cmd, tuple) or isinstance(cmd, type):
+            raise TypeError(f"not a command record: {cmd!r}")
+        k = _KINDS[spec.cls] = _Kind(spec)
+    return k
+
+
+def _check_key(key: object) -> bytes:
+    if type(key) is not bytes:
+        if isinstance(key, (bytearray, memoryview)):
+            key = bytes(key)
+        else:
+            raise TypeError(f"an idempotency key must be bytes, not {key!r}")
+    if len(key) > MAX_KEY_BYTES:
+        raise ValueError(
+            f"idempotency key of {len(key)} bytes, more than {MAX_KEY_BYTES}"
+        )
+    return key
+
+
+def _check_int(name: str, v: object, lo: int = 0) -> int:
+    if type(v) is not int or v < lo:
+        raise TypeError(f"{name} must be an int >= {lo}, not {v!r}")
+    return v
+
+
+def _ts_of(k: _Kind, cmd: tuple[Any, ...]) -> int | None:
+    return None if k.ts_at < 0 else int(cmd[k.ts_at])
+
+
+class EngineRunner:
+    """An :class:`~probo_engine.Engine`, the next command seq and the dedup window.
+
+    Parameters
+    ----------
+    engine : Engine, optional
+        The engine to drive (a new, empty ``Engine()`` by default).  Change it
+        only through the runner from now on.
+    window : int
+        Size of the dedup window in keyed commands (0: no dedup).
+    next_seq : int
+        Seq of the next command (1 for a new engine).
+    last_ts : int
+        The latest ``ts`` stamped so far (time is kept monotonic from it).
+
+    >>> from probo_engine.commands import CreateMarket, CreateUser, Deposit
+    >>> r = EngineRunner()
+    >>> r.apply(CreateMarket(), b"m-1", now_ns=10).seq
+    1
+    >>> e = r.apply(CreateUser(name="asha"), b"req-1", now_ns=20)
+    >>> e.seq, e.result
+    (2, 0)
+    >>> commands.decode(r.apply(Deposit(0, 500), b"req-2", now_ns=5).command)
+    Deposit(uid=0, amount=500, ts=10)
+    >>> r.apply(CreateUser(name="asha"), b"req-1")   # a retry: not applied
+    Reply(seq=2, result=0, events=b'', duplicate=True)
+    """
+
+    def __init__(
+        self,
+        engine: Engine | None = None,
+        *,
+        window: int = DEFAULT_WINDOW,
+        next_seq: int = 1,
+        last_ts: int = 0,
+    ) -> None:
+        self._engine: Engine = Engine() if engine is None else engine
+        self._window_size = _check_int("window", window)
+        self._next = _check_int("next_seq", next_seq, 1)
+        self._last_ts = _check_int("last_ts", last_ts)
+        # key -> (seq, result, events), oldest first
+        self._window: OrderedDict[bytes, tuple[int, int, bytes]] = OrderedDict()
+
+    # ------------------------------------------------------------ state
+
+    @property
+    def engine(self) -> Engine:
+        """The engine (query it; change it only through :meth:`apply`)."""
+        return self._engine
+
+    @property
+    def seq(self) -> int:
+        """Seq of the last command applied (0: none)."""
+        return self._next - 1
+
+    @property
+    def last_ts(self) -> int:
+        """The latest ``ts`` stamped on a command."""
+        return self._last_ts
+
+    @property
+    def window(self) -> int:
+        """Size of the dedup window (keyed commands)."""
+        return self._window_size
+
+    def window_keys(self) -> list[bytes]:
+        """The keys in the dedup window, oldest first."""
+        return list(self._window)
+
+    def lookup(self, key: bytes) -> Reply | None:
+        """The original reply of ``key`` if it is in the window, else None."""
+        hit = self._window.get(key) if key else None
+        return None if hit is None else Reply(hit[0], hit[1], hit[2], True)
+
+    # --------------------------------------------------------- commands
+
+    def stamp(self, cmd: CommandRecord, now_ns: int) -> CommandRecord:
+        """``cmd`` with its ``ts`` field (if any) set to ``max(now_ns, last_ts)``.
+
+        Changes nothing in the runner.
+        """
+        k = _kind(cmd)
+        if k.ts_at < 0:
+            return cmd
+        ts = max(now_ns, self._last_ts)
+        i = k.ts_at
+        return tuple.__new__(k.cls, (*cmd[:i], ts, *cmd[i + 1 :]))
+
+    def apply(
+        self, cmd: CommandRecord, key: bytes = b"", *, now_ns: int | None = None
+    ) -> Entry | Reply:
+        """Apply one command; return its :class:`Entry` (or the original reply).
+
+        ``now_ns`` is the time to stamp (default: the wall clock,
+        ``time.time_ns()``); see the module docstring.
+
+        Returns
+        -------
+        Entry
+            The command was applied with seq :attr:`seq`.
+        Reply
+            ``key`` was in the dedup window: the original command's reply,
+            with ``duplicate=True``; nothing was applied.
+
+        Raises
+        ------
+        TypeError, ValueError, OverflowError
+            Misuse: not a command record, a field of the wrong kind, a key that
+            is not bytes or is longer than :data:`MAX_KEY_BYTES`, or arguments
+            the engine refuses as misuse (an enum out of range, a bad market
+            grid, a name taken).  Nothing was applied and no seq was used.
+        """
+        k = _kind(cmd)
+        if now_ns is None:
+            now_ns = time.time_ns()
+        elif type(now_ns) is not int or now_ns < 0:
+            raise TypeError(f"now_ns must be an int >= 0, not {now_ns!r}")
+        key = _check_key(key)
+        if k.ts_at >= 0:
+            ts = now_ns if now_ns > self._last_ts else self._last_ts
+            i = k.ts_at
+            cmd = tuple.__new__(k.cls, (*cmd[:i], ts, *cmd[i + 1 :]))
+        # encode() checks every field's kind and range (TypeError/ValueError)
+        payload = commands.encode(cmd)
+        if key:
+            hit = self._window.get(key)
+            if hit is not None:
+                return Reply(hit[0], hit[1], hit[2], True)
+        return self._apply(k, cmd, payload, key, verify=None)
+
+    def apply_entry(self, entry: Entry, *, verify: bool = True) -> None:
+        """Re-apply a logged entry (recovery): its command as recorded, no stamping.
+
+        The entry must be the next one (``entry.seq == seq + 1``).  Its key
+        enters the window as it did the first time.  With ``verify``, the
+        result and events the engine produces must equal the entry's.
+
+        Raises
+        ------
+        ValueError
+            The entry is not the next one, or its command does not decode.
+        InvariantError
+            ``verify`` is on and the engine's result or events differ from the
+            entry's (the engine is then ahead of the runner: discard it).
+        """
+        if entry.seq != self._next:
+            raise ValueError(f"entry seq {entry.seq}, expected {self._next}")
+        cmd = commands.decode(entry.command)
+        check = entry if verify else None
+        self._apply(_kind(cmd), cmd, entry.command, entry.key, verify=check)
+
+    def _apply(
+        self,
+        k: _Kind,
+        cmd: CommandRecord,
+        payload: bytes,
+        key: bytes,
+        verify: Entry | None,
+    ) -> Entry:
+        engine = self._engine
+        result = commands.apply(engine, cmd)  # misuse raises before any change
+        events = engine.events_bytes() if engine.n_last_events else b""
+        seq = self._next
+        if verify is not None and (verify.result != result or verify.events != events):
+            raise InvariantError(
+                f"replaying entry {seq} gave result {result} and "
+                f"{len(events)} bytes of events, the log has {verify.result} and "
+                f"{len(verify.events)} bytes: the log does not match this engine"
+            )
+        self._next = seq + 1
+        if k.ts_at >= 0:
+            ts = cmd[k.ts_at]
+            if ts > self._last_ts:
+                self._last_ts = ts
+        if key and self._window_size:
+            window = self._window
+            window[key] = (seq, result, events)
+            if len(window) > self._window_size:
+                window.popitem(last=False)
+        return Entry(seq, key, payload, result, events)
+
+    # --------------------------------------------------------- snapshots
+
+    def snapshot(self, position: bytes = b"") -> bytes:
+        """The runner's state as bytes: engine, dedup window, next seq, time.
+
+        ``position`` is an opaque caller value stored with it (the Redis
+        engine stores the last applied command stream id).  Layout
+        (little-endian)::
+
+            magic "PROBORUN" | u16 version 1 | u16 0 | u64 next seq
+            | i64 last ts | u32 window size | u32 keys | u32 position length
+            | u64 engine snapshot length | position | engine snapshot
+            | keys, oldest first: u16 key length, u64 seq, i64 result,
+              u32 events length, key, events
+            | u32 CRC32 of everything before
+        """
+        if type(position) is not bytes:
+            raise TypeError(f"position must be bytes, not {position!r}")
+        eng = self._engine.snapshot()
+        parts = [
+            _RUN_HEAD.pack(
+                _RUN_MAGIC,
+                _RUN_VERSION,
+                0,
+                self._next,
+                self._last_ts,
+                self._window_size,
+                len(self._window),
+                len(position),
+                len(eng),
+            ),
+            position,
+            eng,
+        ]
+        for key, (seq, result, events) in self._window.items():
+            parts += (_SLOT.pack(len(key), seq, result, len(events)), key, events)
+        body = b"".join(parts)
+        return body + _U32.pack(zlib.crc32(body))
+
+    @classmethod
+    def restore(
+        cls, data: bytes | bytearray | memoryview, *, engine_cls: type[Engine] = Engine
+    ) -> tuple[EngineRunner, bytes]:
+        """A runner from :meth:`snapshot` bytes, and the position stored with it.
+
+        Raises
+        ------
+        SnapshotError
+            Damaged, truncated or of an unknown version (nothing is built).
+        """
+        view = memoryview(data).cast("B")
+        try:
+            if len(view) < _RUN_HEAD.size + 4:
+                raise SnapshotError(f"runner snapshot too short ({len(view)} bytes)")
+            if zlib.crc32(view[:-4]) != _U32.unpack_from(view, len(view) - 4)[0]:
+                raise SnapshotError("runner snapshot checksum mismatch")
+            magic, version, _r, nxt, last_ts, wsize, nkeys, npos, neng = (
+                _RUN_HEAD.unpack_from(view)
+            )
+            if magic != _RUN_MAGIC:
+                raise SnapshotError("not a runner snapshot (bad magic)")
+            if version != _RUN_VERSION:
+                raise SnapshotError(f"unknown runner snapshot version {version}")
+            if nxt < 1 or last_ts < 0 or nkeys > wsize:
+                raise SnapshotError("runner snapshot header out of range")
+            at = _RUN_HEAD.size
+            end = len(view) - 4
+            if at + npos + neng > end:
+                raise SnapshotError("runner snapshot length does not add up")
+            position = bytes(view[at : at + npos])
+            at += npos
+            engine = engine_cls.restore(view[at : at + neng])
+            at += neng
+            window: OrderedDict[bytes, tuple[int, int, bytes]] = OrderedDict()
+            prev = 0
+            for _ in range(nkeys):
+                nk, seq, result, nev = _SLOT.unpack_from(view, at)
+                at += _SLOT.size
+                key = bytes(view[at : at + nk])
+                at += nk
+                events = bytes(view[at : at + nev])
+                at += nev
+                if (
+                    at > end
+                    or not 0 < nk <= MAX_KEY_BYTES
+                    or not prev < seq < nxt
+                    or key in window
+                ):
+                    raise SnapshotError("runner snapshot dedup window is damaged")
+                prev = seq
+                window[key] = (seq, result, events)
+            if at != end:
+                raise SnapshotError("runner snapshot length does not add up")
+        except struct.error as exc:
+            raise SnapshotError(f"truncated runner snapshot: {exc}") from None
+        finally:
+            view.release()
+        runner = cls(engine, window=wsize, next_seq=nxt, last_ts=last_ts)
+        runner._window = window
+        return runner, position
+
+
+class Replica:
+    """A read-only copy of the engine, kept in step by applying entries.
+
+    ``apply_entry(entry)`` does ``commands.apply(engine,
+    commands.decode(entry.command))`` for the next entry; the replica's state
+    after entry N equals the writer's after entry N (same ``state_hash()``).
+    Query :attr:`engine`; never change it directly.  Use it from one event
+    loop (or one thread).
+
+    Parameters
+    ----------
+    engine : Engine, optional
+        The engine at entry ``seq`` (a new, empty ``Engine()`` at 0 by default).
+    seq : int
+        The last entry already reflected by ``engine``.
+    verify : bool
+        Compare each entry's result and events with what the replica's engine
+        produces, and raise ``InvariantError`` on a difference (cheap: one
+        bytes comparison).
+    """
+
+    def __init__(
+        self, engine: Engine | None = None, seq: int = 0, *, verify: bool = True
+    ) -> None:
+        self._engine: Engine = Engine() if engine is None else engine
+        self._seq = _check_int("seq", seq)
+        self._verify = verify
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    @classmethod
+    def from_snapshot(
+        cls, data: bytes | bytearray | memoryview, *, verify: bool = True
+    ) -> Replica:
+        """A replica at the state of a runner snapshot (``SnapshotError`` if bad)."""
+        runner, _ = EngineRunner.restore(data)
+        return cls(runner.engine, runner.seq, verify=verify)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def seq(self) -> int:
+        """The last entry applied (0: none)."""
+        return self._seq
+
+    def apply_entry(self, entry: Entry) -> bool:
+        """Apply the next entry; False (and nothing done) if already applied.
+
+        Raises
+        ------
+        ValueError
+            A gap: ``entry.seq > seq + 1`` (an entry is missing), or a command
+            that does not decode.
+        InvariantError
+            With ``verify``: the engine's result or events differ from the
+            entry's (the replica has diverged; rebuild it).
+        """
+        if entry.seq <= self._seq:
+            return False
+        if entry.seq != self._seq + 1:
+            raise ValueError(
+                f"entry {entry.seq} after {self._seq}: entries "
+                f"{self._seq + 1}..{entry.seq - 1} are missing"
+            )
+        engine = self._engine
+        result = commands.apply(engine, commands.decode(entry.command))
+        if self._verify:
+            events = engine.events_bytes() if engine.n_last_events else b""
+            if result != entry.result or events != entry.events:
+                raise InvariantError(
+                    f"replica diverged at entry {entry.seq}: result {result}, "
+                    f"log {entry.result}"
+                )
+        self._seq = entry.seq
+        return True
+
+    def apply_entries(self, entries: Sequence[Entry]) -> int:
+        """Apply entries in order; return the seq reached (wakes waiters)."""
+        for entry in entries:
+            self.apply_entry(entry)
+        self._wake()
+        return self._seq
+
+    def _wake(self) -> None:
+        waiters = self._waiters
+        while waiters and waiters[0][0] <= self._seq:
+            fut = waiters.popleft()[1]
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait_for(self, seq: int, timeout: float) -> bool:
+        """Wait until the replica reflects entry ``seq``; False on timeout."""
+        if self._seq >= seq:
+            return True
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters
+        # keep the deque sorted by seq (waiters mostly arrive in seq order)
+        i = len(waiters)
+        while i and waiters[i - 1][0] > seq:
+            i -= 1
+        waiters.insert(i, (seq, fut))
+        done, _ = await asyncio.wait([fut], timeout=timeout)
+        if not done:
+            fut.cancel()
+            with contextlib.suppress(ValueError):
+                waiters.remove((seq, fut))
+        return self._seq >= seq
+
+    async def follow(
+        self,
+        source: EntrySource,
+        *,
+        batch: int = 1024,
+        poll: float = 1.0,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        """Apply entries from ``source`` as they come, until ``stop`` is set
+        (checked at least every ``poll`` seconds) or the task is cancelled.
+
+        Errors of :meth:`apply_entry` and of the source propagate.
+        """
+        while stop is None or not stop.is_set():
+            entries = await source.read(self._seq, batch, poll)
+            if entries:
+                self.apply_entries(entries)
+
+
+class DurableEntryLog(Protocol):
+    """The durable log :class:`InProcessBus` writes entries to.
+
+    ``append`` is called on the event loop's thread and must only buffer;
+    ``commit`` runs in a worker thread (one at a time) while the loop keeps
+    appending, and makes durable at least everything appended before it was
+    called.  ``adapters/locallog.py`` implements it on local files.
+    """
+
+    def append(self, entry: Entry) -> None:
+        """Buffer ``entry`` (the next seq) to be written by the next commit."""
+        ...
+
+    def commit(self) -> int:
+        """Write and sync what is buffered; return the last durable seq."""
+        ...
+
+    def write_snapshot(self, seq: int, data: bytes) -> None:
+        """Store a runner snapshot taken at entry ``seq`` (already durable)."""
+        ...
+
+
+class InProcessBus:
+    """:class:`CommandBus` for embedded mode: the runner in this event loop.
+
+    ``submit`` applies the command through the runner at once (the loop is
+    the single writer), appends the entry to ``log`` (buffered) and returns
+    when the entry is durable.  One commit task syncs the log in a worker
+    thread (``asyncio.to_thread``); entries submitted while a sync runs go
+    together into the next one (group commit).  Once durable, entries are
+    appended to :attr:`tail` (a :class:`MemoryEntryLog`) in order, which is
+    what in-process consumers read: a consumer never sees an entry that a
+    crash could take back.
+
+    With ``log=None`` nothing is written anywhere: entries are "durable" as
+    soon as they are applied (tests, simulations; a crash loses everything).
+
+    Use it as an async context manager (it owns the commit task)::
+
+        async with InProcessBus(EngineRunner(), log=log) as bus:
+            reply = await bus.submit(cmd, b"req-1")
+
+    If the log fails (an I/O error), the engine is ahead of the log: the bus
+    refuses every later command with ``UnavailableError``; restart the
+    process to recover the durable state.
+    """
+
+    def __init__(
+        self,
+        runner: EngineRunner,
+        *,
+        log: DurableEntryLog | None = None,
+        tail: MemoryEntryLog | None = None,
+        clock: Callable[[], int] = time.time_ns,
+        keep: int | None = 100_000,
+    ) -> None:
+        self._runner = runner
+        self._log = log
+        self._tail = (
+            MemoryEntryLog(keep=keep, first_seq=runner.seq + 1)
+            if tail is None
+            else tail
+        )
+        if self._tail.head() != runner.seq:
+            raise ValueError(
+                f"the tail ends at {self._tail.head()}, the runner at {runner.seq}"
+            )
+        self._clock = clock
+        self._durable = runner.seq
+        self._pending: deque[Entry] = deque()  # applied, not yet durable
+        self._waiters: dict[int, asyncio.Future[None]] = {}
+        self._wake = asyncio.Event()
+        self._failed: BaseException | None = None
+        self._running = False
+        self._closing = False
+        self._tg: asyncio.TaskGroup | None = None
+
+    # ------------------------------------------------------------ lifetime
+
+    async def __aenter__(self) -> InProcessBus:
+        if self._tg is not None:
+            raise RuntimeError("this InProcessBus is already running")
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        self._running = True
+        if self._log is not None:
+            self._tg.create_task(self._commit_loop(), name="probo-bus-commit")
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self._running = False
+        self._closing = True
+        self._wake.set()
+        tg, self._tg = self._tg, None
+        if tg is not None:
+            await tg.__aexit__(*exc_info)
+
+    # ------------------------------------------------------------ commands
+
+    @property
+    def runner(self) -> EngineRunner:
+        return self._runner
+
+    @property
+    def tail(self) -> MemoryEntryLog:
+        """Durable entries, in order (an :class:`EntrySource`)."""
+        return self._tail
+
+    @property
+    def durable_seq(self) -> int:
+        """Every entry up to this seq is durable."""
+        return self._durable
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "running": self._running,
+            "failed": None if self._failed is None else repr(self._failed),
+            "seq": self._runner.seq,
+            "durable_seq": self._durable,
+        }
+
+    async def submit(
+        self, cmd: CommandRecord, key: bytes, *, timeout: float = 5.0
+    ) -> Reply:
+        """See :meth:`CommandBus.submit`."""
+        if not self._running or self._failed is not None:
+            raise UnavailableError(self._why_down())
+        out = self._runner.apply(cmd, key, now_ns=self._clock())
+        if isinstance(out, Reply):
+            reply = out  # a retry: answer once the original is durable
+        else:
+            reply = Reply(out.seq, out.result, out.events, False)
+            if self._log is None:
+                self._durable = out.seq
+                self._tail.append(out)
+                return reply
+            try:
+                self._log.append(out)
+            except BaseException as exc:
+                self._fail(exc)
+                raise UnavailableError(self._why_down()) from exc
+            self._pending.append(out)
+            self._wake.set()
+        await self._wait_durable(reply.seq, timeout)
+        return reply
+
+    async def _wait_durable(self, seq: int, timeout: float) -> None:
+        if self._durable < seq:
+            fut = self._waiters.get(seq)
+            if fut is None:
+                fut = self._waiters[seq] = asyncio.get_running_loop().create_future()
+            await asyncio.wait([fut], timeout=timeout)  # never cancels fut
+        if self._durable < seq:
+            if self._failed is not None:
+                raise UnavailableError(self._why_down())
+            raise UnavailableError(
+                f"entry {seq} not durable after {timeout} s (it will be: "
+                "retry with the same key)"
+            )
+
+    def _why_down(self) -> str:
+        if self._failed is not None:
+            return f"the engine's entry log failed: {self._failed!r}"
+        return "the engine is not running"
+
+    def _fail(self, exc: BaseException) -> None:
+        self._failed = exc
+        for fut in self._waiters.values():
+            if not fut.done():
+                fut.set_result(None)
+        self._waiters.clear()
+
+    async def _commit_loop(self) -> None:
+        assert self._log is not None
+        log = self._log
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                await self._wake.wait()
+                self._wake.clear()
+                continue
+            try:
+                durable = await asyncio.to_thread(log.commit)
+            except Exception as exc:  # the log is broken: refuse everything
+                self._fail(exc)
+                return
+            self._release(durable)
+
+    def _release(self, durable: int) -> None:
+        pending, tail, waiters = self._pending, self._tail, self._waiters
+        while pending and pending[0].seq <= durable:
+            entry = pending.popleft()
+            tail.append(entry)
+            self._durable = entry.seq
+            fut = waiters.pop(entry.seq, None)
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+
+    async def snapshot(self) -> int:
+        """Write a runner snapshot to the log; return the seq it covers.
+
+        The snapshot is taken now (on the loop), then written once every
+        entry it covers is durable.
+        """
+        if self._log is None:
+            raise ValueError("this bus has no log to snapshot to")
+        if not self._running or self._failed is not None:
+            raise UnavailableError(self._why_down())
+        seq = self._runner.seq
+        data = self._runner.snapshot()
+        await self._wait_durable(seq, 60.0)
+        await asyncio.to_thread(self._log.write_snapshot, seq, data)
+        return seq
