@@ -115,7 +115,7 @@ class BatchIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _q(call: Call) -> dict[str, int]:
-    return {"seq": call.ctx.engine.last_seq(), "command_seq": call.ctx.seq}
+    return {"seq": call.ctx.engine.last_seq, "command_seq": call.ctx.seq}
 
 
 def _idem_key(call: Call, suffix: str = "") -> bytes:
@@ -438,11 +438,37 @@ async def book(call: Call) -> Response:
 # ----------------------------------------------------------------- orders
 
 
+def check_grid(call: Call, mid: int, price: int | None, qty: int, where: str) -> None:
+    """Refuse (400) what the engine would reject as malformed, before it is
+    sent: a price off the market's grid, a qty below its minimum."""
+    payout, tick, _tf, _mf, _fm, min_qty, _c, _y = call.ctx.engine.market_config(mid)
+    if price is not None and (price % tick or not tick <= price <= payout - tick):
+        raise ApiError(
+            400,
+            "price_off_grid",
+            f"{where}price {price} is not on the grid {tick}..{payout - tick} "
+            f"step {tick}",
+        )
+    if qty < min_qty:
+        raise ApiError(400, "below_min_qty", f"{where}qty {qty} < min_qty {min_qty}")
+
+
 def _checked(o: OrderIn, call: Call, where: str = "") -> tuple[int, ...]:
     why = check_order(o)
     if why is not None:
         raise ApiError(400, "invalid_order", where + why)
-    return order_command(o, call.who.uid, call.ctx.market(o.market))
+    mid = call.ctx.market(o.market)
+    check_grid(call, mid, o.price, o.qty, where)
+    return order_command(o, call.who.uid, mid)
+
+
+def _own_order(call: Call, oid: int) -> tuple[int, ...]:
+    """The caller's live order ``oid`` (404 if it is not live or not theirs:
+    another user's order is indistinguishable from none)."""
+    t = call.ctx.engine.order(oid)
+    if t is None or t[2] != call.who.uid:
+        raise ApiError(404, "unknown_order", f"no open order {oid}")
+    return t
 
 
 def _order_key(call: Call, o: OrderIn, suffix: str = "") -> bytes:
@@ -522,7 +548,10 @@ async def _history_order(call: Call, oid: int | None = None, cid: int | None = N
 
 async def cancel(call: Call) -> Response:
     oid = call.path_int("oid")
-    return await _simple(call, Cancel(call.who.uid, oid), _idem_key(call))
+    key = _idem_key(call)
+    if not key:  # with a key, a retry must reach the dedup window
+        _own_order(call, oid)
+    return await _simple(call, Cancel(call.who.uid, oid), key)
 
 
 async def cancel_all(call: Call) -> Response:
@@ -537,9 +566,11 @@ async def cancel_all(call: Call) -> Response:
 async def amend(call: Call) -> Response:
     oid = call.path_int("oid")
     body = call.json(AmendIn)
-    return await _simple(
-        call, Amend(call.who.uid, oid, body.price, body.qty), _idem_key(call)
-    )
+    key = _idem_key(call)
+    if not key:  # with a key, a retry must reach the dedup window
+        t = _own_order(call, oid)
+        check_grid(call, t[0], body.price, body.qty, "")
+    return await _simple(call, Amend(call.who.uid, oid, body.price, body.qty), key)
 
 
 # ---------------------------------------------------------------- history
