@@ -35,12 +35,12 @@ from probo_engine.server.api import (
     reject_error,
 )
 from probo_engine.server.auth import valid_name
-from probo_engine.server.orders import Qty, Symbol
+from probo_engine.server.orders import NAME_PATTERN, Qty, Symbol
 from probo_engine.server.v1 import check_grid, create_user
 
 __all__ = ["routes"]
 
-UserId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+UserId = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
 Int = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
 
 

@@ -42,6 +42,7 @@ from probo_engine.server.api import (
 )
 from probo_engine.server.auth import CSRF_COOKIE, SESSION_COOKIE, valid_name
 from probo_engine.server.orders import (
+    NAME_PATTERN,
     OUTCOMES,
     OrderIn,
     Qty,
@@ -54,7 +55,7 @@ from probo_engine.types import FeeMode, MarketStatus, Outcome, Side, TimeInForce
 __all__ = ["routes"]
 
 Amount = Annotated[int, msgspec.Meta(ge=1, le=2**62)]
-Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=256)]
 _IDEM_RE = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
 
