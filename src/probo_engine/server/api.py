@@ -106,9 +106,9 @@ class Ctx:
     limiter: RateLimiter
     fail_limiter: RateLimiter
     services: Services | None = None
-    #: ``(engine, mid, outcome) -> checksum``: the WebSocket feed's book
-    #: checksum, so REST and WS books can be compared at one seq
-    book_checksum: Callable[[Engine, int, int], Any] | None = None
+    #: ``(bids, asks) -> int``: the WebSocket feed's book checksum, so REST
+    #: and WS books can be compared at one seq
+    book_checksum: Callable[[Any, Any], int] | None = None
     accepting: bool = True
     inflight: int = 0
     idle: asyncio.Event = field(default_factory=asyncio.Event)

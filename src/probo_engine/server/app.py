@@ -163,7 +163,7 @@ def create_app(
     except ImportError:
         pass
     else:
-        ctx.book_checksum = getattr(ws_protocol, "engine_book_checksum", None)
+        ctx.book_checksum = ws_protocol.book_checksum
     table = all_routes() if routes is None else routes
     spec = openapi(table)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 __all__ = ["JsonFormatter", "setup_logging"]
 
-_STD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_STD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

@@ -14,19 +14,24 @@ first start (:func:`ensure_admin`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from probo_engine.adapters.runner import EngineRunner, InProcessBus
-from probo_engine.server.auth import AuthStore
+from probo_engine.engine import Engine
+from probo_engine.server.auth import SESSION_COOKIE, AuthError, AuthStore
 from probo_engine.server.config import ServerConfig
 from probo_engine.server.services import Services
 
-__all__ = ["ensure_admin", "memory_services"]
+__all__ = ["embedded_services", "ensure_admin", "gateway_services", "memory_services"]
 
 log = logging.getLogger("probo.server")
 
@@ -78,3 +83,157 @@ async def memory_services(
         if make_admin:
             await ensure_admin(svc, config.data)
         yield svc
+
+
+def ws_authenticator(auth: AuthStore) -> Any:
+    """The WebSocket feed's authenticator: a session cookie, or a signed
+    handshake (``GET /ws``, empty query and body, see docs/server.md)."""
+
+    async def authenticate(
+        headers: Mapping[str, str], message: Mapping[str, Any] | None
+    ) -> int | None:
+        if message is not None:
+            return None  # credentials come with the handshake only
+        try:
+            cookie = headers.get("cookie", "")
+            for part in cookie.split(";"):
+                name, _, value = part.strip().partition("=")
+                if name == SESSION_COOKIE and value:
+                    return auth.verify_session(value, "GET", None).uid
+            if "x-probo-key" in headers:
+                return auth.verify_signed(headers, "GET", "/ws", "", b"").uid
+        except AuthError:
+            return None
+        return None
+
+    return authenticate
+
+
+def _say(msg: str) -> None:
+    print(f"probo: {msg}", file=sys.stderr, flush=True)
+
+
+@asynccontextmanager
+async def embedded_services(config: ServerConfig) -> AsyncIterator[Services]:
+    """``probo serve``: everything in this process, state in ``config.data``.
+
+    ``<data>/log``: the durable entry log and runner snapshots (the journal);
+    ``<data>/history.sqlite3``: the history; ``<data>/auth.sqlite3`` and
+    ``server.key``: credentials.  A command is acknowledged once its entry is
+    fsynced.  On exit: stop the archiver and the feed, write a runner
+    snapshot, close everything.
+    """
+    from probo_engine.adapters.history.archiver import Archiver, ArchiverStats
+    from probo_engine.adapters.history.store import open_store
+    from probo_engine.adapters.locallog import LocalEntryLog
+    from probo_engine.adapters.websocket.feed import Feed
+    from probo_engine.adapters.websocket.server import WsConfig, WsServer
+    from probo_engine.server.history import HistoryQueries
+
+    data = config.data
+    data.mkdir(parents=True, exist_ok=True)
+    async with AsyncExitStack() as stack:
+        auth = AuthStore(data, config.sig_window_ms)
+        stack.callback(auth.close)
+        t0 = time.perf_counter()
+        _say(f"recovering the entry log in {data / 'log'} ...")
+        elog = await asyncio.to_thread(LocalEntryLog.open, data / "log")
+        stack.callback(elog.close)
+        rec = elog.recovery
+        _say(
+            f"recovered to entry {rec.last_seq}: snapshot at {rec.snapshot_seq}, "
+            f"{rec.replayed} entries replayed in {time.perf_counter() - t0:.2f} s"
+        )
+        store = await open_store(f"sqlite:///{(data / 'history.sqlite3').resolve()}")
+        stack.push_async_callback(store.close)
+        cp = await store.checkpoint()
+        await asyncio.to_thread(elog.set_checkpoint, "history", cp.cmd_seq)
+        bus = InProcessBus(elog.runner, log=elog, snapshot_every=100_000)
+        await stack.enter_async_context(bus)
+
+        async def final_snapshot() -> None:
+            try:
+                seq = await bus.snapshot()
+            except Exception as exc:  # the log failed: recovery replays instead
+                log.error("final snapshot failed: %r", exc)
+            else:
+                _say(f"snapshot written at entry {seq}")
+
+        stack.push_async_callback(final_snapshot)
+        runner = bus.runner
+        feed = Feed(
+            bus.source,
+            engine=Engine.restore(runner.engine.snapshot()),
+            after=runner.seq,
+        )
+        ws = WsServer(feed, WsConfig(path="/ws/v1", seed_path="/ws/seed"),
+                      ws_authenticator(auth))  # fmt: skip
+        stats = ArchiverStats(cmd_seq=cp.cmd_seq, head=runner.seq)
+        archiver = Archiver(store, bus.source, stats=stats)
+        stop = asyncio.Event()
+        tg = await stack.enter_async_context(asyncio.TaskGroup())
+        tasks = [
+            tg.create_task(archiver.run(stop), name="probo-archiver"),
+            tg.create_task(feed.run(), name="probo-feed"),
+            tg.create_task(ws.housekeeping(), name="probo-ws-housekeeping"),
+        ]
+
+        async def checkpoints() -> None:
+            last = cp.cmd_seq
+            while True:
+                await asyncio.sleep(1.0)
+                if stats.cmd_seq != last:
+                    last = stats.cmd_seq
+                    await asyncio.to_thread(elog.set_checkpoint, "history", last)
+
+        tasks.append(tg.create_task(checkpoints(), name="probo-history-checkpoint"))
+
+        async def stop_tasks() -> None:
+            stop.set()
+            for t in tasks[1:]:
+                t.cancel()
+            await asyncio.wait(tasks, timeout=10.0)
+            tasks[0].cancel()  # the archiver stops at its next read
+
+        stack.push_async_callback(stop_tasks)
+        from starlette.routing import Router, WebSocketRoute
+
+        ws_app = Router(
+            routes=[
+                WebSocketRoute("/v1", ws.asgi_app()),
+                WebSocketRoute("/seed", ws.asgi_app(seed=True)),
+            ]
+        )
+        svc = Services(
+            auth=auth,
+            bus=bus,
+            reads=runner,
+            history=HistoryQueries(store, runner.engine),
+            ws_app=ws_app,
+            gauges={
+                "probo_bus_seq": lambda: runner.seq,
+                "probo_bus_durable_lag": lambda: runner.seq - bus.durable_seq,
+                "probo_archiver_lag": lambda: runner.seq - stats.cmd_seq,
+                "probo_feed_lag": lambda: runner.seq - feed.entry_seq,
+                "probo_ws_connections": lambda: len(ws.sessions),
+            },
+            ready=lambda: bus.health()["failed"] is None and all(not t.done() for t in tasks),
+        )
+        made = await ensure_admin(svc, data)
+        if made is not None:
+            _say(f"first start: the admin's credentials are in {made} (mode 0600)")
+        yield svc
+
+
+@asynccontextmanager
+async def gateway_services(config: ServerConfig) -> AsyncIterator[Services]:
+    """``probo gateway``: a RedisBus and a replica following the Redis stream."""
+    try:
+        from probo_engine.adapters import redis as _redis  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError(
+            "distributed mode needs probo_engine.adapters.redis, which this "
+            "build does not have yet"
+        ) from exc
+    raise RuntimeError("probo gateway is not wired up in this build (see docs/server.md)")
+    yield  # pragma: no cover

@@ -430,9 +430,8 @@ async def book(call: Call) -> Response:
         "asks": [[lv.price, lv.qty, lv.orders] for lv in depth.asks],
         **_q(call),
     }
-    checksum = ctx.book_checksum
-    if checksum is not None:
-        out["checksum"] = checksum(ctx.engine, mid, OUTCOMES[outcome])
+    if ctx.book_checksum is not None:
+        out["checksum"] = ctx.book_checksum(out["bids"], out["asks"])
     return json_response(out)
 
 
@@ -587,14 +586,16 @@ def _need_history(call: Call) -> Any:
 async def fills(call: Call) -> Response:
     hist = _need_history(call)
     limit = call.query_int("limit", 100, 1, 1000)
-    rows = await hist.user_fills(call.who.uid, limit=limit)
+    after = call.query_int("after", 0)
+    rows = await hist.user_fills(call.who.uid, limit=limit, after=after)
     return json_response({"fills": rows})
 
 
 async def order_history(call: Call) -> Response:
     hist = _need_history(call)
     limit = call.query_int("limit", 100, 1, 1000)
-    rows = await hist.user_orders(call.who.uid, limit=limit)
+    before = call.query_int("before", None, 1)
+    rows = await hist.user_orders(call.who.uid, limit=limit, before=before)
     return json_response({"orders": rows})
 
 
@@ -602,7 +603,8 @@ async def trades(call: Call) -> Response:
     hist = _need_history(call)
     mid = call.ctx.market(call.path("market"))
     limit = call.query_int("limit", 100, 1, 1000)
-    rows = await hist.trades(mid, limit=limit)
+    after = call.query_int("after", 0)
+    rows = await hist.trades(mid, limit=limit, after=after)
     return json_response({"trades": rows})
 
 
@@ -610,8 +612,9 @@ async def candles(call: Call) -> Response:
     hist = _need_history(call)
     mid = call.ctx.market(call.path("market"))
     interval = call.query_choice("interval", ("1m", "5m", "15m", "1h", "1d"), "1m")
-    limit = call.query_int("limit", 500, 1, 5000)
-    rows = await hist.candles(mid, interval, limit=limit)
+    outcome = call.query_choice("outcome", ("yes", "no"), "yes")
+    start = call.query_int("start_ts", None)
+    rows = await hist.candles(mid, interval, outcome=OUTCOMES[outcome], start_ts=start)
     return json_response({"candles": rows})
 
 
