@@ -9,7 +9,7 @@ import pytest
 
 from probo_engine.server.app import create_app
 from probo_engine.server.config import ServerConfig
-from probo_engine.server.modes import memory_services
+from probo_engine.server.modes import embedded_services, memory_services
 
 from .helpers import Server
 
@@ -24,9 +24,19 @@ def config(tmp_path: Path) -> ServerConfig:
     return ServerConfig(data=tmp_path / "data")
 
 
+MODES = {"memory": memory_services, "embedded": embedded_services}
+
+
+@pytest.fixture(params=sorted(MODES))
+def mode(request: pytest.FixtureRequest) -> str:
+    """Every app test runs on the in-memory bus and on the embedded stack
+    (durable entry log, SQLite history, WebSocket feed)."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def server(config: ServerConfig) -> AsyncIterator[Server]:
-    app = create_app(config, memory_services)
+async def server(config: ServerConfig, mode: str) -> AsyncIterator[Server]:
+    app = create_app(config, MODES[mode])
     async with app.router.lifespan_context(app):
         yield Server(app, config.data)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +57,21 @@ class Server:
         return httpx.AsyncClient(
             transport=self.transport, base_url="http://t", auth=Signed(key_id, secret)
         )
+
+    @property
+    def history(self) -> bool:
+        return self.app.state.ctx.services.history is not None
+
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Wait (bounded) until the archiver has caught up with the engine."""
+        lag = self.app.state.ctx.services.gauges.get("probo_archiver_lag")
+        if lag is None:
+            return
+        for _ in range(int(timeout / 0.02)):
+            if lag() == 0:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("the archiver did not catch up")
 
     @property
     def engine(self) -> Any:

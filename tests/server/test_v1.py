@@ -151,8 +151,12 @@ async def test_cancel_amend_cancel_all_open(server) -> None:
     r = await a.delete("/v1/orders?market=RAIN")
     assert r.json()["canceled"] == 2
     assert (await a.get("/v1/orders")).json()["orders"] == []
+    await server.settle()
     r = await a.get(f"/v1/orders/{ids[0]}")
-    assert r.status_code == 404
+    if server.history:  # found in the history, no longer open
+        assert r.json()["status"] == "canceled" and r.json()["open"] is False
+    else:
+        assert r.status_code == 404
 
 
 async def test_markets_admin_lifecycle(server) -> None:
@@ -226,3 +230,36 @@ async def test_openapi_docs_health_metrics(server) -> None:
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = await server.anon.put("/v1/orders")
     assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_history_routes(server) -> None:
+    await server.market("RAIN")
+    a = await server.user("asha", 100_000)
+    b = await server.user("bilal", 100_000)
+    r = await a.post("/v1/orders", json={**BUY_YES, "client_order_id": 9})
+    oid = r.json()["order_id"]
+    await b.post("/v1/orders", json={**BUY_NO, "qty": 4})
+    await b.post("/v1/orders", json={**BUY_NO, "qty": 6, "price": 450, "tif": "ioc"})
+    await server.settle()
+    if not server.history:
+        for path in ("/v1/fills", "/v1/orders/history", "/v1/markets/RAIN/trades",
+                     "/v1/markets/RAIN/candles"):  # fmt: skip
+            r = await a.get(path)
+            assert r.status_code == 404 and r.json()["error"]["code"] == "no_history"
+        return
+    fills = (await a.get("/v1/fills")).json()["fills"]
+    assert [(f["qty"], f["price"], f["role"]) for f in fills] == [(4, 600, "maker"), (6, 600, "maker")]
+    fills_b = (await b.get("/v1/fills")).json()["fills"]
+    assert [(f["qty"], f["price"], f["role"]) for f in fills_b] == [(4, 400, "taker"), (6, 400, "taker")]
+    trades = (await b.get("/v1/markets/RAIN/trades")).json()["trades"]
+    assert [t["qty"] for t in trades] == [4, 6] and "maker_user" not in trades[0]
+    candles = (await a.get("/v1/markets/RAIN/candles?interval=1h")).json()["candles"]
+    assert len(candles) == 1 and candles[0]["volume"] == 10 and candles[0]["open"] == 600
+    orders = (await a.get("/v1/orders/history")).json()["orders"]
+    assert orders[0]["order_id"] == oid and orders[0]["status"] == "filled"
+    r = await a.get("/v1/orders/client/9")
+    assert r.json()["status"] == "filled" and r.json()["open"] is False
+    assert (await b.get(f"/v1/orders/{oid}")).status_code == 404  # not b's
+    rows = (await b.request("GET", "/transactions", json={"userId": "bilal"})).json()
+    assert [(x["orderType"], x["stockType"], x["quantity"], x["executedQuantity"])
+            for x in rows] == [("buy", "no", 6, 6), ("buy", "no", 4, 4)]  # fmt: skip

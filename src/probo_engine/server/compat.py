@@ -239,7 +239,7 @@ async def transactions(call: Call) -> Response:
     return json_response(
         [
             {
-                "orderType": r["side"],
+                "orderType": r["side"],  # newest first
                 "stockType": r["outcome"],
                 "stockSymbol": r["market"],
                 "price": r["price"],
