@@ -124,6 +124,7 @@ async def test_session_login_and_csrf(server: Server) -> None:
 ADMIN_ROUTES = [
     ("POST", "/v1/users", {"name": "eve2"}),
     ("GET", "/v1/users", None),
+    ("GET", "/v1/admin/state", None),
     ("POST", "/v1/markets", {"symbol": "EVE"}),
     ("POST", "/v1/markets/RAIN/halt", None),
     ("POST", "/v1/markets/RAIN/resume", None),

@@ -618,6 +618,21 @@ async def candles(call: Call) -> Response:
     return json_response({"candles": rows})
 
 
+async def admin_state(call: Call) -> Response:
+    eng = call.ctx.engine
+    net_cash, n_users, n_markets, n_live = eng.totals()
+    return json_response(
+        {
+            "state_hash": eng.state_hash(),
+            "users": n_users,
+            "markets": n_markets,
+            "live_orders": n_live,
+            "net_cash": net_cash,
+            **_q(call),
+        }
+    )
+
+
 def routes() -> list[Route]:
     R = Route
     return [
@@ -655,5 +670,6 @@ def routes() -> list[Route]:
         R("GET", "/v1/orders/{oid}", "orders.get", get_order, "An order by id", tags=("orders",)),
         R("DELETE", "/v1/orders/{oid}", "orders.cancel", cancel, "Cancel an order", tags=("orders",)),
         R("PATCH", "/v1/orders/{oid}", "orders.amend", amend, "Amend price and remaining qty", AmendIn, tags=("orders",)),
+        R("GET", "/v1/admin/state", "admin.state", admin_state, "Engine state hash and totals at a seq", admin=True, tags=("ops",)),
         R("GET", "/v1/fills", "fills", fills, "Your fills, newest first (history)", tags=("history",)),
     ]  # fmt: skip
