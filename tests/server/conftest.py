@@ -39,4 +39,3 @@ async def server(config: ServerConfig, mode: str) -> AsyncIterator[Server]:
     app = create_app(config, MODES[mode])
     async with app.router.lifespan_context(app):
         yield Server(app, config.data)
-

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from probo_engine.server.auth import sign
 from probo_engine.server.modes import ADMIN_FILE
 
@@ -84,7 +85,9 @@ class Server:
         assert r.status_code == 201, r.text
         k = r.json()
         if cash:
-            r = await self.admin.post("/v1/deposits", json={"user": name, "amount": cash})
+            r = await self.admin.post(
+                "/v1/deposits", json={"user": name, "amount": cash}
+            )
             assert r.status_code == 200, r.text
         return self.client(k["key_id"], k["secret"])
 

@@ -25,8 +25,14 @@ async def _key(server: Server, name: str) -> tuple[str, str]:
     return k["key_id"], k["secret"]
 
 
-async def _raw(server: Server, method: str, path: str, headers: dict[str, str],
-               body: bytes = b"", query: str = "") -> httpx.Response:  # fmt: skip
+async def _raw(
+    server: Server,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+    query: str = "",
+) -> httpx.Response:
     url = path + ("?" + query if query else "")
     return await server.anon.request(method, url, content=body, headers=headers)
 
@@ -45,12 +51,29 @@ async def test_signature_tampering_expiry_replay(server: Server) -> None:
         elif variant == 1:
             query = "x=1"  # query added
         elif variant == 2:
-            hdr = sign(key_id, secret, "POST", "/v1/orders", "", body, ts_ms=int(time.time() * 1000) - 60_000)
+            hdr = sign(
+                key_id,
+                secret,
+                "POST",
+                "/v1/orders",
+                "",
+                body,
+                ts_ms=int(time.time() * 1000) - 60_000,
+            )
         elif variant == 3:
-            hdr = sign(key_id, secret, "POST", "/v1/orders", "", body, ts_ms=int(time.time() * 1000) + 60_000)
+            hdr = sign(
+                key_id,
+                secret,
+                "POST",
+                "/v1/orders",
+                "",
+                body,
+                ts_ms=int(time.time() * 1000) + 60_000,
+            )
         elif variant == 4:
             hdr["X-Probo-Signature"] = hdr["X-Probo-Signature"][:-1] + (
-                "0" if hdr["X-Probo-Signature"][-1] != "0" else "1")  # fmt: skip
+                "0" if hdr["X-Probo-Signature"][-1] != "0" else "1"
+            )
         elif variant == 5:
             hdr = sign(key_id, "not-the-secret", "POST", "/v1/orders", "", body)
         elif variant == 6:
@@ -60,8 +83,16 @@ async def test_signature_tampering_expiry_replay(server: Server) -> None:
         elif variant == 8:
             del hdr["X-Probo-Signature"]
         elif variant == 9:
-            hdr = sign(key_id, secret, "POST", "/v1/orders", "", body, max_age_ms=1,
-                       ts_ms=int(time.time() * 1000) - 50)  # fmt: skip
+            hdr = sign(
+                key_id,
+                secret,
+                "POST",
+                "/v1/orders",
+                "",
+                body,
+                max_age_ms=1,
+                ts_ms=int(time.time() * 1000) - 50,
+            )
         elif variant == 10:
             hdr["X-Probo-Key"] = "pk_" + "0" * 24
         elif variant == 11:
@@ -81,8 +112,12 @@ async def test_signature_tampering_expiry_replay(server: Server) -> None:
     r = await _raw(server, "POST", "/v1/orders", hdr, body)
     assert r.status_code == 401 and r.json()["error"]["code"] == "replayed"
     hdr = sign(key_id, secret, "GET", "/v1/orders", "market=RAIN")
-    assert (await _raw(server, "GET", "/v1/orders", hdr, query="market=RAIN")).status_code == 200
-    assert (await _raw(server, "GET", "/v1/orders", hdr, query="market=SUN")).status_code == 401
+    assert (
+        await _raw(server, "GET", "/v1/orders", hdr, query="market=RAIN")
+    ).status_code == 200
+    assert (
+        await _raw(server, "GET", "/v1/orders", hdr, query="market=SUN")
+    ).status_code == 401
 
 
 async def test_secret_encrypted_at_rest_and_not_logged(server: Server, caplog) -> None:
@@ -97,7 +132,9 @@ async def test_secret_encrypted_at_rest_and_not_logged(server: Server, caplog) -
 
 async def test_session_login_and_csrf(server: Server) -> None:
     await server.market("RAIN")
-    await server.admin.post("/v1/users", json={"name": "asha", "password": "pass-word-1"})
+    await server.admin.post(
+        "/v1/users", json={"name": "asha", "password": "pass-word-1"}
+    )
     await server.admin.post("/v1/deposits", json={"user": "asha", "amount": 10_000})
     c = httpx.AsyncClient(transport=server.transport, base_url="http://t")
     r = await c.post("/v1/session", json={"name": "asha", "password": "wrong-pass"})
@@ -116,7 +153,9 @@ async def test_session_login_and_csrf(server: Server) -> None:
     assert r.status_code == 403
     r = await c.post("/v1/orders", json=ORDER, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 201
-    assert (await c.delete("/v1/session", headers={"X-CSRF-Token": csrf})).status_code == 200
+    assert (
+        await c.delete("/v1/session", headers={"X-CSRF-Token": csrf})
+    ).status_code == 200
     c.cookies.set("probo_session", cookie.split(";")[0].split("=", 1)[1])
     assert (await c.get("/v1/me")).status_code == 401
 
@@ -159,7 +198,9 @@ async def test_cross_user_attempts(server: Server) -> None:
     await server.market("RAIN")
     a = await server.user("asha", 100_000)
     eve = await server.user("eve", 100_000)
-    oid = (await a.post("/v1/orders", json={**ORDER, "client_order_id": 5})).json()["order_id"]
+    oid = (await a.post("/v1/orders", json={**ORDER, "client_order_id": 5})).json()[
+        "order_id"
+    ]
     h = server.engine.state_hash()
     attempts = [
         ("DELETE", f"/v1/orders/{oid}", None),
@@ -167,28 +208,60 @@ async def test_cross_user_attempts(server: Server) -> None:
         ("GET", f"/v1/orders/{oid}", None),
         ("GET", "/v1/orders/client/5", None),
         ("GET", "/balances/inr/asha", None),
-        ("POST", "/order/buy", {"userId": "asha", "stockSymbol": "RAIN", "quantity": 1,
-                                "price": 500, "stockType": "yes"}),
-        ("POST", "/order/sell", {"userId": "asha", "stockSymbol": "RAIN", "quantity": 1,
-                                 "price": 500, "stockType": "yes"}),
-        ("POST", "/trade/mint", {"userId": "asha", "stockSymbol": "RAIN", "quantity": 1}),
+        (
+            "POST",
+            "/order/buy",
+            {
+                "userId": "asha",
+                "stockSymbol": "RAIN",
+                "quantity": 1,
+                "price": 500,
+                "stockType": "yes",
+            },
+        ),
+        (
+            "POST",
+            "/order/sell",
+            {
+                "userId": "asha",
+                "stockSymbol": "RAIN",
+                "quantity": 1,
+                "price": 500,
+                "stockType": "yes",
+            },
+        ),
+        (
+            "POST",
+            "/trade/mint",
+            {"userId": "asha", "stockSymbol": "RAIN", "quantity": 1},
+        ),
         ("GET", "/transactions", {"userId": "asha"}),
-        ("DELETE", "/v1/keys/" + server.app.state.ctx.services.auth.keys_of("asha")[0], None),
-    ]  # fmt: skip
+        (
+            "DELETE",
+            "/v1/keys/" + server.app.state.ctx.services.auth.keys_of("asha")[0],
+            None,
+        ),
+    ]
     for method, path, js in attempts:
         r = await eve.request(method, path, json=js)
         assert r.status_code in (403, 404), (method, path, r.text)
+    assert server.engine.state_hash() == h  # none reached the engine
     # eve's own views never show asha's data
     assert (await eve.get("/v1/orders")).json()["orders"] == []
     assert list((await eve.get("/balances/inr")).json()) == ["eve"]
     assert list((await eve.get("/balances/stock")).json()) == ["eve"]
     book = (await eve.get("/orderbook/RAIN")).json()
-    assert book["no"]["400"]["orders"] == [{"quantity": 1, "userId": None, "type": "buy"}]
+    assert book["no"]["400"]["orders"] == [
+        {"quantity": 1, "userId": None, "type": "buy"}
+    ]
     r = await eve.delete("/v1/orders")  # cancel-all cancels only eve's
     assert r.json()["canceled"] == 0
     assert server.engine.order(oid) is not None
-    r = await eve.patch(f"/v1/orders/{oid}", json={"price": 650, "qty": 1},
-                        headers={"Idempotency-Key": "k1"})  # fmt: skip
+    r = await eve.patch(
+        f"/v1/orders/{oid}",
+        json={"price": 650, "qty": 1},
+        headers={"Idempotency-Key": "k1"},
+    )
     assert r.status_code == 404  # reaches the engine, which refuses it
     assert server.engine.order(oid)[5] == 600
 

@@ -39,8 +39,16 @@ def _start(data: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     out = open(log, "ab")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "probo_engine.server", "serve", "--data", str(data),
-         "--port", str(port)],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "probo_engine.server",
+            "serve",
+            "--data",
+            str(data),
+            "--port",
+            str(port),
+        ],
         env=env,
         stdout=out,
         stderr=subprocess.STDOUT,
@@ -52,7 +60,10 @@ def _start(data: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
         if proc.poll() is not None:
             raise AssertionError(f"server exited: {log.read_text()[-3000:]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+            if (
+                httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code
+                == 200
+            ):
                 return proc
         except httpx.HTTPError:
             pass
@@ -79,12 +90,18 @@ class Driver:
 
     async def setup(self) -> None:
         async with self.client("admin") as adm:
-            assert (await adm.post("/v1/markets", json={"symbol": "RAIN"})).status_code == 201
+            assert (
+                await adm.post("/v1/markets", json={"symbol": "RAIN"})
+            ).status_code == 201
             for name in ("asha", "bilal"):
-                assert (await adm.post("/v1/users", json={"name": name})).status_code == 201
+                assert (
+                    await adm.post("/v1/users", json={"name": name})
+                ).status_code == 201
                 k = (await adm.post("/v1/keys", json={"user": name})).json()
                 self.keys[name] = (k["key_id"], k["secret"])
-                r = await adm.post("/v1/deposits", json={"user": name, "amount": 10**12})
+                r = await adm.post(
+                    "/v1/deposits", json={"user": name, "amount": 10**12}
+                )
                 assert r.status_code == 200
 
     async def load(self, seconds: float, kill: Any = None) -> None:
@@ -95,9 +112,19 @@ class Driver:
                 while time.monotonic() < stop:
                     cid = self.next_cid[user]
                     self.next_cid[user] += 1
-                    price = 50 * (8 + (cid + i) % 5) if outcome == "yes" else 50 * (8 + (cid + i) % 5)
-                    order = {"market": "RAIN", "side": "buy", "outcome": outcome,
-                             "price": price, "qty": 1 + cid % 3, "client_order_id": cid}  # fmt: skip
+                    price = (
+                        50 * (8 + (cid + i) % 5)
+                        if outcome == "yes"
+                        else 50 * (8 + (cid + i) % 5)
+                    )
+                    order = {
+                        "market": "RAIN",
+                        "side": "buy",
+                        "outcome": outcome,
+                        "price": price,
+                        "qty": 1 + cid % 3,
+                        "client_order_id": cid,
+                    }
                     try:
                         r = await c.post("/v1/orders", json=order)
                     except httpx.HTTPError:
@@ -107,7 +134,9 @@ class Driver:
 
         async with asyncio.TaskGroup() as tg:
             for i in range(4):
-                tg.create_task(worker("asha" if i % 2 else "bilal", "yes" if i % 2 else "no", i))
+                tg.create_task(
+                    worker("asha" if i % 2 else "bilal", "yes" if i % 2 else "no", i)
+                )
             if kill is not None:
                 tg.create_task(kill())
 

@@ -27,8 +27,13 @@ async def test_place_match_and_queries(server) -> None:
     assert r.json()["seq"] == server.engine.last_seq
     r = await b.get("/v1/positions")
     pos = r.json()["positions"]
-    assert pos == [{"market": "RAIN", "yes": {"available": 0, "locked": 0},
-                    "no": {"available": 10, "locked": 0}}]  # fmt: skip
+    assert pos == [
+        {
+            "market": "RAIN",
+            "yes": {"available": 0, "locked": 0},
+            "no": {"available": 10, "locked": 0},
+        }
+    ]
     r = await a.get("/v1/me")
     assert r.json()["name"] == "asha" and r.json()["admin"] is False
 
@@ -66,8 +71,17 @@ async def test_tifs_market_orders_post_only(server) -> None:
     r = await a.post("/v1/orders", json={**BUY_YES, "price": 550, "post_only": True})
     assert r.status_code == 409
     assert r.json()["error"]["code"] == "post_only_would_cross"
-    r = await a.post("/v1/orders", json={"market": "RAIN", "side": "buy", "outcome": "yes",
-                                         "qty": 2, "type": "market", "tif": "ioc"})  # fmt: skip
+    r = await a.post(
+        "/v1/orders",
+        json={
+            "market": "RAIN",
+            "side": "buy",
+            "outcome": "yes",
+            "qty": 2,
+            "type": "market",
+            "tif": "ioc",
+        },
+    )
     assert r.json()["status"] == "filled", r.text
     r = await a.post("/v1/orders", json={**BUY_YES, "tif": "gtd", "expire_ts": 2**62})
     assert r.json()["status"] == "resting"
@@ -104,7 +118,9 @@ async def test_idempotency_key_header(server) -> None:
     r1 = await a.post("/v1/orders", json=BUY_YES, headers=h)
     r2 = await a.post("/v1/orders", json=BUY_YES, headers=h)
     assert r2.json()["duplicate"] and r1.json()["order_id"] == r2.json()["order_id"]
-    r = await a.post("/v1/orders", json=BUY_YES, headers={"Idempotency-Key": "bad key!"})
+    r = await a.post(
+        "/v1/orders", json=BUY_YES, headers={"Idempotency-Key": "bad key!"}
+    )
     assert r.status_code == 400
 
 
@@ -168,7 +184,9 @@ async def test_markets_admin_lifecycle(server) -> None:
     assert r.status_code == 400
     m = (await adm.get("/v1/markets/RAIN")).json()
     assert m["status"] == "open" and m["taker_fee"] == 100 and m["payout"] == 1000
-    assert [x["symbol"] for x in (await adm.get("/v1/markets")).json()["markets"]] == ["RAIN"]
+    assert [x["symbol"] for x in (await adm.get("/v1/markets")).json()["markets"]] == [
+        "RAIN"
+    ]
     for op, status in (("halt", "halted"), ("resume", "open"), ("close", "closed")):
         r = await adm.post(f"/v1/markets/RAIN/{op}")
         assert r.status_code == 200, r.text
@@ -211,7 +229,9 @@ async def test_users_keys_password_session(server) -> None:
     r = await server.admin.get("/v1/users")
     assert [u["name"] for u in r.json()] == ["admin", "asha"]
     assert (await a.post("/v1/password", json={"password": "short"})).status_code == 400
-    assert (await a.post("/v1/password", json={"password": "a new password"})).status_code == 200
+    assert (
+        await a.post("/v1/password", json={"password": "a new password"})
+    ).status_code == 200
     r = await server.admin.post("/v1/users", json={"name": "asha"})
     assert r.status_code == 409
 
@@ -242,24 +262,38 @@ async def test_history_routes(server) -> None:
     await b.post("/v1/orders", json={**BUY_NO, "qty": 6, "price": 450, "tif": "ioc"})
     await server.settle()
     if not server.history:
-        for path in ("/v1/fills", "/v1/orders/history", "/v1/markets/RAIN/trades",
-                     "/v1/markets/RAIN/candles"):  # fmt: skip
+        for path in (
+            "/v1/fills",
+            "/v1/orders/history",
+            "/v1/markets/RAIN/trades",
+            "/v1/markets/RAIN/candles",
+        ):
             r = await a.get(path)
             assert r.status_code == 404 and r.json()["error"]["code"] == "no_history"
         return
     fills = (await a.get("/v1/fills")).json()["fills"]
-    assert [(f["qty"], f["price"], f["role"]) for f in fills] == [(4, 600, "maker"), (6, 600, "maker")]
+    assert [(f["qty"], f["price"], f["role"]) for f in fills] == [
+        (4, 600, "maker"),
+        (6, 600, "maker"),
+    ]
     fills_b = (await b.get("/v1/fills")).json()["fills"]
-    assert [(f["qty"], f["price"], f["role"]) for f in fills_b] == [(4, 400, "taker"), (6, 400, "taker")]
+    assert [(f["qty"], f["price"], f["role"]) for f in fills_b] == [
+        (4, 400, "taker"),
+        (6, 400, "taker"),
+    ]
     trades = (await b.get("/v1/markets/RAIN/trades")).json()["trades"]
     assert [t["qty"] for t in trades] == [4, 6] and "maker_user" not in trades[0]
     candles = (await a.get("/v1/markets/RAIN/candles?interval=1h")).json()["candles"]
-    assert len(candles) == 1 and candles[0]["volume"] == 10 and candles[0]["open"] == 600
+    assert (
+        len(candles) == 1 and candles[0]["volume"] == 10 and candles[0]["open"] == 600
+    )
     orders = (await a.get("/v1/orders/history")).json()["orders"]
     assert orders[0]["order_id"] == oid and orders[0]["status"] == "filled"
     r = await a.get("/v1/orders/client/9")
     assert r.json()["status"] == "filled" and r.json()["open"] is False
     assert (await b.get(f"/v1/orders/{oid}")).status_code == 404  # not b's
     rows = (await b.request("GET", "/transactions", json={"userId": "bilal"})).json()
-    assert [(x["orderType"], x["stockType"], x["quantity"], x["executedQuantity"])
-            for x in rows] == [("buy", "no", 6, 6), ("buy", "no", 4, 4)]  # fmt: skip
+    assert [
+        (x["orderType"], x["stockType"], x["quantity"], x["executedQuantity"])
+        for x in rows
+    ] == [("buy", "no", 6, 6), ("buy", "no", 4, 4)]

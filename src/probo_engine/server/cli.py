@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,8 +30,13 @@ def _http(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--web-dir", dest="web_dir", type=Path)
-    p.add_argument("--test-onramp", dest="test_onramp", action="store_true", default=None,
-                   help="let users deposit into their own account (demos)")
+    p.add_argument(
+        "--test-onramp",
+        dest="test_onramp",
+        action="store_true",
+        default=None,
+        help="let users deposit into their own account (demos)",
+    )
     p.add_argument("--access-log", dest="access_log", action="store_true", default=None)
 
 
@@ -41,7 +47,9 @@ def _dist(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="probo", description="probo_engine reference server")
+    ap = argparse.ArgumentParser(
+        prog="probo", description="probo_engine reference server"
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("serve", help="the whole exchange in one process (embedded)")
     _common(p)
@@ -132,10 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from probo_engine.server import modes
 
     runner = getattr(modes, f"run_{ns.cmd}")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(runner(config))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

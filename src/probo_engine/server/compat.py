@@ -129,7 +129,9 @@ def _order(side: int) -> Any:
         uid = _uid_of(call, b.userId)
         mid = call.ctx.market(b.stockSymbol)
         check_grid(call, mid, b.price, b.quantity, "")
-        cmd = Place(uid, mid, side, 0 if b.stockType == "yes" else 1, b.price, b.quantity)
+        cmd = Place(
+            uid, mid, side, 0 if b.stockType == "yes" else 1, b.price, b.quantity
+        )
         reply = await call.ctx.submit(cmd)
         out = order_reply(reply, b.quantity)
         call.ctx.metrics.orders.labels(out["status"]).inc()
@@ -265,19 +267,126 @@ def routes() -> list[Route]:
     R = Route
     t = ("seed",)
     return [
-        R("GET", "/", "seed.health", healthy, "Liveness, seed style (text)", auth=False, tags=t),
-        R("POST", "/user/create/{userId}", "seed.user_create", user_create, "Create a user", admin=True, tags=t),
-        R("POST", "/onramp/inr", "seed.onramp", onramp, "Add cash (paise)", SeedOnrampIn, tags=t),
-        R("POST", "/symbol/create/{stockSymbol}", "seed.symbol_create", symbol_create, "Create a market", admin=True, tags=t),
-        R("POST", "/trade/mint", "seed.mint", trade_mint, "Mint YES+NO pairs", SeedMintIn, tags=t),
-        R("POST", "/order/buy", "seed.buy", _order(0), "Buy (limit, GTC)", SeedOrderIn, tags=t),
-        R("POST", "/order/sell", "seed.sell", _order(1), "Sell (limit, GTC)", SeedOrderIn, tags=t),
-        R("GET", "/orderbook", "seed.orderbook_all", orderbook_all, "Every market's book", tags=t),
-        R("GET", "/orderbook/{stockSymbol}", "seed.orderbook", orderbook_one, "One market's book", tags=t),
-        R("GET", "/balances/inr", "seed.inr_all", inr_all, "Cash (own; admin: all)", tags=t),
-        R("GET", "/balances/inr/{userId}", "seed.inr_one", inr_one, "One user's cash", tags=t),
-        R("GET", "/balances/stock", "seed.stock_all", stock_all, "Shares (own; admin: all)", tags=t),
-        R("GET", "/transactions", "seed.transactions", transactions, "Your orders (JSON body on a GET)", SeedTxIn, tags=t),
+        R(
+            "GET",
+            "/",
+            "seed.health",
+            healthy,
+            "Liveness, seed style (text)",
+            auth=False,
+            tags=t,
+        ),
+        R(
+            "POST",
+            "/user/create/{userId}",
+            "seed.user_create",
+            user_create,
+            "Create a user",
+            admin=True,
+            tags=t,
+        ),
+        R(
+            "POST",
+            "/onramp/inr",
+            "seed.onramp",
+            onramp,
+            "Add cash (paise)",
+            SeedOnrampIn,
+            tags=t,
+        ),
+        R(
+            "POST",
+            "/symbol/create/{stockSymbol}",
+            "seed.symbol_create",
+            symbol_create,
+            "Create a market",
+            admin=True,
+            tags=t,
+        ),
+        R(
+            "POST",
+            "/trade/mint",
+            "seed.mint",
+            trade_mint,
+            "Mint YES+NO pairs",
+            SeedMintIn,
+            tags=t,
+        ),
+        R(
+            "POST",
+            "/order/buy",
+            "seed.buy",
+            _order(0),
+            "Buy (limit, GTC)",
+            SeedOrderIn,
+            tags=t,
+        ),
+        R(
+            "POST",
+            "/order/sell",
+            "seed.sell",
+            _order(1),
+            "Sell (limit, GTC)",
+            SeedOrderIn,
+            tags=t,
+        ),
+        R(
+            "GET",
+            "/orderbook",
+            "seed.orderbook_all",
+            orderbook_all,
+            "Every market's book",
+            tags=t,
+        ),
+        R(
+            "GET",
+            "/orderbook/{stockSymbol}",
+            "seed.orderbook",
+            orderbook_one,
+            "One market's book",
+            tags=t,
+        ),
+        R(
+            "GET",
+            "/balances/inr",
+            "seed.inr_all",
+            inr_all,
+            "Cash (own; admin: all)",
+            tags=t,
+        ),
+        R(
+            "GET",
+            "/balances/inr/{userId}",
+            "seed.inr_one",
+            inr_one,
+            "One user's cash",
+            tags=t,
+        ),
+        R(
+            "GET",
+            "/balances/stock",
+            "seed.stock_all",
+            stock_all,
+            "Shares (own; admin: all)",
+            tags=t,
+        ),
+        R(
+            "GET",
+            "/transactions",
+            "seed.transactions",
+            transactions,
+            "Your orders (JSON body on a GET)",
+            SeedTxIn,
+            tags=t,
+        ),
         R("POST", "/reset", "seed.reset", reset, "Refused (409)", admin=True, tags=t),
-        R("POST", "/reset/reset", "seed.reset2", reset, "Refused (409)", admin=True, tags=t),
-    ]  # fmt: skip
+        R(
+            "POST",
+            "/reset/reset",
+            "seed.reset2",
+            reset,
+            "Refused (409)",
+            admin=True,
+            tags=t,
+        ),
+    ]

@@ -65,9 +65,12 @@ class HistoryQueries:
         self, uid: int, *, oid: int | None = None, client_id: int | None = None
     ) -> dict[str, Any] | None:
         """The user's order by id or client id (newest with that client id)."""
-        where, arg = ("oid = ?", oid) if oid is not None else ("client_id = ?", client_id)
+        where, arg = (
+            ("oid = ?", oid) if oid is not None else ("client_id = ?", client_id)
+        )
         rows = await self.store.fetch(
-            f"SELECT oid FROM orders WHERE uid = ? AND {where} ORDER BY oid DESC LIMIT 1",
+            f"SELECT oid FROM orders WHERE uid = ? AND {where} "
+            "ORDER BY oid DESC LIMIT 1",
             (uid, arg),
         )
         if not rows:

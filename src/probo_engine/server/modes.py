@@ -166,8 +166,9 @@ async def embedded_services(config: ServerConfig) -> AsyncIterator[Services]:
             engine=Engine.restore(runner.engine.snapshot()),
             after=runner.seq,
         )
-        ws = WsServer(feed, WsConfig(path="/ws/v1", seed_path="/ws/seed"),
-                      ws_authenticator(auth))  # fmt: skip
+        ws = WsServer(
+            feed, WsConfig(path="/ws/v1", seed_path="/ws/seed"), ws_authenticator(auth)
+        )
         stats = ArchiverStats(cmd_seq=cp.cmd_seq, head=runner.seq)
         archiver = Archiver(store, bus.source, stats=stats)
         stop = asyncio.Event()
@@ -217,7 +218,9 @@ async def embedded_services(config: ServerConfig) -> AsyncIterator[Services]:
                 "probo_feed_lag": lambda: runner.seq - feed.entry_seq,
                 "probo_ws_connections": lambda: len(ws.sessions),
             },
-            ready=lambda: bus.health()["failed"] is None and all(not t.done() for t in tasks),
+            ready=lambda: (
+                bus.health()["failed"] is None and all(not t.done() for t in tasks)
+            ),
         )
         made = await ensure_admin(svc, data)
         if made is not None:
@@ -235,5 +238,7 @@ async def gateway_services(config: ServerConfig) -> AsyncIterator[Services]:
             "distributed mode needs probo_engine.adapters.redis, which this "
             "build does not have yet"
         ) from exc
-    raise RuntimeError("probo gateway is not wired up in this build (see docs/server.md)")
+    raise RuntimeError(
+        "probo gateway is not wired up in this build (see docs/server.md)"
+    )
     yield  # pragma: no cover
