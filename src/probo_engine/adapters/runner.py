@@ -635,7 +635,8 @@ class InProcessBus:
         self._runner = runner
         self._log = log
         self._snapshot_every = snapshot_every
-        self._snap_seq = runner.seq
+        # entries since the last snapshot count across restarts
+        self._snap_seq = int(getattr(log, "snapshot_seq", runner.seq))
         self._tail = (
             MemoryEntryLog(keep=keep, first_seq=runner.seq + 1)
             if tail is None
