@@ -23,4 +23,3 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'history.db'}"
     else:
         yield request.getfixturevalue("pg_dsn")
-

@@ -92,7 +92,11 @@ def drive(
             tif = rng.choices([0, 1, 2, 3], [70, 12, 6, 12])[0]
             exp = ts + rng.randrange(1, 500) * MS if tif == 3 else 0
             post = tif in (0, 3) and rng.random() < 0.1
-            side, outcome, qty = rng.randrange(2), rng.randrange(2), rng.randrange(1, 60)
+            side, outcome, qty = (
+                rng.randrange(2),
+                rng.randrange(2),
+                rng.randrange(1, 60),
+            )
             if side == 1:  # sell what the user has (a few oversells stay)
                 have = eng.position(u, m)[2 * outcome]
                 if have == 0:
@@ -115,7 +119,9 @@ def drive(
             )
         elif r < 0.56:
             side = rng.randrange(2)
-            budget = rng.randrange(100, 50_000) if side == 0 and rng.random() < 0.5 else 0
+            budget = (
+                rng.randrange(100, 50_000) if side == 0 and rng.random() < 0.5 else 0
+            )
             cmd = C.PlaceMarket(
                 u,
                 m,

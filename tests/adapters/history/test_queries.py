@@ -65,10 +65,18 @@ def test_worked_example(store_url):
                 Q.Candle(60 * S, 600, 600, 600, 600, 3, 1),
             ]
             no = await Q.candles(store, 0, 60 * S, outcome=1)
-            assert [(c.open, c.close, c.volume) for c in no] == [(400, 400, 4), (400, 400, 3)]
+            assert [(c.open, c.close, c.volume) for c in no] == [
+                (400, 400, 4),
+                (400, 400, 3),
+            ]
 
             (order,) = await Q.user_orders(store, asha)
-            assert (order.oid, order.qty, order.filled, order.remaining) == (oid, 10, 7, 0)
+            assert (order.oid, order.qty, order.filled, order.remaining) == (
+                oid,
+                10,
+                7,
+                0,
+            )
             assert order.status == "canceled" and order.price == 600
             assert [o.status for o in await Q.user_orders(store, bilal)] == [
                 "filled",
@@ -198,7 +206,10 @@ def test_book_at_any_past_seq_or_time_is_the_engines_book(store_url):
             for mid in range(4):
                 book = await Q.book_at(store, mid, seq=d.n_events)
                 bids, asks = d.engine.depth(mid, 10**6)
-                assert book.depth() == ([tuple(b) for b in bids], [tuple(a) for a in asks])
+                assert book.depth() == (
+                    [tuple(b) for b in bids],
+                    [tuple(a) for a in asks],
+                )
         finally:
             await store.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -63,7 +64,7 @@ async def _raw_fetch(url: str, sql: str) -> list[tuple]:
     """Read the database without the store (which refuses it)."""
     path = sqlite_path(url)
     if path is not None:
-        with sqlite3.connect(path) as db:
+        with closing(sqlite3.connect(path)) as db, db:
             return list(db.execute(sql).fetchall())
     import asyncpg
 
@@ -77,7 +78,7 @@ async def _raw_fetch(url: str, sql: str) -> list[tuple]:
 async def _raw_execute(url: str, sql: str) -> None:
     path = sqlite_path(url)
     if path is not None:
-        with sqlite3.connect(path) as db:
+        with closing(sqlite3.connect(path)) as db, db:
             db.execute(sql)
         return
     import asyncpg

@@ -174,6 +174,7 @@ class Archiver:
                 delay = min(self.retry_max, delay * 2)
                 continue
             self.stats.cmd_seq, self.stats.event_seq = cp
+            log.info("history archiver: resuming after command %d", cp.cmd_seq)
             return cp, Deriver(markets)
 
 
@@ -196,14 +197,33 @@ async def run_archiver(
     """Open (and migrate) the store, archive until ``stop``, close the store.
 
     ``stats`` (optional) is updated as batches commit, for a metrics exporter.
-    Raises :class:`~probo_engine.errors.UnavailableError` if the store cannot
-    be opened; once running, outages are waited out (see :class:`Archiver`).
+    A store that cannot be reached, at start or later, is waited for
+    (back-off from ``retry_initial`` to ``retry_max`` seconds) until ``stop``
+    is set; a schema that is newer than this library raises
+    :class:`~.schema.SchemaVersionError` at once.  Returns the last
+    checkpoint this process saw.
     """
-    store = await open_store(
-        config.store,
-        connect_timeout=config.connect_timeout,
-        command_timeout=config.command_timeout,
-    )
+    stop = stop if stop is not None else asyncio.Event()
+    delay = config.retry_initial
+    while True:
+        try:
+            store = await open_store(
+                config.store,
+                connect_timeout=config.connect_timeout,
+                command_timeout=config.command_timeout,
+            )
+            break
+        except UnavailableError as exc:
+            if stats is not None:
+                stats.retries += 1
+            log.warning("history archiver: %s; retrying in %.1fs", exc, delay)
+            if await _wait(stop, delay):
+                return (
+                    Checkpoint(0, 0)
+                    if stats is None
+                    else Checkpoint(stats.cmd_seq, stats.event_seq)
+                )
+            delay = min(config.retry_max, delay * 2)
     try:
         archiver = Archiver(
             store,

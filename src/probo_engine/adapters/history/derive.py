@@ -1,7 +1,8 @@
 """From entries to rows: what the archiver writes for each command and event.
 
-:class:`Deriver` turns a run of consecutive :class:`~probo_engine.adapters.entries.Entry`
-records into a :class:`Batch` of rows for the tables of :mod:`.schema`.  It is
+:class:`Deriver` turns a run of consecutive entries
+(:class:`~probo_engine.adapters.entries.Entry`) into a :class:`Batch` of rows
+for the tables of :mod:`.schema`.  It is
 pure (no I/O) and needs only one piece of state from before the batch: the
 configuration of every market created so far (payout, tick, fee rates), which
 the archiver loads from the store when it starts.
@@ -32,12 +33,14 @@ ledger row with ``reason`` 0 on the order's last event.  Reconciliation
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from probo_engine import commands
-from probo_engine.adapters.entries import Entry, iter_events
+from probo_engine._book import EVENT_LAYOUT, EVENT_SIZE
+from probo_engine.adapters.entries import Entry
 from probo_engine.errors import ProboError
 
 from .schema import CASH, FEE_ACCOUNT, NO, YES
@@ -58,6 +61,44 @@ _TRANSFER = 0
 _BUY = 0
 _SETTLED = 0  # ledger.reason of the incoming buy's lock settlement
 _SETTLE_IDX = 100  # its ledger.idx (an event has far fewer movements)
+
+
+def _raw_event_struct() -> struct.Struct:
+    # The packed event (docs/semantics.md) in byte-offset order, which the
+    # loop in Deriver._events unpacks into locals by these names.
+    names = [
+        "seq",
+        "ts",
+        "oid",
+        "qty",
+        "user2",
+        "oid2",
+        "aux",
+        "fee",
+        "fee2",
+        "market",
+        "user",
+        "price",
+        "price2",
+        "kind",
+        "side",
+        "outcome",
+        "code",
+    ]
+    fields = sorted(EVENT_LAYOUT, key=lambda f: f[2])
+    codes = {"i2": ("h", 2), "i4": ("i", 4), "i8": ("q", 8)}
+    fmt, at = "<", 0
+    for _name, np_fmt, offset in fields:
+        code, size = codes[np_fmt.lstrip("<")]
+        if offset != at:  # padding: the unpacking below would be wrong
+            break
+        fmt, at = fmt + code, at + size
+    if [f[0] for f in fields] != names or at != EVENT_SIZE:
+        raise ImportError(f"unexpected event layout {fields}: update derive.py")
+    return struct.Struct(fmt)
+
+
+_RAW_EVENT = _raw_event_struct()
 
 
 class DeriveError(ProboError, ValueError):
@@ -120,8 +161,19 @@ class Batch:
 class _Taker:
     """The incoming order of a place/place_market/amend command."""
 
-    __slots__ = ("oid", "uid", "mid", "side", "outcome", "price", "yes_price")
-    __slots__ += ("remaining", "lump", "last_seq", "ts")
+    __slots__ = (
+        "oid",
+        "uid",
+        "mid",
+        "side",
+        "outcome",
+        "price",
+        "yes_price",
+        "remaining",
+        "lump",
+        "last_seq",
+        "ts",
+    )
 
     def __init__(
         self, oid: int, uid: int, mid: int, side: int, outcome: int, price: int
@@ -258,24 +310,41 @@ class Deriver:
             try:
                 return markets[mid]
             except KeyError:
-                raise DeriveError(f"event {seq}: market {mid} was never created") from None
+                msg = f"event {seq}: market {mid} was never created"
+                raise DeriveError(msg) from None
 
-        for ev in iter_events(entry.events):
-            seq, kind, ts, mid, uid = ev.seq, ev.kind, ev.ts, ev.market, ev.user
+        for (
+            seq,
+            ts,
+            oid,
+            qty,
+            user2,
+            oid2,
+            aux,
+            fee,
+            fee2,
+            mid,
+            uid,
+            price,
+            price2,
+            kind,
+            side,
+            outcome,
+            code,
+        ) in _RAW_EVENT.iter_unpack(entry.events):
             if kind == _LEVEL:
                 continue
             if kind == _FILL:
                 m = market(mid, seq)
-                if taker is None or taker.oid != ev.oid:
-                    raise DeriveError(f"event {seq}: a fill of order {ev.oid} not taking")
-                q, x, tk_e = ev.qty, ev.price, ev.price2
-                fk, fee, fee2 = ev.code, ev.fee, ev.fee2
+                if taker is None or taker.oid != oid:
+                    raise DeriveError(f"event {seq}: order {oid} fills, not taking")
+                q, x, tk_e, fk = qty, price, price2, code
                 if fk == _TRANSFER:
-                    mk_side, mk_outcome = 1 - ev.side, ev.outcome
+                    mk_side, mk_outcome = 1 - side, outcome
                 else:  # mint: both buy; merge: both sell; opposite outcomes
-                    mk_side, mk_outcome = ev.side, 1 - ev.outcome
+                    mk_side, mk_outcome = side, 1 - outcome
                 mk_e = x if mk_outcome == 0 else m.payout - x
-                mk_uid, mk_oid, mk_left = ev.user2, ev.oid2, ev.aux
+                mk_uid, mk_oid, mk_left = user2, oid2, aux
                 out["fills"].append(
                     (
                         seq,
@@ -286,9 +355,9 @@ class Deriver:
                         x,
                         q,
                         uid,
-                        ev.oid,
-                        ev.side,
-                        ev.outcome,
+                        oid,
+                        side,
+                        outcome,
                         tk_e,
                         fee,
                         mk_uid,
@@ -303,16 +372,16 @@ class Deriver:
                 taker.remaining -= q
                 taker.last_seq = seq
                 updates(
-                    (seq, ev.oid, cs, ts, mid, uid, kind, ev.side, ev.outcome)
+                    (seq, oid, cs, ts, mid, uid, kind, side, outcome)
                     + (taker.price, taker.yes_price, q, taker.remaining, fk, 0)
                 )
                 updates(
                     (seq, mk_oid, cs, ts, mid, mk_uid, kind, mk_side, mk_outcome)
                     + (mk_e, x, q, mk_left, fk, 0)
                 )
-                tk_share = YES if ev.outcome == 0 else NO
+                tk_share = YES if outcome == 0 else NO
                 mk_share = YES if mk_outcome == 0 else NO
-                if ev.side == _BUY:
+                if side == _BUY:
                     paid = q * tk_e + fee
                     taker.lump -= paid
                     ledger((seq, 0, cs, ts, uid, -1, CASH, 0, -paid, kind))
@@ -335,14 +404,13 @@ class Deriver:
                     ledger((seq, 4, cs, ts, FEE_ACCOUNT, -1, CASH, fees, 0, kind))
             elif kind == _CANCELED:
                 m = market(mid, seq)
-                oid, qty, price = ev.oid, ev.qty, ev.price
-                share = YES if ev.outcome == 0 else NO
+                share = YES if outcome == 0 else NO
                 updates(
-                    (seq, oid, cs, ts, mid, uid, kind, ev.side, ev.outcome)
-                    + (price, ev.price2, qty, 0, ev.code, 0)
+                    (seq, oid, cs, ts, mid, uid, kind, side, outcome)
+                    + (price, price2, qty, 0, code, 0)
                 )
                 mine = taker is not None and taker.oid == oid
-                if ev.side != _BUY:
+                if side != _BUY:
                     ledger((seq, 0, cs, ts, uid, mid, share, qty, -qty, kind))
                 elif not mine:
                     amt = qty * (price + fee_unit(m, price))
@@ -352,19 +420,17 @@ class Deriver:
                     taker.last_seq = seq
             elif kind == _ACCEPTED:
                 m = market(mid, seq)
-                oid, side, outcome, price, qty = ev.oid, ev.side, ev.outcome, ev.price, ev.qty
-                flags = ev.aux
-                is_market = (flags >> 2) & 1
+                is_market = (aux >> 2) & 1
                 out["orders"].append(
-                    (oid, seq, cs, ts, mid, uid, side, outcome, price, ev.price2)
-                    + (qty, ev.code, ev.user2, ev.oid2, (flags >> 1) & 1, is_market)
+                    (oid, seq, cs, ts, mid, uid, side, outcome, price, price2)
+                    + (qty, code, user2, oid2, (aux >> 1) & 1, is_market)
                 )
                 updates(
                     (seq, oid, cs, ts, mid, uid, kind, side, outcome)
-                    + (price, ev.price2, qty, qty, 0, 1)
+                    + (price, price2, qty, qty, 0, 1)
                 )
                 taker = _Taker(oid, uid, mid, side, outcome, price)
-                taker.yes_price, taker.remaining = ev.price2, qty
+                taker.yes_price, taker.remaining = price2, qty
                 taker.last_seq, taker.ts = seq, ts
                 if side == _BUY:
                     lock = qty * (price + fee_unit(m, price))
@@ -377,9 +443,7 @@ class Deriver:
                     ledger((seq, 0, cs, ts, uid, mid, share, -qty, qty, kind))
             elif kind == _AMENDED:
                 m = market(mid, seq)
-                oid, side, outcome = ev.oid, ev.side, ev.outcome
-                price, qty, old_price, old_qty = ev.price, ev.qty, ev.price2, ev.aux
-                kept = ev.code
+                old_price, old_qty, kept = price2, aux, code
                 yes_price = price if outcome == 0 else m.payout - price
                 updates(
                     (seq, oid, cs, ts, mid, uid, kind, side, outcome)
@@ -400,27 +464,27 @@ class Deriver:
                     taker.last_seq, taker.ts = seq, ts
                     taker.lump = new if side == _BUY else 0
             elif kind == _CASH:
-                ledger((seq, 0, cs, ts, uid, -1, CASH, ev.qty, 0, kind))
+                ledger((seq, 0, cs, ts, uid, -1, CASH, qty, 0, kind))
             elif kind == _PAIR:
-                q = ev.qty
-                cash = ev.price * q
-                sign = 1 if ev.code == 1 else -1  # 1 mint, 2 merge
+                q = qty
+                cash = price * q
+                sign = 1 if code == 1 else -1  # 1 mint, 2 merge
                 ledger((seq, 0, cs, ts, uid, -1, CASH, -sign * cash, 0, kind))
                 ledger((seq, 1, cs, ts, uid, mid, YES, sign * q, 0, kind))
                 ledger((seq, 2, cs, ts, uid, mid, NO, sign * q, 0, kind))
             elif kind == _SETTLEMENT:
-                yes_n, no_n = ev.qty, ev.aux
-                paid = ev.price * yes_n + ev.price2 * no_n
+                yes_n, no_n = qty, aux
+                paid = price * yes_n + price2 * no_n
                 ledger((seq, 0, cs, ts, uid, -1, CASH, paid, 0, kind))
                 if yes_n:
                     ledger((seq, 1, cs, ts, uid, mid, YES, -yes_n, 0, kind))
                 if no_n:
                     ledger((seq, 2, cs, ts, uid, mid, NO, -no_n, 0, kind))
             elif kind == _MARKET:
-                out["market_status"].append((seq, cs, ts, mid, ev.code, ev.price2))
+                out["market_status"].append((seq, cs, ts, mid, code, price2))
             elif kind == _REJECTED:
                 out["rejects"].append(
-                    (seq, cs, ts, mid, uid, ev.aux, ev.code, ev.oid, ev.price, ev.qty)
+                    (seq, cs, ts, mid, uid, aux, code, oid, price, qty)
                 )
             else:
                 raise DeriveError(f"event {seq}: unknown event kind {kind}")

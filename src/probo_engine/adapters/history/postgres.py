@@ -1,11 +1,21 @@
 """The production history store: PostgreSQL through asyncpg (extra ``[postgres]``).
 
-A batch is written the fast way: each table's rows are ``COPY``-ed
-(``copy_records_to_table``) into a temporary staging table, then moved with
-``INSERT INTO t SELECT * FROM stage ON CONFLICT DO NOTHING``, and the
-checkpoint row is updated, all in one transaction on one writer connection.
-The checkpoint row is locked (``FOR UPDATE``) and compared with the batch's
-starting point first, so two archivers on one database cannot interleave.
+A batch is written in one transaction on one writer connection:
+
+1. the checkpoint row is locked (``SELECT ... FOR UPDATE``) and must equal
+   the batch's starting point (else :class:`CheckpointConflictError`), so two
+   archivers on one database cannot interleave and a batch is never applied
+   twice;
+2. each table's rows are ``COPY``-ed (``copy_records_to_table``).  Because
+   of 1, none of the batch's keys can be in the tables already, so they are
+   copied straight into the tables, inside a savepoint.  Should a key be
+   there anyway (someone moved the checkpoint back by hand), the copy fails
+   on the primary key, the savepoint is rolled back and the batch takes the
+   idempotent path: ``COPY`` into a temporary staging table, then ``INSERT
+   INTO t SELECT ... FROM stage ON CONFLICT DO NOTHING``.  Set
+   :attr:`PostgresStore.direct_copy` to False to always take that path (it
+   is about half as fast: the merge is an insert of its own);
+3. the checkpoint row is set to the batch's end, and the transaction commits.
 
 Queries use a small connection pool.  Every wait has a timeout; a lost or
 refused connection raises :class:`~probo_engine.errors.UnavailableError`, and
@@ -76,6 +86,11 @@ class PostgresStore:
         self._errors = _transient(asyncpg)
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
+        #: COPY straight into the tables when the locked checkpoint shows
+        #: the batch is new (see the module docstring); False: always stage
+        self.direct_copy = True
+        #: batches that found their rows already there and were merged
+        self.merges = 0
         self._writer: Any = None  # asyncpg.Connection with the staging tables
         self._pool: Any = None
         self._closed = False
@@ -161,7 +176,9 @@ class PostgresStore:
             if await conn.fetchval("SELECT to_regclass('schema_version')") is None:
                 return 0
             return int(
-                await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                await conn.fetchval(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_version"
+                )
             )
         except self._errors as exc:
             raise self._unavailable(exc) from exc
@@ -208,18 +225,16 @@ class PostgresStore:
                         f"the store's checkpoint is {(row[0], row[1])}, the batch "
                         f"follows {tuple(batch.after)}"
                     )
-                for t in TABLES:
-                    rows = batch.rows.get(t.name)
-                    if not rows:
-                        continue
-                    await conn.copy_records_to_table(
-                        f"stage_{t.name}", records=rows, columns=t.columns
-                    )
-                    cols = ", ".join(t.columns)
-                    await conn.execute(
-                        f"INSERT INTO {t.name} ({cols}) SELECT {cols} "
-                        f"FROM stage_{t.name} ON CONFLICT DO NOTHING"
-                    )
+                merge = not self.direct_copy
+                if not merge:
+                    try:
+                        async with conn.transaction():  # a savepoint
+                            await self._copy(conn, batch, staged=False)
+                    except self._pg.UniqueViolationError:
+                        merge = True  # rows past the checkpoint exist: merge
+                        self.merges += 1
+                if merge:
+                    await self._copy(conn, batch, staged=True)
                 await conn.execute(
                     "UPDATE checkpoint SET cmd_seq = $1, event_seq = $2 WHERE id = 1",
                     *batch.upto,
@@ -231,6 +246,25 @@ class PostgresStore:
             if conn.is_in_transaction() or conn.is_closed():
                 await self._drop_writer()
             raise
+
+    async def _copy(self, conn: Any, batch: Batch, *, staged: bool) -> None:
+        for t in TABLES:
+            rows = batch.rows.get(t.name)
+            if not rows:
+                continue
+            if not staged:
+                await conn.copy_records_to_table(
+                    t.name, records=rows, columns=t.columns
+                )
+                continue
+            await conn.copy_records_to_table(
+                f"stage_{t.name}", records=rows, columns=t.columns
+            )
+            cols = ", ".join(t.columns)
+            await conn.execute(
+                f"INSERT INTO {t.name} ({cols}) SELECT {cols} "
+                f"FROM stage_{t.name} ON CONFLICT DO NOTHING"
+            )
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         pool = await self._get_pool()

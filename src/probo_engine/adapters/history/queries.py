@@ -318,11 +318,9 @@ async def user_orders(
     for r in rows:
         remaining, last_kind = r[14], r[15]
         status = "open" if remaining > 0 else "canceled" if last_kind == 4 else "filled"
-        out.append(
-            OrderRecord(
-                *r[:10], bool(r[10]), bool(r[11]), r[12], r[13], remaining, r[16], status
-            )
-        )
+        flags = (bool(r[10]), bool(r[11]))
+        more = (r[12], r[13], remaining, r[16], status)
+        out.append(OrderRecord._make((*r[:10], *flags, *more)))
     return out
 
 
@@ -480,7 +478,8 @@ async def _book_orders(store: HistoryStore, mid: int, upto: int) -> list[BookOrd
         "JOIN q ON q.oid = u.oid WHERE u.remaining > 0",
         (mid, upto, mid, upto),
     )
-    bids, asks = [], []
+    bids: list[tuple[int, int, BookOrder]] = []
+    asks: list[tuple[int, int, BookOrder]] = []
     for oid, uid, side, outcome, price, rem, yp, qseq in rows:
         bid = side == outcome  # buy YES (0, 0) or sell NO (1, 1)
         o = BookOrder(oid, uid, side, outcome, price, rem, yp, 0 if bid else 1)
@@ -498,7 +497,7 @@ async def markets(store: HistoryStore) -> list[MarketRecord]:
         "FROM markets m JOIN market_status s ON s.seq = "
         "(SELECT MAX(x.seq) FROM market_status x WHERE x.mid = m.mid) ORDER BY m.mid"
     )
-    return [MarketRecord(*r[:8], bool(r[8]), r[9], r[10]) for r in rows]
+    return [MarketRecord._make((*r[:8], bool(r[8]), r[9], r[10])) for r in rows]
 
 
 async def market_status_at(store: HistoryStore, cmd_seq: int) -> dict[int, int]:
@@ -510,4 +509,3 @@ async def market_status_at(store: HistoryStore, cmd_seq: int) -> dict[int, int]:
         (_int("cmd_seq", cmd_seq),),
     )
     return {r[0]: r[1] for r in rows}
-

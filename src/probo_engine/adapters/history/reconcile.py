@@ -45,7 +45,9 @@ class Difference(NamedTuple):
     engine: Any  #: the engine's value
 
     def __str__(self) -> str:
-        return f"{self.what} {self.key}: history {self.history!r}, engine {self.engine!r}"
+        return (
+            f"{self.what} {self.key}: history {self.history!r}, engine {self.engine!r}"
+        )
 
 
 async def engine_at(
@@ -192,7 +194,9 @@ async def run_reconcile(config: ReconcileConfig) -> tuple[int, list[Difference]]
         command_timeout=config.command_timeout,
     )
     try:
-        seq = config.seq if config.seq is not None else (await store.checkpoint()).cmd_seq
+        seq = (
+            config.seq if config.seq is not None else (await store.checkpoint()).cmd_seq
+        )
         engine = await engine_at(config.source, seq)
         return seq, await reconcile(store, engine, seq)
     finally:

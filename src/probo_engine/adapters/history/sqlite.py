@@ -35,8 +35,14 @@ __all__ = ["SQLiteStore"]
 
 _T = TypeVar("_T")
 #: errors that waiting (or freeing disk space) may fix
-_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL")
-_UNAVAILABLE += ("SQLITE_CANTOPEN", "SQLITE_PROTOCOL")
+_UNAVAILABLE = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+    "SQLITE_CANTOPEN",
+    "SQLITE_PROTOCOL",
+)
 _INSERT = {
     t.name: (
         f"INSERT INTO {t.name} ({', '.join(t.columns)}) "
