@@ -210,16 +210,15 @@ class FeedClient:
                 continue
             self.connects += 1
             self._last_rx = time.monotonic()
-            try:
-                async with asyncio.TaskGroup() as tg:
-                    watchdog = tg.create_task(self._watchdog())
+            async with asyncio.TaskGroup() as tg:
+                watchdog = tg.create_task(self._watchdog())
+                try:
                     await self._after_connect()
-                    try:
-                        await self._read()
-                    finally:
-                        watchdog.cancel()
-            except* closed:
-                pass
+                    await self._read()
+                except closed:
+                    pass
+                finally:
+                    watchdog.cancel()
             self.closed_code = self._conn.close_code
             self._connected.clear()
             for fut in self._pending.values():
@@ -262,6 +261,11 @@ class FeedClient:
 
     async def _watchdog(self) -> None:
         """Ping every heartbeat; drop a connection silent for ``silence`` s."""
+        closed = require("websockets.exceptions", extra="ws").ConnectionClosed
+        with contextlib.suppress(closed):
+            await self._watch()
+
+    async def _watch(self) -> None:
         while self.hello is None:
             await asyncio.sleep(0.05)
         beat = self.heartbeat or float(self.hello.get("heartbeat", 10.0))

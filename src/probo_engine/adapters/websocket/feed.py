@@ -385,15 +385,20 @@ class Feed:
                     ),
                 )
                 for ch in list(sub.channels.values()):
-                    self.send(sub, P.encode(self.snapshot(ch)))
+                    snap = self.snapshot(ch)
+                    if snap is not None:
+                        self.send(sub, P.encode(snap))
             elif now - sub.behind_since >= self.slow_timeout:
                 del self._behind[sub]
                 self._cut(sub)
 
     def _cut(self, sub: Subscriber) -> None:
+        # Only marked here (we may be iterating a channel's subscribers): the
+        # connection's session detaches it when its connection has closed.
         log.info("closing a slow consumer (%d bytes queued)", sub.sink.buffered())
+        sub.closed = True
+        self._behind.pop(sub, None)
         sub.sink.close(P.Close.SLOW_CONSUMER, "slow consumer")
-        self.detach(sub)
 
     # ------------------------------------------------------- subscriptions
 
@@ -613,11 +618,20 @@ class Feed:
         """The seed's ``{"EventId", "EventData"}``, without any user id."""
         payout = self.engine.market(mid)[0]
         books: dict[str, dict[int, dict[str, Any]]] = {"yes": {}, "no": {}}
-        for _oid, _uid, side, _oc, _p, qty, yes_price, book_side in (
-            self.engine.book_orders(mid)
-        ):
+        for (
+            _oid,
+            _uid,
+            side,
+            _oc,
+            _p,
+            qty,
+            yes_price,
+            book_side,
+        ) in self.engine.book_orders(mid):
             # YES book: asks (sell YES; buy NO shown as its complement).
-            shown, price = ("yes", yes_price) if book_side == 1 else ("no", payout - yes_price)
+            shown, price = (
+                ("yes", yes_price) if book_side == 1 else ("no", payout - yes_price)
+            )
             lvl = books[shown].setdefault(price, {"total": 0, "orders": []})
             lvl["total"] += qty
             lvl["orders"].append({"quantity": qty, "type": _SIDE[side]})
@@ -658,7 +672,11 @@ def _ticker_fields(t: tuple[int, ...]) -> dict[str, Any]:
 
 def _user_event(ev: Event, uid: int) -> dict[str, Any]:
     k = ev.kind
-    out: dict[str, Any] = {"kind": EventKind(k).name.lower(), "seq": ev.seq, "ts": ev.ts}
+    out: dict[str, Any] = {
+        "kind": EventKind(k).name.lower(),
+        "seq": ev.seq,
+        "ts": ev.ts,
+    }
     if k == EventKind.FILL:
         taker = ev.user == uid
         out.update(
@@ -676,14 +694,10 @@ def _user_event(ev: Event, uid: int) -> dict[str, Any]:
     if k == EventKind.CASH:
         out.update(amount=ev.qty, available=ev.aux)
     elif k == EventKind.PAIR:
-        out.update(
-            market=ev.market, qty=ev.qty, op="mint" if ev.code == 1 else "merge"
-        )
+        out.update(market=ev.market, qty=ev.qty, op="mint" if ev.code == 1 else "merge")
         out["available"] = ev.aux
     elif k == EventKind.SETTLEMENT:
-        out.update(
-            market=ev.market, yes_value=ev.price, yes=ev.qty, no=ev.aux
-        )
+        out.update(market=ev.market, yes_value=ev.price, yes=ev.qty, no=ev.aux)
     else:  # ACCEPTED, REJECTED, CANCELED, AMENDED: an order
         out.update(
             market=ev.market,

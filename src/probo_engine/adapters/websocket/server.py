@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import socket
 import time
@@ -402,8 +403,11 @@ class WsServer:
                     for t in tasks:
                         t.cancel()
         finally:
-            server.close()
-            await server.wait_closed()
+            server.close()  # 1001 to every connection, then close_timeout
+            try:
+                await asyncio.wait_for(server.wait_closed(), 10.0)
+            except TimeoutError:
+                log.warning("connections still open 10 s after shutdown")
 
     async def _ws_handler(self, conn: Any) -> None:
         cfg = self.config
@@ -419,44 +423,51 @@ class WsServer:
 
     # ---------------------------------------------------------- ASGI (embedded)
 
-    def asgi_app(
-        self, *, seed: bool = False, queue_frames: int = 1024
-    ) -> Callable[..., Awaitable[None]]:
+    def asgi_app(self, *, seed: bool = False, queue_frames: int = 1024) -> AsgiEndpoint:
         """An ASGI WebSocket endpoint on this server (the seed's protocol if ``seed``).
 
         Mount it in the HTTP app (``Starlette(routes=[WebSocketRoute("/v1/ws",
-        server.asgi_app())])``) and run the feed and :meth:`housekeeping` in
-        the app's lifespan.  Each connection's queue holds at most
+        server.asgi_app())])``: an object, not a function, so Starlette calls
+        it as an ASGI app) and run the feed and :meth:`housekeeping` in the
+        app's lifespan.  Each connection's queue holds at most
         ``config.max_buffer`` bytes and ``queue_frames`` frames.
         """
-        server = self
+        return AsgiEndpoint(self, seed, queue_frames)
 
-        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            if scope["type"] != "websocket":
-                raise ValueError("a WebSocket endpoint")
-            first = await receive()
-            if first["type"] != "websocket.connect":
-                return
-            await send({"type": "websocket.accept"})
-            tr = _AsgiTransport(receive, send, server.config.max_frame, queue_frames)
-            headers = {
-                k.decode("latin-1").lower(): v.decode("latin-1")
-                for k, v in scope.get("headers", ())
-            }
-            client = scope.get("client")
-            ip = str(client[0]) if client else "?"
 
-            async def run_session() -> None:
-                try:
-                    await server.session(tr, headers, ip, seed)
-                finally:
-                    tr.sink.close(1000, "")
+class AsgiEndpoint:
+    """The ASGI app :meth:`WsServer.asgi_app` returns (one per mount)."""
 
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(run_session())
-                tg.create_task(tr.writer())
+    def __init__(self, server: WsServer, seed: bool, queue_frames: int) -> None:
+        self.server = server
+        self.seed = seed
+        self.queue_frames = queue_frames
 
-        return app
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            raise ValueError("a WebSocket endpoint")
+        first = await receive()
+        if first["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        server = self.server
+        tr = _AsgiTransport(receive, send, server.config.max_frame, self.queue_frames)
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1")
+            for k, v in scope.get("headers", ())
+        }
+        client = scope.get("client")
+        ip = str(client[0]) if client else "?"
+
+        async def run_session() -> None:
+            try:
+                await server.session(tr, headers, ip, self.seed)
+            finally:
+                tr.sink.close(1000, "")
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(run_session())
+            tg.create_task(tr.writer())
 
 
 # ----------------------------------------------------------------- transports
@@ -585,7 +596,11 @@ class _AsgiTransport:
             if sink.closing:
                 if not self.gone:
                     await self.send(
-                        {"type": "websocket.close", "code": sink.code, "reason": sink.reason}
+                        {
+                            "type": "websocket.close",
+                            "code": sink.code,
+                            "reason": sink.reason,
+                        }
                     )
                 return
 
@@ -624,7 +639,7 @@ def _redis_source(config: WsConfig) -> EntrySource:
     if not config.redis_url:
         raise ValueError("run_ws needs an entry source or config.redis_url")
     try:
-        from probo_engine.adapters import redis as bus
+        bus = importlib.import_module("probo_engine.adapters.redis")
     except ImportError as exc:
         raise RuntimeError(
             "distributed mode needs probo_engine.adapters.redis (the Redis bus)"
