@@ -58,7 +58,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(data: Path, port: int, server: str, log: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    data: Path, port: int, server: str, log: Path
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT / "src"),
@@ -88,7 +90,10 @@ def start_server(data: Path, port: int, server: str, log: Path) -> subprocess.Po
         if proc.poll() is not None:
             raise SystemExit(f"server exited:\n{log.read_text()[-2000:]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+            if (
+                httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code
+                == 200
+            ):
                 return proc
         except httpx.HTTPError:
             pass
@@ -190,19 +195,35 @@ def _worker(port: int, key: tuple[str, str], scenario: str, batch: int, conns: i
         end, warm = t + warmup + seconds, t + warmup
         async with asyncio.TaskGroup() as tg:
             for _ in range(conns):
-                tg.create_task(_conn(port, key, scenario, batch, end, lat, counts, warm))
+                tg.create_task(
+                    _conn(port, key, scenario, batch, end, lat, counts, warm)
+                )
 
     asyncio.run(main())
     q.put((counts[0], lat))
 
 
-def run_once(port: int, keys: dict[str, tuple[str, str]], args: argparse.Namespace) -> tuple[float, float, float]:
+def run_once(
+    port: int, keys: dict[str, tuple[str, str]], args: argparse.Namespace
+) -> tuple[float, float, float]:
     q: Any = mp.Queue()
     start = time.time() + 1.0
     per = max(1, args.connections // args.procs)
     procs = [
-        mp.Process(target=_worker, args=(port, keys[f"u{p % 2}"], args.scenario, args.batch,
-                                         per, start, args.seconds, args.warmup, q))  # fmt: skip
+        mp.Process(
+            target=_worker,
+            args=(
+                port,
+                keys[f"u{p % 2}"],
+                args.scenario,
+                args.batch,
+                per,
+                start,
+                args.seconds,
+                args.warmup,
+                q,
+            ),
+        )  # fmt: skip
         for p in range(args.procs)
     ]
     for p in procs:
@@ -219,7 +240,9 @@ def run_once(port: int, keys: dict[str, tuple[str, str]], args: argparse.Namespa
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--scenario", choices=("single", "batch", "hello"), default="single")
+    ap.add_argument(
+        "--scenario", choices=("single", "batch", "hello"), default="single"
+    )
     ap.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn")
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--connections", type=int, default=16)

@@ -154,6 +154,9 @@ class Ctx:
             ) from exc
         except (TypeError, ValueError, OverflowError) as exc:
             raise ApiError(400, "invalid", str(exc)) from None
+        sync = self.s.after_submit
+        if sync is not None:
+            await sync(reply.seq, timeout)
         return reply
 
 

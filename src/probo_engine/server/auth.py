@@ -309,23 +309,49 @@ class AuthStore:
         self._by_uid: dict[int, _User] = {}
         self._keys: dict[str, _Key] = {}
         self._sessions: dict[str, _Session] = {}
-        for name, uid, admin, pw in self._db.execute(
-            "SELECT name, uid, admin, pw_hash FROM users"
-        ):
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read users, keys and sessions (other processes sharing the data
+        directory may have changed them); a revoked key stops working here."""
+        with self._lock:
+            users = self._db.execute("SELECT name, uid, admin, pw_hash FROM users")
+            by_name = {n: _User(n, uid, bool(a), pw) for n, uid, a, pw in users}
+            keys = self._db.execute(
+                "SELECT key_id, name, secret_enc FROM api_keys WHERE revoked = 0"
+            ).fetchall()
+            now = time.time()
+            sessions = self._db.execute(
+                "SELECT token_hash, name, csrf, expires FROM sessions "
+                "WHERE expires > ?",
+                (now,),
+            ).fetchall()
+        self._users = by_name
+        self._by_uid = {u.uid: u for u in by_name.values()}
+        self._keys = {
+            k: _Key(k, name, self._box.open(enc, k.encode())) for k, name, enc in keys
+        }
+        self._sessions = {th: _Session(n, c, e) for th, n, c, e in sessions}
+
+    def _load_key(self, key_id: str) -> _Key | None:
+        """A key another process made since the last refresh (one indexed read)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT k.name, k.secret_enc, u.uid, u.admin, u.pw_hash "
+                "FROM api_keys k JOIN users u ON u.name = k.name "
+                "WHERE k.key_id = ? AND k.revoked = 0",
+                (key_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        name, enc, uid, admin, pw = row
+        if name not in self._users:
             u = _User(name, uid, bool(admin), pw)
             self._users[name] = u
             self._by_uid[uid] = u
-        for key_id, name, enc in self._db.execute(
-            "SELECT key_id, name, secret_enc FROM api_keys WHERE revoked = 0"
-        ):
-            secret = self._box.open(enc, key_id.encode())
-            self._keys[key_id] = _Key(key_id, name, secret)
-        now = time.time()
-        for th, name, csrf, exp in self._db.execute(
-            "SELECT token_hash, name, csrf, expires FROM sessions"
-        ):
-            if exp > now:
-                self._sessions[th] = _Session(name, csrf, exp)
+        key = _Key(key_id, name, self._box.open(enc, key_id.encode()))
+        self._keys[key_id] = key
+        return key
 
     def close(self) -> None:
         self._db.close()
@@ -437,7 +463,10 @@ class AuthStore:
                 "sign the request (X-Probo-Key, -Timestamp, -Nonce, -Signature) "
                 "or log in",
             )
-        if _KEY_RE.fullmatch(key_id) is None or (key := self._keys.get(key_id)) is None:
+        if _KEY_RE.fullmatch(key_id) is None:
+            raise AuthError("bad_key", "unknown or revoked API key")
+        key = self._keys.get(key_id) or self._load_key(key_id)
+        if key is None:
             raise AuthError("bad_key", "unknown or revoked API key")
         if _DIGITS_RE.fullmatch(ts) is None:
             raise AuthError("bad_timestamp", "X-Probo-Timestamp must be milliseconds")

@@ -230,15 +230,143 @@ async def embedded_services(config: ServerConfig) -> AsyncIterator[Services]:
 
 @asynccontextmanager
 async def gateway_services(config: ServerConfig) -> AsyncIterator[Services]:
-    """``probo gateway``: a RedisBus and a replica following the Redis stream."""
+    """``probo gateway``: commands through a ``RedisBus``, queries from a
+    replica that follows the Redis entry stream (started from the engine's
+    newest snapshot in Redis), history from PostgreSQL (``pg_dsn``).
+
+    Users and keys are in ``<data>/auth.sqlite3``: gateways on one machine
+    share a data directory; the store is re-read every 5 s and on a miss.
+    """
+    from probo_engine.adapters.history.store import open_store
+    from probo_engine.adapters.redis import GatewayConfig, RedisBus, RedisEntrySource
+    from probo_engine.server.history import HistoryQueries
+
+    data = config.data
+    data.mkdir(parents=True, exist_ok=True)
+    async with AsyncExitStack() as stack:
+        auth = AuthStore(data, config.sig_window_ms)
+        stack.callback(auth.close)
+        gw = GatewayConfig(redis_url=config.redis_url, prefix=config.redis_prefix)
+        bus = await stack.enter_async_context(RedisBus(gw))
+        source = await stack.enter_async_context(
+            RedisEntrySource(config.redis_url, prefix=config.redis_prefix)
+        )
+        replica = await _gateway_replica(config)
+        store = await open_store(config.pg_dsn)
+        stack.push_async_callback(store.close)
+        tg = await stack.enter_async_context(asyncio.TaskGroup())
+        follow = tg.create_task(replica.follow(source), name="probo-replica")
+
+        async def refresh() -> None:
+            while True:
+                await asyncio.sleep(5.0)
+                await asyncio.to_thread(auth.refresh)
+
+        tasks = [follow, tg.create_task(refresh(), name="probo-auth-refresh")]
+
+        async def stop_tasks() -> None:
+            for t in tasks:
+                t.cancel()
+
+        stack.push_async_callback(stop_tasks)
+        svc = Services(
+            auth=auth,
+            bus=bus,
+            reads=replica,
+            history=HistoryQueries(store, replica.engine),
+            gauges={
+                "probo_replica_seq": lambda: replica.seq,
+                "probo_replica_lag": lambda: max(0, source.head() - replica.seq),
+            },
+            ready=lambda: bool(bus.health()["engine"]) and not follow.done(),
+            after_submit=replica.wait_for,
+        )
+        for i in range(300):  # up to 30 s for an engine to take the lease
+            if bus.health()["engine"]:
+                break
+            if i == 10:
+                _say("waiting for an engine (probo engine) on this Redis ...")
+            await asyncio.sleep(0.1)
+        made = await ensure_admin(svc, data)
+        if made is not None:
+            _say(f"first start: the admin's credentials are in {made} (mode 0600)")
+        yield svc
+
+
+async def _gateway_replica(config: ServerConfig) -> Any:
+    """A replica at the engine's newest snapshot in Redis (or empty)."""
+    from probo_engine._optional import require
+    from probo_engine.adapters.redis import RedisKeys
+    from probo_engine.adapters.runner import Replica
+
+    aio = require("redis.asyncio", extra="redis")
+    r = aio.Redis.from_url(config.redis_url, socket_timeout=5.0)
     try:
-        from probo_engine.adapters import redis as _redis  # noqa: F401
-    except ImportError as exc:
-        raise RuntimeError(
-            "distributed mode needs probo_engine.adapters.redis, which this "
-            "build does not have yet"
-        ) from exc
-    raise RuntimeError(
-        "probo gateway is not wired up in this build (see docs/server.md)"
+        blob = await r.get(RedisKeys(config.redis_prefix).snapshot)
+    finally:
+        await r.aclose()
+    if blob is None:
+        return Replica()
+    return Replica.from_snapshot(blob)
+
+
+# ------------------------------------------------------- distributed processes
+
+
+async def run_engine(config: ServerConfig) -> None:
+    """``probo engine``: the one writer of the Redis command stream."""
+    from probo_engine.adapters.redis import EngineConfig
+    from probo_engine.adapters.redis import run_engine as run
+
+    await run(
+        EngineConfig(
+            redis_url=config.redis_url,
+            prefix=config.redis_prefix,
+            data_dir=str(config.data / "engine"),
+        )
     )
-    yield  # pragma: no cover
+
+
+async def run_archiver(config: ServerConfig) -> None:
+    """``probo archiver``: the Redis entry stream into PostgreSQL (``pg_dsn``)."""
+    from probo_engine.adapters.history.archiver import ArchiverConfig
+    from probo_engine.adapters.history.archiver import run_archiver as run
+    from probo_engine.adapters.redis import RedisEntrySource
+
+    async with RedisEntrySource(config.redis_url, prefix=config.redis_prefix) as src:
+        await run(ArchiverConfig(store=config.pg_dsn, source=src))
+
+
+async def run_ws(config: ServerConfig) -> None:
+    """``probo ws``: a WebSocket feed server on the Redis entry stream."""
+    from probo_engine.adapters.websocket.server import WsConfig
+    from probo_engine.adapters.websocket.server import run_ws as run
+
+    auth = AuthStore(config.data, config.sig_window_ms)
+    try:
+        await run(
+            WsConfig(
+                host=config.host,
+                port=config.port,
+                redis_url=config.redis_url,
+                redis_prefix=config.redis_prefix,
+            ),
+            authenticate=ws_authenticator(auth),
+        )
+    finally:
+        auth.close()
+
+
+async def run_reconcile(config: ServerConfig) -> None:
+    """``probo reconcile``: history (``pg_dsn``) against a replay of the stream."""
+    from probo_engine.adapters.history.reconcile import ReconcileConfig
+    from probo_engine.adapters.history.reconcile import run_reconcile as run
+    from probo_engine.adapters.redis import RedisEntrySource
+
+    async with RedisEntrySource(config.redis_url, prefix=config.redis_prefix) as src:
+        seq, diffs = await run(ReconcileConfig(store=config.pg_dsn, source=src))
+    for d in diffs:
+        print(d)
+    print(f"reconciled at command {seq}: {len(diffs)} differences")
+    if diffs:
+        raise SystemExit(1)

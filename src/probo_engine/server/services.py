@@ -9,7 +9,7 @@ closed in one place.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -71,7 +71,10 @@ class Services:
     #: ``True`` when every part is up (``/readyz``)
     ready: Callable[[], bool] = lambda: True
     #: called on shutdown after the server stopped accepting, newest first
-    closers: Sequence[Callable[[], Awaitable[None]]] = ()
+    #: ``await after_submit(seq, timeout)`` once a command is answered: a
+    #: gateway waits until its replica reflects it, so the same client's next
+    #: query sees its own write (embedded mode reads the writer: nothing to do)
+    after_submit: Callable[[int, float], Awaitable[bool]] | None = None
 
 
 ServicesFactory = Callable[[ServerConfig], AbstractAsyncContextManager[Services]]
