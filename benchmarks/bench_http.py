@@ -76,12 +76,27 @@ def start_server(
         mod = data.parent / "granian_app.py"
         mod.write_text(GRANIAN_APP)
         env["PYTHONPATH"] += os.pathsep + str(mod.parent)
-        cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
-               "--loop", "uvloop", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", "1", "granian_app:make"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--factory",
+            "--loop",
+            "uvloop",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "granian_app:make",
+        ]
     out = open(log, "wb")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
     out.close()
     import httpx
 
@@ -113,8 +128,12 @@ def setup(port: int, data: Path) -> dict[str, tuple[str, str]]:
     def call(method: str, path: str, body: dict[str, Any]) -> Any:
         raw = json.dumps(body).encode()
         h = sign(creds["api_key"], creds["api_secret"], method, path, "", raw)
-        r = httpx.request(method, f"http://127.0.0.1:{port}{path}", content=raw,
-                          headers={**h, "Content-Type": "application/json"})  # fmt: skip
+        r = httpx.request(
+            method,
+            f"http://127.0.0.1:{port}{path}",
+            content=raw,
+            headers={**h, "Content-Type": "application/json"},
+        )
         assert r.status_code < 300, r.text
         return r.json()
 
@@ -130,12 +149,25 @@ def setup(port: int, data: Path) -> dict[str, tuple[str, str]]:
 
 def _order(i: int) -> dict[str, Any]:
     yes = i % 2 == 0
-    return {"market": "BENCH", "side": "buy", "outcome": "yes" if yes else "no",
-            "price": 600 if yes else 400, "qty": 1}  # fmt: skip
+    return {
+        "market": "BENCH",
+        "side": "buy",
+        "outcome": "yes" if yes else "no",
+        "price": 600 if yes else 400,
+        "qty": 1,
+    }
 
 
-async def _conn(port: int, key: tuple[str, str], scenario: str, batch: int,
-                end: float, lat: list[float], counts: list[int], warm: float) -> None:  # fmt: skip
+async def _conn(
+    port: int,
+    key: tuple[str, str],
+    scenario: str,
+    batch: int,
+    end: float,
+    lat: list[float],
+    counts: list[int],
+    warm: float,
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = 0
     try:
@@ -155,8 +187,10 @@ async def _conn(port: int, key: tuple[str, str], scenario: str, batch: int,
                 body = json.dumps(payload, separators=(",", ":")).encode()
                 h = sign(key[0], key[1], "POST", path, "", body)
                 hdrs = "".join(f"{k}: {v}\r\n" for k, v in h.items())
-                head = (f"POST {path} HTTP/1.1\r\nHost: b\r\nContent-Type: application/json"
-                        f"\r\nContent-Length: {len(body)}\r\n{hdrs}\r\n").encode()  # fmt: skip
+                head = (
+                    f"POST {path} HTTP/1.1\r\nHost: b\r\nContent-Type: application/json"
+                    f"\r\nContent-Length: {len(body)}\r\n{hdrs}\r\n"
+                ).encode()
             i += batch if scenario == "batch" else 1
             t0 = time.perf_counter()
             writer.write(head + body)
@@ -177,8 +211,17 @@ async def _conn(port: int, key: tuple[str, str], scenario: str, batch: int,
         writer.close()
 
 
-def _worker(port: int, key: tuple[str, str], scenario: str, batch: int, conns: int,
-            start: float, seconds: float, warmup: float, q: Any) -> None:  # fmt: skip
+def _worker(
+    port: int,
+    key: tuple[str, str],
+    scenario: str,
+    batch: int,
+    conns: int,
+    start: float,
+    seconds: float,
+    warmup: float,
+    q: Any,
+) -> None:
     try:
         import uvloop
 
@@ -223,7 +266,7 @@ def run_once(
                 args.warmup,
                 q,
             ),
-        )  # fmt: skip
+        )
         for p in range(args.procs)
     ]
     for p in procs:
@@ -270,10 +313,12 @@ def main() -> None:
     p50 = statistics.median(r[1] for r in rows)
     p99 = statistics.median(r[2] for r in rows)
     unit = "requests/s" if args.scenario == "hello" else "orders/s"
-    print(f"{args.scenario} on {args.server}, {args.connections} connections from "
-          f"{args.procs} processes, batch {args.batch}: {rate:,.0f} {unit}, "
-          f"request latency p50 {p50:.2f} ms, p99 {p99:.2f} ms "
-          f"(median of {args.repeat} x {args.seconds:g} s)")  # fmt: skip
+    print(
+        f"{args.scenario} on {args.server}, {args.connections} connections from "
+        f"{args.procs} processes, batch {args.batch}: {rate:,.0f} {unit}, "
+        f"request latency p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+        f"(median of {args.repeat} x {args.seconds:g} s)"
+    )
 
 
 if __name__ == "__main__":
