@@ -10,7 +10,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-
 from probo_engine.server.app import create_app
 from probo_engine.server.auth import sign
 from probo_engine.server.config import ServerConfig
