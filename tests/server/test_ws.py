@@ -22,8 +22,14 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2; httpx works
     from starlette.testclient import TestClient
 
 
-def _call(c: TestClient, key: tuple[str, str], method: str, path: str,
-          body: Any = None, query: str = "") -> Any:  # fmt: skip
+def _call(
+    c: TestClient,
+    key: tuple[str, str],
+    method: str,
+    path: str,
+    body: Any = None,
+    query: str = "",
+) -> Any:
     raw = b"" if body is None else json.dumps(body).encode()
     h = sign(key[0], key[1], method, path, query, raw)
     url = path + ("?" + query if query else "")
@@ -67,8 +73,11 @@ def test_ws_auth_private_channel_and_book_checksum(tmp_path: Path) -> None:
             assert hello["authenticated"] is True
             ws.send_text(json.dumps({"op": "subscribe", "channel": "user", "id": 1}))
             assert _recv_until(ws, "snapshot")["ch"] == "user"
-            ws.send_text(json.dumps({"op": "subscribe", "channel": "user", "user": "bilal",
-                                     "id": 2}))  # fmt: skip
+            ws.send_text(
+                json.dumps(
+                    {"op": "subscribe", "channel": "user", "user": "bilal", "id": 2}
+                )
+            )
             err = _recv_until(ws, "error")
             assert err["code"] == "forbidden"
             # the feed's book equals the REST book, checksum included
@@ -76,11 +85,27 @@ def test_ws_auth_private_channel_and_book_checksum(tmp_path: Path) -> None:
                 if app.state.ctx.services.gauges["probo_feed_lag"]() == 0:
                     break
                 time.sleep(0.02)
-            ws.send_text(json.dumps({"op": "subscribe", "channel": "book", "market": "RAIN",
-                                     "depth": 10, "view": "no", "id": 3}))  # fmt: skip
+            ws.send_text(
+                json.dumps(
+                    {
+                        "op": "subscribe",
+                        "channel": "book",
+                        "market": "RAIN",
+                        "depth": 10,
+                        "view": "no",
+                        "id": 3,
+                    }
+                )
+            )
             snap = _recv_until(ws, "snapshot")
-            rest = _call(c, keys["asha"], "GET", "/v1/markets/RAIN/book", None,
-                         "outcome=no&levels=10")  # fmt: skip
+            rest = _call(
+                c,
+                keys["asha"],
+                "GET",
+                "/v1/markets/RAIN/book",
+                None,
+                "outcome=no&levels=10",
+            )
             assert (snap["bids"], snap["asks"]) == (rest["bids"], rest["asks"])
             assert snap["checksum"] == rest["checksum"]
         # unauthenticated, or a tampered signature: no private channel
