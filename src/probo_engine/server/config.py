@@ -77,8 +77,8 @@ def _as_dict(cfg: ServerConfig) -> dict[str, Any]:
 _FIELDS = {f.name: f for f in dataclasses.fields(ServerConfig)}
 
 
-def _coerce(name: str, value: Any, where: str) -> Any:
-    """``value`` as the type of field ``name`` (strings from env are parsed)."""
+def _coerce(name: str, value: Any, where: str, text: bool = False) -> Any:
+    """``value`` as the type of field ``name``; ``text``: parse a string (env)."""
     kind = str(_FIELDS[name].type)
     bad = ConfigError(f"{where}: {name} = {value!r} is not a valid {kind}")
     if "Path" in kind:
@@ -90,13 +90,13 @@ def _coerce(name: str, value: Any, where: str) -> Any:
     if kind == "bool":
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+        if text and value.lower() in ("1", "true", "yes", "on"):
             return True
-        if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
+        if text and value.lower() in ("0", "false", "no", "off"):
             return False
         raise bad
     if kind == "int":
-        if isinstance(value, str):
+        if text:
             try:
                 value = int(value, 10)
             except ValueError:
@@ -105,7 +105,7 @@ def _coerce(name: str, value: Any, where: str) -> Any:
             raise bad
         return value
     if kind == "float":
-        if isinstance(value, str):
+        if text:
             try:
                 value = float(value)
             except ValueError:
@@ -158,7 +158,7 @@ def load_config(
             continue
         v = env.get("PROBO_" + name.upper())
         if v is not None:
-            values[name] = v
+            values[name] = _coerce(name, v, f"environment PROBO_{name.upper()}", True)
     _build(values, "environment")
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return _build(values, "flags")
