@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from probo_engine.adapters.runner import CommandBus, Reply
 from probo_engine.engine import Engine
 from probo_engine.server.auth import AuthStore
 from probo_engine.server.config import ServerConfig
@@ -21,25 +22,7 @@ from probo_engine.server.config import ServerConfig
 __all__ = ["Bus", "ReadModel", "Reply", "Services", "ServicesFactory"]
 
 
-class Reply(Protocol):
-    """``adapters.runner.Reply``: what a submitted command came to."""
-
-    @property
-    def seq(self) -> int: ...
-    @property
-    def result(self) -> int: ...
-    @property
-    def events(self) -> bytes: ...
-    @property
-    def duplicate(self) -> bool: ...
-
-
-class Bus(Protocol):
-    """``adapters.runner.CommandBus`` (docs/service.md)."""
-
-    async def submit(
-        self, cmd: tuple[Any, ...], key: bytes, *, timeout: float = 5.0
-    ) -> Reply: ...
+Bus = CommandBus  #: ``InProcessBus`` (embedded) or ``RedisBus`` (gateway)
 
 
 class ReadModel(Protocol):

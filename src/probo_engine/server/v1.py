@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -220,7 +221,10 @@ async def create_user(
         uid = reply.result
     if auth.user(name) is not None:  # raced with another request
         raise ApiError(409, "user_exists", f"user {name!r} exists")
-    auth.add_user(name, uid, admin=admin, pw_hash=pw_hash)
+    try:
+        auth.add_user(name, uid, admin=admin, pw_hash=pw_hash)
+    except sqlite3.IntegrityError:  # raced with another process on the store
+        raise ApiError(409, "user_exists", f"user {name!r} exists") from None
     return uid
 
 
