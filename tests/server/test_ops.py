@@ -42,7 +42,9 @@ async def test_stuck_or_down_bus_gives_503(tmp_path: Path) -> None:
         cfg = ServerConfig(data=data, bus_timeout=0.2)
 
         @asynccontextmanager
-        async def services(config: ServerConfig) -> AsyncIterator[Services]:
+        async def services(
+            config: ServerConfig, down: bool = down
+        ) -> AsyncIterator[Services]:
             async with memory_services(config) as svc:
                 await svc.bus.submit(CreateMarket(symbol="RAIN"), b"")
                 svc.bus = StuckBus(down)

@@ -31,8 +31,13 @@ def test_schemathesis_no_server_errors(tmp_path: Path) -> None:
     from hypothesis import HealthCheck, given, settings
     from schemathesis import GenerationMode
 
-    cfg = ServerConfig(data=tmp_path, rate_per_s=1e9, rate_burst=10**9,
-                       auth_fail_per_s=1e9, auth_fail_burst=10**9)  # fmt: skip
+    cfg = ServerConfig(
+        data=tmp_path,
+        rate_per_s=1e9,
+        rate_burst=10**9,
+        auth_fail_per_s=1e9,
+        auth_fail_burst=10**9,
+    )
     app = create_app(cfg, embedded_services)
     with start_blocking_portal() as portal:
         cm = portal.wrap_async_context_manager(app.router.lifespan_context(app))
@@ -43,8 +48,8 @@ def test_schemathesis_no_server_errors(tmp_path: Path) -> None:
             async def setup() -> None:
                 await s.market("RAIN")
                 user.append(await s.user("asha", 10**9))
-                await user[0].post("/v1/orders", json={"market": "RAIN", "side": "buy",
-                                   "outcome": "yes", "price": 500, "qty": 5})  # fmt: skip
+                order = {"market": "RAIN", "side": "buy", "outcome": "yes"}
+                await user[0].post("/v1/orders", json={**order, "price": 500, "qty": 5})
 
             portal.call(setup)
             spec = json.loads(portal.call(s.anon.get, "/openapi.json").content)
@@ -60,8 +65,11 @@ def test_schemathesis_no_server_errors(tmp_path: Path) -> None:
                     content = body
                 else:
                     content = json.dumps(body).encode()
-                headers = {k: str(v) for k, v in (case.headers or {}).items()
-                           if k.lower().startswith(("idempotency",))}  # fmt: skip
+                headers = {
+                    k: str(v)
+                    for k, v in (case.headers or {}).items()
+                    if k.lower().startswith(("idempotency",))
+                }
                 r = portal.call(
                     lambda: client.request(
                         case.method,
@@ -69,7 +77,7 @@ def test_schemathesis_no_server_errors(tmp_path: Path) -> None:
                         params=case.query or None,
                         content=content,
                         headers=headers,
-                    )  # fmt: skip
+                    )
                 )
                 seen[r.status_code] = seen.get(r.status_code, 0) + 1
                 assert r.status_code < 500, (
@@ -93,8 +101,12 @@ def test_schemathesis_no_server_errors(tmp_path: Path) -> None:
                     *(op.as_strategy(m) for m in modes)
                 )
 
-                @settings(max_examples=2 * EXAMPLES, deadline=None, database=None,
-                          suppress_health_check=list(HealthCheck))  # fmt: skip
+                @settings(
+                    max_examples=2 * EXAMPLES,
+                    deadline=None,
+                    database=None,
+                    suppress_health_check=list(HealthCheck),
+                )
                 @given(case=strategy, as_admin=hypothesis.strategies.booleans())
                 def run(case: Any, as_admin: bool) -> None:
                     check(case, as_admin)
