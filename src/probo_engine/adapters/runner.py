@@ -674,7 +674,9 @@ class InProcessBus:
         self._wake.set()
         tg, self._tg = self._tg, None
         if tg is not None:
-            await tg.__aexit__(*exc_info)
+            # children end on their own (stop is set); the body's error, if
+            # any, propagates unchanged (not wrapped in an ExceptionGroup)
+            await tg.__aexit__(None, None, None)
 
     # ------------------------------------------------------------ commands
 

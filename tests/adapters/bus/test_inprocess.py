@@ -261,3 +261,13 @@ def test_close_commits_what_is_pending():
 
     replies = asyncio.run(main())
     assert len(log.durable) == 20 and [r.seq for r in replies] == list(range(1, 21))
+
+
+def test_an_error_in_the_body_comes_out_unchanged():
+    async def main() -> None:
+        async with InProcessBus(EngineRunner(), log=FakeLog()) as bus:
+            await bus.submit(CreateUser(), b"")
+            raise KeyError("mine")
+
+    with pytest.raises(KeyError, match="mine"):
+        asyncio.run(main())
