@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import statistics
 import sys
@@ -36,6 +37,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "adapters" / "history"))
 
@@ -64,8 +66,7 @@ async def fresh_store(kind: str, pg_admin: str) -> AsyncIterator[HistoryStore]:
             finally:
                 await store.close()
         return
-    import asyncpg
-
+    asyncpg: Any = importlib.import_module("asyncpg")
     name = f"probobench_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(pg_admin, timeout=10)
     try:
@@ -188,9 +189,11 @@ def main() -> None:
         args.events, args.repeat, args.seconds = 30_000, 1, 3.0
     t = time.perf_counter()
     d = entries_for_events(3, args.events)
+    rows = Deriver().derive(d.entries, Checkpoint(0, 0)).rows
     print(
         f"stream: {len(d.entries):,} entries, {d.n_events:,} events "
-        f"(built in {time.perf_counter() - t:.1f} s); batch {args.batch} entries"
+        f"({len(rows['fills']):,} fills, {sum(map(len, rows.values())):,} rows; "
+        f"built in {time.perf_counter() - t:.1f} s); batch {args.batch} entries"
     )
     kinds = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     for kind in kinds:

@@ -14,6 +14,7 @@ import random
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from probo_engine import Engine, commands
 from probo_engine import commands as C
@@ -30,7 +31,7 @@ class Driver:
         self.entries: list[Entry] = []
         self.n_events = 0
 
-    def apply(self, cmd: commands.CommandRecord) -> int:
+    def apply(self, cmd: tuple[Any, ...]) -> int:
         result = commands.apply(self.engine, cmd)
         seq = len(self.entries) + 1
         ev = self.engine.events_bytes()
@@ -76,7 +77,7 @@ def drive(
         u = rng.randrange(n_users)
         m = rng.randrange(n_markets)
         payout, tick, status, _ = eng.market(m)
-        cmd: commands.CommandRecord
+        cmd: tuple[Any, ...]
         if status == 3 or (status == 2 and rng.random() < 0.9):
             # resolved/closed markets get a fresh one now and then
             if rng.random() < 0.05:
@@ -88,7 +89,6 @@ def drive(
         elif r < 0.50:
             levels = payout // tick - 1
             center = levels // 2 + (m * 7) % 5 - 2
-            p = tick * max(1, min(levels, center + rng.randrange(-3, 4)))
             tif = rng.choices([0, 1, 2, 3], [70, 12, 6, 12])[0]
             exp = ts + rng.randrange(1, 500) * MS if tif == 3 else 0
             post = tif in (0, 3) and rng.random() < 0.1
@@ -103,6 +103,11 @@ def drive(
                     side = 0
                 elif rng.random() < 0.95:
                     qty = min(qty, have)
+            if rng.random() < 0.5:  # a crossing order: pay up, or sell down
+                off = rng.randrange(1, 6) * (1 if side == 0 else -1)
+            else:
+                off = rng.randrange(-3, 4)
+            p = tick * max(1, min(levels, center + off))
             cmd = C.Place(
                 u,
                 m,
@@ -162,9 +167,9 @@ def drive(
             cmd = C.Halt(m, ts) if rng.random() < 0.3 else C.Resume(m, ts)
         elif r < 0.992:
             cmd = C.Expire(ts)
-        elif r < 0.995:
+        elif r < 0.9925:
             cmd = C.Close(m, ts)
-        elif r < 0.997:
+        elif r < 0.993:
             v = rng.choice([0, payout, payout // 2, rng.randrange(payout + 1)])
             cmd = C.Resolve(m, v, ts)
         else:

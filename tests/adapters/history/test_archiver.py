@@ -271,7 +271,7 @@ def test_rows_written_twice_are_stored_once(store_url, driver):
             assert await _counts(store) == counts
             assert await store.checkpoint() == batch.upto
             if store.dialect == "postgres":  # the direct COPY fell back to merge
-                assert store.merges == 1  # type: ignore[attr-defined]
+                assert store.fallbacks == 1  # type: ignore[attr-defined]
         finally:
             await store.close()
 
@@ -288,7 +288,7 @@ def test_postgres_always_staged_path_is_exact_too(pg_dsn, driver):
         try:
             store.direct_copy = False  # type: ignore[attr-defined]
             await Archiver(store, log, batch_entries=700).run(until=head)
-            assert store.merges == 0  # type: ignore[attr-defined]
+            assert store.fallbacks == 0  # type: ignore[attr-defined]
             assert await _counts(store) == _expected_counts(driver.entries)
             assert await reconcile(store, driver.engine, head) == []
         finally:

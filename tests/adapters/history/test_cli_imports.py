@@ -41,3 +41,13 @@ def test_cli_refuses_a_newer_schema(tmp_path, capsys):
         db.execute("INSERT INTO schema_version VALUES (99, 'future')")
     assert main(["migrate", url]) == 1
     assert "schema version 99" in capsys.readouterr().err
+
+
+def test_docstring_examples():
+    import doctest
+
+    from probo_engine.adapters.history import derive, postgres
+
+    for module in (derive, postgres):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted >= 1, module

@@ -114,7 +114,11 @@ class Archiver:
     ) -> Checkpoint:
         """Archive until ``stop`` is set or command seq ``until`` is archived.
 
-        Returns the store's checkpoint when it stops.
+        Returns the last checkpoint it committed or read from the store.
+        Raises what waiting cannot fix: :class:`~.derive.DeriveError` (a gap
+        in the entries), :class:`~.store.CheckpointConflictError` (another
+        archiver on the same database), the source's ``LookupError`` (the
+        entries after the checkpoint are gone).
         """
         stop = stop if stop is not None else asyncio.Event()
         resumed = await self._resume(stop)
@@ -196,7 +200,8 @@ async def run_archiver(
 ) -> Checkpoint:
     """Open (and migrate) the store, archive until ``stop``, close the store.
 
-    ``stats`` (optional) is updated as batches commit, for a metrics exporter.
+    ``stats`` (optional) is updated as batches commit, for a metrics exporter;
+    ``until`` (optional) also stops once that command seq is archived.
     A store that cannot be reached, at start or later, is waited for
     (back-off from ``retry_initial`` to ``retry_max`` seconds) until ``stop``
     is set; a schema that is newer than this library raises
@@ -204,6 +209,7 @@ async def run_archiver(
     checkpoint this process saw.
     """
     stop = stop if stop is not None else asyncio.Event()
+    stats = stats if stats is not None else ArchiverStats()
     delay = config.retry_initial
     while True:
         try:
@@ -214,15 +220,10 @@ async def run_archiver(
             )
             break
         except UnavailableError as exc:
-            if stats is not None:
-                stats.retries += 1
+            stats.retries += 1
             log.warning("history archiver: %s; retrying in %.1fs", exc, delay)
             if await _wait(stop, delay):
-                return (
-                    Checkpoint(0, 0)
-                    if stats is None
-                    else Checkpoint(stats.cmd_seq, stats.event_seq)
-                )
+                return Checkpoint(stats.cmd_seq, stats.event_seq)
             delay = min(config.retry_max, delay * 2)
     try:
         archiver = Archiver(

@@ -42,6 +42,7 @@ from probo_engine import commands
 from probo_engine._book import EVENT_LAYOUT, EVENT_SIZE
 from probo_engine.adapters.entries import Entry
 from probo_engine.errors import ProboError
+from probo_engine.types import Command
 
 from .schema import CASH, FEE_ACCOUNT, NO, YES
 
@@ -59,6 +60,9 @@ _ACCEPTED, _REJECTED, _FILL, _CANCELED, _LEVEL = 1, 2, 3, 4, 5
 _MARKET, _CASH, _AMENDED, _PAIR, _SETTLEMENT = 6, 7, 8, 9, 10
 _TRANSFER = 0
 _BUY = 0
+_CREATE_USER = int(Command.CREATE_USER)
+_CREATE_MARKET = int(Command.CREATE_MARKET)
+_PLACE_MARKET = int(Command.PLACE_MARKET)
 _SETTLED = 0  # ledger.reason of the incoming buy's lock settlement
 _SETTLE_IDX = 100  # its ledger.idx (an event has far fewer movements)
 
@@ -101,6 +105,10 @@ def _raw_event_struct() -> struct.Struct:
 _RAW_EVENT = _raw_event_struct()
 
 
+def _no_market(mid: int, seq: int) -> MarketConfig:
+    raise DeriveError(f"event {seq}: market {mid} was never created")
+
+
 class DeriveError(ProboError, ValueError):
     """Entries that cannot follow the archived ones (a gap, an overlap, or
     events that contradict the rules, such as a fill in an unknown market)."""
@@ -133,8 +141,8 @@ def fee_unit(m: MarketConfig, price: int) -> int:
     >>> fee_unit(MarketConfig(1000, 50, 100, 50, 0), 600)
     6
     """
-    r = max(m.taker_fee, m.maker_fee, 0)
-    if r == 0:
+    r = m.taker_fee if m.taker_fee > m.maker_fee else m.maker_fee
+    if r <= 0:
         return 0
     if m.fee_mode == 0:
         return -(-r * price // 10000)
@@ -224,19 +232,19 @@ class Deriver:
                     f"entry {entry.seq} does not follow command seq {cmd_seq}"
                 )
             cmd_seq = entry.seq
+            first = n = 0
             if entry.events:
-                first = entry.first_event_seq
+                first, n = entry.first_event_seq, entry.n_events
                 if first != ev_seq + 1:
                     raise DeriveError(
                         f"entry {entry.seq}: first event {first} does not follow "
                         f"event seq {ev_seq}"
                     )
                 ev_seq = entry.last_event_seq
-                n = entry.n_events
                 if ev_seq != first + n - 1:
                     raise DeriveError(f"entry {entry.seq}: event seqs are not gap-free")
                 n_events += n
-            self._entry(entry, markets, out)
+            self._entry(entry, first, n, markets, out)
         batch = Batch(after, Checkpoint(cmd_seq, ev_seq), out, len(entries), n_events)
         self.markets = markets
         return batch
@@ -246,6 +254,8 @@ class Deriver:
     def _entry(
         self,
         entry: Entry,
+        first: int,
+        n: int,
         markets: dict[int, MarketConfig],
         out: dict[str, list[tuple[Any, ...]]],
     ) -> None:
@@ -253,25 +263,24 @@ class Deriver:
             cmd: Any = commands.decode(entry.command)
         except commands.CommandDecodeError as exc:
             raise DeriveError(f"entry {entry.seq}: {exc}") from None
-        spec = commands.spec_of(cmd)
         cs = entry.seq
-        cmd_ts = getattr(cmd, "ts", None)
+        code = entry.command[1]  # the type code (decode checked it)
         out["commands"].append(
             (
                 cs,
-                cmd_ts,
-                spec.code,
+                getattr(cmd, "ts", None),
+                code,
                 entry.key,
                 entry.command,
                 entry.result,
-                entry.first_event_seq,
-                entry.n_events,
+                first,
+                n,
             )
         )
-        if isinstance(cmd, commands.CreateUser):
+        if code == _CREATE_USER:
             if entry.result >= 0:
                 out["users"].append((entry.result, cmd.name, cs))
-        elif isinstance(cmd, commands.CreateMarket) and entry.result >= 0:
+        elif code == _CREATE_MARKET and entry.result >= 0:
             markets[entry.result] = MarketConfig(
                 cmd.payout, cmd.tick, cmd.taker_fee, cmd.maker_fee, cmd.fee_mode
             )
@@ -290,8 +299,8 @@ class Deriver:
                     cmd.ts,
                 )
             )
-        if entry.events:
-            max_cost = cmd.max_cost if isinstance(cmd, commands.PlaceMarket) else 0
+        if n:
+            max_cost = cmd.max_cost if code == _PLACE_MARKET else 0
             self._events(entry, cs, max_cost, markets, out)
 
     def _events(
@@ -305,13 +314,6 @@ class Deriver:
         ledger = out["ledger"].append
         updates = out["order_updates"].append
         taker: _Taker | None = None
-
-        def market(mid: int, seq: int) -> MarketConfig:
-            try:
-                return markets[mid]
-            except KeyError:
-                msg = f"event {seq}: market {mid} was never created"
-                raise DeriveError(msg) from None
 
         for (
             seq,
@@ -335,7 +337,7 @@ class Deriver:
             if kind == _LEVEL:
                 continue
             if kind == _FILL:
-                m = market(mid, seq)
+                m = markets.get(mid) or _no_market(mid, seq)
                 if taker is None or taker.oid != oid:
                     raise DeriveError(f"event {seq}: order {oid} fills, not taking")
                 q, x, tk_e, fk = qty, price, price2, code
@@ -403,7 +405,7 @@ class Deriver:
                     fees = fee + fee2
                     ledger((seq, 4, cs, ts, FEE_ACCOUNT, -1, CASH, fees, 0, kind))
             elif kind == _CANCELED:
-                m = market(mid, seq)
+                m = markets.get(mid) or _no_market(mid, seq)
                 share = YES if outcome == 0 else NO
                 updates(
                     (seq, oid, cs, ts, mid, uid, kind, side, outcome)
@@ -419,7 +421,7 @@ class Deriver:
                     taker.remaining -= qty
                     taker.last_seq = seq
             elif kind == _ACCEPTED:
-                m = market(mid, seq)
+                m = markets.get(mid) or _no_market(mid, seq)
                 is_market = (aux >> 2) & 1
                 out["orders"].append(
                     (oid, seq, cs, ts, mid, uid, side, outcome, price, price2)
@@ -442,7 +444,7 @@ class Deriver:
                     share = YES if outcome == 0 else NO
                     ledger((seq, 0, cs, ts, uid, mid, share, -qty, qty, kind))
             elif kind == _AMENDED:
-                m = market(mid, seq)
+                m = markets.get(mid) or _no_market(mid, seq)
                 old_price, old_qty, kept = price2, aux, code
                 yes_price = price if outcome == 0 else m.payout - price
                 updates(

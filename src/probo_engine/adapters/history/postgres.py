@@ -89,8 +89,8 @@ class PostgresStore:
         #: COPY straight into the tables when the locked checkpoint shows
         #: the batch is new (see the module docstring); False: always stage
         self.direct_copy = True
-        #: batches that found their rows already there and were merged
-        self.merges = 0
+        #: batches whose direct copy met rows already there, merged instead
+        self.fallbacks = 0
         self._writer: Any = None  # asyncpg.Connection with the staging tables
         self._pool: Any = None
         self._closed = False
@@ -232,7 +232,7 @@ class PostgresStore:
                             await self._copy(conn, batch, staged=False)
                     except self._pg.UniqueViolationError:
                         merge = True  # rows past the checkpoint exist: merge
-                        self.merges += 1
+                        self.fallbacks += 1
                 if merge:
                     await self._copy(conn, batch, staged=True)
                 await conn.execute(

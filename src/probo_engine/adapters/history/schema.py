@@ -134,7 +134,7 @@ TABLES: tuple[Table, ...] = (
             "reason",
             "requeue",
         ),
-        ("seq", "oid"),
+        ("oid", "seq"),
     ),
     Table(
         "fills",
@@ -290,9 +290,8 @@ CREATE TABLE order_updates (
     reason SMALLINT NOT NULL,     -- cancel: CancelReason; fill: FillKind;
                                   -- amend: 1 if priority kept
     requeue SMALLINT NOT NULL,    -- 1: (re)joined the back of its level here
-    PRIMARY KEY (seq, oid)
+    PRIMARY KEY (oid, seq)        -- (a FILL event updates two orders)
 );
-CREATE INDEX order_updates_oid ON order_updates (oid, seq);
 CREATE INDEX order_updates_mid ON order_updates (mid, seq);
 
 -- every fill, both sides

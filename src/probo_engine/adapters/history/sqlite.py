@@ -2,11 +2,11 @@
 
 Every call runs on one worker thread that owns the connection, so the event
 loop never blocks on the database.  The file is in WAL mode with
-``synchronous=NORMAL``: a process crash loses nothing committed; a power loss
-may lose the last transactions, rows and checkpoint together (they are one
-transaction), and the archiver then writes them again.  Other processes may
-read the file while the archiver writes (WAL readers do not block the
-writer).
+``synchronous=FULL``: the log is fsynced at every commit, so a committed
+checkpoint survives a power loss too, and whoever trims the entry log up to
+it (the embedded server does) never throws away entries the history still
+needs.  That is one fsync per batch.  Other processes may read the file while
+the archiver writes (WAL readers do not block the writer).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class SQLiteStore:
                 mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
                     raise UnavailableError(f"{self.path}: cannot use WAL ({mode})")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA synchronous=FULL")
         except BaseException:
             db.close()
             raise
@@ -112,13 +112,14 @@ class SQLiteStore:
 
     def _in_tx(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
         db = self._conn()
-        db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")  # the write lock now: no upgrade deadlock
         try:
             out = body(db)
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # (SQLite may have rolled back already)
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
         return out
 
     # ---------------------------------------------------------- the store
