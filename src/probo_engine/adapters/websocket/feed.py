@@ -2,9 +2,9 @@
 
 :class:`Feed` reads :class:`~probo_engine.adapters.entries.Entry` records in
 order from any :class:`~probo_engine.adapters.entries.EntrySource` and keeps a
-**read replica** of the engine (an :class:`~probo_engine.Engine` to which each
-entry's command is applied, ``commands.apply(engine,
-commands.decode(entry.command))``, the runner's ``Replica`` contract).  After
+**read replica** of the engine (:class:`~probo_engine.adapters.runner.Replica`:
+an :class:`~probo_engine.Engine` to which each entry's command is applied,
+its result and events checked against the entry's).  After
 each entry it turns the entry's events into channel updates (``book``,
 ``trades``, ``ticker``, ``user`` and the seed's whole-book message), encodes
 each update **once** (:func:`protocol.encode`) and hands the same bytes to
@@ -43,11 +43,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from probo_engine import commands
 from probo_engine.adapters.entries import Entry, EntrySource
+from probo_engine.adapters.runner import Replica
 from probo_engine.adapters.websocket import protocol as P
 from probo_engine.engine import Engine
-from probo_engine.errors import UnavailableError, UnknownMarketError, UnknownUserError
+from probo_engine.errors import (
+    InvariantError,
+    UnavailableError,
+    UnknownMarketError,
+    UnknownUserError,
+)
 from probo_engine.types import CancelReason, Event, EventKind, FillKind, MarketStatus
 
 __all__ = ["Channel", "Feed", "FeedError", "Sink", "Subscriber"]
@@ -152,7 +157,10 @@ class Feed:
         if not 0 <= resume_buffer <= max_buffer:
             raise ValueError("need 0 <= resume_buffer <= max_buffer")
         self.source = source
-        self.engine = engine if engine is not None else Engine()
+        #: the read replica (``adapters.runner.Replica``: applies each entry's
+        #: command and checks the result and events against the entry's)
+        self.replica = Replica(engine, after)
+        self.engine: Engine = self.replica.engine
         self.entry_seq = after  #: last entry applied to the replica
         self.event_seq = 0  #: last event seq applied (0 before any)
         self._base = 0  # chain start for markets/users not seen since start
@@ -204,12 +212,10 @@ class Feed:
         """Apply one entry to the replica and publish its updates."""
         if entry.seq != self.entry_seq + 1:
             raise FeedError(f"entry {entry.seq} after {self.entry_seq}: gap")
-        cmd = commands.decode(entry.command)
-        result = commands.apply(self.engine, cmd)
-        if result != entry.result:
-            raise FeedError(
-                f"replica diverged at entry {entry.seq}: {result} != {entry.result}"
-            )
+        try:
+            self.replica.apply_entry(entry)
+        except (ValueError, InvariantError) as exc:
+            raise FeedError(f"entry {entry.seq}: {exc}") from exc
         self.entry_seq = entry.seq
         if not entry.events:
             return

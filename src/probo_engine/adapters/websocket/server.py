@@ -617,25 +617,28 @@ async def run_ws(
     """``probo ws``: serve the feed of ``source`` (or of Redis) until cancelled.
 
     Without ``source`` the entries come from the Redis event stream of
-    ``config.redis_url`` (distributed mode), through the bus adapter's
-    ``RedisEntrySource``.
+    ``config.redis_url`` (distributed mode) through the bus adapter's
+    ``RedisEntrySource`` (every server reads the whole stream: its replica
+    needs every entry, so the per-market pub/sub channels are not used).
     """
-    if source is None:
-        source = _redis_source(config)
-    feed = Feed(
-        source,
-        max_buffer=config.max_buffer,
-        resume_buffer=config.resume_buffer,
-        slow_policy=config.slow_policy,
-        slow_timeout=config.slow_timeout,
-    )
-    server = WsServer(feed, config, authenticate)
-    async with server.serve() as port:
-        log.info("probo ws listening on %s:%d", config.host, port)
-        await asyncio.Event().wait()
+    async with contextlib.AsyncExitStack() as stack:
+        if source is None:
+            source = await stack.enter_async_context(_redis_source(config))
+        feed = Feed(
+            source,
+            max_buffer=config.max_buffer,
+            resume_buffer=config.resume_buffer,
+            slow_policy=config.slow_policy,
+            slow_timeout=config.slow_timeout,
+        )
+        server = WsServer(feed, config, authenticate)
+        async with server.serve() as port:
+            log.info("probo ws listening on %s:%d", config.host, port)
+            await asyncio.Event().wait()
 
 
-def _redis_source(config: WsConfig) -> EntrySource:
+def _redis_source(config: WsConfig) -> Any:
+    """The bus adapter's ``RedisEntrySource`` for ``config`` (an async CM)."""
     if not config.redis_url:
         raise ValueError("run_ws needs an entry source or config.redis_url")
     try:
@@ -644,8 +647,6 @@ def _redis_source(config: WsConfig) -> EntrySource:
         raise RuntimeError(
             "distributed mode needs probo_engine.adapters.redis (the Redis bus)"
         ) from exc
-    factory = getattr(bus, "RedisEntrySource", None)
-    if factory is None:
-        raise RuntimeError("probo_engine.adapters.redis has no RedisEntrySource yet")
-    src: EntrySource = factory(config.redis_url, prefix=config.redis_prefix)
-    return src
+    return bus.RedisEntrySource(
+        config.redis_url, prefix=config.redis_prefix, shard=config.shard
+    )
