@@ -82,7 +82,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import struct
 import sys
 import time
@@ -140,8 +139,63 @@ _U32 = struct.Struct("<I")
 # magic, version, hsize, flags, seq, body length, reserved 0, CRC32
 _SNAP_HDR = struct.Struct("<8sHHIQQII")
 _MIN_RECORD = _REC_HDR.size + 2 + 4  # header, smallest command, CRC
-_SEGMENT_RE = re.compile(r"journal-(\d{20})\.wal")
-_SNAPSHOT_RE = re.compile(r"snapshot-(\d{20})\.snap")
+
+
+@dataclass(frozen=True)
+class SegmentFormat:
+    """What a segmented record log is made of: this journal's by default.
+
+    The record framing, segment header layout, torn-tail rules and snapshot
+    files are shared; another log (``adapters/locallog.py``'s entry log)
+    changes only its magic, file names, payload version and payload sizes.
+    """
+
+    magic: bytes = SEGMENT_MAGIC  #: segment header magic (8 bytes)
+    prefix: str = "journal"  #: segment files are ``<prefix>-<first seq>.<ext>``
+    ext: str = "wal"
+    snapshot_prefix: str = "snapshot"  #: ``<snapshot_prefix>-<seq>.snap``
+    payload_version: int = FORMAT_VERSION  #: the header's payload format field
+    min_payload: int = 2  #: smallest payload a record may declare
+    max_payload: int = MAX_PAYLOAD  #: largest payload a record may declare
+
+    @property
+    def min_record(self) -> int:
+        return _REC_HDR.size + self.min_payload + 4
+
+    def segment_name(self, first_seq: int) -> str:
+        return f"{self.prefix}-{first_seq:020d}.{self.ext}"
+
+    def snapshot_name(self, seq: int) -> str:
+        return f"{self.snapshot_prefix}-{seq:020d}.snap"
+
+    def segment_seq(self, name: str) -> int | None:
+        """The first seq in a segment file name, None if it is not one."""
+        head, ext = f"{self.prefix}-", f".{self.ext}"
+        digits = name[len(head) : -len(ext)]
+        if (
+            name.startswith(head)
+            and name.endswith(ext)
+            and len(digits) == 20
+            and digits.isdecimal()
+        ):
+            return int(digits)
+        return None
+
+    def snapshot_seq(self, name: str) -> int | None:
+        head = f"{self.snapshot_prefix}-"
+        digits = name[len(head) : -5]
+        if (
+            name.startswith(head)
+            and name.endswith(".snap")
+            and len(digits) == 20
+            and digits.isdecimal()
+        ):
+            return int(digits)
+        return None
+
+
+#: The command journal's format (the module docstring).
+JOURNAL_FORMAT = SegmentFormat()
 _NONE_FLUSH_BYTES = 1 << 20  # policy "none" writes in chunks of about this size
 
 
@@ -180,21 +234,19 @@ class RecoveryInfo:
 # ------------------------------------------------------------------- helpers
 
 
-def _segment_name(first_seq: int) -> str:
-    return f"journal-{first_seq:020d}.wal"
-
-
 def _snapshot_name(seq: int) -> str:
-    return f"snapshot-{seq:020d}.snap"
+    return JOURNAL_FORMAT.snapshot_name(seq)
 
 
-def _list_dir(directory: Path) -> tuple[list[tuple[int, Path]], list[tuple[int, Path]]]:
+def _list_dir(
+    directory: Path, fmt: SegmentFormat = JOURNAL_FORMAT
+) -> tuple[list[tuple[int, Path]], list[tuple[int, Path]]]:
     segments, snapshots = [], []
     for entry in os.scandir(directory):
-        if m := _SEGMENT_RE.fullmatch(entry.name):
-            segments.append((int(m.group(1)), Path(entry.path)))
-        elif m := _SNAPSHOT_RE.fullmatch(entry.name):
-            snapshots.append((int(m.group(1)), Path(entry.path)))
+        if (first := fmt.segment_seq(entry.name)) is not None:
+            segments.append((first, Path(entry.path)))
+        elif (seq := fmt.snapshot_seq(entry.name)) is not None:
+            snapshots.append((seq, Path(entry.path)))
     segments.sort()
     snapshots.sort()
     return segments, snapshots
@@ -211,19 +263,27 @@ def _fsync_dir(directory: Path) -> None:
 _datasync = getattr(os, "fdatasync", os.fsync)
 
 
-def _segment_header(first_seq: int) -> bytes:
+def _segment_header(first_seq: int, fmt: SegmentFormat = JOURNAL_FORMAT) -> bytes:
     head = _SEG_HDR.pack(
-        SEGMENT_MAGIC, JOURNAL_VERSION, _SEG_HDR.size, 0, first_seq, FORMAT_VERSION, 0
+        fmt.magic,
+        JOURNAL_VERSION,
+        _SEG_HDR.size,
+        0,
+        first_seq,
+        fmt.payload_version,
+        0,
     )
     return head[:-4] + _U32.pack(zlib.crc32(head[:-4]))
 
 
-def _check_segment_header(buf: bytes, path: Path, first_seq: int) -> str | None:
+def _check_segment_header(
+    buf: bytes, path: Path, first_seq: int, fmt: SegmentFormat = JOURNAL_FORMAT
+) -> str | None:
     """None if the header is sound, else why not."""
     if len(buf) < _SEG_HDR.size:
         return f"segment header is short ({len(buf)} bytes)"
     magic, version, hsize, _flags, first, _fmt, crc = _SEG_HDR.unpack_from(buf)
-    if zlib.crc32(buf[: _SEG_HDR.size - 4]) != crc or magic != SEGMENT_MAGIC:
+    if zlib.crc32(buf[: _SEG_HDR.size - 4]) != crc or magic != fmt.magic:
         return "segment header fails its magic or CRC"
     if version != JOURNAL_VERSION or hsize != _SEG_HDR.size:
         return f"segment format version {version} is not {JOURNAL_VERSION}"
@@ -232,13 +292,16 @@ def _check_segment_header(buf: bytes, path: Path, first_seq: int) -> str | None:
     return None
 
 
-def _record_at(buf: bytes, off: int) -> int:
+def _record_at(buf: bytes, off: int, fmt: SegmentFormat = JOURNAL_FORMAT) -> int:
     """End offset of a complete, valid record at ``off``, else -1."""
     end = len(buf)
-    if off + _MIN_RECORD > end:
+    if off + fmt.min_record > end:
         return -1
     n, _seq, hcrc = _REC_HDR.unpack_from(buf, off)
-    if zlib.crc32(buf[off : off + 12]) != hcrc or not 2 <= n <= MAX_PAYLOAD:
+    if (
+        zlib.crc32(buf[off : off + 12]) != hcrc
+        or not fmt.min_payload <= n <= fmt.max_payload
+    ):
         return -1
     rend: int = off + 16 + n
     if rend + 4 > end or zlib.crc32(buf[off:rend]) != _U32.unpack_from(buf, rend)[0]:
@@ -246,14 +309,21 @@ def _record_at(buf: bytes, off: int) -> int:
     return rend + 4
 
 
-def _diagnose(buf: bytes, off: int, seq: int, path: Path, is_last: bool) -> str:
+def _diagnose(
+    buf: bytes,
+    off: int,
+    seq: int,
+    path: Path,
+    is_last: bool,
+    fmt: SegmentFormat = JOURNAL_FORMAT,
+) -> str:
     """Decide what the record at ``off`` (expected ``seq``) is.
 
     Returns the reason when it is a torn tail (the caller truncates at ``off``);
     raises :class:`JournalCorruptError` when it is anything else.
     """
     end = len(buf)
-    rend = _record_at(buf, off)
+    rend = _record_at(buf, off, fmt)
     if rend >= 0:  # sound record, wrong number: never a crash
         found = _REC_HDR.unpack_from(buf, off)[1]
         raise JournalCorruptError(path, off, f"record seq {found}, expected {seq}")
@@ -265,7 +335,7 @@ def _diagnose(buf: bytes, off: int, seq: int, path: Path, is_last: bool) -> str:
             reason = "record header fails its CRC"
         elif found != seq:
             raise JournalCorruptError(path, off, f"record seq {found}, expected {seq}")
-        elif not 2 <= n <= MAX_PAYLOAD:
+        elif not fmt.min_payload <= n <= fmt.max_payload:
             reason = f"record length {n} out of range"
         elif off + 20 + n > end:
             reason = f"record of {20 + n} bytes cut at {end - off}"
@@ -275,10 +345,11 @@ def _diagnose(buf: bytes, off: int, seq: int, path: Path, is_last: bool) -> str:
         raise JournalCorruptError(path, off, reason + " (not the last segment)")
     # A torn write leaves nothing valid after it.  Look for any sound record
     # later in the file; one only ever is there after mid-file damage.
-    lo, hi = seq, seq + (end - off) // _MIN_RECORD + 1
-    for pos in range(off + 1, end - _MIN_RECORD + 1):
+    min_record = fmt.min_record
+    lo, hi = seq, seq + (end - off) // min_record + 1
+    for pos in range(off + 1, end - min_record + 1):
         later = _REC_HEAD.unpack_from(buf, pos)[1]
-        if lo <= later <= hi and _record_at(buf, pos) >= 0:
+        if lo <= later <= hi and _record_at(buf, pos, fmt) >= 0:
             raise JournalCorruptError(
                 path, off, f"{reason}, with a valid record (seq {later}) at {pos}"
             )
@@ -335,8 +406,10 @@ class _Writer:
         group_ms: float,
         segment_bytes: int,
         on_durable: Callable[[int], None] | None,
+        fmt: SegmentFormat = JOURNAL_FORMAT,
     ) -> None:
         self.directory = directory
+        self.fmt = fmt
         self.policy = policy
         self.group_records = group_records
         self.group_s = group_ms / 1000.0
@@ -357,7 +430,7 @@ class _Writer:
         else:
             self.fd = os.open(segment, os.O_WRONLY | os.O_APPEND)
             self.size = os.fstat(self.fd).st_size
-            self.first_seq = int(_SEGMENT_RE.fullmatch(segment.name).group(1))  # type: ignore[union-attr]
+            self.first_seq = fmt.segment_seq(segment.name)  # type: ignore[assignment]
             if self.size >= segment_bytes:
                 self._rotate()
 
@@ -426,10 +499,10 @@ class _Writer:
             self.on_durable(self.acked)
 
     def _create_segment(self, first_seq: int) -> None:
-        path = self.directory / _segment_name(first_seq)
+        path = self.directory / self.fmt.segment_name(first_seq)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         try:
-            _write_all(fd, _segment_header(first_seq))
+            _write_all(fd, _segment_header(first_seq, self.fmt))
             if self.policy is not SyncPolicy.NONE:
                 _datasync(fd)
                 _fsync_dir(self.directory)
@@ -466,9 +539,11 @@ class _Writer:
 # ------------------------------------------------------------------- reading
 
 
-def _segments_after(directory: Path, after: int) -> list[tuple[int, Path]]:
-    """The segments holding the commands after ``after``, oldest first."""
-    segments, _ = _list_dir(directory)
+def _segments_after(
+    directory: Path, after: int, fmt: SegmentFormat = JOURNAL_FORMAT
+) -> list[tuple[int, Path]]:
+    """The segments holding the records after ``after``, oldest first."""
+    segments, _ = _list_dir(directory, fmt)
     start = 0
     for i, (first, _path) in enumerate(segments):
         if first <= after + 1:
@@ -485,15 +560,37 @@ def read_journal(
     mid-file damage raises :class:`JournalCorruptError`.  Do not call this on a
     directory another process is writing.
     """
-    d = Path(directory)
-    segments = _segments_after(d, after)
+    for seq, payload, path, off in _iter_records(Path(directory), after):
+        try:
+            cmd = decode(payload)
+        except CommandDecodeError as exc:
+            raise JournalCorruptError(path, off, str(exc)) from None
+        yield JournalRecord(seq, cmd, str(path), off)
+
+
+def _iter_records(
+    d: Path,
+    after: int,
+    fmt: SegmentFormat = JOURNAL_FORMAT,
+    on_torn: Callable[[Path, int], None] | None = None,
+) -> Iterator[tuple[int, bytes, Path, int]]:
+    """``(seq, payload, path, offset)`` of the sound records with seq > ``after``.
+
+    Stops at a torn tail (a damaged end of the last segment with nothing valid
+    after it), telling ``on_torn(path, offset)`` where it starts (offset 0:
+    the whole last segment, whose header a crash tore); raises
+    :class:`JournalCorruptError` for any other damage, a gap or a repeat.
+    """
+    segments = _segments_after(d, after, fmt)
     expected: int | None = None
     for i, (first, path) in enumerate(segments):
         is_last = i == len(segments) - 1
         buf = path.read_bytes()
-        bad = _check_segment_header(buf, path, first)
+        bad = _check_segment_header(buf, path, first, fmt)
         if bad is not None:
-            if is_last and not _any_record(buf, first):
+            if is_last and not _any_record(buf, first, fmt):
+                if on_torn is not None:
+                    on_torn(path, 0)
                 return
             raise JournalCorruptError(path, 0, bad)
         if expected is None:
@@ -504,25 +601,24 @@ def read_journal(
             )
         off = _SEG_HDR.size
         while off < len(buf):
-            rend = _record_at(buf, off)
+            rend = _record_at(buf, off, fmt)
             if rend < 0 or _REC_HDR.unpack_from(buf, off)[1] != expected:
-                _diagnose(buf, off, expected, path, is_last)
+                _diagnose(buf, off, expected, path, is_last, fmt)
+                if on_torn is not None:
+                    on_torn(path, off)
                 return
             if expected > after:
-                try:
-                    cmd = decode(buf[off + 16 : rend - 4])
-                except CommandDecodeError as exc:
-                    raise JournalCorruptError(path, off, str(exc)) from None
-                yield JournalRecord(expected, cmd, str(path), off)
+                yield expected, buf[off + 16 : rend - 4], path, off
             expected += 1
             off = rend
 
 
-def _any_record(buf: bytes, seq: int) -> bool:
-    hi = seq + len(buf) // _MIN_RECORD + 1
-    for pos in range(len(buf) - _MIN_RECORD + 1):
+def _any_record(buf: bytes, seq: int, fmt: SegmentFormat = JOURNAL_FORMAT) -> bool:
+    min_record = fmt.min_record
+    hi = seq + len(buf) // min_record + 1
+    for pos in range(len(buf) - min_record + 1):
         later = _REC_HEAD.unpack_from(buf, pos)[1]
-        if seq <= later <= hi and _record_at(buf, pos) >= 0:
+        if seq <= later <= hi and _record_at(buf, pos, fmt) >= 0:
             return True
     return False
 
@@ -541,13 +637,18 @@ def _write_all(fd: int, data: bytes | bytearray | memoryview) -> int:
     return done
 
 
-def _write_snapshot(directory: Path, seq: int, body: bytes | bytearray) -> Path:
+def _write_snapshot(
+    directory: Path,
+    seq: int,
+    body: bytes | bytearray,
+    fmt: SegmentFormat = JOURNAL_FORMAT,
+) -> Path:
     head = _SNAP_HDR.pack(
         SNAPSHOT_MAGIC, SNAPSHOT_FILE_VERSION, _SNAP_HDR.size, 0, seq, len(body), 0, 0
     )
     crc = zlib.crc32(body, zlib.crc32(head[:36]))
     head = head[:36] + _U32.pack(crc)
-    final = directory / _snapshot_name(seq)
+    final = directory / fmt.snapshot_name(seq)
     tmp = final.with_name(final.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:

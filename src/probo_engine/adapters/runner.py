@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import struct
 import time
 import zlib
@@ -75,6 +76,7 @@ _RUN_VERSION = 1
 _RUN_HEAD = struct.Struct("<8sHHQqIIIQ")
 _SLOT = struct.Struct("<HQqI")  # key length, seq, result, events length
 _U32 = struct.Struct("<I")
+_log = logging.getLogger("probo_engine.bus")
 
 
 @dataclass(frozen=True, slots=True)
@@ -626,9 +628,15 @@ class InProcessBus:
         tail: MemoryEntryLog | None = None,
         clock: Callable[[], int] = time.time_ns,
         keep: int | None = 100_000,
+        snapshot_every: int | None = None,
     ) -> None:
+        if snapshot_every is not None and (snapshot_every < 1 or log is None):
+            raise ValueError("snapshot_every needs a log and must be >= 1")
         self._runner = runner
         self._log = log
+        self._snapshot_every = snapshot_every
+        # entries since the last snapshot count across restarts
+        self._snap_seq = int(getattr(log, "snapshot_seq", runner.seq))
         self._tail = (
             MemoryEntryLog(keep=keep, first_seq=runner.seq + 1)
             if tail is None
@@ -675,9 +683,22 @@ class InProcessBus:
         return self._runner
 
     @property
+    def log(self) -> DurableEntryLog | None:
+        return self._log
+
+    @property
     def tail(self) -> MemoryEntryLog:
-        """Durable entries, in order (an :class:`EntrySource`)."""
+        """The newest durable entries, in memory (an :class:`EntrySource`)."""
         return self._tail
+
+    @property
+    def source(self) -> EntrySource:
+        """Every durable entry: the tail, and the log's files for older ones.
+
+        Consumers read this: it wakes them as soon as an entry is durable and
+        reaches back past the tail when the log can be read (``LocalEntryLog``).
+        """
+        return _TailSource(self._tail, self._log)
 
     @property
     def durable_seq(self) -> int:
@@ -759,6 +780,29 @@ class InProcessBus:
                 self._fail(exc)
                 return
             self._release(durable)
+            if (
+                self._snapshot_every is not None
+                and self._runner.seq - self._snap_seq >= self._snapshot_every
+            ):
+                await self._auto_snapshot(log)
+
+    async def _auto_snapshot(self, log: DurableEntryLog) -> None:
+        # Taken now, on the loop; the entries it covers are all appended to
+        # the log already, so one commit makes them durable before it is
+        # written.  A failure to write it is logged, not fatal: snapshots
+        # only shorten recovery.
+        seq = self._runner.seq
+        data = self._runner.snapshot()
+        self._snap_seq = seq
+        try:
+            if self._durable < seq:
+                self._release(await asyncio.to_thread(log.commit))
+            await asyncio.to_thread(log.write_snapshot, seq, data)
+        except Exception as exc:
+            if self._durable < seq:  # the commit failed: the log is broken
+                self._fail(exc)
+                raise
+            _log.error("runner snapshot at entry %d not written: %r", seq, exc)
 
     def _release(self, durable: int) -> None:
         pending, tail, waiters = self._pending, self._tail, self._waiters
@@ -784,4 +828,27 @@ class InProcessBus:
         data = self._runner.snapshot()
         await self._wait_durable(seq, 60.0)
         await asyncio.to_thread(self._log.write_snapshot, seq, data)
+        self._snap_seq = max(self._snap_seq, seq)
         return seq
+
+
+class _TailSource:
+    """An EntrySource: a bus's in-memory tail, falling back on its log."""
+
+    def __init__(self, tail: MemoryEntryLog, log: Any) -> None:
+        self._tail = tail
+        self._older = log if callable(getattr(log, "read", None)) else None
+
+    def head(self) -> int:
+        return self._tail.head()
+
+    async def read(
+        self, after: int, limit: int = 1024, timeout: float | None = None
+    ) -> Sequence[Entry]:
+        try:
+            return await self._tail.read(after, limit, timeout)
+        except LookupError:
+            if self._older is None:
+                raise
+        entries: Sequence[Entry] = await self._older.read(after, limit, 0)
+        return entries

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -21,7 +21,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from probo_engine.engine import Engine
-from probo_engine.server.orders import order_summary
 from probo_engine.errors import UnavailableError, UnknownMarketError
 from probo_engine.server.auth import (
     CSRF_HEADER,
@@ -33,6 +32,7 @@ from probo_engine.server.auth import (
 )
 from probo_engine.server.config import ServerConfig
 from probo_engine.server.metrics import Metrics
+from probo_engine.server.orders import order_summary
 from probo_engine.server.services import Reply, Services
 from probo_engine.types import RejectReason
 
@@ -47,7 +47,11 @@ class ApiError(Exception):
     """An error the client gets as ``{"error": {"code", "message"}}``."""
 
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -57,7 +61,7 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> Response:
     body = _ENC.encode({"error": {"code": code, "message": message}})
     return Response(body, status, headers, media_type="application/json")
@@ -106,9 +110,9 @@ class Ctx:
     limiter: RateLimiter
     fail_limiter: RateLimiter
     services: Services | None = None
-    #: ``(engine, mid, outcome) -> checksum``: the WebSocket feed's book
-    #: checksum, so REST and WS books can be compared at one seq
-    book_checksum: Callable[[Engine, int, int], Any] | None = None
+    #: ``(bids, asks) -> int``: the WebSocket feed's book checksum, so REST
+    #: and WS books can be compared at one seq
+    book_checksum: Callable[[Any, Any], int] | None = None
     accepting: bool = True
     inflight: int = 0
     idle: asyncio.Event = field(default_factory=asyncio.Event)
@@ -133,7 +137,7 @@ class Ctx:
         except UnknownMarketError:
             raise ApiError(404, "unknown_market", f"no market {symbol!r}") from None
 
-    async def submit(self, cmd: tuple[int, ...], key: bytes = b"") -> Reply:
+    async def submit(self, cmd: tuple[Any, ...], key: bytes = b"") -> Reply:
         """Send a command through the bus; 503 if it does not answer in time."""
         timeout = self.config.bus_timeout
         try:
@@ -302,12 +306,16 @@ def endpoint(ctx: Ctx, route: Route) -> Callable[[Request], Awaitable[Response]]
                             {"Retry-After": RateLimiter.retry_after(wait)},
                         )
                     if route.admin and not principal.admin:
-                        raise ApiError(403, "forbidden", "this route needs the admin scope")
+                        raise ApiError(
+                            403, "forbidden", "this route needs the admin scope"
+                        )
                 else:
                     principal = Principal("-", -1, False, "-")
                 response = await route.handler(Call(ctx, request, principal, body))
             except ApiError as exc:
-                response = error_response(exc.status, exc.code, exc.message, exc.headers)
+                response = error_response(
+                    exc.status, exc.code, exc.message, exc.headers
+                )
             except Exception:
                 log.exception("unhandled error in %s %s", request.method, route.path)
                 response = error_response(500, "internal", "internal error (logged)")

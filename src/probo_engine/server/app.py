@@ -23,7 +23,14 @@ from starlette.routing import BaseRoute, Mount
 from starlette.routing import Route as StarletteRoute
 
 from probo_engine.server import compat, v1
-from probo_engine.server.api import Call, Ctx, Route, endpoint, error_response, json_response
+from probo_engine.server.api import (
+    Call,
+    Ctx,
+    Route,
+    endpoint,
+    error_response,
+    json_response,
+)
 from probo_engine.server.auth import RateLimiter
 from probo_engine.server.config import ServerConfig
 from probo_engine.server.metrics import Metrics
@@ -64,10 +71,26 @@ def _ops_routes() -> list[Route]:
     return [
         R("GET", "/healthz", "healthz", healthz, "Liveness", auth=False, tags=t),
         R("GET", "/readyz", "readyz", readyz, "Readiness", auth=False, tags=t),
-        R("GET", "/metrics", "metrics", metrics, "Prometheus metrics", auth=False, tags=t),
+        R(
+            "GET",
+            "/metrics",
+            "metrics",
+            metrics,
+            "Prometheus metrics",
+            auth=False,
+            tags=t,
+        ),
         R("GET", "/docs", "docs", docs, "API docs (Swagger UI)", auth=False, tags=t),
-        R("GET", "/api-docs", "seed.docs", docs, "API docs (seed path)", auth=False, tags=t),
-    ]  # fmt: skip
+        R(
+            "GET",
+            "/api-docs",
+            "seed.docs",
+            docs,
+            "API docs (seed path)",
+            auth=False,
+            tags=t,
+        ),
+    ]
 
 
 def all_routes() -> list[Route]:
@@ -76,11 +99,13 @@ def all_routes() -> list[Route]:
 
 def openapi(routes: list[Route]) -> dict[str, Any]:
     """The OpenAPI 3.1 document, generated from the routes' msgspec schemas."""
-    bodies = sorted({r.body for r in routes if r.body is not None}, key=lambda t: t.__name__)
+    bodies = sorted(
+        {r.body for r in routes if r.body is not None}, key=lambda t: t.__name__
+    )
     refs, components = msgspec.json.schema_components(
         bodies, ref_template="#/components/schemas/{name}"
     )
-    ref_of = dict(zip(bodies, refs))
+    ref_of = dict(zip(bodies, refs, strict=True))
     components["Error"] = {
         "type": "object",
         "required": ["error"],
@@ -88,13 +113,18 @@ def openapi(routes: list[Route]) -> dict[str, Any]:
             "error": {
                 "type": "object",
                 "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                },
             }
         },
     }
     err = {
         "description": "error",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+        },
     }
     paths: dict[str, dict[str, Any]] = {}
     for r in routes:
@@ -110,7 +140,12 @@ def openapi(routes: list[Route]) -> dict[str, Any]:
         for part in r.path.split("/"):
             if part.startswith("{"):
                 params.append(
-                    {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+                    {
+                        "name": part[1:-1],
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
                 )
         if params:
             op["parameters"] = params
@@ -132,12 +167,16 @@ def openapi(routes: list[Route]) -> dict[str, Any]:
         "components": {
             "schemas": components,
             "securitySchemes": {
-                "signed": {"type": "apiKey", "in": "header", "name": "X-Probo-Key",
-                           "description": "plus X-Probo-Timestamp, -Nonce, -Signature"},
+                "signed": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Probo-Key",
+                    "description": "plus X-Probo-Timestamp, -Nonce, -Signature",
+                },
                 "session": {"type": "apiKey", "in": "cookie", "name": "probo_session"},
             },
         },
-    }  # fmt: skip
+    }
 
 
 def create_app(
@@ -163,17 +202,25 @@ def create_app(
     except ImportError:
         pass
     else:
-        ctx.book_checksum = getattr(ws_protocol, "engine_book_checksum", None)
+        ctx.book_checksum = ws_protocol.book_checksum
     table = all_routes() if routes is None else routes
     spec = openapi(table)
 
     async def openapi_json(call: Call) -> Response:
         return json_response(spec)
 
-    table.append(Route("GET", "/openapi.json", "openapi", openapi_json, "This document", auth=False))
+    table.append(
+        Route(
+            "GET", "/openapi.json", "openapi", openapi_json, "This document", auth=False
+        )
+    )
+    # Starlette tries routes in order: the order routes go first (a request
+    # to them then skips ~30 regex matches)
+    hot = ("orders.place", "orders.batch")
+    ordered = sorted(table, key=lambda r: r.name not in hot)
     star: list[BaseRoute] = [
         StarletteRoute(r.path, endpoint(ctx, r), methods=[r.method], name=r.name)
-        for r in table
+        for r in ordered
     ]
     metrics.gauge("probo_http_inflight", "requests in flight", lambda: ctx.inflight)
 
@@ -198,7 +245,9 @@ def create_app(
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
         return error_response(exc.status_code, code, str(exc.detail), exc.headers)
 
     async def internal(request: Request, exc: Exception) -> Response:

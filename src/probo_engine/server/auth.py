@@ -16,7 +16,8 @@ makes every API key unusable (issue new ones), never readable.
     X-Probo-Max-Age:    optional, milliseconds: refuse the request if it
                         reaches the server later than this after signing
 
-    message = ts "\\n" METHOD "\\n" path "\\n" query "\\n" nonce "\\n" max_age "\\n" body
+    message = ts "\\n" METHOD "\\n" path "\\n" query "\\n" nonce "\\n"
+              max_age "\\n" body
 
 ``path`` is the request path exactly as sent (percent-encoded, no query),
 ``query`` the raw query string without ``?`` (empty if none), ``max_age`` the
@@ -459,7 +460,9 @@ class AuthStore:
                 f"server's clock {now}",
             )
         if max_age and now - ts_ms > int(max_age):
-            raise AuthError("too_late", f"the request arrived after its max age {max_age} ms")
+            raise AuthError(
+                "too_late", f"the request arrived after its max age {max_age} ms"
+            )
         if not self.nonces.check_and_add(key_id, nonce, ts_ms, now):
             raise AuthError("replayed", "this nonce was already used")
         u = self._users[key.name]

@@ -35,28 +35,28 @@ from probo_engine.server.api import (
     reject_error,
 )
 from probo_engine.server.auth import valid_name
-from probo_engine.server.orders import Qty, Symbol
-from probo_engine.server.v1 import create_user
+from probo_engine.server.orders import NAME_PATTERN, Qty, Symbol
+from probo_engine.server.v1 import check_grid, create_user
 
 __all__ = ["routes"]
 
-UserId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+UserId = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
 Int = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
 
 
-class OnrampIn(msgspec.Struct, forbid_unknown_fields=True):
+class SeedOnrampIn(msgspec.Struct, forbid_unknown_fields=True):
     userId: UserId
     amount: Annotated[int, msgspec.Meta(ge=1, le=2**62)]
 
 
-class MintIn(msgspec.Struct, forbid_unknown_fields=True):
+class SeedMintIn(msgspec.Struct, forbid_unknown_fields=True):
     userId: UserId
     stockSymbol: Symbol
     quantity: Qty
     price: Int | None = None
 
 
-class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
+class SeedOrderIn(msgspec.Struct, forbid_unknown_fields=True):
     userId: UserId
     stockSymbol: Symbol
     quantity: Qty
@@ -64,7 +64,7 @@ class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
     stockType: Literal["yes", "no"]
 
 
-class TxIn(msgspec.Struct, forbid_unknown_fields=True):
+class SeedTxIn(msgspec.Struct, forbid_unknown_fields=True):
     userId: UserId
 
 
@@ -89,7 +89,7 @@ async def user_create(call: Call) -> Response:
 
 
 async def onramp(call: Call) -> Response:
-    b = call.json(OnrampIn)
+    b = call.json(SeedOnrampIn)
     if not call.who.admin and not call.ctx.config.test_onramp:
         raise ApiError(403, "forbidden", "on-ramping needs the admin scope")
     uid = _uid_of(call, b.userId)
@@ -114,7 +114,7 @@ async def symbol_create(call: Call) -> Response:
 
 
 async def trade_mint(call: Call) -> Response:
-    b = call.json(MintIn)
+    b = call.json(SeedMintIn)
     uid = _uid_of(call, b.userId)
     mid = call.ctx.market(b.stockSymbol)
     reply = await call.ctx.submit(Mint(uid, mid, b.quantity))
@@ -125,10 +125,13 @@ async def trade_mint(call: Call) -> Response:
 
 def _order(side: int) -> Any:
     async def order(call: Call) -> Response:
-        b = call.json(OrderIn)
+        b = call.json(SeedOrderIn)
         uid = _uid_of(call, b.userId)
         mid = call.ctx.market(b.stockSymbol)
-        cmd = Place(uid, mid, side, 0 if b.stockType == "yes" else 1, b.price, b.quantity)
+        check_grid(call, mid, b.price, b.quantity, "")
+        cmd = Place(
+            uid, mid, side, 0 if b.stockType == "yes" else 1, b.price, b.quantity
+        )
         reply = await call.ctx.submit(cmd)
         out = order_reply(reply, b.quantity)
         call.ctx.metrics.orders.labels(out["status"]).inc()
@@ -180,12 +183,12 @@ async def orderbook_all(call: Call) -> Response:
         eng.market_symbol(m) or str(m): _price_book(call, m)
         for m in range(eng.totals()[2])
     }
-    return json_response(out, seq=eng.last_seq())
+    return json_response(out, seq=eng.last_seq)
 
 
 async def orderbook_one(call: Call) -> Response:
     mid = call.ctx.market(call.path("stockSymbol"))
-    return json_response(_price_book(call, mid), seq=call.ctx.engine.last_seq())
+    return json_response(_price_book(call, mid), seq=call.ctx.engine.last_seq)
 
 
 def _names(call: Call) -> list[tuple[str, int]]:
@@ -200,14 +203,14 @@ async def inr_all(call: Call) -> Response:
     for name, uid in _names(call):
         avail, locked = eng.balance(uid)
         out[name] = {"balance": avail, "locked": locked}
-    return json_response(out, seq=eng.last_seq())
+    return json_response(out, seq=eng.last_seq)
 
 
 async def inr_one(call: Call) -> Response:
     uid = _uid_of(call, call.path("userId"))
     avail, locked = call.ctx.engine.balance(uid)
     return json_response(
-        {"balance": avail, "locked": locked}, seq=call.ctx.engine.last_seq()
+        {"balance": avail, "locked": locked}, seq=call.ctx.engine.last_seq
     )
 
 
@@ -225,11 +228,11 @@ async def stock_all(call: Call) -> Response:
                     "no": {"quantity": na, "locked": nl},
                 }
         out[name] = mine
-    return json_response(out, seq=eng.last_seq())
+    return json_response(out, seq=eng.last_seq)
 
 
 async def transactions(call: Call) -> Response:
-    b = call.json(TxIn)
+    b = call.json(SeedTxIn)
     uid = _uid_of(call, b.userId)
     hist = call.ctx.s.history
     if hist is None:
@@ -238,7 +241,7 @@ async def transactions(call: Call) -> Response:
     return json_response(
         [
             {
-                "orderType": r["side"],
+                "orderType": r["side"],  # newest first
                 "stockType": r["outcome"],
                 "stockSymbol": r["market"],
                 "price": r["price"],
@@ -264,19 +267,126 @@ def routes() -> list[Route]:
     R = Route
     t = ("seed",)
     return [
-        R("GET", "/", "seed.health", healthy, "Liveness, seed style (text)", auth=False, tags=t),
-        R("POST", "/user/create/{userId}", "seed.user_create", user_create, "Create a user", admin=True, tags=t),
-        R("POST", "/onramp/inr", "seed.onramp", onramp, "Add cash (paise)", OnrampIn, tags=t),
-        R("POST", "/symbol/create/{stockSymbol}", "seed.symbol_create", symbol_create, "Create a market", admin=True, tags=t),
-        R("POST", "/trade/mint", "seed.mint", trade_mint, "Mint YES+NO pairs", MintIn, tags=t),
-        R("POST", "/order/buy", "seed.buy", _order(0), "Buy (limit, GTC)", OrderIn, tags=t),
-        R("POST", "/order/sell", "seed.sell", _order(1), "Sell (limit, GTC)", OrderIn, tags=t),
-        R("GET", "/orderbook", "seed.orderbook_all", orderbook_all, "Every market's book", tags=t),
-        R("GET", "/orderbook/{stockSymbol}", "seed.orderbook", orderbook_one, "One market's book", tags=t),
-        R("GET", "/balances/inr", "seed.inr_all", inr_all, "Cash (own; admin: all)", tags=t),
-        R("GET", "/balances/inr/{userId}", "seed.inr_one", inr_one, "One user's cash", tags=t),
-        R("GET", "/balances/stock", "seed.stock_all", stock_all, "Shares (own; admin: all)", tags=t),
-        R("GET", "/transactions", "seed.transactions", transactions, "Your orders (JSON body on a GET)", TxIn, tags=t),
+        R(
+            "GET",
+            "/",
+            "seed.health",
+            healthy,
+            "Liveness, seed style (text)",
+            auth=False,
+            tags=t,
+        ),
+        R(
+            "POST",
+            "/user/create/{userId}",
+            "seed.user_create",
+            user_create,
+            "Create a user",
+            admin=True,
+            tags=t,
+        ),
+        R(
+            "POST",
+            "/onramp/inr",
+            "seed.onramp",
+            onramp,
+            "Add cash (paise)",
+            SeedOnrampIn,
+            tags=t,
+        ),
+        R(
+            "POST",
+            "/symbol/create/{stockSymbol}",
+            "seed.symbol_create",
+            symbol_create,
+            "Create a market",
+            admin=True,
+            tags=t,
+        ),
+        R(
+            "POST",
+            "/trade/mint",
+            "seed.mint",
+            trade_mint,
+            "Mint YES+NO pairs",
+            SeedMintIn,
+            tags=t,
+        ),
+        R(
+            "POST",
+            "/order/buy",
+            "seed.buy",
+            _order(0),
+            "Buy (limit, GTC)",
+            SeedOrderIn,
+            tags=t,
+        ),
+        R(
+            "POST",
+            "/order/sell",
+            "seed.sell",
+            _order(1),
+            "Sell (limit, GTC)",
+            SeedOrderIn,
+            tags=t,
+        ),
+        R(
+            "GET",
+            "/orderbook",
+            "seed.orderbook_all",
+            orderbook_all,
+            "Every market's book",
+            tags=t,
+        ),
+        R(
+            "GET",
+            "/orderbook/{stockSymbol}",
+            "seed.orderbook",
+            orderbook_one,
+            "One market's book",
+            tags=t,
+        ),
+        R(
+            "GET",
+            "/balances/inr",
+            "seed.inr_all",
+            inr_all,
+            "Cash (own; admin: all)",
+            tags=t,
+        ),
+        R(
+            "GET",
+            "/balances/inr/{userId}",
+            "seed.inr_one",
+            inr_one,
+            "One user's cash",
+            tags=t,
+        ),
+        R(
+            "GET",
+            "/balances/stock",
+            "seed.stock_all",
+            stock_all,
+            "Shares (own; admin: all)",
+            tags=t,
+        ),
+        R(
+            "GET",
+            "/transactions",
+            "seed.transactions",
+            transactions,
+            "Your orders (JSON body on a GET)",
+            SeedTxIn,
+            tags=t,
+        ),
         R("POST", "/reset", "seed.reset", reset, "Refused (409)", admin=True, tags=t),
-        R("POST", "/reset/reset", "seed.reset2", reset, "Refused (409)", admin=True, tags=t),
-    ]  # fmt: skip
+        R(
+            "POST",
+            "/reset/reset",
+            "seed.reset2",
+            reset,
+            "Refused (409)",
+            admin=True,
+            tags=t,
+        ),
+    ]

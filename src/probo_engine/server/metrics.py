@@ -10,8 +10,20 @@ from probo_engine._optional import require
 __all__ = ["Metrics"]
 
 _LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0
-)  # fmt: skip
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
 
 
 class Metrics:
@@ -37,10 +49,15 @@ class Metrics:
             "probo_orders", "orders placed, by outcome", ["status"], registry=r
         )
         self.auth_failures = pc.Counter(
-            "probo_auth_failures", "refused credentials, by reason", ["code"], registry=r
+            "probo_auth_failures",
+            "refused credentials, by reason",
+            ["code"],
+            registry=r,
         )
         self.bus_errors = pc.Counter(
-            "probo_bus_unavailable", "commands the bus did not answer in time", registry=r
+            "probo_bus_unavailable",
+            "commands the bus did not answer in time",
+            registry=r,
         )
 
     def gauge(self, name: str, doc: str, fn: Callable[[], float]) -> None:

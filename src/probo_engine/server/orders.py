@@ -10,12 +10,15 @@ from probo_engine.adapters.entries import iter_events
 from probo_engine.commands import Place, PlaceMarket
 from probo_engine.types import CancelReason, EventKind, FillKind, RejectReason
 
-__all__ = ["OrderIn", "order_command", "order_summary"]
+__all__ = ["NAME_PATTERN", "OrderIn", "order_command", "order_summary"]
 
 INT64_MAX = 2**63 - 1
 Qty = Annotated[int, msgspec.Meta(ge=1, le=10**9)]
 Price = Annotated[int, msgspec.Meta(ge=1, le=10**9)]
-Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+#: user names and market symbols: 1..64 of [A-Za-z0-9_.-] (the lookahead
+#: refuses a trailing newline, which ``$`` alone would let through)
+NAME_PATTERN = r"^(?!.*\n)[A-Za-z0-9_.-]{1,64}$"
+Symbol = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
 ClientId = Annotated[int, msgspec.Meta(ge=1, le=2**32 - 1)]
 
 SIDES = {"buy": 0, "sell": 1}

@@ -38,7 +38,7 @@ class Bus(Protocol):
     """``adapters.runner.CommandBus`` (docs/service.md)."""
 
     async def submit(
-        self, cmd: tuple[int, ...], key: bytes, *, timeout: float = 5.0
+        self, cmd: tuple[Any, ...], key: bytes, *, timeout: float = 5.0
     ) -> Reply: ...
 
 
@@ -75,5 +75,3 @@ class Services:
 
 
 ServicesFactory = Callable[[ServerConfig], AbstractAsyncContextManager[Services]]
-
-

@@ -42,6 +42,7 @@ from probo_engine.server.api import (
 )
 from probo_engine.server.auth import CSRF_COOKIE, SESSION_COOKIE, valid_name
 from probo_engine.server.orders import (
+    NAME_PATTERN,
     OUTCOMES,
     OrderIn,
     Qty,
@@ -54,7 +55,7 @@ from probo_engine.types import FeeMode, MarketStatus, Outcome, Side, TimeInForce
 __all__ = ["routes"]
 
 Amount = Annotated[int, msgspec.Meta(ge=1, le=2**62)]
-Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=256)]
 _IDEM_RE = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
 
@@ -115,7 +116,7 @@ class BatchIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _q(call: Call) -> dict[str, int]:
-    return {"seq": call.ctx.engine.last_seq(), "command_seq": call.ctx.seq}
+    return {"seq": call.ctx.engine.last_seq, "command_seq": call.ctx.seq}
 
 
 def _idem_key(call: Call, suffix: str = "") -> bytes:
@@ -198,7 +199,9 @@ async def me(call: Call) -> Response:
     )
 
 
-async def create_user(ctx: Ctx, name: str, *, admin: bool = False, pw: str | None = None) -> int:
+async def create_user(
+    ctx: Ctx, name: str, *, admin: bool = False, pw: str | None = None
+) -> int:
     """Create the engine user and its credentials record; return the uid.
 
     Idempotent by name (key ``u:<name>``): a retry after a crash between the
@@ -229,7 +232,10 @@ async def post_user(call: Call) -> Response:
 
 async def list_users(call: Call) -> Response:
     return json_response(
-        [{"name": u.name, "uid": u.uid, "admin": u.admin} for u in call.ctx.s.auth.users()]
+        [
+            {"name": u.name, "uid": u.uid, "admin": u.admin}
+            for u in call.ctx.s.auth.users()
+        ]
     )
 
 
@@ -356,7 +362,9 @@ async def positions(call: Call) -> Response:
 
 async def list_markets(call: Call) -> Response:
     n = call.ctx.engine.totals()[2]
-    return json_response({"markets": [_market_json(call, m) for m in range(n)], **_q(call)})
+    return json_response(
+        {"markets": [_market_json(call, m) for m in range(n)], **_q(call)}
+    )
 
 
 async def get_market(call: Call) -> Response:
@@ -386,7 +394,9 @@ async def post_market(call: Call) -> Response:
         symbol=b.symbol,
     )
     reply = await call.ctx.submit(cmd, f"m:{b.symbol}".encode())
-    return json_response({"symbol": b.symbol, "id": reply.result, "seq": reply.seq}, 201)
+    return json_response(
+        {"symbol": b.symbol, "id": reply.result, "seq": reply.seq}, 201
+    )
 
 
 def _market_op(kind: type) -> Any:
@@ -429,20 +439,45 @@ async def book(call: Call) -> Response:
         "asks": [[lv.price, lv.qty, lv.orders] for lv in depth.asks],
         **_q(call),
     }
-    checksum = ctx.book_checksum
-    if checksum is not None:
-        out["checksum"] = checksum(ctx.engine, mid, OUTCOMES[outcome])
+    if ctx.book_checksum is not None:
+        out["checksum"] = ctx.book_checksum(out["bids"], out["asks"])
     return json_response(out)
 
 
 # ----------------------------------------------------------------- orders
 
 
+def check_grid(call: Call, mid: int, price: int | None, qty: int, where: str) -> None:
+    """Refuse (400) what the engine would reject as malformed, before it is
+    sent: a price off the market's grid, a qty below its minimum."""
+    payout, tick, _tf, _mf, _fm, min_qty, _c, _y = call.ctx.engine.market_config(mid)
+    if price is not None and (price % tick or not tick <= price <= payout - tick):
+        raise ApiError(
+            400,
+            "price_off_grid",
+            f"{where}price {price} is not on the grid {tick}..{payout - tick} "
+            f"step {tick}",
+        )
+    if qty < min_qty:
+        raise ApiError(400, "below_min_qty", f"{where}qty {qty} < min_qty {min_qty}")
+
+
 def _checked(o: OrderIn, call: Call, where: str = "") -> tuple[int, ...]:
     why = check_order(o)
     if why is not None:
         raise ApiError(400, "invalid_order", where + why)
-    return order_command(o, call.who.uid, call.ctx.market(o.market))
+    mid = call.ctx.market(o.market)
+    check_grid(call, mid, o.price, o.qty, where)
+    return order_command(o, call.who.uid, mid)
+
+
+def _own_order(call: Call, oid: int) -> tuple[int, ...]:
+    """The caller's live order ``oid`` (404 if it is not live or not theirs:
+    another user's order is indistinguishable from none)."""
+    t = call.ctx.engine.order(oid)
+    if t is None or t[2] != call.who.uid:
+        raise ApiError(404, "unknown_order", f"no open order {oid}")
+    return t
 
 
 def _order_key(call: Call, o: OrderIn, suffix: str = "") -> bytes:
@@ -470,13 +505,22 @@ async def place_batch(call: Call) -> Response:
         raise ApiError(400, "batch_too_large", f"at most {limit} orders in a batch")
     cmds = [_checked(o, call, f"orders[{i}]: ") for i, o in enumerate(body.orders)]
     keys = [_order_key(call, o, f":{i}") for i, o in enumerate(body.orders)]
-    # submitted in order; the bus applies them in that order and commits them
-    # together
-    async with asyncio.TaskGroup() as tg:
-        tasks = [tg.create_task(call.ctx.submit(c, k)) for c, k in zip(cmds, keys)]
-    results = []
-    for o, t in zip(body.orders, tasks):
-        out = order_reply(t.result(), o.qty)
+    # submitted in order: the bus applies them in that order and commits
+    # them together; each order has its own result (or error)
+    replies = await asyncio.gather(
+        *(call.ctx.submit(c, k) for c, k in zip(cmds, keys, strict=True)),
+        return_exceptions=True,
+    )
+    results: list[dict[str, Any]] = []
+    for o, rep in zip(body.orders, replies, strict=True):
+        if isinstance(rep, ApiError):
+            results.append(
+                {"status": "error", "error": {"code": rep.code, "message": rep.message}}
+            )
+            continue
+        if isinstance(rep, BaseException):
+            raise rep
+        out = order_reply(rep, o.qty)
         call.ctx.metrics.orders.labels(out["status"]).inc()
         results.append(out)
     return json_response({"results": results})
@@ -510,10 +554,14 @@ async def get_order_by_client_id(call: Call) -> Response:
     return await _history_order(call, cid=cid)
 
 
-async def _history_order(call: Call, oid: int | None = None, cid: int | None = None) -> Response:
+async def _history_order(
+    call: Call, oid: int | None = None, cid: int | None = None
+) -> Response:
     hist = call.ctx.s.history
     if hist is None:
-        raise ApiError(404, "unknown_order", "no open order with that id (no history store)")
+        raise ApiError(
+            404, "unknown_order", "no open order with that id (no history store)"
+        )
     row = await hist.find_order(call.who.uid, oid=oid, client_id=cid)
     if row is None:
         raise ApiError(404, "unknown_order", "no order with that id")
@@ -522,7 +570,10 @@ async def _history_order(call: Call, oid: int | None = None, cid: int | None = N
 
 async def cancel(call: Call) -> Response:
     oid = call.path_int("oid")
-    return await _simple(call, Cancel(call.who.uid, oid), _idem_key(call))
+    key = _idem_key(call)
+    if not key:  # with a key, a retry must reach the dedup window
+        _own_order(call, oid)
+    return await _simple(call, Cancel(call.who.uid, oid), key)
 
 
 async def cancel_all(call: Call) -> Response:
@@ -537,9 +588,11 @@ async def cancel_all(call: Call) -> Response:
 async def amend(call: Call) -> Response:
     oid = call.path_int("oid")
     body = call.json(AmendIn)
-    return await _simple(
-        call, Amend(call.who.uid, oid, body.price, body.qty), _idem_key(call)
-    )
+    key = _idem_key(call)
+    if not key:  # with a key, a retry must reach the dedup window
+        t = _own_order(call, oid)
+        check_grid(call, t[0], body.price, body.qty, "")
+    return await _simple(call, Amend(call.who.uid, oid, body.price, body.qty), key)
 
 
 # ---------------------------------------------------------------- history
@@ -555,14 +608,16 @@ def _need_history(call: Call) -> Any:
 async def fills(call: Call) -> Response:
     hist = _need_history(call)
     limit = call.query_int("limit", 100, 1, 1000)
-    rows = await hist.user_fills(call.who.uid, limit=limit)
+    after = call.query_int("after", 0)
+    rows = await hist.user_fills(call.who.uid, limit=limit, after=after)
     return json_response({"fills": rows})
 
 
 async def order_history(call: Call) -> Response:
     hist = _need_history(call)
     limit = call.query_int("limit", 100, 1, 1000)
-    rows = await hist.user_orders(call.who.uid, limit=limit)
+    before = call.query_int("before", None, 1)
+    rows = await hist.user_orders(call.who.uid, limit=limit, before=before)
     return json_response({"orders": rows})
 
 
@@ -570,7 +625,8 @@ async def trades(call: Call) -> Response:
     hist = _need_history(call)
     mid = call.ctx.market(call.path("market"))
     limit = call.query_int("limit", 100, 1, 1000)
-    rows = await hist.trades(mid, limit=limit)
+    after = call.query_int("after", 0)
+    rows = await hist.trades(mid, limit=limit, after=after)
     return json_response({"trades": rows})
 
 
@@ -578,47 +634,324 @@ async def candles(call: Call) -> Response:
     hist = _need_history(call)
     mid = call.ctx.market(call.path("market"))
     interval = call.query_choice("interval", ("1m", "5m", "15m", "1h", "1d"), "1m")
-    limit = call.query_int("limit", 500, 1, 5000)
-    rows = await hist.candles(mid, interval, limit=limit)
+    outcome = call.query_choice("outcome", ("yes", "no"), "yes")
+    start = call.query_int("start_ts", None)
+    rows = await hist.candles(mid, interval, outcome=OUTCOMES[outcome], start_ts=start)
     return json_response({"candles": rows})
+
+
+async def admin_state(call: Call) -> Response:
+    eng = call.ctx.engine
+    net_cash, n_users, n_markets, n_live = eng.totals()
+    return json_response(
+        {
+            "state_hash": eng.state_hash(),
+            "users": n_users,
+            "markets": n_markets,
+            "live_orders": n_live,
+            "net_cash": net_cash,
+            **_q(call),
+        }
+    )
 
 
 def routes() -> list[Route]:
     R = Route
     return [
         R("GET", "/v1/me", "me", me, "Who the credentials belong to", tags=("users",)),
-        R("POST", "/v1/users", "users.create", post_user, "Create a user (and its engine user)", UserIn, admin=True, tags=("users",)),
-        R("GET", "/v1/users", "users.list", list_users, "List users", admin=True, tags=("users",)),
-        R("POST", "/v1/keys", "keys.create", post_key, "Make an API key; the secret is shown once", KeyIn, tags=("users",)),
-        R("GET", "/v1/keys", "keys.list", list_keys, "Your API key ids", tags=("users",)),
-        R("DELETE", "/v1/keys/{key_id}", "keys.revoke", delete_key, "Revoke an API key", tags=("users",)),
-        R("POST", "/v1/password", "password", set_password, "Set your password (browser login)", PasswordIn, tags=("users",)),
-        R("POST", "/v1/session", "session.login", login, "Log in: session cookie + CSRF token", LoginIn, auth=False, tags=("users",)),
-        R("DELETE", "/v1/session", "session.logout", logout, "Log out", tags=("users",)),
-        R("POST", "/v1/deposits", "deposit", deposit, "Deposit cash (admin; or self with test_onramp)", CashIn, tags=("cash",)),
-        R("POST", "/v1/withdrawals", "withdraw", withdraw, "Withdraw cash (your own; admin: anyone's)", CashIn, tags=("cash",)),
+        R(
+            "POST",
+            "/v1/users",
+            "users.create",
+            post_user,
+            "Create a user (and its engine user)",
+            UserIn,
+            admin=True,
+            tags=("users",),
+        ),
+        R(
+            "GET",
+            "/v1/users",
+            "users.list",
+            list_users,
+            "List users",
+            admin=True,
+            tags=("users",),
+        ),
+        R(
+            "POST",
+            "/v1/keys",
+            "keys.create",
+            post_key,
+            "Make an API key; the secret is shown once",
+            KeyIn,
+            tags=("users",),
+        ),
+        R(
+            "GET",
+            "/v1/keys",
+            "keys.list",
+            list_keys,
+            "Your API key ids",
+            tags=("users",),
+        ),
+        R(
+            "DELETE",
+            "/v1/keys/{key_id}",
+            "keys.revoke",
+            delete_key,
+            "Revoke an API key",
+            tags=("users",),
+        ),
+        R(
+            "POST",
+            "/v1/password",
+            "password",
+            set_password,
+            "Set your password (browser login)",
+            PasswordIn,
+            tags=("users",),
+        ),
+        R(
+            "POST",
+            "/v1/session",
+            "session.login",
+            login,
+            "Log in: session cookie + CSRF token",
+            LoginIn,
+            auth=False,
+            tags=("users",),
+        ),
+        R(
+            "DELETE",
+            "/v1/session",
+            "session.logout",
+            logout,
+            "Log out",
+            tags=("users",),
+        ),
+        R(
+            "POST",
+            "/v1/deposits",
+            "deposit",
+            deposit,
+            "Deposit cash (admin; or self with test_onramp)",
+            CashIn,
+            tags=("cash",),
+        ),
+        R(
+            "POST",
+            "/v1/withdrawals",
+            "withdraw",
+            withdraw,
+            "Withdraw cash (your own; admin: anyone's)",
+            CashIn,
+            tags=("cash",),
+        ),
         R("GET", "/v1/balance", "balance", balance, "Your cash", tags=("cash",)),
-        R("GET", "/v1/positions", "positions", positions, "Your shares", tags=("cash",)),
-        R("GET", "/v1/markets", "markets.list", list_markets, "Markets", tags=("markets",)),
-        R("POST", "/v1/markets", "markets.create", post_market, "Create a market", MarketIn, admin=True, tags=("markets",)),
-        R("GET", "/v1/markets/{market}", "markets.get", get_market, "One market", tags=("markets",)),
-        R("POST", "/v1/markets/{market}/halt", "markets.halt", _market_op(Halt), "Halt a market", admin=True, tags=("markets",)),
-        R("POST", "/v1/markets/{market}/resume", "markets.resume", _market_op(Resume), "Resume a halted market", admin=True, tags=("markets",)),
-        R("POST", "/v1/markets/{market}/close", "markets.close", _market_op(Close), "Close a market", admin=True, tags=("markets",)),
-        R("POST", "/v1/markets/{market}/resolve", "markets.resolve", resolve, "Resolve a market", ResolveIn, admin=True, tags=("markets",)),
-        R("GET", "/v1/markets/{market}/book", "book", book, "Order book in either outcome's terms", tags=("markets",)),
-        R("POST", "/v1/markets/{market}/mint", "mint", mint, "Buy YES+NO pairs at the payout", QtyIn, tags=("markets",)),
-        R("POST", "/v1/markets/{market}/merge", "merge", merge, "Sell YES+NO pairs back for the payout", QtyIn, tags=("markets",)),
-        R("GET", "/v1/markets/{market}/trades", "trades", trades, "Recent trades (history)", tags=("history",)),
-        R("GET", "/v1/markets/{market}/candles", "candles", candles, "OHLC candles (history)", tags=("history",)),
-        R("POST", "/v1/orders", "orders.place", place, "Place an order", OrderIn, tags=("orders",)),
-        R("POST", "/v1/orders/batch", "orders.batch", place_batch, "Place up to max_batch orders", BatchIn, tags=("orders",)),
-        R("GET", "/v1/orders", "orders.open", open_orders, "Your open orders", tags=("orders",)),
-        R("DELETE", "/v1/orders", "orders.cancel_all", cancel_all, "Cancel all your orders (?market=)", tags=("orders",)),
-        R("GET", "/v1/orders/history", "orders.history", order_history, "Your orders, newest first (history)", tags=("history",)),
-        R("GET", "/v1/orders/client/{cid}", "orders.by_client_id", get_order_by_client_id, "An order by client order id", tags=("orders",)),
-        R("GET", "/v1/orders/{oid}", "orders.get", get_order, "An order by id", tags=("orders",)),
-        R("DELETE", "/v1/orders/{oid}", "orders.cancel", cancel, "Cancel an order", tags=("orders",)),
-        R("PATCH", "/v1/orders/{oid}", "orders.amend", amend, "Amend price and remaining qty", AmendIn, tags=("orders",)),
-        R("GET", "/v1/fills", "fills", fills, "Your fills, newest first (history)", tags=("history",)),
-    ]  # fmt: skip
+        R(
+            "GET",
+            "/v1/positions",
+            "positions",
+            positions,
+            "Your shares",
+            tags=("cash",),
+        ),
+        R(
+            "GET",
+            "/v1/markets",
+            "markets.list",
+            list_markets,
+            "Markets",
+            tags=("markets",),
+        ),
+        R(
+            "POST",
+            "/v1/markets",
+            "markets.create",
+            post_market,
+            "Create a market",
+            MarketIn,
+            admin=True,
+            tags=("markets",),
+        ),
+        R(
+            "GET",
+            "/v1/markets/{market}",
+            "markets.get",
+            get_market,
+            "One market",
+            tags=("markets",),
+        ),
+        R(
+            "POST",
+            "/v1/markets/{market}/halt",
+            "markets.halt",
+            _market_op(Halt),
+            "Halt a market",
+            admin=True,
+            tags=("markets",),
+        ),
+        R(
+            "POST",
+            "/v1/markets/{market}/resume",
+            "markets.resume",
+            _market_op(Resume),
+            "Resume a halted market",
+            admin=True,
+            tags=("markets",),
+        ),
+        R(
+            "POST",
+            "/v1/markets/{market}/close",
+            "markets.close",
+            _market_op(Close),
+            "Close a market",
+            admin=True,
+            tags=("markets",),
+        ),
+        R(
+            "POST",
+            "/v1/markets/{market}/resolve",
+            "markets.resolve",
+            resolve,
+            "Resolve a market",
+            ResolveIn,
+            admin=True,
+            tags=("markets",),
+        ),
+        R(
+            "GET",
+            "/v1/markets/{market}/book",
+            "book",
+            book,
+            "Order book in either outcome's terms",
+            tags=("markets",),
+        ),
+        R(
+            "POST",
+            "/v1/markets/{market}/mint",
+            "mint",
+            mint,
+            "Buy YES+NO pairs at the payout",
+            QtyIn,
+            tags=("markets",),
+        ),
+        R(
+            "POST",
+            "/v1/markets/{market}/merge",
+            "merge",
+            merge,
+            "Sell YES+NO pairs back for the payout",
+            QtyIn,
+            tags=("markets",),
+        ),
+        R(
+            "GET",
+            "/v1/markets/{market}/trades",
+            "trades",
+            trades,
+            "Recent trades (history)",
+            tags=("history",),
+        ),
+        R(
+            "GET",
+            "/v1/markets/{market}/candles",
+            "candles",
+            candles,
+            "OHLC candles (history)",
+            tags=("history",),
+        ),
+        R(
+            "POST",
+            "/v1/orders",
+            "orders.place",
+            place,
+            "Place an order",
+            OrderIn,
+            tags=("orders",),
+        ),
+        R(
+            "POST",
+            "/v1/orders/batch",
+            "orders.batch",
+            place_batch,
+            "Place up to max_batch orders",
+            BatchIn,
+            tags=("orders",),
+        ),
+        R(
+            "GET",
+            "/v1/orders",
+            "orders.open",
+            open_orders,
+            "Your open orders",
+            tags=("orders",),
+        ),
+        R(
+            "DELETE",
+            "/v1/orders",
+            "orders.cancel_all",
+            cancel_all,
+            "Cancel all your orders (?market=)",
+            tags=("orders",),
+        ),
+        R(
+            "GET",
+            "/v1/orders/history",
+            "orders.history",
+            order_history,
+            "Your orders, newest first (history)",
+            tags=("history",),
+        ),
+        R(
+            "GET",
+            "/v1/orders/client/{cid}",
+            "orders.by_client_id",
+            get_order_by_client_id,
+            "An order by client order id",
+            tags=("orders",),
+        ),
+        R(
+            "GET",
+            "/v1/orders/{oid}",
+            "orders.get",
+            get_order,
+            "An order by id",
+            tags=("orders",),
+        ),
+        R(
+            "DELETE",
+            "/v1/orders/{oid}",
+            "orders.cancel",
+            cancel,
+            "Cancel an order",
+            tags=("orders",),
+        ),
+        R(
+            "PATCH",
+            "/v1/orders/{oid}",
+            "orders.amend",
+            amend,
+            "Amend price and remaining qty",
+            AmendIn,
+            tags=("orders",),
+        ),
+        R(
+            "GET",
+            "/v1/admin/state",
+            "admin.state",
+            admin_state,
+            "Engine state hash and totals at a seq",
+            admin=True,
+            tags=("ops",),
+        ),
+        R(
+            "GET",
+            "/v1/fills",
+            "fills",
+            fills,
+            "Your fills, newest first (history)",
+            tags=("history",),
+        ),
+    ]

@@ -1,0 +1,203 @@
+"""History archiver figures: events archived per second on SQLite and
+PostgreSQL, and the archiver's lag under a sustained engine load.
+
+Not a test (pytest does not collect it); run it by hand::
+
+    python benchmarks/bench_history.py [--quick] [--store sqlite|postgres|both]
+
+The entries come from the seeded stream of ``tests/adapters/history/streams.py``
+(orders of every kind, amends, cancels, mints, resolutions, fees), built once.
+
+1. **Throughput**: an empty store, every entry already in a ``MemoryEntryLog``;
+   the archiver runs until it has them all.  Reported: events/s end to end,
+   and its two halves measured apart: deriving rows (Python, no I/O) and
+   writing the pre-derived batches (the store alone, rows/s too).
+2. **Lag**: entries are appended to the log at a fixed event rate (like the
+   embedded engine's in-memory tail) while the archiver runs in the same
+   event loop; the lag (entries the log has that the store has not) is
+   sampled every 50 ms.  Reported: median and maximum lag, in entries and in
+   milliseconds of input.
+
+Each figure is the median of ``--repeat`` runs.  PostgreSQL runs go to a fresh
+database created through ``--pg`` (default ``$PROBO_TEST_PG`` or
+``postgresql://postgres@127.0.0.1:5432/test``) and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "adapters" / "history"))
+
+from streams import Driver, entries_for_events  # noqa: E402
+
+from probo_engine.adapters.entries import MemoryEntryLog  # noqa: E402
+from probo_engine.adapters.history import (  # noqa: E402
+    Archiver,
+    ArchiverStats,
+    Checkpoint,
+    Deriver,
+    HistoryStore,
+    open_store,
+)
+
+PG_ADMIN = os.environ.get("PROBO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@asynccontextmanager
+async def fresh_store(kind: str, pg_admin: str) -> AsyncIterator[HistoryStore]:
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            store = await open_store(f"sqlite:///{tmp}/history.db")
+            try:
+                yield store
+            finally:
+                await store.close()
+        return
+    import asyncpg
+
+    name = f"probobench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(pg_admin, timeout=10)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    store = await open_store(pg_admin.rsplit("/", 1)[0] + "/" + name)
+    try:
+        yield store
+    finally:
+        await store.close()
+        admin = await asyncpg.connect(pg_admin, timeout=10)
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await admin.close()
+
+
+def log_of(d: Driver) -> MemoryEntryLog:
+    log = MemoryEntryLog()
+    for e in d.entries:
+        log.append(e)
+    return log
+
+
+async def throughput(kind: str, d: Driver, args: argparse.Namespace) -> None:
+    end_to_end, derive, write, write_rows = [], [], [], []
+    for _ in range(args.repeat):
+        log = log_of(d)
+        async with fresh_store(kind, args.pg) as store:
+            t = time.perf_counter()
+            await Archiver(store, log, batch_entries=args.batch).run(until=log.head())
+            end_to_end.append(d.n_events / (time.perf_counter() - t))
+        t = time.perf_counter()
+        der, cp, batches = Deriver(), Checkpoint(0, 0), []
+        for i in range(0, len(d.entries), args.batch):
+            b = der.derive(d.entries[i : i + args.batch], cp)
+            cp = b.upto
+            batches.append(b)
+        derive.append(d.n_events / (time.perf_counter() - t))
+        async with fresh_store(kind, args.pg) as store:
+            t = time.perf_counter()
+            for b in batches:
+                await store.write(b)
+            dt = time.perf_counter() - t
+        write.append(d.n_events / dt)
+        write_rows.append(sum(b.n_rows for b in batches) / dt)
+    med = statistics.median
+    print(
+        f"{kind:8} archive {med(end_to_end):>9,.0f} events/s   "
+        f"(derive alone {med(derive):>9,.0f} events/s; "
+        f"write alone {med(write):>9,.0f} events/s = {med(write_rows):>9,.0f} rows/s)"
+    )
+
+
+async def lag_once(
+    kind: str, d: Driver, args: argparse.Namespace, n: int, entries_per_s: float
+) -> list[int]:
+    """Feed ``n`` entries at ``entries_per_s``; the lag sampled every 50 ms."""
+    log = MemoryEntryLog()
+    stats = ArchiverStats()
+    samples: list[int] = []
+
+    async def produce() -> None:
+        t0 = time.perf_counter()
+        at = 0
+        while at < n:
+            due = min(n, int((time.perf_counter() - t0) * entries_per_s))
+            while at < due:
+                log.append(d.entries[at])
+                at += 1
+            await asyncio.sleep(0.002)
+
+    async def sample(done: Callable[[], bool]) -> None:
+        while not done():
+            await asyncio.sleep(0.05)
+            samples.append(max(0, log.head() - stats.cmd_seq))
+
+    async with fresh_store(kind, args.pg) as store:
+        archiver = Archiver(
+            store, log, batch_entries=args.batch, read_timeout=0.05, stats=stats
+        )
+        async with asyncio.TaskGroup() as tg:
+            prod = tg.create_task(produce())
+            tg.create_task(sample(prod.done))
+            run = tg.create_task(archiver.run(until=n))
+        assert run.result().cmd_seq == n
+    return samples
+
+
+async def lag(kind: str, d: Driver, args: argparse.Namespace) -> None:
+    rate = args.rate  # events per second
+    entries_per_s = rate / (d.n_events / len(d.entries))
+    n = min(len(d.entries), int(entries_per_s * args.seconds))
+    medians, maxima = [], []
+    for _ in range(args.repeat):
+        samples = await lag_once(kind, d, args, n, entries_per_s)
+        medians.append(statistics.median(samples))
+        maxima.append(max(samples))
+    m, x = statistics.median(medians), statistics.median(maxima)
+    print(
+        f"{kind:8} lag at {rate:,} events/s for {args.seconds:.0f} s: median "
+        f"{m:,.0f} entries ({1000 * m / entries_per_s:,.0f} ms), "
+        f"max {x:,.0f} entries ({1000 * x / entries_per_s:,.0f} ms)"
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="a short run (CI smoke)")
+    p.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
+    p.add_argument("--pg", default=PG_ADMIN, help="admin DSN to create databases")
+    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--batch", type=int, default=2000, help="entries per batch")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--rate", type=int, default=20_000, help="lag: events/s fed")
+    p.add_argument("--seconds", type=float, default=10.0, help="lag: how long")
+    args = p.parse_args()
+    if args.quick:
+        args.events, args.repeat, args.seconds = 30_000, 1, 3.0
+    t = time.perf_counter()
+    d = entries_for_events(3, args.events)
+    print(
+        f"stream: {len(d.entries):,} entries, {d.n_events:,} events "
+        f"(built in {time.perf_counter() - t:.1f} s); batch {args.batch} entries"
+    )
+    kinds = ["sqlite", "postgres"] if args.store == "both" else [args.store]
+    for kind in kinds:
+        asyncio.run(throughput(kind, d, args))
+    for kind in kinds:
+        asyncio.run(lag(kind, d, args))
+
+
+if __name__ == "__main__":
+    main()

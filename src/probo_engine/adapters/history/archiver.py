@@ -1,0 +1,239 @@
+"""The archiver: entries in order from any EntrySource, into a history store.
+
+The loop is: read the checkpoint; read up to ``batch_entries`` entries after
+it; derive their rows (:class:`~.derive.Deriver`, on a worker thread); write
+rows and the new checkpoint in one transaction; repeat.  It reads the next
+batch only once the previous one is committed, so a slow database slows the
+archiver (back-pressure) instead of growing a queue, and the lag
+(:attr:`ArchiverStats.lag`, entries the source has that the store has not)
+grows where a server can export it.
+
+Exactly once: a batch and the checkpoint it moves to commit together, and
+every row is keyed by its place in the entry stream (``ON CONFLICT DO
+NOTHING``).  A crash anywhere leaves the store at the last committed
+checkpoint, and the next run resumes right after it.  When the store or the
+source is unavailable (:class:`~probo_engine.errors.UnavailableError`), the
+archiver waits (exponential back-off, capped), reads the checkpoint again and
+goes on; it stops only when ``stop`` is set, when ``until`` is reached, or on
+an error that waiting cannot fix (a gap in the entries, another archiver
+writing the same database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from probo_engine.adapters.entries import EntrySource
+from probo_engine.errors import UnavailableError
+
+from .derive import Checkpoint, Deriver
+from .store import HistoryStore, open_store
+
+__all__ = ["Archiver", "ArchiverConfig", "ArchiverStats", "run_archiver"]
+
+log = logging.getLogger("probo_engine.history")
+
+
+@dataclass
+class ArchiverStats:
+    """What the archiver has done; read it from anywhere (e.g. ``/metrics``)."""
+
+    cmd_seq: int = 0  #: last command seq committed to the store
+    event_seq: int = 0  #: last event seq committed to the store
+    head: int = 0  #: newest command seq the source had at the last read
+    last_ts: int = 0  #: ``ts`` of the newest archived command that has one
+    batches: int = 0  #: batches committed by this process
+    entries: int = 0  #: entries committed by this process
+    events: int = 0  #: events committed by this process
+    rows: int = 0  #: rows written (before ``ON CONFLICT``) by this process
+    retries: int = 0  #: times the store or source was unavailable
+    last_commit_seconds: float = 0.0  #: time of the last write transaction
+
+    @property
+    def lag(self) -> int:
+        """Entries the source had that the store had not, at the last read."""
+        return max(0, self.head - self.cmd_seq)
+
+
+@dataclass(frozen=True)
+class ArchiverConfig:
+    """How ``probo archiver`` (or the embedded server) runs the archiver."""
+
+    #: the history store URL: ``sqlite:///path/history.db`` or ``postgresql://...``
+    store: str
+    #: where the entries come from (the embedded entry log, the Redis stream)
+    source: EntrySource
+    #: most entries per transaction
+    batch_entries: int = 2000
+    #: how long one read of the source waits for new entries, in seconds
+    read_timeout: float = 1.0
+    #: first and longest wait after the store or the source was unavailable
+    retry_initial: float = 0.1
+    retry_max: float = 5.0
+    #: PostgreSQL connect and statement timeouts, in seconds
+    connect_timeout: float = 10.0
+    command_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.batch_entries < 1:
+            raise ValueError(f"batch_entries must be >= 1, not {self.batch_entries}")
+        for name in ("read_timeout", "retry_initial", "retry_max"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, not {getattr(self, name)}")
+
+
+class Archiver:
+    """The archive loop over one store and one source (see the module doc)."""
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        source: EntrySource,
+        *,
+        batch_entries: int = 2000,
+        read_timeout: float = 1.0,
+        retry_initial: float = 0.1,
+        retry_max: float = 5.0,
+        stats: ArchiverStats | None = None,
+    ) -> None:
+        if batch_entries < 1:
+            raise ValueError(f"batch_entries must be >= 1, not {batch_entries}")
+        self.store = store
+        self.source = source
+        self.batch_entries = batch_entries
+        self.read_timeout = read_timeout
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.stats = stats if stats is not None else ArchiverStats()
+
+    async def run(
+        self, stop: asyncio.Event | None = None, until: int | None = None
+    ) -> Checkpoint:
+        """Archive until ``stop`` is set or command seq ``until`` is archived.
+
+        Returns the store's checkpoint when it stops.
+        """
+        stop = stop if stop is not None else asyncio.Event()
+        resumed = await self._resume(stop)
+        if resumed is None:
+            return Checkpoint(self.stats.cmd_seq, self.stats.event_seq)
+        cp, deriver = resumed
+        delay = self.retry_initial
+        while not stop.is_set() and (until is None or cp.cmd_seq < until):
+            try:
+                entries = await self.source.read(
+                    cp.cmd_seq, self.batch_entries, self.read_timeout
+                )
+                self.stats.head = max(self.stats.head, self.source.head())
+                if not entries:
+                    continue
+                batch = await asyncio.to_thread(deriver.derive, entries, cp)
+                t0 = time.perf_counter()
+                await self.store.write(batch)
+            except UnavailableError as exc:
+                self.stats.retries += 1
+                log.warning("history archiver: %s; retrying in %.1fs", exc, delay)
+                if await _wait(stop, delay):
+                    break
+                delay = min(self.retry_max, delay * 2)
+                resumed = await self._resume(stop)  # the commit may have landed
+                if resumed is None:
+                    break
+                cp, deriver = resumed
+                continue
+            delay = self.retry_initial
+            s = self.stats
+            s.last_commit_seconds = time.perf_counter() - t0
+            cp = batch.upto
+            s.cmd_seq, s.event_seq = cp
+            s.batches += 1
+            s.entries += batch.n_entries
+            s.events += batch.n_events
+            s.rows += batch.n_rows
+            ts = [r[1] for r in batch.rows["commands"] if r[1] is not None]
+            if ts:
+                s.last_ts = max(ts)
+        return cp
+
+    async def _resume(self, stop: asyncio.Event) -> tuple[Checkpoint, Deriver] | None:
+        # The checkpoint and the market configurations, waiting out outages
+        # (None: stopped while waiting).
+        delay = self.retry_initial
+        while True:
+            try:
+                cp = await self.store.checkpoint()
+                markets = await self.store.load_markets()
+            except UnavailableError as exc:
+                self.stats.retries += 1
+                log.warning("history archiver: %s; retrying in %.1fs", exc, delay)
+                if await _wait(stop, delay):
+                    return None
+                delay = min(self.retry_max, delay * 2)
+                continue
+            self.stats.cmd_seq, self.stats.event_seq = cp
+            log.info("history archiver: resuming after command %d", cp.cmd_seq)
+            return cp, Deriver(markets)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep ``seconds`` or until ``stop`` is set; True if it was set."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def run_archiver(
+    config: ArchiverConfig,
+    *,
+    stop: asyncio.Event | None = None,
+    stats: ArchiverStats | None = None,
+    until: int | None = None,
+) -> Checkpoint:
+    """Open (and migrate) the store, archive until ``stop``, close the store.
+
+    ``stats`` (optional) is updated as batches commit, for a metrics exporter.
+    A store that cannot be reached, at start or later, is waited for
+    (back-off from ``retry_initial`` to ``retry_max`` seconds) until ``stop``
+    is set; a schema that is newer than this library raises
+    :class:`~.schema.SchemaVersionError` at once.  Returns the last
+    checkpoint this process saw.
+    """
+    stop = stop if stop is not None else asyncio.Event()
+    delay = config.retry_initial
+    while True:
+        try:
+            store = await open_store(
+                config.store,
+                connect_timeout=config.connect_timeout,
+                command_timeout=config.command_timeout,
+            )
+            break
+        except UnavailableError as exc:
+            if stats is not None:
+                stats.retries += 1
+            log.warning("history archiver: %s; retrying in %.1fs", exc, delay)
+            if await _wait(stop, delay):
+                return (
+                    Checkpoint(0, 0)
+                    if stats is None
+                    else Checkpoint(stats.cmd_seq, stats.event_seq)
+                )
+            delay = min(config.retry_max, delay * 2)
+    try:
+        archiver = Archiver(
+            store,
+            config.source,
+            batch_entries=config.batch_entries,
+            read_timeout=config.read_timeout,
+            retry_initial=config.retry_initial,
+            retry_max=config.retry_max,
+            stats=stats,
+        )
+        return await archiver.run(stop, until)
+    finally:
+        await store.close()

@@ -1,0 +1,244 @@
+"""How each mode builds its :class:`~probo_engine.server.services.Services`.
+
+* :func:`memory_services`: the runner and an :class:`InProcessBus` with no
+  log (nothing durable: tests and throw-away demos only);
+* :func:`embedded_services`: ``probo serve``: the runner on a durable local
+  entry log in the data directory, history in SQLite, the WebSocket feed;
+* :func:`gateway_services`: ``probo gateway``: a ``RedisBus`` and a replica
+  following the Redis entry stream.
+
+Each is an async context manager that opens everything in order and closes it
+in reverse, so the app's lifespan owns it all.  Each makes the first admin on
+first start (:func:`ensure_admin`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from probo_engine.adapters.runner import EngineRunner, InProcessBus
+from probo_engine.engine import Engine
+from probo_engine.server.auth import SESSION_COOKIE, AuthError, AuthStore
+from probo_engine.server.config import ServerConfig
+from probo_engine.server.services import Services
+
+__all__ = ["embedded_services", "ensure_admin", "gateway_services", "memory_services"]
+
+log = logging.getLogger("probo.server")
+
+ADMIN_FILE = "admin-credentials.txt"
+
+
+async def ensure_admin(services: Services, data: Path) -> Path | None:
+    """Make the first admin if there is no user yet; return the file that
+    holds its credentials (mode 0600), or ``None`` if users exist.
+
+    The engine user is made through the bus (``CreateUser(name="admin")``),
+    like every other user.
+    """
+    from probo_engine.server.api import Ctx
+    from probo_engine.server.auth import RateLimiter
+    from probo_engine.server.metrics import Metrics
+    from probo_engine.server.v1 import create_user
+
+    auth = services.auth
+    if auth.n_users():
+        return None
+    ctx = Ctx(ServerConfig(data=data), Metrics(), RateLimiter(1, 1), RateLimiter(1, 1))
+    ctx.services = services
+    password = secrets.token_urlsafe(18)
+    await create_user(ctx, "admin", admin=True, pw=password)
+    key_id, secret = auth.new_key("admin")
+    path = data / ADMIN_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(
+            "# probo: the first admin, made on first start. Keep this file secret;\n"
+            "# delete it once you have stored these elsewhere.\n"
+            f"user = admin\npassword = {password}\n"
+            f"api_key = {key_id}\napi_secret = {secret}\n"
+        )
+    return path
+
+
+@asynccontextmanager
+async def memory_services(
+    config: ServerConfig, *, make_admin: bool = True
+) -> AsyncIterator[Services]:
+    """Runner + in-memory bus; the auth store in ``config.data``."""
+    async with AsyncExitStack() as stack:
+        auth = AuthStore(config.data, config.sig_window_ms)
+        stack.callback(auth.close)
+        bus = await stack.enter_async_context(InProcessBus(EngineRunner()))
+        svc = Services(auth=auth, bus=bus, reads=bus.runner)
+        if make_admin:
+            await ensure_admin(svc, config.data)
+        yield svc
+
+
+def ws_authenticator(auth: AuthStore) -> Any:
+    """The WebSocket feed's authenticator: a session cookie, or a signed
+    handshake (``GET /ws``, empty query and body, see docs/server.md)."""
+
+    async def authenticate(
+        headers: Mapping[str, str], message: Mapping[str, Any] | None
+    ) -> int | None:
+        if message is not None:
+            return None  # credentials come with the handshake only
+        try:
+            cookie = headers.get("cookie", "")
+            for part in cookie.split(";"):
+                name, _, value = part.strip().partition("=")
+                if name == SESSION_COOKIE and value:
+                    return auth.verify_session(value, "GET", None).uid
+            if "x-probo-key" in headers:
+                return auth.verify_signed(headers, "GET", "/ws", "", b"").uid
+        except AuthError:
+            return None
+        return None
+
+    return authenticate
+
+
+def _say(msg: str) -> None:
+    print(f"probo: {msg}", file=sys.stderr, flush=True)
+
+
+@asynccontextmanager
+async def embedded_services(config: ServerConfig) -> AsyncIterator[Services]:
+    """``probo serve``: everything in this process, state in ``config.data``.
+
+    ``<data>/log``: the durable entry log and runner snapshots (the journal);
+    ``<data>/history.sqlite3``: the history; ``<data>/auth.sqlite3`` and
+    ``server.key``: credentials.  A command is acknowledged once its entry is
+    fsynced.  On exit: stop the archiver and the feed, write a runner
+    snapshot, close everything.
+    """
+    from probo_engine.adapters.history.archiver import Archiver, ArchiverStats
+    from probo_engine.adapters.history.store import open_store
+    from probo_engine.adapters.locallog import LocalEntryLog
+    from probo_engine.adapters.websocket.feed import Feed
+    from probo_engine.adapters.websocket.server import WsConfig, WsServer
+    from probo_engine.server.history import HistoryQueries
+
+    data = config.data
+    data.mkdir(parents=True, exist_ok=True)
+    async with AsyncExitStack() as stack:
+        auth = AuthStore(data, config.sig_window_ms)
+        stack.callback(auth.close)
+        t0 = time.perf_counter()
+        _say(f"recovering the entry log in {data / 'log'} ...")
+        elog = await asyncio.to_thread(LocalEntryLog.open, data / "log")
+        stack.callback(elog.close)
+        rec = elog.recovery
+        _say(
+            f"recovered to entry {rec.last_seq}: snapshot at {rec.snapshot_seq}, "
+            f"{rec.replayed} entries replayed in {time.perf_counter() - t0:.2f} s"
+        )
+        store = await open_store(f"sqlite:///{(data / 'history.sqlite3').resolve()}")
+        stack.push_async_callback(store.close)
+        cp = await store.checkpoint()
+        await asyncio.to_thread(elog.set_checkpoint, "history", cp.cmd_seq)
+        bus = InProcessBus(elog.runner, log=elog, snapshot_every=100_000)
+        await stack.enter_async_context(bus)
+
+        async def final_snapshot() -> None:
+            try:
+                seq = await bus.snapshot()
+            except Exception as exc:  # the log failed: recovery replays instead
+                log.error("final snapshot failed: %r", exc)
+            else:
+                _say(f"snapshot written at entry {seq}")
+
+        stack.push_async_callback(final_snapshot)
+        runner = bus.runner
+        feed = Feed(
+            bus.source,
+            engine=Engine.restore(runner.engine.snapshot()),
+            after=runner.seq,
+        )
+        ws = WsServer(
+            feed, WsConfig(path="/ws/v1", seed_path="/ws/seed"), ws_authenticator(auth)
+        )
+        stats = ArchiverStats(cmd_seq=cp.cmd_seq, head=runner.seq)
+        archiver = Archiver(store, bus.source, stats=stats)
+        stop = asyncio.Event()
+        tg = await stack.enter_async_context(asyncio.TaskGroup())
+        tasks = [
+            tg.create_task(archiver.run(stop), name="probo-archiver"),
+            tg.create_task(feed.run(), name="probo-feed"),
+            tg.create_task(ws.housekeeping(), name="probo-ws-housekeeping"),
+        ]
+
+        async def checkpoints() -> None:
+            last = cp.cmd_seq
+            while True:
+                await asyncio.sleep(1.0)
+                if stats.cmd_seq != last:
+                    last = stats.cmd_seq
+                    await asyncio.to_thread(elog.set_checkpoint, "history", last)
+
+        tasks.append(tg.create_task(checkpoints(), name="probo-history-checkpoint"))
+
+        async def stop_tasks() -> None:
+            stop.set()
+            for t in tasks[1:]:
+                t.cancel()
+            await asyncio.wait(tasks, timeout=10.0)
+            tasks[0].cancel()  # the archiver stops at its next read
+
+        stack.push_async_callback(stop_tasks)
+        from starlette.routing import Router, WebSocketRoute
+
+        ws_app = Router(
+            routes=[
+                WebSocketRoute("/v1", ws.asgi_app()),
+                WebSocketRoute("/seed", ws.asgi_app(seed=True)),
+            ]
+        )
+        svc = Services(
+            auth=auth,
+            bus=bus,
+            reads=runner,
+            history=HistoryQueries(store, runner.engine),
+            ws_app=ws_app,
+            gauges={
+                "probo_bus_seq": lambda: runner.seq,
+                "probo_bus_durable_lag": lambda: runner.seq - bus.durable_seq,
+                "probo_archiver_lag": lambda: runner.seq - stats.cmd_seq,
+                "probo_feed_lag": lambda: runner.seq - feed.entry_seq,
+                "probo_ws_connections": lambda: len(ws.sessions),
+            },
+            ready=lambda: (
+                bus.health()["failed"] is None and all(not t.done() for t in tasks)
+            ),
+        )
+        made = await ensure_admin(svc, data)
+        if made is not None:
+            _say(f"first start: the admin's credentials are in {made} (mode 0600)")
+        yield svc
+
+
+@asynccontextmanager
+async def gateway_services(config: ServerConfig) -> AsyncIterator[Services]:
+    """``probo gateway``: a RedisBus and a replica following the Redis stream."""
+    try:
+        from probo_engine.adapters import redis as _redis  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError(
+            "distributed mode needs probo_engine.adapters.redis, which this "
+            "build does not have yet"
+        ) from exc
+    raise RuntimeError(
+        "probo gateway is not wired up in this build (see docs/server.md)"
+    )
+    yield  # pragma: no cover

@@ -1,0 +1,395 @@
+"""The archiver on both stores: exact history, resume, outages, back-pressure."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from streams import Driver, drive
+
+from probo_engine.adapters.entries import Entry, MemoryEntryLog
+from probo_engine.adapters.history import (
+    Archiver,
+    ArchiverConfig,
+    ArchiverStats,
+    Checkpoint,
+    CheckpointConflictError,
+    DeriveError,
+    Deriver,
+    engine_at,
+    open_store,
+    reconcile,
+    run_archiver,
+)
+from probo_engine.adapters.history.schema import TABLES
+from probo_engine.errors import UnavailableError
+
+N_COMMANDS = 3000
+
+
+def _log(d: Driver) -> MemoryEntryLog:
+    log = MemoryEntryLog()
+    for e in d.entries:
+        log.append(e)
+    return log
+
+
+async def _counts(store) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    return {
+        t.name: (await store.fetch(f"SELECT COUNT(*) FROM {t.name}"))[0][0]
+        for t in TABLES
+    }
+
+
+def _expected_counts(entries: Sequence[Entry]) -> dict[str, int]:
+    batch = Deriver().derive(entries, Checkpoint(0, 0))
+    return {name: len(rows) for name, rows in batch.rows.items()}
+
+
+@pytest.fixture(scope="module")
+def driver() -> Driver:
+    return drive(11, N_COMMANDS)
+
+
+def test_archive_reconciles_exactly_at_every_checkpoint(store_url, driver):
+    log = _log(driver)
+    head = log.head()
+
+    async def main() -> None:
+        store = await open_store(store_url)
+        try:
+            stats = ArchiverStats()
+            arch = Archiver(store, log, batch_entries=500, stats=stats)
+            cp = await arch.run(until=head)
+            assert cp.cmd_seq == head and cp.event_seq == driver.n_events
+            assert stats.cmd_seq == head and stats.lag == 0
+            assert stats.entries == head and stats.events == driver.n_events
+            assert await _counts(store) == _expected_counts(driver.entries)
+            assert await reconcile(store, driver.engine, head) == []
+            # the history up to an earlier seq agrees with the engine at it
+            for n in (1, 37, head // 3, head - 1):
+                eng = await engine_at(log, n)
+                assert await reconcile(store, eng, n) == [], n
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_resume_after_stopping_writes_each_row_once(store_url, driver):
+    log = _log(driver)
+    head = log.head()
+
+    async def main() -> None:
+        for until in (head // 4, head // 2 + 3, head):
+            store = await open_store(store_url)
+            try:
+                cp = await Archiver(store, log, batch_entries=333).run(until=until)
+                assert cp.cmd_seq >= until
+            finally:
+                await store.close()
+        store = await open_store(store_url)
+        try:
+            assert await _counts(store) == _expected_counts(driver.entries)
+            assert await reconcile(store, driver.engine, head) == []
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+class FlakyStore:
+    """A store whose writes fail now and then: before committing, or after
+    (the commit landed but the archiver hears it failed)."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner = inner
+        self.dialect = inner.dialect
+        self.n = 0
+        self.lost_before = self.lost_after = self.checkpoint_failures = 0
+
+    async def write(self, batch) -> None:  # type: ignore[no-untyped-def]
+        self.n += 1
+        if self.n % 3 == 1:
+            self.lost_before += 1
+            raise UnavailableError("injected: connection lost before COMMIT")
+        await self.inner.write(batch)
+        if self.n % 3 == 2:
+            self.lost_after += 1
+            raise UnavailableError("injected: connection lost after COMMIT")
+
+    async def checkpoint(self):  # type: ignore[no-untyped-def]
+        if self.n % 7 == 3 and self.checkpoint_failures < 5:
+            self.checkpoint_failures += 1
+            raise UnavailableError("injected: checkpoint read failed")
+        return await self.inner.checkpoint()
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+
+def test_outages_before_and_after_commit_lose_and_duplicate_nothing(store_url, driver):
+    log = _log(driver)
+    head = log.head()
+
+    async def main() -> None:
+        inner = await open_store(store_url)
+        try:
+            store = FlakyStore(inner)
+            stats = ArchiverStats()
+            arch = Archiver(
+                store, log, batch_entries=200, retry_initial=0.001, stats=stats
+            )
+            cp = await asyncio.wait_for(arch.run(until=head), 120)
+            assert cp.cmd_seq == head
+            assert store.lost_before > 3 and store.lost_after > 3
+            assert stats.retries >= store.lost_before + store.lost_after
+            assert await _counts(inner) == _expected_counts(driver.entries)
+            assert await reconcile(inner, driver.engine, head) == []
+        finally:
+            await inner.close()
+
+    asyncio.run(main())
+
+
+class WatchedSource:
+    """An EntrySource that records whether a write was in flight at each read."""
+
+    def __init__(self, log: MemoryEntryLog) -> None:
+        self.log = log
+        self.writing = False
+        self.reads_during_write = 0
+        self.reads = 0
+
+    async def read(self, after, limit=1024, timeout=None):  # type: ignore[no-untyped-def]
+        self.reads += 1
+        if self.writing:
+            self.reads_during_write += 1
+        return await self.log.read(after, limit, timeout)
+
+    def head(self) -> int:
+        return self.log.head()
+
+
+class SlowStore:
+    def __init__(self, inner, source: WatchedSource) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.source = inner, source
+        self.dialect = inner.dialect
+        self.lags: list[int] = []
+        self.stats: ArchiverStats | None = None
+
+    async def write(self, batch) -> None:  # type: ignore[no-untyped-def]
+        self.source.writing = True
+        try:
+            await asyncio.sleep(0.01)  # a slow database
+            await self.inner.write(batch)
+        finally:
+            self.source.writing = False
+        if self.stats is not None:
+            self.lags.append(self.stats.lag)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+
+def test_back_pressure_reads_only_after_commit_and_reports_lag(store_url, driver):
+    log = MemoryEntryLog()
+    entries = driver.entries
+
+    async def main() -> None:
+        inner = await open_store(store_url)
+        try:
+            source = WatchedSource(log)
+            store = SlowStore(inner, source)
+            stats = ArchiverStats()
+            store.stats = stats
+            arch = Archiver(store, source, batch_entries=100, stats=stats)
+
+            async def produce() -> None:
+                for i in range(0, len(entries), 250):  # faster than it archives
+                    for e in entries[i : i + 250]:
+                        log.append(e)
+                    await asyncio.sleep(0.005)
+
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(produce())
+                done = tg.create_task(arch.run(until=len(entries)))
+            assert done.result().cmd_seq == len(entries)
+            assert source.reads_during_write == 0
+            assert max(store.lags) > 100  # the lag grew while the store was slow
+            assert stats.lag == 0
+            assert await reconcile(inner, driver.engine, len(entries)) == []
+        finally:
+            await inner.close()
+
+    asyncio.run(main())
+
+
+def test_a_batch_that_does_not_follow_the_checkpoint_changes_nothing(store_url, driver):
+    entries = driver.entries[:400]
+
+    async def main() -> None:
+        store = await open_store(store_url)
+        try:
+            first = Deriver().derive(entries[:200], Checkpoint(0, 0))
+            await store.write(first)
+            counts = await _counts(store)
+            with pytest.raises(CheckpointConflictError):
+                await store.write(first)  # the same batch again
+            stale = Deriver().derive(entries[:300], Checkpoint(0, 0))
+            with pytest.raises(CheckpointConflictError):
+                await store.write(stale)  # a second archiver that started at 0
+            assert await _counts(store) == counts
+            assert await store.checkpoint() == first.upto
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_rows_written_twice_are_stored_once(store_url, driver):
+    entries = driver.entries[:500]
+
+    async def main() -> None:
+        store = await open_store(store_url)
+        try:
+            batch = Deriver().derive(entries, Checkpoint(0, 0))
+            await store.write(batch)
+            counts = await _counts(store)
+            # an operator moved the checkpoint back: the rows come again
+            if store.dialect == "sqlite":
+                await store._run(  # type: ignore[attr-defined]
+                    lambda: store._conn().execute(  # type: ignore[attr-defined]
+                        "UPDATE checkpoint SET cmd_seq = 0, event_seq = 0"
+                    )
+                )
+            else:
+                conn = await store._writer_conn()  # type: ignore[attr-defined]
+                await conn.execute("UPDATE checkpoint SET cmd_seq = 0, event_seq = 0")
+            await store.write(batch)
+            assert await _counts(store) == counts
+            assert await store.checkpoint() == batch.upto
+            if store.dialect == "postgres":  # the direct COPY fell back to merge
+                assert store.merges == 1  # type: ignore[attr-defined]
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.postgres
+def test_postgres_always_staged_path_is_exact_too(pg_dsn, driver):
+    log = _log(driver)
+    head = log.head()
+
+    async def main() -> None:
+        store = await open_store(pg_dsn)
+        try:
+            store.direct_copy = False  # type: ignore[attr-defined]
+            await Archiver(store, log, batch_entries=700).run(until=head)
+            assert store.merges == 0  # type: ignore[attr-defined]
+            assert await _counts(store) == _expected_counts(driver.entries)
+            assert await reconcile(store, driver.engine, head) == []
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_entries_with_a_gap_are_refused(driver):
+    d = Deriver()
+    with pytest.raises(DeriveError, match="does not follow"):
+        d.derive(driver.entries[5:10], Checkpoint(0, 0))
+    e = driver.entries[0]
+    with pytest.raises(DeriveError, match="does not follow"):
+        d.derive([e, e], Checkpoint(0, 0))
+    first_events = next(x for x in driver.entries if x.events)
+    with pytest.raises(DeriveError, match="first event"):
+        d.derive([first_events], Checkpoint(first_events.seq - 1, 99))
+
+
+def test_reconcile_reports_what_was_lost_or_changed(store_url, driver):
+    log = _log(driver)
+    head = log.head()
+
+    async def main() -> None:
+        store = await open_store(store_url)
+        try:
+            await Archiver(store, log).run(until=head)
+            assert await reconcile(store, driver.engine, head) == []
+            # lose one ledger movement, one order update and one command
+            uid, seq, idx = (
+                await store.fetch(
+                    "SELECT uid, seq, idx FROM ledger WHERE uid >= 0 AND reason = 3 "
+                    "ORDER BY seq DESC LIMIT 1"
+                )
+            )[0]
+            (oid_row,) = await store.fetch(
+                "SELECT u.seq, u.oid, u.mid FROM order_updates u WHERE u.kind = 1 "
+                "AND u.remaining > 0 ORDER BY u.seq DESC LIMIT 1"
+            )
+            await _execute(
+                store, f"DELETE FROM ledger WHERE seq = {seq} AND idx = {idx}"
+            )
+            await _execute(
+                store,
+                f"DELETE FROM order_updates WHERE seq = {oid_row[0]} "
+                f"AND oid = {oid_row[1]}",
+            )
+            await _execute(store, "DELETE FROM commands WHERE seq = 5")
+            diffs = await reconcile(store, driver.engine, head)
+            kinds = {d.what for d in diffs}
+            assert "commands" in kinds
+            assert any(d.what in ("cash", "shares") and d.key[0] == uid for d in diffs)
+            if driver.engine.order(oid_row[1]) is not None:
+                assert any(d.what == "book" and d.key == (oid_row[2],) for d in diffs)
+            with pytest.raises(ValueError, match="reaches command"):
+                await reconcile(store, driver.engine, head + 1)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+async def _execute(store, sql: str) -> None:  # type: ignore[no-untyped-def]
+    if store.dialect == "sqlite":
+        await store._run(lambda: store._conn().execute(sql))
+    else:
+        conn = await store._writer_conn()
+        await conn.execute(sql)
+
+
+def test_run_archiver_from_a_config_until_stopped(store_url, driver):
+    log = _log(driver)
+    head = log.head()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        stats = ArchiverStats()
+        config = ArchiverConfig(store_url, log, batch_entries=400, read_timeout=0.05)
+
+        async def stopper() -> None:
+            while stats.cmd_seq < head:
+                await asyncio.sleep(0.01)
+            stop.set()
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(stopper())
+            task = tg.create_task(run_archiver(config, stop=stop, stats=stats))
+        assert task.result() == (head, driver.n_events)
+        store = await open_store(store_url, migrate=False)
+        try:
+            assert await reconcile(store, driver.engine, head) == []
+        finally:
+            await store.close()
+
+    asyncio.run(asyncio.wait_for(main(), 120))
+
+
+def test_config_is_validated():
+    log = MemoryEntryLog()
+    with pytest.raises(ValueError, match="batch_entries"):
+        ArchiverConfig("sqlite::memory:", log, batch_entries=0)
+    with pytest.raises(ValueError, match="read_timeout"):
+        ArchiverConfig("sqlite::memory:", log, read_timeout=0)

@@ -1,0 +1,129 @@
+"""Migrations: an empty database gets the schema, again is a no-op, newer is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from contextlib import closing
+
+import pytest
+
+from probo_engine.adapters.history import (
+    SCHEMA_VERSION,
+    SchemaVersionError,
+    open_store,
+)
+from probo_engine.adapters.history.schema import TABLES, statements
+from probo_engine.adapters.history.store import sqlite_path
+
+TABLE_NAMES = {t.name for t in TABLES} | {"checkpoint", "schema_version"}
+
+
+async def _tables(store) -> set[str]:  # type: ignore[no-untyped-def]
+    if store.dialect == "sqlite":
+        rows = await store.fetch("SELECT name FROM sqlite_master WHERE type='table'")
+    else:
+        rows = await store.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        )
+    return {r[0] for r in rows}
+
+
+def test_migrations_apply_to_an_empty_database_and_are_idempotent(store_url):
+    async def main() -> None:
+        store = await open_store(store_url)
+        try:
+            assert await store.schema_version() == SCHEMA_VERSION
+            assert await _tables(store) >= TABLE_NAMES
+            assert tuple(await store.checkpoint()) == (0, 0)
+            assert await store.migrate() == SCHEMA_VERSION  # again: nothing to do
+            rows = await store.fetch("SELECT version FROM schema_version")
+            assert sorted(r[0] for r in rows) == list(range(1, SCHEMA_VERSION + 1))
+        finally:
+            await store.close()
+        again = await open_store(store_url)  # a second open migrates nothing
+        try:
+            assert await again.schema_version() == SCHEMA_VERSION
+            rows = await again.fetch("SELECT COUNT(*) FROM schema_version")
+            assert rows[0][0] == SCHEMA_VERSION
+        finally:
+            await again.close()
+
+    asyncio.run(main())
+
+
+def test_unmigrated_database_is_refused_without_migrate(store_url):
+    async def main() -> None:
+        with pytest.raises(SchemaVersionError, match="migrate it first"):
+            await open_store(store_url, migrate=False)
+
+    asyncio.run(main())
+
+
+async def _raw_fetch(url: str, sql: str) -> list[tuple]:
+    """Read the database without the store (which refuses it)."""
+    path = sqlite_path(url)
+    if path is not None:
+        with closing(sqlite3.connect(path)) as db, db:
+            return list(db.execute(sql).fetchall())
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return [tuple(r) for r in await conn.fetch(sql)]
+    finally:
+        await conn.close()
+
+
+async def _raw_execute(url: str, sql: str) -> None:
+    path = sqlite_path(url)
+    if path is not None:
+        with closing(sqlite3.connect(path)) as db, db:
+            db.execute(sql)
+        return
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def test_newer_schema_version_is_refused_and_nothing_changes(store_url):
+    async def main() -> None:
+        store = await open_store(store_url)
+        await store.close()
+        newer = SCHEMA_VERSION + 1
+        await _raw_execute(
+            store_url, f"INSERT INTO schema_version VALUES ({newer}, 'future')"
+        )
+        before = await _raw_fetch(store_url, "SELECT * FROM schema_version")
+        for migrate in (True, False):
+            with pytest.raises(SchemaVersionError) as err:
+                await open_store(store_url, migrate=migrate)
+            msg = str(err.value)
+            assert f"schema version {newer}" in msg
+            assert "upgrade probo-engine" in msg
+        assert await _raw_fetch(store_url, "SELECT * FROM schema_version") == before
+
+    asyncio.run(main())
+
+
+def test_statements_drop_comments_and_split():
+    sql = "CREATE TABLE a (x INT); -- one; two\nINSERT INTO a VALUES (1);\n\n"
+    assert statements(sql) == ["CREATE TABLE a (x INT)", "INSERT INTO a VALUES (1)"]
+
+
+def test_sqlite_urls():
+    assert sqlite_path("sqlite:///tmp/h.db") == "/tmp/h.db"
+    assert sqlite_path("sqlite:data/h.db") == "data/h.db"
+    assert sqlite_path("sqlite::memory:") == ":memory:"
+    assert sqlite_path("postgresql://x/y") is None
+    with pytest.raises(ValueError):
+        sqlite_path("sqlite://host/h.db")
+
+
+def test_unknown_url_is_refused():
+    with pytest.raises(ValueError, match="unknown history store URL"):
+        asyncio.run(open_store("mysql://x/y"))
