@@ -134,6 +134,11 @@ def test_trade_cancel_amend_errors_and_resolution(
         expect(page.locator("tr.trade")).to_have_count(1, timeout=1000)
         expect(page.locator("tr.trade td").nth(1)).to_have_text("600")
     expect(asha.locator(f"{YES_BOOK} tr.bid")).to_have_count(0)
+    # bilal quotes two NO bids: asks at 650 and 700 on the YES ladder.
+    place(bilal, "buy", "no", 350, 5)
+    place(bilal, "buy", "no", 300, 3)
+    expect(asha.locator(f"{YES_BOOK} tr.ask")).to_have_count(2)
+    expect(asha.locator(f"{NO_BOOK} tr.bid[data-price='350']")).to_be_visible()
     shot(asha, "market")
 
     # A bad order shows the server's message and changes nothing.
@@ -161,6 +166,13 @@ def test_trade_cancel_amend_errors_and_resolution(
     row.get_by_role("button", name="Cancel").click()
     expect(asha.locator("#my-orders tr[data-oid]")).to_have_count(0)
     expect(bilal.locator(f"{YES_BOOK} tr.bid")).to_have_count(0)
+
+    # Portfolio: 10 YES bought at 600, marked at the last trade (600).
+    asha.get_by_role("link", name="Portfolio").click()
+    cells = asha.locator('tr[data-market="RAIN"] td')
+    expect(cells.nth(0)).to_have_text("10 / 0")
+    expect(cells.nth(2)).to_have_text("₹60.00")
+    expect(cells.nth(3)).to_have_text("₹0.00")
 
     # The admin resolves YES: asha's 10 YES pay 1000 each, bilal's NO nothing.
     admin = login(browser, serve, "admin", serve.admin_password)
@@ -197,7 +209,7 @@ def test_phone_width_keyboard_and_connection_loss(
     page.keyboard.press("Control+A")
     page.keyboard.type("3")
     page.keyboard.press("Enter")
-    expect(form.locator(".msg.error")).to_contain_text("not open")
+    expect(form.locator(".msg.error")).to_contain_text("market_not_open")
 
     # The server dies (SIGKILL) and comes back: the page says it lost the feed,
     # then reconnects on its own, and the data survived the crash.

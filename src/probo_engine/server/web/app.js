@@ -51,11 +51,12 @@ function onCleanup(fn) {
   cleanups.push(fn);
 }
 
-function table(headers, rows, caption) {
+// A table with a header row; `body` is a list of rows or a <tbody> to fill later.
+function table(headers, body, caption) {
   return h("table", {},
     caption ? h("caption", { text: caption }) : null,
     h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col", text: t })))),
-    h("tbody", {}, rows));
+    body instanceof HTMLTableSectionElement ? body : h("tbody", {}, body));
 }
 
 function intValue(input) {
@@ -264,7 +265,7 @@ async function marketView(sym) {
     h("section", { "aria-label": "Price chart" }, h("h2", { text: "YES price" }), canvas),
     h("section", { "aria-label": "My open orders" }, h("h2", { text: "My open orders" }), mine),
     h("section", { "aria-label": "Recent trades" }, h("h2", { text: "Recent trades" }),
-      table(["Seq", "YES price", "NO price", "Qty", "Kind"], [tradesBody])));
+      table(["Seq", "YES price", "NO price", "Qty", "Kind"], tradesBody)));
 
   let prices = [];
   const trades = [];
@@ -339,7 +340,9 @@ function orderForm(m, placed) {
   const cash = h("p", { class: "sub" });
   const msg = h("p", { class: "msg", role: "status" });
   const submit = h("button", { type: "submit", text: "Place order" });
-  const el = h("form", { class: "card order-form", "aria-labelledby": id("h") },
+  // novalidate: the server checks every order (grid, funds, limits) and its
+  // message is the one shown, never a browser bubble that hides it.
+  const el = h("form", { class: "card order-form", "aria-labelledby": id("h"), novalidate: true },
     h("h2", { id: id("h"), text: "Place an order" }), side, outcome,
     h("label", { for: id("type"), text: "Type" }), type,
     h("label", { for: id("tif"), text: "Time in force" }), tif,

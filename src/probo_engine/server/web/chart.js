@@ -34,9 +34,11 @@ export function drawChart(canvas, points, payout, label) {
     canvas.setAttribute("aria-label", `${label}: no trades yet`);
     return;
   }
+  // One step per trade, from the left edge to the right; a dot marks the last.
   const n = points.length;
-  const x = (i) => left + ((w - left - right) * (n === 1 ? 1 : i / (n - 1)));
+  const x = (i) => left + ((w - left - right) * i) / n;
   g.strokeStyle = fg;
+  g.fillStyle = fg;
   g.lineWidth = 2;
   g.beginPath();
   g.moveTo(x(0), y(points[0]));
@@ -44,7 +46,11 @@ export function drawChart(canvas, points, payout, label) {
     g.lineTo(x(i), y(points[i - 1]));
     g.lineTo(x(i), y(points[i]));
   }
-  g.stroke();
   const last = points[n - 1];
+  g.lineTo(x(n), y(last));
+  g.stroke();
+  g.beginPath();
+  g.arc(x(n), y(last), 3.5, 0, 2 * Math.PI);
+  g.fill();
   canvas.setAttribute("aria-label", `${label}: ${n} trades, last at ${last}`);
 }

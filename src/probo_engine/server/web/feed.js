@@ -156,5 +156,5 @@ export class Feed {
 
 export function feedUrl() {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${proto}//${location.host}/ws`;
+  return `${proto}//${location.host}/ws/v1`;
 }
