@@ -177,6 +177,11 @@ def test_trade_cancel_amend_errors_and_resolution(
     # The admin resolves YES: asha's 10 YES pay 1000 each, bilal's NO nothing.
     admin = login(browser, serve, "admin", serve.admin_password)
     admin.get_by_role("link", name="Admin").click()
+    admin.get_by_label("Symbol").fill("SNOW")
+    admin.get_by_role("button", name="Create").click()
+    expect(admin.locator('tr[data-market="SNOW"] td').first).to_have_text("open")
+    admin.locator('tr[data-market="SNOW"]').get_by_role("button", name="Halt").click()
+    expect(admin.locator('tr[data-market="SNOW"] td').first).to_have_text("halted")
     shot(admin, "admin")
     rain = admin.locator('tr[data-market="RAIN"]')
     rain.get_by_role("button", name="Resolve YES").click()
