@@ -153,6 +153,7 @@ class RejectReason(IntEnum):
     DUPLICATE_CLIENT_ID = 106
     INVALID_EXPIRY = 107
     BELOW_MIN_QTY = 108
+    STALE_TIME = 109  #: ts before the engine's clock (time may not go backwards)
     INSUFFICIENT_FUNDS = 201
     INSUFFICIENT_SHARES = 202
     CASH_LIMIT = 203
