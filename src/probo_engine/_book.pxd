@@ -316,6 +316,8 @@ cdef class Core:
     cdef inline int _end(self, int64_t r) except -1
     cdef inline int _guard(self) except -1
     cdef int _enter(self, int what) except -1
+    cdef int _set_limits(self, max_qty, max_open_orders, max_balance,
+                         max_levels) except -1
     cdef bytes _snapshot_bytes(self)
     cdef void _reject(self, int64_t cmd, int64_t code, int64_t mid, int64_t uid,
                       int64_t oid, int64_t side, int64_t outcome, int64_t price,

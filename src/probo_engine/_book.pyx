@@ -19,7 +19,13 @@ from libc.string cimport memcpy, memset
 
 import hashlib
 
-from probo_engine.errors import ConcurrentUseError, InvariantError, SnapshotError
+from probo_engine.errors import (
+    ConcurrentUseError,
+    InvariantError,
+    SnapshotError,
+    UnknownUserError,
+)
+from probo_engine.types import FeeMode, Outcome, SelfTrade, Side, TimeInForce
 
 cdef extern from "_debug.h":
     int PROBO_DEBUG
@@ -467,6 +473,20 @@ cdef inline int64_t _int(object x, str name) except? -1:
     return _int_slow(x, name)
 
 
+# The argument each IntEnum belongs to: an enum of another kind (Outcome.NO
+# given as the side) is refused, not read as its number.
+_ENUM_ARG = {Side: "side", Outcome: "outcome", TimeInForce: "tif", SelfTrade: "stp",
+             FeeMode: "fee_mode"}
+
+
+cdef int _wrong_enum(object x, str name) except -1:
+    raise TypeError(f"{name} must be a {_ENUM_NAME[name]} (or its int value), "
+                    f"not {type(x).__name__}.{x.name}")
+
+
+_ENUM_NAME = {v: k.__name__ for k, v in _ENUM_ARG.items()}
+
+
 cdef inline int _enum(object x, str name, int hi) except -1:
     # 0 and 1 are CPython's cached small ints: an identity test is enough
     # for the common values (a bool is neither object, so it still fails).
@@ -474,6 +494,10 @@ cdef inline int _enum(object x, str name, int hi) except -1:
         return 0
     if x is 1:
         return 1    # every enum has hi >= 1
+    if not PyLong_CheckExact(x):
+        kind = _ENUM_ARG.get(type(x))
+        if kind is not None and kind != name:
+            _wrong_enum(x, name)
     cdef int64_t v = _int(x, name)
     if v < 0 or v > hi:
         raise ValueError(f"{name} must be in 0..{hi}, got {v}")
@@ -811,16 +835,7 @@ cdef class Core:
         self.busy = BUSY_NONE
         self.owner = 0
         self.filled = 0
-        self.max_qty = _int(max_qty, "max_qty")
-        self.max_open = _int(max_open_orders, "max_open_orders")
-        self.max_balance = _int(max_balance, "max_balance")
-        self.max_levels = _int(max_levels, "max_levels")
-        if not 1 <= self.max_qty <= MAX_QTY:
-            raise ValueError(f"max_qty must be in 1..{MAX_QTY}")
-        if self.max_open < 0 or self.max_balance < 0:
-            raise ValueError("max_open_orders and max_balance must be >= 0")
-        if not 1 <= self.max_levels <= MAX_LEVELS:
-            raise ValueError(f"max_levels must be in 1..{MAX_LEVELS}")
+        self._set_limits(max_qty, max_open_orders, max_balance, max_levels)
         if (im_init(&self.oid_map, 1024) != 0 or im_init(&self.pos_map, 1024) != 0
                 or im_init(&self.cid_map, 64) != 0):
             raise MemoryError()
@@ -829,8 +844,33 @@ cdef class Core:
 
     def __init__(self, *, max_qty=MAX_QTY, max_open_orders=0, max_balance=0,
                  max_levels=MAX_LEVELS):
-        # The limits were applied by __cinit__; this gives the signature.
-        pass
+        # __cinit__ applied the constructor's limits.  A subclass whose
+        # __init__ passes others to super().__init__() gets them too, while
+        # the engine is still empty; later it is an error, never ignored.
+        if (_int(max_qty, "max_qty"), _int(max_open_orders, "max_open_orders"),
+                _int(max_balance, "max_balance"),
+                _int(max_levels, "max_levels")) == self.limits():
+            return
+        if self.n_users or self.n_markets or self.seq:
+            raise TypeError("the engine's limits are fixed once it has state; "
+                            "pass them to the constructor")
+        self._set_limits(max_qty, max_open_orders, max_balance, max_levels)
+
+    @cython.final
+    cdef int _set_limits(self, max_qty, max_open_orders, max_balance,
+                         max_levels) except -1:
+        cdef int64_t q = _int(max_qty, "max_qty")
+        cdef int64_t o = _int(max_open_orders, "max_open_orders")
+        cdef int64_t b = _int(max_balance, "max_balance")
+        cdef int64_t lv = _int(max_levels, "max_levels")
+        if not 1 <= q <= MAX_QTY:
+            raise ValueError(f"max_qty must be in 1..{MAX_QTY}")
+        if o < 0 or b < 0:
+            raise ValueError("max_open_orders and max_balance must be >= 0")
+        if not 1 <= lv <= MAX_LEVELS:
+            raise ValueError(f"max_levels must be in 1..{MAX_LEVELS}")
+        self.max_qty, self.max_open, self.max_balance, self.max_levels = q, o, b, lv
+        return 0
 
     def __dealloc__(self):
         cdef int64_t i
@@ -3309,7 +3349,7 @@ cdef class Core:
         # every query that reads the state goes through here, _market or _guard
         self._guard()
         if uid < 0 or uid >= self.n_users:
-            raise KeyError(f"unknown user {uid}")
+            raise UnknownUserError(f"unknown user {uid}")
         return 0
 
     @cython.final

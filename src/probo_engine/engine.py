@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from typing import Any, SupportsIndex
+from typing import Any, Literal, SupportsIndex
 
 from probo_engine import views
 from probo_engine._book import Core
+from probo_engine.commands import _bad_name
 from probo_engine.errors import SnapshotError, UnknownMarketError, UnknownUserError
 from probo_engine.types import (
     BookSide,
@@ -70,8 +71,15 @@ class Engine(Core):
         max_balance: int = 0,
         max_levels: int = 100_000,
     ) -> None:
-        # The limits were applied by Core.__cinit__, which sees the same
-        # arguments; they are listed here for the signature and the docs.
+        # Core.__cinit__ applied the constructor's limits; Core.__init__
+        # applies these if a subclass passes others (or refuses them loudly
+        # once the engine has state).
+        super().__init__(
+            max_qty=max_qty,
+            max_open_orders=max_open_orders,
+            max_balance=max_balance,
+            max_levels=max_levels,
+        )
         self._user_ids: dict[str, int] = {}
         self._user_names: dict[int, str] = {}
         self._market_ids: dict[str, int] = {}
@@ -154,10 +162,16 @@ class Engine(Core):
     # ---------------------------------------------------------------- names
 
     def create_user(self, *, name: str | None = None) -> int:
-        """Create a user, optionally under a unique ``name``; return its id."""
+        """Create a user, optionally under a unique ``name``; return its id.
+
+        A name is a non-empty ``str`` of at most 65,535 bytes of UTF-8 (the
+        rule the journal's encoding has, so a name this accepts is one
+        ``DurableEngine`` accepts too): ``TypeError``/``ValueError`` otherwise.
+        """
         if name is not None:
-            if not isinstance(name, str) or not name:
-                raise TypeError("name must be a non-empty str")
+            bad = _bad_name("name", name)
+            if bad is not None:
+                raise bad
             if name in self._user_ids:
                 raise ValueError(f"user {name!r} already exists")
         uid: int = super().create_user()
@@ -173,7 +187,7 @@ class Engine(Core):
         ts: SupportsIndex = 0,
         taker_fee: SupportsIndex = 0,
         maker_fee: SupportsIndex = 0,
-        fee_mode: SupportsIndex = FeeMode.BPS,
+        fee_mode: FeeMode | Literal[0, 1] = FeeMode.BPS,
         min_qty: SupportsIndex = 1,
         cancel_on_halt: bool = False,
         *,
@@ -181,11 +195,13 @@ class Engine(Core):
     ) -> int:
         """Create a market (optionally named ``symbol``); return its id.
 
-        See :meth:`Core.create_market` for the parameters.
+        See :meth:`Core.create_market` for the parameters; ``symbol`` follows
+        the rule of :meth:`create_user`'s ``name``.
         """
         if symbol is not None:
-            if not isinstance(symbol, str) or not symbol:
-                raise TypeError("symbol must be a non-empty str")
+            bad = _bad_name("symbol", symbol)
+            if bad is not None:
+                raise bad
             if symbol in self._market_ids:
                 raise ValueError(f"market {symbol!r} already exists")
         mid: int = super().create_market(
@@ -234,13 +250,13 @@ class Engine(Core):
         self,
         user: UserKey,
         market: MarketKey,
-        side: Side | int,
-        outcome: Outcome | int,
+        side: Side | Literal[0, 1],
+        outcome: Outcome | Literal[0, 1],
         price: int,
         qty: int,
         *,
-        tif: TimeInForce | int = TimeInForce.GTC,
-        stp: SelfTrade | int = SelfTrade.CANCEL_MAKER,
+        tif: TimeInForce | Literal[0, 1, 2, 3] = TimeInForce.GTC,
+        stp: SelfTrade | Literal[0, 1, 2] = SelfTrade.CANCEL_MAKER,
         ts: int = 0,
         post_only: bool = False,
         client_id: int = 0,
@@ -274,13 +290,13 @@ class Engine(Core):
         self,
         user: UserKey,
         market: MarketKey,
-        side: Side | int,
-        outcome: Outcome | int,
+        side: Side | Literal[0, 1],
+        outcome: Outcome | Literal[0, 1],
         qty: int,
         *,
         max_cost: int = 0,
         fok: bool = False,
-        stp: SelfTrade | int = SelfTrade.CANCEL_MAKER,
+        stp: SelfTrade | Literal[0, 1, 2] = SelfTrade.CANCEL_MAKER,
         ts: int = 0,
         client_id: int = 0,
     ) -> OrderResult:

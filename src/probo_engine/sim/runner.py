@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from probo_engine.sim._deps import require
@@ -38,7 +39,7 @@ from probo_engine.sim.result import (
     SimResult,
 )
 from probo_engine.sim.settlement import resolve
-from probo_engine.types import Event
+from probo_engine.types import Event, FeeMode
 
 __all__ = ["simulate"]
 
@@ -99,7 +100,9 @@ def simulate(
     U, T = cfg.payout, cfg.tick
     NL = cfg.n_prices  # highest price index: prices are k*T for k in 1..NL
     eng = Engine()
-    mid = eng.create_market(U, T, 0, cfg.taker_fee, cfg.maker_fee, cfg.fee_mode)
+    mid = eng.create_market(
+        U, T, 0, cfg.taker_fee, cfg.maker_fee, FeeMode(cfg.fee_mode)
+    )
     atype: list[int] = (
         [_NOISE] * cfg.n_noise + [_MAKER] * cfg.n_makers + [_INFORMED] * cfg.n_informed
     )
@@ -158,7 +161,8 @@ def simulate(
     n_cancel_missed = 0
 
     # --------------------------------------------------------- bound methods
-    place = eng.place
+    # plain ints in the hot loop (the stubs type the enum arguments)
+    place: Callable[..., int] = eng.place
     cancel = eng.cancel
     last_events = eng.last_events
     top = eng.top
