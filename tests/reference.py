@@ -22,9 +22,10 @@ and the oracle can be held to them):
   emits nothing and expires nothing.
 * A rejected market order reports as its price the worst price of the grid it
   would have used (0 when the market is unknown).
-* Queries about an unknown user raise ``KeyError``, about an unknown market
-  ``UnknownMarketError`` (a ``KeyError``).  ``order_by_client_id`` returns None
-  for an unknown user or client id 0.  ``depth(mid, n)`` with ``n <= 0`` is empty.
+* Queries about an unknown user raise ``UnknownUserError``, about an unknown
+  market ``UnknownMarketError`` (both ``KeyError``s).  ``order_by_client_id``
+  returns None for an unknown user or client id 0.  ``depth(mid, n)`` with
+  ``n <= 0`` is empty.
 * An amend that changes nothing (same price, same quantity) is accepted: it emits
   ``AMENDED`` (priority kept) and no ``LEVEL``.
 * ``cancel_all(uid, mid)`` with any ``mid < 0`` means every market (the spec: "in
@@ -42,7 +43,7 @@ import operator
 from sortedcontainers import SortedDict
 
 try:  # the package may not be built yet while the tests are being developed
-    from probo_engine.errors import InvariantError, UnknownMarketError
+    from probo_engine.errors import InvariantError, UnknownMarketError, UnknownUserError
 except ImportError:  # pragma: no cover - fallback only used without the package
 
     class InvariantError(RuntimeError):  # type: ignore[no-redef]
@@ -50,6 +51,9 @@ except ImportError:  # pragma: no cover - fallback only used without the package
 
     class UnknownMarketError(KeyError):  # type: ignore[no-redef]
         """A market id that does not exist."""
+
+    class UnknownUserError(KeyError):  # type: ignore[no-redef]
+        """A user id that does not exist."""
 
 
 # --- enumerations (same values as the C enums and the Python IntEnums) --------
@@ -404,7 +408,7 @@ class ReferenceEngine:
     def _need_user(self, uid: object) -> int:
         uid = _int(uid, "uid")
         if not self._has_user(uid):
-            raise KeyError(f"unknown user {uid}")
+            raise UnknownUserError(f"unknown user {uid}")
         return uid
 
     def _need_market(self, mid: object) -> int:
