@@ -423,12 +423,14 @@ def simulate(
 
     prices = np.zeros(n_steps, dtype=PRICE_DTYPE)
     prices["step"] = np.arange(n_steps)
-    prices["last"] = prices_last
-    prices["bid"] = prices_top[:, 0]
+    # the core reports an empty side / no trade yet as 0: NaN here (prices are
+    # never 0 on the grid)
+    prices["last"] = np.where(prices_last > 0, prices_last, np.nan)
+    prices["bid"] = np.where(prices_top[:, 1] > 0, prices_top[:, 0], np.nan)
     prices["bid_qty"] = prices_top[:, 1]
-    prices["ask"] = prices_top[:, 2]
+    prices["ask"] = np.where(prices_top[:, 3] > 0, prices_top[:, 2], np.nan)
     prices["ask_qty"] = prices_top[:, 3]
-    two_sided = (prices["bid"] > 0) & (prices["ask"] > 0)
+    two_sided = (prices_top[:, 1] > 0) & (prices_top[:, 3] > 0)
     prices["mid"] = np.where(two_sided, (prices["bid"] + prices["ask"]) / 2.0, np.nan)
     prices["spread"] = np.where(
         two_sided, (prices["ask"] - prices["bid"]).astype(float), np.nan
