@@ -21,6 +21,7 @@ from probo_engine.commands import _bad_name
 from probo_engine.errors import SnapshotError, UnknownMarketError, UnknownUserError
 from probo_engine.types import (
     BookSide,
+    CancelReason,
     Depth,
     Event,
     EventKind,
@@ -28,13 +29,17 @@ from probo_engine.types import (
     Fill,
     FillKind,
     Level,
+    MarketInfo,
+    MarketStatus,
     OrderInfo,
     OrderResult,
     Outcome,
+    Position,
     RejectReason,
     SelfTrade,
     Side,
     TimeInForce,
+    Top,
 )
 
 __all__ = ["Engine"]
@@ -59,8 +64,16 @@ class Engine(Core):
     >>> eng.submit("asha", "RAIN-TOMORROW", Side.BUY, Outcome.YES, 600, 10).resting
     10
     >>> r = eng.submit("bilal", "RAIN-TOMORROW", Side.BUY, Outcome.NO, 400, 10)
-    >>> r.fills[0].kind.name, r.fills[0].price, r.filled
+    >>> r.fills[0].kind.name, r.fills[0].taker_price, r.filled
     ('MINT', 400, 10)
+    >>> eng.top("RAIN-TOMORROW")
+    Top(bid_price=0, bid_qty=0, ask_price=0, ask_qty=0)
+
+    The queries of this class take a user or market by id or by name and
+    return named records (:class:`Top`, :class:`MarketInfo`,
+    :class:`Position`, :class:`OrderInfo`; tuples, so they still compare
+    and unpack as the core's plain tuples do).  The core's commands
+    (``deposit``, ``cancel``, ...) take ids, as :class:`Core` does.
     """
 
     def __init__(
@@ -332,33 +345,71 @@ class Engine(Core):
         return OrderResult(RejectReason.OK, r, filled, resting, canceled, tuple(fills))
 
     def events(self) -> list[Event]:
-        """Events of the most recent command as :class:`Event` records."""
-        return [Event(*e) for e in self.last_events()]
+        """Events of the most recent command as :class:`Event` records, with
+        enum-typed ``kind`` and ``code`` (see :class:`Event`)."""
+        out = []
+        for e in self.last_events():
+            kind = EventKind(e[1])
+            code_enum = _CODE_ENUM.get(kind)
+            code = code_enum(e[10]) if code_enum is not None else e[10]
+            out.append(Event(e[0], kind, *e[2:10], code, *e[11:]))
+        return out
+
+    # ------------------------------------------------------ named queries
+
+    def top(self, market: MarketKey) -> Top:  # type: ignore[override]
+        """Best bid and ask of the YES book (0s for an empty side).  O(1)."""
+        return Top._make(Core.top(self, self._mid(market)))
+
+    def market(self, market: MarketKey) -> MarketInfo:  # type: ignore[override]
+        """Grid, status and open interest of a market."""
+        payout, tick, status, pairs = Core.market(self, self._mid(market))
+        return MarketInfo(payout, tick, MarketStatus(status), pairs)
+
+    def position(self, user: UserKey, market: MarketKey) -> Position:  # type: ignore[override]
+        """A user's shares in a market (all 0 if it never held any)."""
+        return Position._make(Core.position(self, self._uid(user), self._mid(market)))
+
+    def order(self, oid: int) -> OrderInfo | None:  # type: ignore[override]
+        """A live order, or ``None`` for any id that is not one."""
+        t = Core.order(self, oid)
+        return None if t is None else _info(t)
+
+    def _mid(self, market: MarketKey) -> int:
+        # an int goes straight to the core, which checks it (UnknownMarketError)
+        return market if type(market) is int else self.market_id(market)
+
+    def _uid(self, user: UserKey) -> int:
+        return user if type(user) is int else self.user_id(user)
 
     def open_orders(self, user: UserKey) -> list[OrderInfo]:
         """A user's live orders, oldest first."""
         return [_info(t) for t in self.user_orders(self.user_id(user))]
 
     def order_info(self, oid: int) -> OrderInfo | None:
-        """A live order by id, or ``None``."""
-        t = self.order(oid)
-        return None if t is None else _info(t)
+        """A live order by id, or ``None`` (the same as :meth:`order`)."""
+        return self.order(oid)
 
     # ---------------------------------------------------------------- views
 
     def book(
-        self, market: MarketKey, outcome: Outcome | int = Outcome.YES, levels: int = 10
+        self,
+        market: MarketKey,
+        outcome: Outcome | int = Outcome.YES,
+        levels: int | None = 10,
     ) -> Depth:
-        """L2 depth in ``outcome``'s terms, best first.
+        """L2 depth in ``outcome``'s terms, best first; ``levels=None``: all.
 
         The NO view mirrors the YES book: a NO bid at ``payout - a`` for every
         YES ask at ``a``, and a NO ask at ``payout - b`` for every YES bid at ``b``.
         """
         mid = self.market_id(market)
+        if levels is None:
+            levels = Core.market(self, mid)[0]  # more than the grid has prices
         bids, asks = self.depth(mid, levels)
         if Outcome(outcome) == Outcome.YES:
             return Depth([Level(*b) for b in bids], [Level(*a) for a in asks])
-        payout = self.market(mid)[0]
+        payout = Core.market(self, mid)[0]
         return Depth(
             [Level(payout - p, q, n) for p, q, n in asks],
             [Level(payout - p, q, n) for p, q, n in bids],
@@ -418,3 +469,13 @@ def _info(t: tuple[int, ...]) -> OrderInfo:
         cid,
         exp,
     )
+
+
+#: The enum of an event's ``code`` field, by kind (docs/semantics.md "Events").
+_CODE_ENUM: dict[EventKind, Any] = {
+    EventKind.ACCEPTED: TimeInForce,
+    EventKind.REJECTED: RejectReason,
+    EventKind.FILL: FillKind,
+    EventKind.CANCELED: CancelReason,
+    EventKind.MARKET: MarketStatus,
+}

@@ -169,3 +169,66 @@ def test_engine_and_durable_engine_refuse_the_same_names(tmp_path, name, exc):
     with DurableEngine.open(tmp_path) as db, pytest.raises(exc):
         db.execute(CreateUser(name))
     e.create_user(name="é" * 30_000)  # 60,000 bytes of UTF-8: fine for both
+
+
+# ------------------------------------------------------ 15: named, typed records
+
+
+def test_engine_queries_return_named_records_and_take_names():
+    from probo_engine import (
+        CancelReason,
+        EventKind,
+        FillKind,
+        MarketInfo,
+        MarketStatus,
+        OrderInfo,
+        Position,
+        RejectReason,
+        Top,
+    )
+
+    e = Engine()
+    m = e.create_market(symbol="RAIN")
+    a = e.create_user(name="asha")
+    b = e.create_user(name="bilal")
+    e.deposit(a, 100_000)
+    e.deposit(b, 100_000)
+    r = e.submit("asha", "RAIN", Side.BUY, Outcome.YES, 600, 10)
+    top = e.top("RAIN")
+    assert isinstance(top, Top) and top == (600, 10, 0, 0)
+    assert (top.bid_price, top.bid_qty) == (600, 10) and e.top(m) == top
+    info = e.market("RAIN")
+    assert isinstance(info, MarketInfo) and info.status is MarketStatus.OPEN
+    assert info == (1000, 50, 0, 0)
+    o = e.order(r.oid)
+    assert isinstance(o, OrderInfo) and o.side is Side.BUY and o.price == 600
+    fill = e.submit("bilal", "RAIN", Side.BUY, Outcome.NO, 400, 4).fills[0]
+    # the taker bought NO at 400: the same trade is YES 600
+    assert (fill.taker_price, fill.yes_price, fill.kind) == (400, 600, FillKind.MINT)
+    ev = {x.kind: x for x in e.events()}
+    assert ev[EventKind.FILL].code is FillKind.MINT
+    assert ev[EventKind.FILL].price == 600 and ev[EventKind.FILL].price2 == 400
+    pos = e.position("bilal", "RAIN")
+    assert isinstance(pos, Position) and pos.no_available == 4 and pos == (0, 0, 4, 0)
+    assert e.cancel(a, r.oid) == 0
+    (canceled, *_levels) = e.events()
+    assert canceled.kind is EventKind.CANCELED and canceled.code is CancelReason.USER
+    e.submit("asha", "RAIN", Side.BUY, Outcome.YES, 10, 1)
+    assert e.events()[0].code is RejectReason.PRICE_OFF_GRID
+    assert e.order(r.oid) is None
+    with pytest.raises(UnknownMarketError):
+        e.top("SNOW")
+    with pytest.raises(UnknownUserError):
+        e.position("nobody", m)
+
+
+def test_book_can_return_every_level():
+    e = Engine()
+    m = e.create_market(100, 1)
+    u = e.create_user()
+    e.deposit(u, 10**9)
+    for p in range(1, 60):
+        e.place(u, m, 0, 0, p, 1)
+    assert len(e.book(m).bids) == 10
+    assert [lv.price for lv in e.book(m, levels=None).bids] == list(range(59, 0, -1))
+    assert len(e.book(m, Outcome.NO, levels=None).asks) == 59

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from probo_engine._book import Core
 from probo_engine.sim._deps import require
 from probo_engine.sim.config import AgentType, SimConfig
 from probo_engine.sim.progress import ProgressBar
@@ -165,8 +166,9 @@ def simulate(
     place: Callable[..., int] = eng.place
     cancel = eng.cancel
     last_events = eng.last_events
-    top = eng.top
-    position = eng.position
+    # the core's raw tuples in the hot loop (Engine's named records cost more)
+    top = Core.top.__get__(eng)
+    position = Core.position.__get__(eng)
     balance = eng.balance
     fee_account = eng.fees
     floor = math.floor
