@@ -19,7 +19,7 @@ for who, side, outcome, price, qty in [
     r = eng.submit(who, m, side, outcome, price, qty)
     print(
         f"{who:>5} {side.name} {outcome.name} {price} x{qty}: {r.status.name}",
-        [(f.kind.name, f.qty, f.price) for f in r.fills],
+        [(f.kind.name, f.qty, f.taker_price) for f in r.fills],
         f"resting {r.resting}",
     )
 

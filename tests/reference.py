@@ -22,9 +22,10 @@ and the oracle can be held to them):
   emits nothing and expires nothing.
 * A rejected market order reports as its price the worst price of the grid it
   would have used (0 when the market is unknown).
-* Queries about an unknown user raise ``KeyError``, about an unknown market
-  ``UnknownMarketError`` (a ``KeyError``).  ``order_by_client_id`` returns None
-  for an unknown user or client id 0.  ``depth(mid, n)`` with ``n <= 0`` is empty.
+* Queries about an unknown user raise ``UnknownUserError``, about an unknown
+  market ``UnknownMarketError`` (both ``KeyError``s).  ``order_by_client_id``
+  returns None for an unknown user or client id 0.  ``depth(mid, n)`` with
+  ``n <= 0`` is empty.
 * An amend that changes nothing (same price, same quantity) is accepted: it emits
   ``AMENDED`` (priority kept) and no ``LEVEL``.
 * ``cancel_all(uid, mid)`` with any ``mid < 0`` means every market (the spec: "in
@@ -42,7 +43,7 @@ import operator
 from sortedcontainers import SortedDict
 
 try:  # the package may not be built yet while the tests are being developed
-    from probo_engine.errors import InvariantError, UnknownMarketError
+    from probo_engine.errors import InvariantError, UnknownMarketError, UnknownUserError
 except ImportError:  # pragma: no cover - fallback only used without the package
 
     class InvariantError(RuntimeError):  # type: ignore[no-redef]
@@ -50,6 +51,9 @@ except ImportError:  # pragma: no cover - fallback only used without the package
 
     class UnknownMarketError(KeyError):  # type: ignore[no-redef]
         """A market id that does not exist."""
+
+    class UnknownUserError(KeyError):  # type: ignore[no-redef]
+        """A user id that does not exist."""
 
 
 # --- enumerations (same values as the C enums and the Python IntEnums) --------
@@ -115,6 +119,8 @@ CMD_HALT = 9
 CMD_RESUME = 10
 CMD_CLOSE = 11
 CMD_RESOLVE = 12
+CMD_PLACE_MARKET = 13
+CMD_EXPIRE = 14
 
 REJ_OK = 0
 REJ_UNKNOWN_USER = 101
@@ -125,6 +131,7 @@ REJ_INVALID_AMOUNT = 105
 REJ_DUPLICATE_CLIENT_ID = 106
 REJ_INVALID_EXPIRY = 107
 REJ_BELOW_MIN_QTY = 108
+REJ_STALE_TIME = 109
 REJ_INSUFFICIENT_FUNDS = 201
 REJ_INSUFFICIENT_SHARES = 202
 REJ_CASH_LIMIT = 203
@@ -342,6 +349,7 @@ class ReferenceEngine:
         self._next_oid = 1
         self._arrivals = 0  # time-priority counter for orders joining a level
         self._seq = 0
+        self._clock = 0  # the highest ts seen; a lower one is refused (109)
         self._net_cash = 0  # deposited minus withdrawn
         self._fees = 0  # the fee account
         self._events: list[tuple] = []
@@ -366,10 +374,19 @@ class ReferenceEngine:
         self._emit(EV_REJECTED, ts, code=code, aux=cmd, **fields)
         return code
 
-    def _begin(self, ts: int) -> None:
-        """Start a command: clear the events, then let time pass (GTD expiry)."""
+    def _begin(self, ts: int) -> int:
+        """Start a command: clear the events, then let time pass (GTD expiry).
+
+        Returns the command's time: ``ts``, or the clock when ``ts`` is 0.  A
+        ``ts`` before the clock changes nothing here; the command refuses it.
+        """
         self._events = []
-        self._expire_due(ts)
+        if ts == 0:
+            ts = self._clock
+        if ts >= self._clock:
+            self._clock = ts
+            self._expire_due(ts)
+        return ts
 
     def _has_user(self, uid: int) -> bool:
         return 0 <= uid < len(self._cash)
@@ -391,7 +408,7 @@ class ReferenceEngine:
     def _need_user(self, uid: object) -> int:
         uid = _int(uid, "uid")
         if not self._has_user(uid):
-            raise KeyError(f"unknown user {uid}")
+            raise UnknownUserError(f"unknown user {uid}")
         return uid
 
     def _need_market(self, mid: object) -> int:
@@ -664,7 +681,9 @@ class ReferenceEngine:
         _in_range(maker_fee, "maker_fee", -MAX_FEE, MAX_FEE)
         _in_range(fee_mode, "fee_mode", FEE_BPS, FEE_CURVE)
         _in_range(min_qty, "min_qty", 1, self._max_qty)
-        self._begin(ts)
+        if ts != 0 and ts < self._clock:
+            raise ValueError(f"ts={ts} is before the engine's clock ({self._clock})")
+        ts = self._begin(ts)
         m = _Market(
             payout, tick, taker_fee, maker_fee, fee_mode, min_qty, cancel_on_halt
         )
@@ -678,8 +697,10 @@ class ReferenceEngine:
         uid = _int(uid, "uid")
         amount = _int(amount, "amount")
         ts = _int(ts, "ts")
-        self._begin(ts)
-        if not self._has_user(uid):
+        ts = self._begin(ts)
+        if ts < self._clock:
+            code = REJ_STALE_TIME
+        elif not self._has_user(uid):
             code = REJ_UNKNOWN_USER
         elif amount <= 0:
             code = REJ_INVALID_AMOUNT
@@ -699,8 +720,10 @@ class ReferenceEngine:
         uid = _int(uid, "uid")
         amount = _int(amount, "amount")
         ts = _int(ts, "ts")
-        self._begin(ts)
-        if not self._has_user(uid):
+        ts = self._begin(ts)
+        if ts < self._clock:
+            code = REJ_STALE_TIME
+        elif not self._has_user(uid):
             code = REJ_UNKNOWN_USER
         elif amount <= 0:
             code = REJ_INVALID_AMOUNT
@@ -738,7 +761,7 @@ class ReferenceEngine:
             raise ValueError("expire_ts is required for GTD and only allowed with GTD")
         if post_only and tif not in (TIF_GTC, TIF_GTD):
             raise ValueError("post_only goes only with GTC or GTD")
-        self._begin(ts)
+        ts = self._begin(ts)
         return self._submit(uid, mid, side, outcome, price, qty, tif, stp, ts,
                             post_only, client_id, expire_ts, None)  # fmt: skip
 
@@ -762,7 +785,7 @@ class ReferenceEngine:
         _in_range(client_id, "client_id", 0, MAX_CLIENT_ID)
         if max_cost < 0 or (max_cost and side == SIDE_SELL):
             raise ValueError("max_cost must be >= 0, and 0 for a sell")
-        self._begin(ts)
+        ts = self._begin(ts)
         tif = TIF_FOK if fok else TIF_IOC
         return self._submit(uid, mid, side, outcome, None, qty, tif, stp, ts, False,
                             client_id, 0, max_cost)  # fmt: skip
@@ -825,6 +848,8 @@ class ReferenceEngine:
     def _check_place(self, uid, mid, side, outcome, price, qty, tif, stp, ts,
                      post_only, client_id, expire_ts, max_cost) -> int:  # fmt: skip
         """Return the first reject code that applies, or 0 (nothing changes)."""
+        if ts < self._clock:
+            return REJ_STALE_TIME
         if not self._has_user(uid):
             return REJ_UNKNOWN_USER
         if not self._has_market(mid):
@@ -870,9 +895,11 @@ class ReferenceEngine:
         uid = _int(uid, "uid")
         oid = _int(oid, "oid")
         ts = _int(ts, "ts")
-        self._begin(ts)
+        ts = self._begin(ts)
         o = self._live.get(oid)
-        if not self._has_user(uid):
+        if ts < self._clock:
+            code = REJ_STALE_TIME
+        elif not self._has_user(uid):
             code = REJ_UNKNOWN_USER
         elif o is None or o.uid != uid:
             code = REJ_UNKNOWN_ORDER
@@ -889,8 +916,10 @@ class ReferenceEngine:
         uid = _int(uid, "uid")
         mid = _int(mid, "mid")
         ts = _int(ts, "ts")
-        self._begin(ts)
-        if not self._has_user(uid):
+        ts = self._begin(ts)
+        if ts < self._clock:
+            code = REJ_STALE_TIME
+        elif not self._has_user(uid):
             code = REJ_UNKNOWN_USER
         elif mid >= 0 and not self._has_market(mid):
             code = REJ_UNKNOWN_MARKET
@@ -911,9 +940,9 @@ class ReferenceEngine:
         price = _int(price, "price")
         qty = _int(qty, "qty")
         ts = _int(ts, "ts")
-        self._begin(ts)
+        ts = self._begin(ts)
         o = self._live.get(oid)
-        code = self._check_amend(uid, o, price, qty)
+        code = self._check_amend(uid, o, price, qty, ts)
         if code:
             return self._reject(ts, code, CMD_AMEND, user=uid, oid=oid, price=price,
                                 qty=qty)  # fmt: skip
@@ -950,7 +979,9 @@ class ReferenceEngine:
         self._level_events(touched, ts)
         return REJ_OK
 
-    def _check_amend(self, uid, o, price, qty) -> int:
+    def _check_amend(self, uid, o, price, qty, ts) -> int:
+        if ts < self._clock:
+            return REJ_STALE_TIME
         if not self._has_user(uid):
             return REJ_UNKNOWN_USER
         if o is None or o.uid != uid:
@@ -990,8 +1021,10 @@ class ReferenceEngine:
         mid = _int(mid, "mid")
         qty = _int(qty, "qty")
         ts = _int(ts, "ts")
-        self._begin(ts)
-        if not self._has_user(uid):
+        ts = self._begin(ts)
+        if ts < self._clock:
+            code = REJ_STALE_TIME
+        elif not self._has_user(uid):
             code = REJ_UNKNOWN_USER
         elif not self._has_market(mid):
             code = REJ_UNKNOWN_MARKET
@@ -1061,9 +1094,11 @@ class ReferenceEngine:
         if cmd == CMD_RESOLVE:
             yes_value = _int(yes_value, "yes_value")
         ts = _int(ts, "ts")
-        self._begin(ts)
+        ts = self._begin(ts)
         new_status, allowed, reason = self._TRANSITIONS[cmd]
-        if not self._has_market(mid):
+        if ts < self._clock:
+            code = REJ_STALE_TIME
+        elif not self._has_market(mid):
             code = REJ_UNKNOWN_MARKET
         elif self._markets[mid].status not in allowed:
             code = REJ_INVALID_TRANSITION
@@ -1096,9 +1131,15 @@ class ReferenceEngine:
         m.outstanding = 0
 
     def expire(self, ts) -> int:
-        """Expire the GTD orders due at ``ts``; return how many."""
+        """Expire the GTD orders due at ``ts``; return how many, or -109 if
+        ``ts`` is before the clock."""
         ts = _int(ts, "ts")
         self._events = []
+        if ts == 0:
+            ts = self._clock
+        if ts < self._clock:
+            return -self._reject(ts, REJ_STALE_TIME, CMD_EXPIRE)
+        self._clock = ts
         return self._expire_due(ts)
 
     # -- queries -------------------------------------------------------------------
@@ -1112,6 +1153,11 @@ class ReferenceEngine:
 
     def last_seq(self) -> int:
         return self._seq
+
+    @property
+    def clock(self) -> int:
+        """The highest ``ts`` a command has carried (see ``Core.clock``)."""
+        return self._clock
 
     def balance(self, uid) -> tuple[int, int]:
         uid = self._need_user(uid)

@@ -90,6 +90,7 @@ cdef enum:
     REJ_DUPLICATE_CLIENT_ID = 106
     REJ_INVALID_EXPIRY = 107
     REJ_BELOW_MIN_QTY = 108
+    REJ_STALE_TIME = 109
     REJ_INSUFFICIENT_FUNDS = 201
     REJ_INSUFFICIENT_SHARES = 202
     REJ_CASH_LIMIT = 203
@@ -294,6 +295,7 @@ cdef class Core:
     cdef int64_t cap_touched
 
     cdef seq_t seq             # last event sequence number issued
+    cdef int64_t clock_ts      # highest ts seen (caller time units); a lower ts is refused
     cdef oid_t next_oid        # id the next accepted order gets
     cdef amount_t net_cash     # total deposited minus total withdrawn
     cdef amount_t fee_balance  # the fee account, minor units
@@ -310,10 +312,12 @@ cdef class Core:
 
     # C methods, all final: called directly, never through the vtable
     cdef inline Event* _ev(self, int64_t kind, int64_t ts) noexcept nogil
-    cdef inline int _begin(self, int64_t ts) except -1
+    cdef inline int _begin(self, int64_t* ts) except -1
     cdef inline int _end(self, int64_t r) except -1
     cdef inline int _guard(self) except -1
     cdef int _enter(self, int what) except -1
+    cdef int _set_limits(self, max_qty, max_open_orders, max_balance,
+                         max_levels) except -1
     cdef bytes _snapshot_bytes(self)
     cdef void _reject(self, int64_t cmd, int64_t code, int64_t mid, int64_t uid,
                       int64_t oid, int64_t side, int64_t outcome, int64_t price,

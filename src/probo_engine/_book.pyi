@@ -1,8 +1,17 @@
 """Typing of the compiled core (``_book.pyx``); see docs/semantics.md."""
 
-from typing import Any, Self, SupportsIndex
+from typing import Any, Literal, Self, SupportsIndex
+
+from probo_engine.types import FeeMode, Outcome, SelfTrade, Side, TimeInForce
 
 _Int = SupportsIndex
+# Each enum argument takes its own IntEnum or a literal value, never another
+# kind's member (the core refuses Outcome.NO as a side at run time too).
+_Side = Side | Literal[0, 1]
+_Outcome = Outcome | Literal[0, 1]
+_Tif = TimeInForce | Literal[0, 1, 2, 3]
+_Stp = SelfTrade | Literal[0, 1, 2]
+_FeeMode = FeeMode | Literal[0, 1]
 
 __test__: dict[str, str]
 CONSTANTS: dict[str, int]
@@ -39,7 +48,7 @@ class Core:
         ts: _Int = 0,
         taker_fee: _Int = 0,
         maker_fee: _Int = 0,
-        fee_mode: _Int = 0,
+        fee_mode: _FeeMode = 0,
         min_qty: _Int = 1,
         cancel_on_halt: bool = False,
     ) -> int: ...
@@ -49,12 +58,12 @@ class Core:
         self,
         uid: _Int,
         mid: _Int,
-        side: _Int,
-        outcome: _Int,
+        side: _Side,
+        outcome: _Outcome,
         price: _Int,
         qty: _Int,
-        tif: _Int = 0,
-        stp: _Int = 0,
+        tif: _Tif = 0,
+        stp: _Stp = 0,
         ts: _Int = 0,
         post_only: bool = False,
         client_id: _Int = 0,
@@ -64,12 +73,12 @@ class Core:
         self,
         uid: _Int,
         mid: _Int,
-        side: _Int,
-        outcome: _Int,
+        side: _Side,
+        outcome: _Outcome,
         qty: _Int,
         max_cost: _Int = 0,
         fok: bool = False,
-        stp: _Int = 0,
+        stp: _Stp = 0,
         ts: _Int = 0,
         client_id: _Int = 0,
     ) -> int: ...
@@ -112,6 +121,10 @@ class Core:
     def n_last_events(self) -> int: ...
     @property
     def last_seq(self) -> int: ...
+    @property
+    def clock(self) -> int: ...
+    def _hold(self) -> int: ...
+    def _unhold(self, token: int) -> None: ...
     def balance(self, uid: _Int) -> tuple[int, int]: ...
     def position(self, uid: _Int, mid: _Int) -> tuple[int, int, int, int]: ...
     def market(self, mid: _Int) -> tuple[int, int, int, int]: ...

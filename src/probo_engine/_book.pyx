@@ -19,7 +19,13 @@ from libc.string cimport memcpy, memset
 
 import hashlib
 
-from probo_engine.errors import ConcurrentUseError, InvariantError, SnapshotError
+from probo_engine.errors import (
+    ConcurrentUseError,
+    InvariantError,
+    SnapshotError,
+    UnknownUserError,
+)
+from probo_engine.types import FeeMode, Outcome, SelfTrade, Side, TimeInForce
 
 cdef extern from "_debug.h":
     int PROBO_DEBUG
@@ -356,7 +362,7 @@ CONSTANTS = {
     "REJ_INVALID_AMOUNT": REJ_INVALID_AMOUNT,
     "REJ_DUPLICATE_CLIENT_ID": REJ_DUPLICATE_CLIENT_ID,
     "REJ_INVALID_EXPIRY": REJ_INVALID_EXPIRY,
-    "REJ_BELOW_MIN_QTY": REJ_BELOW_MIN_QTY,
+    "REJ_BELOW_MIN_QTY": REJ_BELOW_MIN_QTY, "REJ_STALE_TIME": REJ_STALE_TIME,
     "REJ_INSUFFICIENT_FUNDS": REJ_INSUFFICIENT_FUNDS,
     "REJ_INSUFFICIENT_SHARES": REJ_INSUFFICIENT_SHARES,
     "REJ_CASH_LIMIT": REJ_CASH_LIMIT,
@@ -375,9 +381,10 @@ CONSTANTS = {
 # orders, then a CRC32 of everything before it.  Little-endian, fixed-size
 # records, canonical order, so equal states give equal bytes.
 SNAPSHOT_MAGIC = b"PROBOSNP"
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2       # 2 added the clock; version 1 still loads (clock 0)
 cdef enum:
-    SNAP_HEADER = 128      # bytes: magic, version, endian, record sizes, scalars
+    SNAP_HEADER = 136      # bytes: magic, version, endian, record sizes, scalars
+    SNAP_HEADER_V1 = 128   # version 1: the same without the clock
     SNAP_USER = 16         # avail, locked
     SNAP_MARKET = 56       # grid, fees, status, prices, min_qty, outstanding
     SNAP_POSITION = 40     # uid, mid, YES avail/locked, NO avail/locked
@@ -466,6 +473,20 @@ cdef inline int64_t _int(object x, str name) except? -1:
     return _int_slow(x, name)
 
 
+# The argument each IntEnum belongs to: an enum of another kind (Outcome.NO
+# given as the side) is refused, not read as its number.
+_ENUM_ARG = {Side: "side", Outcome: "outcome", TimeInForce: "tif", SelfTrade: "stp",
+             FeeMode: "fee_mode"}
+
+
+cdef int _wrong_enum(object x, str name) except -1:
+    raise TypeError(f"{name} must be a {_ENUM_NAME[name]} (or its int value), "
+                    f"not {type(x).__name__}.{x.name}")
+
+
+_ENUM_NAME = {v: k.__name__ for k, v in _ENUM_ARG.items()}
+
+
 cdef inline int _enum(object x, str name, int hi) except -1:
     # 0 and 1 are CPython's cached small ints: an identity test is enough
     # for the common values (a bool is neither object, so it still fails).
@@ -473,6 +494,10 @@ cdef inline int _enum(object x, str name, int hi) except -1:
         return 0
     if x is 1:
         return 1    # every enum has hi >= 1
+    if not PyLong_CheckExact(x):
+        kind = _ENUM_ARG.get(type(x))
+        if kind is not None and kind != name:
+            _wrong_enum(x, name)
     cdef int64_t v = _int(x, name)
     if v < 0 or v > hi:
         raise ValueError(f"{name} must be in 0..{hi}, got {v}")
@@ -801,6 +826,7 @@ cdef class Core:
         self.n_events = self.cap_events = 0
         self.n_touched = self.cap_touched = 0
         self.seq = 0
+        self.clock_ts = 0
         self.next_oid = 1
         self.net_cash = 0
         self.fee_balance = 0
@@ -809,16 +835,7 @@ cdef class Core:
         self.busy = BUSY_NONE
         self.owner = 0
         self.filled = 0
-        self.max_qty = _int(max_qty, "max_qty")
-        self.max_open = _int(max_open_orders, "max_open_orders")
-        self.max_balance = _int(max_balance, "max_balance")
-        self.max_levels = _int(max_levels, "max_levels")
-        if not 1 <= self.max_qty <= MAX_QTY:
-            raise ValueError(f"max_qty must be in 1..{MAX_QTY}")
-        if self.max_open < 0 or self.max_balance < 0:
-            raise ValueError("max_open_orders and max_balance must be >= 0")
-        if not 1 <= self.max_levels <= MAX_LEVELS:
-            raise ValueError(f"max_levels must be in 1..{MAX_LEVELS}")
+        self._set_limits(max_qty, max_open_orders, max_balance, max_levels)
         if (im_init(&self.oid_map, 1024) != 0 or im_init(&self.pos_map, 1024) != 0
                 or im_init(&self.cid_map, 64) != 0):
             raise MemoryError()
@@ -827,8 +844,33 @@ cdef class Core:
 
     def __init__(self, *, max_qty=MAX_QTY, max_open_orders=0, max_balance=0,
                  max_levels=MAX_LEVELS):
-        # The limits were applied by __cinit__; this gives the signature.
-        pass
+        # __cinit__ applied the constructor's limits.  A subclass whose
+        # __init__ passes others to super().__init__() gets them too, while
+        # the engine is still empty; later it is an error, never ignored.
+        if (_int(max_qty, "max_qty"), _int(max_open_orders, "max_open_orders"),
+                _int(max_balance, "max_balance"),
+                _int(max_levels, "max_levels")) == self.limits():
+            return
+        if self.n_users or self.n_markets or self.seq:
+            raise TypeError("the engine's limits are fixed once it has state; "
+                            "pass them to the constructor")
+        self._set_limits(max_qty, max_open_orders, max_balance, max_levels)
+
+    @cython.final
+    cdef int _set_limits(self, max_qty, max_open_orders, max_balance,
+                         max_levels) except -1:
+        cdef int64_t q = _int(max_qty, "max_qty")
+        cdef int64_t o = _int(max_open_orders, "max_open_orders")
+        cdef int64_t b = _int(max_balance, "max_balance")
+        cdef int64_t lv = _int(max_levels, "max_levels")
+        if not 1 <= q <= MAX_QTY:
+            raise ValueError(f"max_qty must be in 1..{MAX_QTY}")
+        if o < 0 or b < 0:
+            raise ValueError("max_open_orders and max_balance must be >= 0")
+        if not 1 <= lv <= MAX_LEVELS:
+            raise ValueError(f"max_levels must be in 1..{MAX_LEVELS}")
+        self.max_qty, self.max_open, self.max_balance, self.max_levels = q, o, b, lv
+        return 0
 
     def __dealloc__(self):
         cdef int64_t i
@@ -875,17 +917,24 @@ cdef class Core:
         return e
 
     @cython.final
-    cdef inline int _begin(self, int64_t ts) except -1:
-        # Every public command starts here: a new event batch, then the GTD
-        # orders whose time has come expire (semantics.md "Time and GTD").
+    cdef inline int _begin(self, int64_t* ts) except -1:
+        # Every public command starts here: a new event batch, then time
+        # (semantics.md "Time and GTD"): ts 0 means the clock; a later ts
+        # moves it on and the GTD orders whose time has come expire.  An
+        # earlier ts changes nothing here: the command refuses it (109).
+        cdef int64_t t = ts[0]
         if self.oom | (self.busy != 0):
             self._guard()
             if self.oom:
                 raise MemoryError("the core lost an event to a failed allocation")
         self.n_events = 0
         self.filled = 0
-        if self.n_heap > 0 and self.heap[0].ts <= ts:
-            self._expire(ts)
+        if t == 0:
+            t = ts[0] = self.clock_ts
+        if t >= self.clock_ts:
+            self.clock_ts = t
+            if self.n_heap > 0 and self.heap[0].ts <= t:
+                self._expire(t)
         return 0
 
     @cython.final
@@ -1488,7 +1537,13 @@ cdef class Core:
         cdef int64_t code = 0
         cdef bint market_order = (flags & FLAG_MARKET) != 0
 
-        if uid < 0 or uid >= self.n_users:
+        if market_order and 0 <= mid < self.n_markets:
+            # the worst price of the grid, reported by any rejection too
+            m = &self.markets[mid]
+            price = m.payout - m.tick if action == SIDE_BUY else m.tick
+        if ts < self.clock_ts:
+            code = REJ_STALE_TIME
+        elif uid < 0 or uid >= self.n_users:
             code = REJ_UNKNOWN_USER
         elif mid < 0 or mid >= self.n_markets:
             code = REJ_UNKNOWN_MARKET
@@ -1635,7 +1690,9 @@ cdef class Core:
         cdef price_t yprice, old_price
         cdef amount_t held = 0, need = 0, fu = 0
         cdef qty_t old_qty, diff
-        if uid < 0 or uid >= self.n_users:
+        if ts < self.clock_ts:
+            code = REJ_STALE_TIME
+        elif uid < 0 or uid >= self.n_users:
             code = REJ_UNKNOWN_USER
         else:
             if oid > 0:
@@ -1734,7 +1791,9 @@ cdef class Core:
     cdef int64_t _cancel(self, int64_t uid, int64_t oid, int64_t ts) noexcept nogil:
         cdef slot_t s = -1
         cdef int64_t code = 0
-        if uid < 0 or uid >= self.n_users:
+        if ts < self.clock_ts:
+            code = REJ_STALE_TIME
+        elif uid < 0 or uid >= self.n_users:
             code = REJ_UNKNOWN_USER
         else:
             if oid > 0:
@@ -1753,7 +1812,9 @@ cdef class Core:
         # The user's list is in ascending id order already; mid < 0: all.
         cdef int64_t code = 0, n = 0
         cdef slot_t s, nxt
-        if uid < 0 or uid >= self.n_users:
+        if ts < self.clock_ts:
+            code = REJ_STALE_TIME
+        elif uid < 0 or uid >= self.n_users:
             code = REJ_UNKNOWN_USER
         elif mid >= self.n_markets:
             code = REJ_UNKNOWN_MARKET
@@ -1776,7 +1837,9 @@ cdef class Core:
         cdef int64_t code = 0
         cdef User* u
         cdef Event* e
-        if uid < 0 or uid >= self.n_users:
+        if ts < self.clock_ts:
+            code = REJ_STALE_TIME
+        elif uid < 0 or uid >= self.n_users:
             code = REJ_UNKNOWN_USER
         elif amount <= 0:
             code = REJ_INVALID_AMOUNT
@@ -1813,7 +1876,9 @@ cdef class Core:
         cdef Position* r
         cdef User* u
         cdef Event* e
-        if uid < 0 or uid >= self.n_users:
+        if ts < self.clock_ts:
+            code = REJ_STALE_TIME
+        elif uid < 0 or uid >= self.n_users:
             code = REJ_UNKNOWN_USER
         elif mid < 0 or mid >= self.n_markets:
             code = REJ_UNKNOWN_MARKET
@@ -1870,7 +1935,9 @@ cdef class Core:
         cdef Position* r
         cdef User* u
         cdef Event* e
-        if mid < 0 or mid >= self.n_markets:
+        if ts < self.clock_ts:
+            code = REJ_STALE_TIME
+        elif mid < 0 or mid >= self.n_markets:
             code = REJ_UNKNOWN_MARKET
         else:
             m = &self.markets[mid]
@@ -2051,7 +2118,10 @@ cdef class Core:
         if self.n_markets >= (1 << 20):
             raise ValueError("too many markets")
         nw = (n + 63) // 64
-        self._begin(t_s)
+        if t_s != 0 and t_s < self.clock_ts:
+            raise ValueError(f"ts={t_s} is before the engine's clock ({self.clock_ts}): "
+                             "time may not go backwards")
+        self._begin(&t_s)
         # all allocations before any change
         if _grow(<void**>&self.markets, &self.cap_markets, self.n_markets + 1,
                  sizeof(Market)) != 0:
@@ -2128,7 +2198,7 @@ cdef class Core:
         cdef int64_t a = _int(amount, "amount")
         cdef int64_t t = _int(ts, "ts")
         cdef int64_t r
-        self._begin(t)
+        self._begin(&t)
         r = self._cash(u_, a, deposit, t)
         self._end(r)
         return r
@@ -2217,7 +2287,7 @@ cdef class Core:
             if (t_ == TIF_GTD) != (exp != 0):
                 raise ValueError("expire_ts is required for GTD and only allowed "
                                  "with GTD")
-        self._begin(ts_)
+        self._begin(&ts_)
         r = self._place(u_, m_, s_, o_, p_, q_, t_, x_, ts_, flags, cid, exp, 0)
         self._end(r)
         return r
@@ -2257,7 +2327,7 @@ cdef class Core:
             raise ValueError("max_cost must be >= 0, and 0 for a sell")
         if client_id is not 0:
             cid = _client_id(client_id)
-        self._begin(ts_)
+        self._begin(&ts_)
         r = self._place(u_, m_, s_, o_, 0, q_, TIF_FOK if fok else TIF_IOC, x_,
                         ts_, FLAG_MARKET, cid, 0, mc)
         self._end(r)
@@ -2279,7 +2349,7 @@ cdef class Core:
         cdef int64_t o_ = _int(oid, "oid")
         cdef int64_t t = _int(ts, "ts")
         cdef int64_t r
-        self._begin(t)
+        self._begin(&t)
         r = self._cancel(u_, o_, t)
         self._end(r)
         return r
@@ -2302,7 +2372,7 @@ cdef class Core:
         cdef int64_t q_ = _int(qty, "qty")
         cdef int64_t t = _int(ts, "ts")
         cdef int64_t r
-        self._begin(t)
+        self._begin(&t)
         r = self._amend(u_, o_, p_, q_, t)
         self._end(r)
         return r
@@ -2319,7 +2389,7 @@ cdef class Core:
         cdef int64_t m_ = _int(mid, "mid")
         cdef int64_t t = _int(ts, "ts")
         cdef int64_t r
-        self._begin(t)
+        self._begin(&t)
         r = self._cancel_all(u_, m_, t)
         self._end(r)
         return r
@@ -2338,7 +2408,7 @@ cdef class Core:
         cdef int64_t q_ = _int(qty, "qty")
         cdef int64_t t = _int(ts, "ts")
         cdef int64_t r
-        self._begin(t)
+        self._begin(&t)
         r = self._pair(u_, m_, q_, mint, t)
         self._end(r)
         return r
@@ -2371,13 +2441,14 @@ cdef class Core:
         cdef int64_t v = _int(yes_value, "yes_value")
         cdef int64_t t = _int(ts, "ts")
         cdef int64_t r
-        self._begin(t)
+        self._begin(&t)
         r = self._status(m_, cmd, v, t)
         self._end(r)
         return r
 
     def expire(self, ts):
-        """Expire the GTD orders due at ``ts``; return how many."""
+        """Expire the GTD orders due at ``ts``; return how many, or -109
+        (``STALE_TIME``) if ``ts`` is before the engine's clock."""
         cdef int64_t t = _int(ts, "ts")
         cdef int64_t n = 0
         self._guard()
@@ -2385,8 +2456,15 @@ cdef class Core:
             raise MemoryError("the core lost an event to a failed allocation")
         self.n_events = 0
         self.filled = 0
-        if self.n_heap > 0 and self.heap[0].ts <= t:
-            n = self._expire(t)
+        if t == 0:
+            t = self.clock_ts
+        if t < self.clock_ts:
+            self._reject(CMD_EXPIRE, REJ_STALE_TIME, 0, 0, 0, 0, 0, 0, 0, t)
+            n = -REJ_STALE_TIME
+        else:
+            self.clock_ts = t
+            if self.n_heap > 0 and self.heap[0].ts <= t:
+                n = self._expire(t)
         self._end(0)
         return n
 
@@ -2396,33 +2474,42 @@ cdef class Core:
     cdef int64_t _dispatch(self, const CmdRec* c) noexcept nogil:
         # One batch command, exactly as its per-call method would run it.
         cdef int64_t k = c.kind
+        cdef int64_t ts = c.ts
         self.filled = 0
+        # time first, as _begin does (0: the clock; earlier: refused below)
+        if ts == 0:
+            ts = self.clock_ts
+        if ts >= self.clock_ts:
+            self.clock_ts = ts
+            if self.n_heap > 0 and self.heap[0].ts <= ts:
+                if k == CMD_EXPIRE:
+                    return self._expire(ts)
+                self._expire(ts)
         if k == CMD_EXPIRE:
-            if self.n_heap > 0 and self.heap[0].ts <= c.ts:
-                return self._expire(c.ts)
+            if ts < self.clock_ts:
+                self._reject(CMD_EXPIRE, REJ_STALE_TIME, 0, 0, 0, 0, 0, 0, 0, ts)
+                return -REJ_STALE_TIME
             return 0
-        if self.n_heap > 0 and self.heap[0].ts <= c.ts:
-            self._expire(c.ts)
         if k == CMD_PLACE:
             return self._place(c.uid, c.mid, <int>c.side, <int>c.outcome, c.price,
-                               c.qty, <int>c.tif, <int>c.stp, c.ts,
+                               c.qty, <int>c.tif, <int>c.stp, ts,
                                FLAG_POST_ONLY if c.post_only else 0, c.client_id,
                                c.expire_ts, 0)
         if k == CMD_PLACE_MARKET:
             return self._place(c.uid, c.mid, <int>c.side, <int>c.outcome, 0, c.qty,
-                               <int>c.tif, <int>c.stp, c.ts, FLAG_MARKET,
+                               <int>c.tif, <int>c.stp, ts, FLAG_MARKET,
                                c.client_id, 0, c.max_cost)
         if k == CMD_CANCEL:
-            return self._cancel(c.uid, c.oid, c.ts)
+            return self._cancel(c.uid, c.oid, ts)
         if k == CMD_AMEND:
-            return self._amend(c.uid, c.oid, c.price, c.qty, c.ts)
+            return self._amend(c.uid, c.oid, c.price, c.qty, ts)
         if k == CMD_CANCEL_ALL:
-            return self._cancel_all(c.uid, c.mid, c.ts)
+            return self._cancel_all(c.uid, c.mid, ts)
         if k == CMD_DEPOSIT or k == CMD_WITHDRAW:
-            return self._cash(c.uid, c.qty, k == CMD_DEPOSIT, c.ts)
+            return self._cash(c.uid, c.qty, k == CMD_DEPOSIT, ts)
         if k == CMD_MINT or k == CMD_MERGE:
-            return self._pair(c.uid, c.mid, c.qty, k == CMD_MINT, c.ts)
-        return self._status(c.mid, k, c.price, c.ts)
+            return self._pair(c.uid, c.mid, c.qty, k == CMD_MINT, ts)
+        return self._status(c.mid, k, c.price, ts)
 
     def run_batch(self, commands, int64_t[::1] results, int64_t[::1] filled=None,
                   bint record_events=True):
@@ -2707,6 +2794,7 @@ cdef class Core:
         probo_put(p + 108, <uint64_t>self.n_markets, 4)
         probo_put(p + 112, <uint64_t>n_pos, 8)
         probo_put(p + 120, <uint64_t>n_ord, 8)
+        probo_put(p + 128, <uint64_t>self.clock_ts, 8)
         p += SNAP_HEADER
         with nogil:
             for i in range(self.n_users):
@@ -2869,7 +2957,8 @@ cdef class Core:
         cdef Order* o
         cdef User* u
         cdef slot_t s
-        cdef int64_t nlev, nw, payout, tick, cap = 0, want
+        cdef int64_t nlev, nw, payout, tick, cap = 0, want, hdr
+        cdef uint64_t version
         cdef uint32_t crc
         cdef IntMap* om = &self.oid_map
         cdef IntMap* cm = &self.cid_map
@@ -2880,14 +2969,21 @@ cdef class Core:
         cdef pos_t* pidx = NULL       # per market: that position
         cdef int64_t a, e, start, n, sp, mid
         cdef uint64_t k0, k1
-        if size < SNAP_HEADER + 4:
+        if size < SNAP_HEADER_V1 + 4:
             raise SnapshotError(f"snapshot truncated: {size} bytes")
         b = &view[0]
         if bytes(view[:8]) != SNAPSHOT_MAGIC:
             raise SnapshotError("not a probo_engine snapshot (bad magic)")
-        if probo_get(b + 8, 4) != SNAPSHOT_VERSION:
-            raise SnapshotError(f"unknown snapshot version {probo_get(b + 8, 4)}")
-        if (probo_get(b + 12, 4) != 0x01020304 or probo_get(b + 16, 4) != SNAP_HEADER
+        version = probo_get(b + 8, 4)
+        if version == 1:
+            hdr = SNAP_HEADER_V1
+        elif version == SNAPSHOT_VERSION:
+            hdr = SNAP_HEADER
+        else:
+            raise SnapshotError(f"unknown snapshot version {version}")
+        if size < hdr + 4:
+            raise SnapshotError(f"snapshot truncated: {size} bytes")
+        if (probo_get(b + 12, 4) != 0x01020304 or probo_get(b + 16, 4) != hdr
                 or probo_get(b + 20, 4) != SNAP_USER
                 or probo_get(b + 24, 4) != SNAP_MARKET
                 or probo_get(b + 28, 4) != SNAP_POSITION
@@ -2902,7 +2998,7 @@ cdef class Core:
         nord = <int64_t>probo_get(b + 120, 8)
         if npos < 0 or nord < 0 or npos > size or nord > size:
             raise SnapshotError("snapshot counts out of range")
-        need = (SNAP_HEADER + SNAP_USER * nu + SNAP_MARKET * nm
+        need = (hdr + SNAP_USER * nu + SNAP_MARKET * nm
                 + SNAP_POSITION * npos + SNAP_ORDER * nord + 4)
         if need != size:
             raise SnapshotError(f"snapshot length {size} != {need} for its counts")
@@ -2920,12 +3016,14 @@ cdef class Core:
         self.max_open = <int64_t>probo_get(b + 80, 8)
         self.max_balance = <int64_t>probo_get(b + 88, 8)
         self.max_levels = <int64_t>probo_get(b + 96, 8)
-        if (not 1 <= self.max_qty <= MAX_QTY or self.max_open < 0
+        # version 1 had no clock: it starts at 0, as in a new engine
+        self.clock_ts = <int64_t>probo_get(b + 128, 8) if version >= 2 else 0
+        if (self.clock_ts < 0 or not 1 <= self.max_qty <= MAX_QTY or self.max_open < 0
                 or self.max_balance < 0 or not 1 <= self.max_levels <= MAX_LEVELS
                 or self.next_oid < 1 or self.net_cash < 0
                 or self.net_cash > MAX_TOTAL_CASH or self.fee_balance < 0):
             raise SnapshotError("snapshot engine settings out of range")
-        p = b + SNAP_HEADER
+        p = b + hdr
         if _grow(<void**>&self.users, &self.cap_users, nu, sizeof(User)) != 0:
             raise MemoryError()
         for i in range(nu):
@@ -2952,7 +3050,7 @@ cdef class Core:
                 or _grow(<void**>&self.touched, &self.cap_touched, need,
                          sizeof(int64_t)) != 0:
             raise MemoryError()
-        p = b + SNAP_HEADER + SNAP_USER * nu
+        p = b + hdr + SNAP_USER * nu
         for i in range(nm):
             m = &self.markets[i]
             memset(m, 0, sizeof(Market))
@@ -3235,6 +3333,13 @@ cdef class Core:
         return self.n_events
 
     @property
+    def clock(self):
+        """The engine's time: the highest ``ts`` a command has carried (0 at
+        first).  A command with a lower ``ts`` is refused (109
+        ``STALE_TIME``); ``ts=0`` means "at the clock"."""
+        return self.clock_ts
+
+    @property
     def last_seq(self):
         """Sequence number of the newest event (0 before any)."""
         return self.seq
@@ -3244,7 +3349,7 @@ cdef class Core:
         # every query that reads the state goes through here, _market or _guard
         self._guard()
         if uid < 0 or uid >= self.n_users:
-            raise KeyError(f"unknown user {uid}")
+            raise UnknownUserError(f"unknown user {uid}")
         return 0
 
     @cython.final

@@ -45,6 +45,7 @@ __all__ = [
     "Batch",
     "BatchResult",
     "depth",
+    "events_frame",
     "run",
 ]
 
@@ -298,3 +299,41 @@ class Batch:
 
     def expire(self, i: int, ts: int) -> None:
         self._row(i, EXPIRE, ts=ts)
+
+
+def events_frame(events: Any) -> Any:
+    """The engine's events as a pandas DataFrame (needs pandas).
+
+    ``events`` is an ``EVENT_DTYPE`` array (``run(...).events``,
+    ``np.frombuffer(core.events_bytes(), EVENT_DTYPE)``) or a list of event
+    tuples or :class:`~probo_engine.Event` records (``core.last_events()``,
+    ``Engine.events()``).  One row per event, the ``EVENT_FIELDS`` as int64
+    columns, plus ``kind_name``: the :class:`~probo_engine.EventKind` name as
+    a categorical (which fields each kind uses: docs/semantics.md, "Events").
+
+    >>> from probo_engine import Core
+    >>> core = Core(); core.create_market(); core.create_user()
+    0
+    0
+    >>> events_frame(core.last_events()).shape[0], core.deposit(0, 5)
+    (0, 0)
+    >>> events_frame(core.last_events())[["kind_name", "qty"]].to_dict("records")
+    [{'kind_name': 'CASH', 'qty': 5}]
+    """
+    from probo_engine._book import EVENT_FIELDS
+    from probo_engine.types import EventKind
+
+    pd = require("pandas", extra="sim", feature="probo_engine.batch.events_frame")
+    if isinstance(events, np.ndarray) and events.dtype.names:
+        data = {name: np.asarray(events[name], dtype=np.int64) for name in EVENT_FIELDS}
+    else:
+        rows = np.asarray([tuple(e) for e in events], dtype=np.int64).reshape(
+            -1, len(EVENT_FIELDS)
+        )
+        data = {name: rows[:, i] for i, name in enumerate(EVENT_FIELDS)}
+    df = pd.DataFrame(data)
+    names = [k.name for k in EventKind]
+    df["kind_name"] = pd.Categorical.from_codes(
+        df["kind"].to_numpy() - 1 if len(df) else [], categories=names
+    )
+    return df

@@ -31,7 +31,7 @@ def run(out: list[str] | None = None) -> Engine:
         r = eng.submit(who, m, side, outcome, price, qty)
         what = f"{who:>5} {side.name.lower()} {outcome.name} @ {_rupees(price)} x{qty}"
         fills = ", ".join(
-            f"{f.kind.name.lower()} {f.qty} @ {_rupees(f.price)}" for f in r.fills
+            f"{f.kind.name.lower()} {f.qty} @ {_rupees(f.taker_price)}" for f in r.fills
         )
         lines.append(
             f"{what:<34} -> {r.status.name} id={r.oid} filled={r.filled}"

@@ -13,13 +13,15 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from typing import Any, SupportsIndex
+from typing import Any, Literal, SupportsIndex
 
 from probo_engine import views
 from probo_engine._book import Core
+from probo_engine.commands import _bad_name
 from probo_engine.errors import SnapshotError, UnknownMarketError, UnknownUserError
 from probo_engine.types import (
     BookSide,
+    CancelReason,
     Depth,
     Event,
     EventKind,
@@ -27,13 +29,17 @@ from probo_engine.types import (
     Fill,
     FillKind,
     Level,
+    MarketInfo,
+    MarketStatus,
     OrderInfo,
     OrderResult,
     Outcome,
+    Position,
     RejectReason,
     SelfTrade,
     Side,
     TimeInForce,
+    Top,
 )
 
 __all__ = ["Engine"]
@@ -58,8 +64,16 @@ class Engine(Core):
     >>> eng.submit("asha", "RAIN-TOMORROW", Side.BUY, Outcome.YES, 600, 10).resting
     10
     >>> r = eng.submit("bilal", "RAIN-TOMORROW", Side.BUY, Outcome.NO, 400, 10)
-    >>> r.fills[0].kind.name, r.fills[0].price, r.filled
+    >>> r.fills[0].kind.name, r.fills[0].taker_price, r.filled
     ('MINT', 400, 10)
+    >>> eng.top("RAIN-TOMORROW")
+    Top(bid_price=0, bid_qty=0, ask_price=0, ask_qty=0)
+
+    The queries of this class take a user or market by id or by name and
+    return named records (:class:`Top`, :class:`MarketInfo`,
+    :class:`Position`, :class:`OrderInfo`; tuples, so they still compare
+    and unpack as the core's plain tuples do).  The core's commands
+    (``deposit``, ``cancel``, ...) take ids, as :class:`Core` does.
     """
 
     def __init__(
@@ -70,8 +84,15 @@ class Engine(Core):
         max_balance: int = 0,
         max_levels: int = 100_000,
     ) -> None:
-        # The limits were applied by Core.__cinit__, which sees the same
-        # arguments; they are listed here for the signature and the docs.
+        # Core.__cinit__ applied the constructor's limits; Core.__init__
+        # applies these if a subclass passes others (or refuses them loudly
+        # once the engine has state).
+        super().__init__(
+            max_qty=max_qty,
+            max_open_orders=max_open_orders,
+            max_balance=max_balance,
+            max_levels=max_levels,
+        )
         self._user_ids: dict[str, int] = {}
         self._user_names: dict[int, str] = {}
         self._market_ids: dict[str, int] = {}
@@ -154,10 +175,16 @@ class Engine(Core):
     # ---------------------------------------------------------------- names
 
     def create_user(self, *, name: str | None = None) -> int:
-        """Create a user, optionally under a unique ``name``; return its id."""
+        """Create a user, optionally under a unique ``name``; return its id.
+
+        A name is a non-empty ``str`` of at most 65,535 bytes of UTF-8 (the
+        rule the journal's encoding has, so a name this accepts is one
+        ``DurableEngine`` accepts too): ``TypeError``/``ValueError`` otherwise.
+        """
         if name is not None:
-            if not isinstance(name, str) or not name:
-                raise TypeError("name must be a non-empty str")
+            bad = _bad_name("name", name)
+            if bad is not None:
+                raise bad
             if name in self._user_ids:
                 raise ValueError(f"user {name!r} already exists")
         uid: int = super().create_user()
@@ -173,7 +200,7 @@ class Engine(Core):
         ts: SupportsIndex = 0,
         taker_fee: SupportsIndex = 0,
         maker_fee: SupportsIndex = 0,
-        fee_mode: SupportsIndex = FeeMode.BPS,
+        fee_mode: FeeMode | Literal[0, 1] = FeeMode.BPS,
         min_qty: SupportsIndex = 1,
         cancel_on_halt: bool = False,
         *,
@@ -181,11 +208,13 @@ class Engine(Core):
     ) -> int:
         """Create a market (optionally named ``symbol``); return its id.
 
-        See :meth:`Core.create_market` for the parameters.
+        See :meth:`Core.create_market` for the parameters; ``symbol`` follows
+        the rule of :meth:`create_user`'s ``name``.
         """
         if symbol is not None:
-            if not isinstance(symbol, str) or not symbol:
-                raise TypeError("symbol must be a non-empty str")
+            bad = _bad_name("symbol", symbol)
+            if bad is not None:
+                raise bad
             if symbol in self._market_ids:
                 raise ValueError(f"market {symbol!r} already exists")
         mid: int = super().create_market(
@@ -234,13 +263,13 @@ class Engine(Core):
         self,
         user: UserKey,
         market: MarketKey,
-        side: Side | int,
-        outcome: Outcome | int,
+        side: Side | Literal[0, 1],
+        outcome: Outcome | Literal[0, 1],
         price: int,
         qty: int,
         *,
-        tif: TimeInForce | int = TimeInForce.GTC,
-        stp: SelfTrade | int = SelfTrade.CANCEL_MAKER,
+        tif: TimeInForce | Literal[0, 1, 2, 3] = TimeInForce.GTC,
+        stp: SelfTrade | Literal[0, 1, 2] = SelfTrade.CANCEL_MAKER,
         ts: int = 0,
         post_only: bool = False,
         client_id: int = 0,
@@ -274,13 +303,13 @@ class Engine(Core):
         self,
         user: UserKey,
         market: MarketKey,
-        side: Side | int,
-        outcome: Outcome | int,
+        side: Side | Literal[0, 1],
+        outcome: Outcome | Literal[0, 1],
         qty: int,
         *,
         max_cost: int = 0,
         fok: bool = False,
-        stp: SelfTrade | int = SelfTrade.CANCEL_MAKER,
+        stp: SelfTrade | Literal[0, 1, 2] = SelfTrade.CANCEL_MAKER,
         ts: int = 0,
         client_id: int = 0,
     ) -> OrderResult:
@@ -316,33 +345,71 @@ class Engine(Core):
         return OrderResult(RejectReason.OK, r, filled, resting, canceled, tuple(fills))
 
     def events(self) -> list[Event]:
-        """Events of the most recent command as :class:`Event` records."""
-        return [Event(*e) for e in self.last_events()]
+        """Events of the most recent command as :class:`Event` records, with
+        enum-typed ``kind`` and ``code`` (see :class:`Event`)."""
+        out = []
+        for e in self.last_events():
+            kind = EventKind(e[1])
+            code_enum = _CODE_ENUM.get(kind)
+            code = code_enum(e[10]) if code_enum is not None else e[10]
+            out.append(Event(e[0], kind, *e[2:10], code, *e[11:]))
+        return out
+
+    # ------------------------------------------------------ named queries
+
+    def top(self, market: MarketKey) -> Top:  # type: ignore[override]
+        """Best bid and ask of the YES book (0s for an empty side).  O(1)."""
+        return Top._make(Core.top(self, self._mid(market)))
+
+    def market(self, market: MarketKey) -> MarketInfo:  # type: ignore[override]
+        """Grid, status and open interest of a market."""
+        payout, tick, status, pairs = Core.market(self, self._mid(market))
+        return MarketInfo(payout, tick, MarketStatus(status), pairs)
+
+    def position(self, user: UserKey, market: MarketKey) -> Position:  # type: ignore[override]
+        """A user's shares in a market (all 0 if it never held any)."""
+        return Position._make(Core.position(self, self._uid(user), self._mid(market)))
+
+    def order(self, oid: int) -> OrderInfo | None:  # type: ignore[override]
+        """A live order, or ``None`` for any id that is not one."""
+        t = Core.order(self, oid)
+        return None if t is None else _info(t)
+
+    def _mid(self, market: MarketKey) -> int:
+        # an int goes straight to the core, which checks it (UnknownMarketError)
+        return market if type(market) is int else self.market_id(market)
+
+    def _uid(self, user: UserKey) -> int:
+        return user if type(user) is int else self.user_id(user)
 
     def open_orders(self, user: UserKey) -> list[OrderInfo]:
         """A user's live orders, oldest first."""
         return [_info(t) for t in self.user_orders(self.user_id(user))]
 
     def order_info(self, oid: int) -> OrderInfo | None:
-        """A live order by id, or ``None``."""
-        t = self.order(oid)
-        return None if t is None else _info(t)
+        """A live order by id, or ``None`` (the same as :meth:`order`)."""
+        return self.order(oid)
 
     # ---------------------------------------------------------------- views
 
     def book(
-        self, market: MarketKey, outcome: Outcome | int = Outcome.YES, levels: int = 10
+        self,
+        market: MarketKey,
+        outcome: Outcome | int = Outcome.YES,
+        levels: int | None = 10,
     ) -> Depth:
-        """L2 depth in ``outcome``'s terms, best first.
+        """L2 depth in ``outcome``'s terms, best first; ``levels=None``: all.
 
         The NO view mirrors the YES book: a NO bid at ``payout - a`` for every
         YES ask at ``a``, and a NO ask at ``payout - b`` for every YES bid at ``b``.
         """
         mid = self.market_id(market)
+        if levels is None:
+            levels = Core.market(self, mid)[0]  # more than the grid has prices
         bids, asks = self.depth(mid, levels)
         if Outcome(outcome) == Outcome.YES:
             return Depth([Level(*b) for b in bids], [Level(*a) for a in asks])
-        payout = self.market(mid)[0]
+        payout = Core.market(self, mid)[0]
         return Depth(
             [Level(payout - p, q, n) for p, q, n in asks],
             [Level(payout - p, q, n) for p, q, n in bids],
@@ -402,3 +469,13 @@ def _info(t: tuple[int, ...]) -> OrderInfo:
         cid,
         exp,
     )
+
+
+#: The enum of an event's ``code`` field, by kind (docs/semantics.md "Events").
+_CODE_ENUM: dict[EventKind, Any] = {
+    EventKind.ACCEPTED: TimeInForce,
+    EventKind.REJECTED: RejectReason,
+    EventKind.FILL: FillKind,
+    EventKind.CANCELED: CancelReason,
+    EventKind.MARKET: MarketStatus,
+}

@@ -21,14 +21,17 @@ __all__ = [
     "FeeMode",
     "FillKind",
     "Level",
+    "MarketInfo",
     "MarketStatus",
     "OrderInfo",
     "OrderResult",
     "Outcome",
+    "Position",
     "RejectReason",
     "SelfTrade",
     "Side",
     "TimeInForce",
+    "Top",
 ]
 
 
@@ -153,6 +156,7 @@ class RejectReason(IntEnum):
     DUPLICATE_CLIENT_ID = 106
     INVALID_EXPIRY = 107
     BELOW_MIN_QTY = 108
+    STALE_TIME = 109  #: ts before the engine's clock (time may not go backwards)
     INSUFFICIENT_FUNDS = 201
     INSUFFICIENT_SHARES = 202
     CASH_LIMIT = 203
@@ -166,10 +170,18 @@ class RejectReason(IntEnum):
 
 
 class Event(NamedTuple):
-    """One event; which fields a kind uses is tabled in docs/semantics.md."""
+    """One event; which fields a kind uses is tabled in docs/semantics.md.
+
+    From :meth:`Engine.events`, ``kind`` is an :class:`EventKind` and
+    ``code`` the enum of its kind where there is one (``RejectReason`` for
+    REJECTED, ``CancelReason`` for CANCELED, ``FillKind`` for FILL,
+    ``MarketStatus`` for MARKET, ``TimeInForce`` for ACCEPTED), else an int.
+    ``price`` is the YES price for FILL, LEVEL and the own-outcome price
+    for orders, as tabled.
+    """
 
     seq: int
-    kind: int
+    kind: EventKind
     ts: int
     market: int
     user: int
@@ -192,8 +204,8 @@ class Fill(NamedTuple):
 
     maker_oid: int
     maker_user: int
-    price: int  #: in the taker's outcome terms
-    yes_price: int
+    taker_price: int  #: in the taker's own outcome terms (the FILL event's price2)
+    yes_price: int  #: the same trade in YES terms (the FILL event's price)
     qty: int
     kind: FillKind
     fee: int  #: paid by the taker
@@ -230,6 +242,33 @@ class OrderInfo(NamedTuple):
     tif: TimeInForce
     client_id: int  #: 0 = none
     expire_ts: int  #: GTD only
+
+
+class Top(NamedTuple):
+    """Best bid and ask of a market's YES book (0, 0 for an empty side)."""
+
+    bid_price: int  #: YES terms
+    bid_qty: int
+    ask_price: int  #: YES terms
+    ask_qty: int
+
+
+class MarketInfo(NamedTuple):
+    """A market's grid, status and open interest."""
+
+    payout: int
+    tick: int
+    status: MarketStatus
+    outstanding_pairs: int  #: YES (= NO) shares in existence
+
+
+class Position(NamedTuple):
+    """A user's shares in one market."""
+
+    yes_available: int
+    yes_locked: int  #: held by resting sells of YES
+    no_available: int
+    no_locked: int  #: held by resting sells of NO
 
 
 class Level(NamedTuple):

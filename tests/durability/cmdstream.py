@@ -6,7 +6,8 @@ at any position.  The mix keeps books busy: a few markets on different grids,
 a few dozen users, mostly limit orders near the middle of each grid (so they
 cross, mint, merge and self-trade), cancels of recent order ids, deposits,
 withdrawals, and some commands the engine refuses with a result code (those are
-journaled too: their REJECTED event takes a sequence number).
+journaled too: their REJECTED event takes a sequence number), among them a few
+dated before the engine's clock (STALE_TIME).
 """
 
 from __future__ import annotations
@@ -106,8 +107,13 @@ def make_stream(seed: int, n: int) -> list[tuple[int, ...]]:
     for _ in range(12):
         add(CreateUser())
         add(Deposit(sim.totals()[1] - 1, rng.randrange(200_000, 2_000_000), len(out)))
+    clock = 0  # time never goes backwards (an Expire may jump it ahead) ...
     while len(out) < n:
-        ts = len(out) * 1_000
+        ts = clock = max(clock, len(out) * 1_000)
+        if rng.random() < 0.004:
+            # ... except in these: refused with STALE_TIME, and journaled
+            add(Deposit(rng.randrange(sim.totals()[1]), 1_000, ts - 1))
+            continue
         n_users, n_markets = sim.totals()[1:3]
         uid = rng.randrange(n_users)
         r = rng.random()
@@ -195,7 +201,8 @@ def make_stream(seed: int, n: int) -> list[tuple[int, ...]]:
             add(CreateUser())
             add(Deposit(sim.totals()[1] - 1, rng.randrange(10_000, 500_000), ts))
         elif r < 0.985:
-            add(Expire(ts + rng.randrange(0, 50_000)))
+            clock = ts + rng.randrange(0, 50_000)
+            add(Expire(clock))
         elif r < 0.996:
             mid = rng.randrange(n_markets)
             status = sim.market(mid)[2]

@@ -164,7 +164,7 @@ def test_every_core_command_has_a_record():
         "balance", "book_orders", "check_invariants", "depth", "fees",
         "last_events", "last_price", "limits", "market", "market_config",
         "order", "order_by_client_id", "position", "top", "totals", "user_orders",
-        "snapshot", "restore", "state_hash", "last_seq", "n_last_events",
+        "snapshot", "restore", "state_hash", "last_seq", "n_last_events", "clock",
         "depth_into", "events_bytes", "events_into", "last_filled", "check_batch",
         "run_batch",  # packed batches bypass the journal (DurableEngine docs)
     }  # fmt: skip

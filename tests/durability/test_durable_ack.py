@@ -148,3 +148,27 @@ def test_execute_async_sync_failure_is_a_journal_error(tmp_path, monkeypatch):
             db.close()
 
     asyncio.run(main())
+
+
+def test_execute_async_across_segment_rotations_and_a_snapshot(tmp_path):
+    async def main() -> None:
+        db = DurableEngine.open(tmp_path, segment_bytes=4096)
+        async with db:
+            await db.execute_async(CreateUser())
+
+            async def caller(i: int) -> None:
+                for _ in range(200):
+                    await db.execute_async(Deposit(0, 1))
+                if i == 3:
+                    db.snapshot()  # syncs, rotates: the waiters still get released
+
+            async with asyncio.TaskGroup() as tg:
+                for i in range(16):
+                    tg.create_task(caller(i))
+            assert db.acked_seq == db.appended_seq == 1 + 16 * 200
+
+    asyncio.run(main())
+    assert len(list(tmp_path.glob("journal-*.wal"))) > 5
+    with DurableEngine.open(tmp_path) as db:
+        assert db.engine.balance(0) == (16 * 200, 0)
+        assert db.recovery.snapshot_seq > 0

@@ -325,12 +325,16 @@ def test_result_arrays_have_the_documented_shapes(payout, tick):
     n, s, k = cfg.n_steps, cfg.n_steps // cfg.sample_every, cfg.depth_levels
     p = res.prices
     assert len(p) == n and (p["step"] == np.arange(n)).all()
-    two = (p["bid"] > 0) & (p["ask"] > 0)
+    two = ~np.isnan(p["bid"]) & ~np.isnan(p["ask"])
     assert (p["bid"][two] < p["ask"][two]).all()  # the book is never crossed
     assert np.isnan(p["mid"][~two]).all() and not np.isnan(p["mid"][two]).any()
     assert (p["spread"][two] == p["ask"][two] - p["bid"][two]).all()
+    # no price is a fake 0: an empty side is NaN with qty 0, a quoted one has qty
+    assert (np.isnan(p["bid"]) == (p["bid_qty"] == 0)).all()
+    assert (np.isnan(p["ask"]) == (p["ask_qty"] == 0)).all()
     for arr in (p["bid"], p["ask"], p["last"], res.trades["price"]):
-        assert (arr % tick == 0).all() and (arr >= 0).all() and (arr < payout).all()
+        arr = arr[~np.isnan(arr)] if arr.dtype.kind == "f" else arr
+        assert (arr % tick == 0).all() and (arr > 0).all() and (arr < payout).all()
     d = res.depth
     assert d.bid_price.shape == d.ask_qty.shape == (s, k) and len(d) == s
     assert (d.step == np.arange(1, s + 1) * cfg.sample_every - 1).all()
@@ -340,7 +344,8 @@ def test_result_arrays_have_the_documented_shapes(payout, tick):
     ap = np.where(d.ask_qty > 0, d.ask_price, payout + 1)
     assert (np.diff(ap, axis=1)[ap[:, 1:] <= payout] > 0).all()
     # The best level of each sample is the top of the book after that step.
-    assert (d.bid_price[:, 0] == p["bid"][d.step]).all()
+    top_bid = np.where(d.bid_qty[:, 0] > 0, d.bid_price[:, 0], np.nan)
+    assert np.array_equal(top_bid, p["bid"][d.step], equal_nan=True)
     assert (d.ask_qty[:, 0] == p["ask_qty"][d.step]).all()
     assert res.holdings.cash.shape == (s, cfg.n_agents)
     a = res.agents
@@ -464,3 +469,64 @@ def test_missing_numpy_says_how_to_install():
     assert proc.returncode != 0
     assert "ImportError" in proc.stderr
     assert "pip install 'probo-engine[sim]'" in proc.stderr
+
+
+# --- issue 11, item 17 ----------------------------------------------------------
+
+
+def test_numpy_scalars_are_accepted_and_bools_are_not_numbers():
+    cfg = SimConfig(
+        n_steps=np.int64(1000),
+        true_prob=np.float32(0.6),
+        seed=np.uint16(3),
+        maker_half_spread=np.float64(0.02),
+    )
+    assert type(cfg.n_steps) is int and cfg.n_steps == 1000
+    assert type(cfg.true_prob) is float and abs(cfg.true_prob - 0.6) < 1e-6
+    assert type(cfg.seed) is int and type(cfg.maker_half_spread) is float
+    assert SimConfig(outcome=np.bool_(True)).outcome is True
+    with pytest.raises(TypeError, match="true_prob"):
+        SimConfig(true_prob=True)
+    with pytest.raises(TypeError, match="n_steps"):
+        SimConfig(n_steps=np.bool_(True))
+
+
+def test_empty_sides_are_missing_not_zero_prices():
+    res = run(n_steps=2000, seed=5)
+    p = res.prices
+    assert p.dtype["bid"].kind == p.dtype["ask"].kind == p.dtype["last"].kind == "f"
+    assert not (p["bid"] == 0).any() and not (p["ask"] == 0).any()
+    assert np.isnan(p["last"][0]) or p["last"][0] > 0
+    pd = pytest.importorskip("pandas")
+    df = res.to_pandas("prices")
+    assert str(df["bid"].dtype) == "Int64"
+    assert int(df["bid"].isna().sum()) == int((p["bid_qty"] == 0).sum())
+    assert not (df["bid"].dropna() == 0).any()
+    assert isinstance(df, pd.DataFrame)
+
+
+def test_events_frame_of_the_engines_own_events():
+    pytest.importorskip("pandas")
+    from probo_engine import Core, EventKind
+    from probo_engine.batch import COMMAND_DTYPE, events_frame
+    from probo_engine.batch import run as run_batch
+
+    core = Core()
+    m = core.create_market()
+    a, b = core.create_user(), core.create_user()
+    cmds = np.zeros(4, COMMAND_DTYPE)
+    cmds["kind"] = [3, 3, 1, 1]  # deposit, deposit, place, place
+    cmds["uid"] = [a, b, a, b]
+    cmds["mid"] = m
+    cmds["qty"] = [10_000, 10_000, 5, 5]
+    cmds["outcome"] = [0, 0, 0, 1]
+    cmds["price"] = [0, 0, 600, 400]
+    out = run_batch(core, cmds)
+    df = events_frame(out.events)
+    assert len(df) == len(out.events)
+    assert list(df["seq"]) == list(out.events["seq"])
+    assert "FILL" in set(df["kind_name"]) and df["kind"].dtype == np.int64
+    fill = df[df["kind_name"] == "FILL"].iloc[0]
+    assert fill["qty"] == 5 and fill["kind"] == EventKind.FILL
+    tuples = events_frame(core.last_events())
+    assert list(tuples.columns) == list(df.columns)

@@ -12,7 +12,7 @@ import pytest
 
 from probo_engine import Core, SnapshotError, _book
 
-HEADER, USER, MARKET, POSITION, ORDER = 128, 16, 56, 40, 48
+HEADER, USER, MARKET, POSITION, ORDER = 136, 16, 56, 40, 48  # format 2
 
 
 def test_core_crc_equals_zlib_for_every_length_and_alignment():

@@ -55,7 +55,7 @@ def test_submit_reports_fills_rest_and_cancel(eng):
     # the NO buyer pays 400 a share and gets 50 a share back at once.
     assert r2.filled == 4 and r2.resting == 0 and r2.canceled == 0
     (f,) = r2.fills
-    assert (f.maker_oid, f.maker_user, f.price, f.yes_price, f.qty, f.kind) == (
+    assert (f.maker_oid, f.maker_user, f.taker_price, f.yes_price, f.qty, f.kind) == (
         1,
         0,
         400,

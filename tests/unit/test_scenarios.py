@@ -75,6 +75,7 @@ from reference import (
     REJ_OK,
     REJ_POST_ONLY_WOULD_CROSS,
     REJ_PRICE_OFF_GRID,
+    REJ_STALE_TIME,
     REJ_TOO_MANY_ORDERS,
     REJ_UNKNOWN_MARKET,
     REJ_UNKNOWN_ORDER,
@@ -984,6 +985,7 @@ def test_rejection(engine, method, args, result, event):
 def test_every_reject_code_is_covered():
     codes = {abs(result) for _, _, result, _ in REJECTIONS.values()}
     codes |= {REJ_TOO_MANY_ORDERS}  # needs engine limits: test_engine_limits
+    codes |= {REJ_STALE_TIME}  # needs a clock: test_time_may_not_go_backwards
     every = {v for k, v in vars(reference).items() if k.startswith("REJ_") and v}
     assert codes == every
 
@@ -1220,7 +1222,7 @@ def test_numpy_integers_are_accepted(engine):
     assert e.deposit(np.int64(a), np.uint32(10_000), np.int64(3)) == REJ_OK
     assert e.deposit(b, np.int16(10_000)) == REJ_OK
     args = (np.int64(a), np.int8(m), np.int8(BUY), np.uint8(YES), np.int16(600))
-    assert e.place(*args, np.int64(10), np.int8(GTC), np.int8(CM), np.int64(1)) == 1
+    assert e.place(*args, np.int64(10), np.int8(GTC), np.int8(CM), np.int64(3)) == 1
     assert e.place(b, m, BUY, NO, 400, 10) == 2
     assert e.cancel(np.int64(a), np.uint64(1)) == REJ_UNKNOWN_ORDER
     assert e.withdraw(np.int32(a), np.int64(4_000)) == REJ_OK
@@ -1343,8 +1345,8 @@ def test_deposit_and_withdraw_emit_cash_events(engine):
     a = e.create_user()
     assert e.deposit(a, 5_000, 11) == REJ_OK
     assert_events(e, [E(EV_CASH, ts=11, user=a, qty=5_000, aux=5_000)])
-    assert e.deposit(a, 700) == REJ_OK
-    assert_events(e, [E(EV_CASH, user=a, qty=700, aux=5_700)])
+    assert e.deposit(a, 700) == REJ_OK  # ts 0: at the clock (11)
+    assert_events(e, [E(EV_CASH, ts=11, user=a, qty=700, aux=5_700)])
     assert e.withdraw(a, 1_200, 12) == REJ_OK
     assert_events(e, [E(EV_CASH, ts=12, user=a, qty=-1_200, aux=4_500)])
     assert e.balance(a) == (4_500, 0)
@@ -1353,7 +1355,7 @@ def test_deposit_and_withdraw_emit_cash_events(engine):
     assert e.place(a, m, BUY, YES, 500, 5) == 1
     assert e.withdraw(a, 2_001) == REJ_INSUFFICIENT_FUNDS
     assert e.withdraw(a, 2_000) == REJ_OK
-    assert_events(e, [E(EV_CASH, user=a, qty=-2_000, aux=0)])
+    assert_events(e, [E(EV_CASH, ts=12, user=a, qty=-2_000, aux=0)])
     assert e.balance(a) == (0, 2_500)
     assert e.totals() == (2_500, 1, 1, 1)
     assert e.cancel(a, 1) == REJ_OK
@@ -1442,8 +1444,8 @@ def test_level_events_order_and_content(engine):
     assert_events(
         e,
         [
-            acc(T(m, b, 7, BUY, NO), 450, 3, GTC, 550, ASK),
-            lvl(m, ASK, 550, 8, 2),
+            acc(T(m, b, 7, BUY, NO, ts=3), 450, 3, GTC, 550, ASK),
+            lvl(m, ASK, 550, 8, 2, ts=3),
         ],
     )
     finish(e)
@@ -1756,15 +1758,15 @@ def test_amend_events_and_priority(engine):
     # a new price that crosses C's ask at 550: it trades as a taker first
     assert e.place(c, m, BUY, NO, 450, 2) == 3
     assert e.amend(a, 1, 550, 4) == REJ_OK
-    t = T(m, a, 1, BUY, YES)
+    t = T(m, a, 1, BUY, YES, ts=4)  # ts 0: at the clock (4)
     assert_events(
         e,
         [
             E(EV_AMENDED, **t, price=550, qty=4, code=0, price2=500, aux=4),
             fill(t, 550, 2, FILL_MINT, c, 3, 550, 0),
-            lvl(m, BID, 500, 5, 1),
-            lvl(m, ASK, 550, 0, 0),
-            lvl(m, BID, 550, 2, 1),
+            lvl(m, BID, 500, 5, 1, ts=4),
+            lvl(m, ASK, 550, 0, 0, ts=4),
+            lvl(m, BID, 550, 2, 1, ts=4),
         ],
     )
     assert e.balance(a) == (10_000 - 1_100 - 1_100, 1_100)
@@ -1836,7 +1838,7 @@ def test_mint_and_merge_commands(engine):
     assert e.market(m)[3] == 3
     assert e.merge(a, m, 2) == REJ_OK
     assert_events(
-        e, [E(EV_PAIR, market=m, user=a, price=1000, qty=2, code=2, aux=9_000)]
+        e, [E(EV_PAIR, ts=2, market=m, user=a, price=1000, qty=2, code=2, aux=9_000)]
     )
     assert e.position(a, m) == (1, 0, 1, 0)
     assert e.market(m)[3] == 1
@@ -2045,3 +2047,87 @@ def test_reference_constants_match_the_core():
                                            "MAX_TOTAL_CASH")
     }  # fmt: skip
     assert {k: core.get(k) for k in spec} == spec
+
+
+# --- time ---------------------------------------------------------------------------
+
+
+def test_time_may_not_go_backwards(engine):
+    # issue 11: after a command at ts=300 one at ts=50 was accepted, and a GTD
+    # order with expire_ts=20 then stayed on the book
+    e = engine
+    m, (a, b) = world(e, 100_000, 100_000)
+    assert e.clock == 0
+    assert e.place(a, m, BUY, YES, 500, 1, GTC, CM, 300) == 1
+    assert e.clock == 300
+    before = state(e)
+    stale = [
+        ("place", (a, m, BUY, YES, 500, 1, GTC, CM, 50), -REJ_STALE_TIME),
+        ("place", (a, m, BUY, YES, 500, 1, GTD, CM, 50, False, 0, 200),
+         -REJ_STALE_TIME),
+        ("place_market", (a, m, BUY, YES, 1, 0, False, CM, 299), -REJ_STALE_TIME),
+        ("cancel", (a, 1, 299), REJ_STALE_TIME),
+        ("amend", (a, 1, 450, 1, 10), REJ_STALE_TIME),
+        ("cancel_all", (a, -1, 10), -REJ_STALE_TIME),
+        ("deposit", (a, 5, 10), REJ_STALE_TIME),
+        ("withdraw", (a, 5, 10), REJ_STALE_TIME),
+        ("mint", (a, m, 1, 10), REJ_STALE_TIME),
+        ("merge", (a, m, 1, 10), REJ_STALE_TIME),
+        ("halt", (m, 10), REJ_STALE_TIME),
+        ("resolve", (m, 1000, 10), REJ_STALE_TIME),
+        ("expire", (10,), -REJ_STALE_TIME),
+        ("expire", (-1,), -REJ_STALE_TIME),
+    ]  # fmt: skip
+    for method, args, code in stale:
+        assert getattr(e, method)(*args) == code, method
+        (ev,) = got_events(e)
+        assert ev[1] == EV_REJECTED and ev[10] == REJ_STALE_TIME, method
+        assert e.clock == 300 and state(e) == before, method
+    with pytest.raises(ValueError, match="clock"):
+        e.create_market(1000, 50, 10)
+    # ts 0 means "at the clock": a GTD order expiring before it is refused ...
+    assert e.place(b, m, BUY, NO, 400, 1, GTD, CM, 0, False, 0, 20) == (
+        -REJ_INVALID_EXPIRY
+    )
+    assert got_events(e)[0][2] == 300  # ... and its event carries the clock
+    # the clock moves on with the time given, and GTD expiry follows it
+    assert e.place(b, m, BUY, NO, 400, 1, GTD, CM, 0, False, 0, 400) == 2
+    assert e.place(b, m, BUY, NO, 350, 1, GTC, CM, 300) == 3  # equal: fine
+    assert e.expire(399) == 0 and e.order(2) is not None
+    assert e.expire(400) == 1 and e.order(2) is None and e.clock == 400
+    assert e.deposit(a, 1) == REJ_OK and got_events(e)[0][2] == 400
+    finish(e)
+
+
+def test_time_rule_in_batches_matches_per_call():
+    np = pytest.importorskip("numpy")
+    from probo_engine._book import Core
+    from probo_engine.batch import Batch, run
+
+    def setup(core):
+        m = core.create_market()
+        u = core.create_user()
+        core.deposit(u, 100_000)
+        return m, u
+
+    calls = Core()
+    m, u = setup(calls)
+    batched = Core()
+    setup(batched)
+    cmds = Batch(5)
+    cmds.place(0, u, m, BUY, YES, 500, 1, ts=300)
+    cmds.place(1, u, m, BUY, YES, 500, 1, ts=50)
+    cmds.deposit(2, u, 5, ts=10)
+    cmds.expire(3, 20)
+    cmds.place(4, u, m, BUY, YES, 450, 1, tif=GTD, expire_ts=20)
+    out = run(batched, cmds.array)
+    expect = [
+        calls.place(u, m, BUY, YES, 500, 1, GTC, CM, 300),
+        calls.place(u, m, BUY, YES, 500, 1, GTC, CM, 50),
+        calls.deposit(u, 5, 10),
+        calls.expire(20),
+        calls.place(u, m, BUY, YES, 450, 1, GTD, CM, 0, False, 0, 20),
+    ]
+    assert out.results.tolist() == expect == [1, -109, 109, -109, -107]
+    assert batched.state_hash() == calls.state_hash() and batched.clock == 300
+    assert np.asarray(out.events["ts"]).tolist()[-1] == 300

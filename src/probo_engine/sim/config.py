@@ -12,11 +12,21 @@ default grid (payout 1000, tick 50: 19 prices) and on a Kalshi-style grid
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+import numbers
+import operator
+from dataclasses import asdict, dataclass, fields
 from enum import IntEnum
 from typing import Any
 
 __all__ = ["AGENT_TYPES", "AgentType", "SimConfig"]
+
+
+def np_bool_types() -> tuple[type, ...]:
+    """numpy's bool scalar type, if numpy is loaded (it is, for a simulation)."""
+    import sys
+
+    np = sys.modules.get("numpy")
+    return (np.bool_,) if np is not None else ()
 
 
 class AgentType(IntEnum):
@@ -98,7 +108,24 @@ class SimConfig:
     informed_max_position: int = 2_000  #: |YES - NO| cap per informed agent
 
     def __post_init__(self) -> None:
+        self._normalize()
         self.validate()
+
+    def _normalize(self) -> None:
+        # numpy scalars (np.int64(1000), np.float32(0.6)) become the Python
+        # int or float they stand for; a bool is never a number here.
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v is None or isinstance(v, bool) or type(v) in (int, float):
+                continue
+            if f.name == "outcome":
+                if isinstance(v, np_bool_types()):
+                    object.__setattr__(self, f.name, bool(v))
+                continue
+            if hasattr(v, "__index__") and not isinstance(v, np_bool_types()):
+                object.__setattr__(self, f.name, operator.index(v))
+            elif isinstance(v, numbers.Real) and not isinstance(v, np_bool_types()):
+                object.__setattr__(self, f.name, float(v))
 
     # ------------------------------------------------------------------ checks
 
@@ -168,6 +195,8 @@ class SimConfig:
             "maker_learning": self.maker_learning,
         }
         for name, p in probs.items():
+            if isinstance(p, bool):
+                raise TypeError(f"{name} must be a number, not {p!r}")
             if not (isinstance(p, int | float) and 0.0 <= p <= 1.0):
                 raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
         if self.noise_cancel_prob + self.noise_market_prob > 1.0:
@@ -184,6 +213,8 @@ class SimConfig:
             "informed_noise": self.informed_noise,
         }
         for name, x in nonneg.items():
+            if isinstance(x, bool):
+                raise TypeError(f"{name} must be a number, not {x!r}")
             if not (isinstance(x, int | float) and math.isfinite(x) and x >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {x!r}")
         active = (

@@ -38,16 +38,15 @@ def _bins(n: int, max_points: int) -> int:
 
 def plot_price(result: SimResult, ax: Any = None, *, max_points: int = 4000) -> Any:
     """Last trade, mid and the bid-ask band over time, against the truth."""
-    import numpy as np
 
     ax = _axes(ax)
     p = result.prices
     U = float(result.payout)
     k = _bins(len(p), max_points)
     x = p["step"][::k]
-    bid = np.where(p["bid"] > 0, p["bid"] / U, np.nan)[::k]
-    ask = np.where(p["ask"] > 0, p["ask"] / U, np.nan)[::k]
-    last = np.where(p["last"] > 0, p["last"] / U, np.nan)[::k]
+    bid = (p["bid"] / U)[::k]  # NaN where the side is empty
+    ask = (p["ask"] / U)[::k]
+    last = (p["last"] / U)[::k]
     ax.fill_between(x, bid, ask, color="tab:blue", alpha=0.15, lw=0, label="bid-ask")
     ax.plot(x, last, color="0.55", lw=0.5, alpha=0.6, label="last trade")
     ax.plot(x, p["mid"][::k] / U, color="tab:blue", lw=1.3, label="mid")

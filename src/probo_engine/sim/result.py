@@ -60,15 +60,18 @@ TRADE_DTYPE = np.dtype(
     ]
 )
 
-#: The book after each step.  ``bid``/``ask`` are 0 (and ``mid``/``spread``
-#: NaN) while that side is empty; ``last`` is 0 before the first trade.
+#: The book after each step.  Prices are floats so that "none" is NaN, never a
+#: fake 0: ``bid``/``ask`` (and ``mid``/``spread``) are NaN while that side is
+#: empty (its ``*_qty`` is 0), ``last`` is NaN before the first trade; every
+#: other value is a whole number of minor units on the grid.  ``to_pandas()``
+#: gives them as nullable ``Int64`` columns (``<NA>`` for none).
 PRICE_DTYPE = np.dtype(
     [
         ("step", np.int64),
-        ("last", np.int64),
-        ("bid", np.int64),
+        ("last", np.float64),
+        ("bid", np.float64),
         ("bid_qty", np.int64),
-        ("ask", np.int64),
+        ("ask", np.float64),
         ("ask_qty", np.int64),
         ("mid", np.float64),
         ("spread", np.float64),
@@ -256,8 +259,8 @@ class SimResult:
         payout.
         """
         p = self.prices
-        out = np.where(np.isnan(p["mid"]), p["last"].astype(float), p["mid"])
-        return np.where(out > 0, out, self.payout / 2.0)
+        out = np.where(np.isnan(p["mid"]), p["last"], p["mid"])
+        return np.where(np.isnan(out), self.payout / 2.0, out)
 
     def final_price(self, window: float = 0.1) -> float:
         """Mean :meth:`mark_price` over the last ``window`` of the run."""
@@ -343,7 +346,10 @@ class SimResult:
             return df
 
         def prices() -> Any:
-            return pd.DataFrame(self.prices)
+            df = pd.DataFrame(self.prices)
+            for col in ("last", "bid", "ask"):  # whole numbers or none
+                df[col] = df[col].astype("Int64")
+            return df
 
         def agents() -> Any:
             df = pd.DataFrame(self.agents)

@@ -24,8 +24,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
+from probo_engine._book import Core
 from probo_engine.sim._deps import require
 from probo_engine.sim.config import AgentType, SimConfig
 from probo_engine.sim.progress import ProgressBar
@@ -38,7 +40,7 @@ from probo_engine.sim.result import (
     SimResult,
 )
 from probo_engine.sim.settlement import resolve
-from probo_engine.types import Event
+from probo_engine.types import Event, FeeMode
 
 __all__ = ["simulate"]
 
@@ -99,7 +101,9 @@ def simulate(
     U, T = cfg.payout, cfg.tick
     NL = cfg.n_prices  # highest price index: prices are k*T for k in 1..NL
     eng = Engine()
-    mid = eng.create_market(U, T, 0, cfg.taker_fee, cfg.maker_fee, cfg.fee_mode)
+    mid = eng.create_market(
+        U, T, 0, cfg.taker_fee, cfg.maker_fee, FeeMode(cfg.fee_mode)
+    )
     atype: list[int] = (
         [_NOISE] * cfg.n_noise + [_MAKER] * cfg.n_makers + [_INFORMED] * cfg.n_informed
     )
@@ -158,11 +162,13 @@ def simulate(
     n_cancel_missed = 0
 
     # --------------------------------------------------------- bound methods
-    place = eng.place
+    # plain ints in the hot loop (the stubs type the enum arguments)
+    place: Callable[..., int] = eng.place
     cancel = eng.cancel
     last_events = eng.last_events
-    top = eng.top
-    position = eng.position
+    # the core's raw tuples in the hot loop (Engine's named records cost more)
+    top = Core.top.__get__(eng)
+    position = Core.position.__get__(eng)
     balance = eng.balance
     fee_account = eng.fees
     floor = math.floor
@@ -419,12 +425,14 @@ def simulate(
 
     prices = np.zeros(n_steps, dtype=PRICE_DTYPE)
     prices["step"] = np.arange(n_steps)
-    prices["last"] = prices_last
-    prices["bid"] = prices_top[:, 0]
+    # the core reports an empty side / no trade yet as 0: NaN here (prices are
+    # never 0 on the grid)
+    prices["last"] = np.where(prices_last > 0, prices_last, np.nan)
+    prices["bid"] = np.where(prices_top[:, 1] > 0, prices_top[:, 0], np.nan)
     prices["bid_qty"] = prices_top[:, 1]
-    prices["ask"] = prices_top[:, 2]
+    prices["ask"] = np.where(prices_top[:, 3] > 0, prices_top[:, 2], np.nan)
     prices["ask_qty"] = prices_top[:, 3]
-    two_sided = (prices["bid"] > 0) & (prices["ask"] > 0)
+    two_sided = (prices_top[:, 1] > 0) & (prices_top[:, 3] > 0)
     prices["mid"] = np.where(two_sided, (prices["bid"] + prices["ask"]) / 2.0, np.nan)
     prices["spread"] = np.where(
         two_sided, (prices["ask"] - prices["bid"]).astype(float), np.nan
