@@ -375,6 +375,7 @@ class RedisEngine:
         self.applied = 0  #: commands applied since start (for benchmarks)
         self.ready = asyncio.Event()  #: set once recovered and reading
         self._pipe: _RespPipe | None = None
+        self._rpipe: _RespPipe | None = None
 
     # -------------------------------------------------------------- run
 
@@ -417,8 +418,16 @@ class RedisEngine:
         self._pipe = _RespPipe(
             cfg.redis_url, timeout=cfg.op_timeout, connect_timeout=cfg.connect_timeout
         )
+        # the command stream is read on its own bare connection too (its
+        # replies parsed by hiredis alone), while the writes are in flight
+        self._rpipe = _RespPipe(
+            cfg.redis_url,
+            timeout=cfg.op_timeout + cfg.block_ms / 1000,
+            connect_timeout=cfg.connect_timeout,
+        )
         try:
             await self._pipe.connect()
+            await self._rpipe.connect()
             await self._acquire(r, stop)
             if stop.is_set():
                 return
@@ -435,6 +444,7 @@ class RedisEngine:
                 await r.eval(_RELEASE, 1, self.keys.lease, self._token)
             await r.aclose()
             await self._pipe.close()
+            await self._rpipe.close()
 
     # ------------------------------------------------------------ lease
 
@@ -538,6 +548,10 @@ class RedisEngine:
         assert runner is not None
         renew_every = cfg.lease_ms / 3000
         next_renew = time.monotonic() + renew_every
+        rpipe = self._rpipe
+        assert rpipe is not None
+        read: list[Any] = ["XREAD", "COUNT", cfg.batch, "BLOCK", cfg.block_ms,
+                           "STREAMS", keys.cmd, self.position]  # fmt: skip
         # (one task at most, always awaited or cancelled and awaited below:
         # not a TaskGroup, whose ExceptionGroup would hide a transport error
         # from the reconnect logic)
@@ -547,16 +561,18 @@ class RedisEngine:
                 if time.monotonic() >= next_renew:
                     await self._renew(r)
                     next_renew = time.monotonic() + renew_every
-                resp = await r.xread(
-                    {keys.cmd: self.position}, count=cfg.batch, block=cfg.block_ms
-                )
-                if not resp:
+                (resp,) = await rpipe.execute([tuple(read)])
+                if resp is None:
                     continue
+                if isinstance(resp, Exception):
+                    raise _Rebuild(f"reading {keys.cmd} failed: {resp!r}")
                 batch = resp[0][1]
                 out = _Out()
-                for sid, fields in batch:
-                    self._one(runner, sid, fields, out)
+                for sid, flat in batch:
+                    it = iter(flat)
+                    self._one(runner, sid, dict(zip(it, it, strict=False)), out)
                 self.position = batch[-1][0]
+                read[-1] = self.position
                 if flushing is not None:
                     await flushing
                 flushing = asyncio.create_task(self._flush(r, out, len(batch)))
