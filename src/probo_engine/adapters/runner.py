@@ -274,12 +274,13 @@ class EngineRunner:
             the engine refuses as misuse (an enum out of range, a bad market
             grid, a name taken).  Nothing was applied and no seq was used.
         """
-        k = _kind(cmd)
+        k = _KINDS.get(type(cmd)) or _kind(cmd)
         if now_ns is None:
             now_ns = time.time_ns()
         elif type(now_ns) is not int or now_ns < 0:
             raise TypeError(f"now_ns must be an int >= 0, not {now_ns!r}")
-        key = _check_key(key)
+        if type(key) is not bytes or len(key) > MAX_KEY_BYTES:
+            key = _check_key(key)
         if k.ts_at >= 0:
             ts = now_ns if now_ns > self._last_ts else self._last_ts
             i = k.ts_at
@@ -322,7 +323,12 @@ class EngineRunner:
         verify: Entry | None,
     ) -> Entry:
         engine = self._engine
-        result = commands.apply(engine, cmd)  # misuse raises before any change
+        spec = k.spec
+        # misuse raises before any change (commands.apply, without its lookup)
+        if spec.names:
+            result = commands.call(getattr(engine, spec.method), spec, cmd)
+        else:
+            result = getattr(engine, spec.method)(*cmd)
         events = engine.events_bytes() if engine.n_last_events else b""
         seq = self._next
         if verify is not None and (verify.result != result or verify.events != events):
