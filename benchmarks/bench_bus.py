@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -69,7 +70,7 @@ async def prefill(url: str, prefix: str, n: int) -> None:
         for lo in range(0, len(cmds), 2000):
             pipe = r.pipeline(transaction=False)
             for i in range(lo, min(lo + 2000, len(cmds))):
-                fields = {b"v": WIRE_VERSION, b"k": f"k{i}".encode(),
+                fields: dict[Any, Any] = {b"v": WIRE_VERSION, b"k": f"k{i}".encode(),
                           b"c": commands.encode(cmds[i]), b"g": b"bench",
                           b"q": str(i).encode()}  # fmt: skip
                 pipe.xadd(keys.cmd, fields)
@@ -103,7 +104,9 @@ async def engine_apply(
 # ------------------------------------------------------------- end to end
 
 
-async def gateway_run(url: str, prefix: str, clients: int, seconds: float, seed: int):
+async def gateway_run(
+    url: str, prefix: str, clients: int, seconds: float, seed: int
+) -> dict[str, Any]:
     cmds = random_commands(seed, 200_000)
     lat: list[float] = []
     n = 0
@@ -130,7 +133,9 @@ async def gateway_run(url: str, prefix: str, clients: int, seconds: float, seed:
     return {"n": n, "elapsed": elapsed, "lat": lat}
 
 
-def end_to_end(url: str, prefix: str, clients: int, gateways: int, seconds: float):
+def end_to_end(
+    url: str, prefix: str, clients: int, gateways: int, seconds: float
+) -> tuple[float, float, float]:
     per = [clients // gateways + (g < clients % gateways) for g in range(gateways)]
     procs = [
         subprocess.Popen(
