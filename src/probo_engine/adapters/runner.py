@@ -788,13 +788,12 @@ class InProcessBus:
                 self._fail(exc)
                 return
             self._release(durable)
-            if (
-                self._snapshot_every is not None
-                and self._runner.seq - self._snap_seq >= self._snapshot_every
-            ):
-                await self._auto_snapshot(log)
+            every = self._snapshot_every
+            due = every is not None and self._runner.seq - self._snap_seq >= every
+            if due and not await self._auto_snapshot(log):
+                return  # the log failed: _fail() told everyone
 
-    async def _auto_snapshot(self, log: DurableEntryLog) -> None:
+    async def _auto_snapshot(self, log: DurableEntryLog) -> bool:
         # Taken now, on the loop; the entries it covers are all appended to
         # the log already, so one commit makes them durable before it is
         # written.  A failure to write it is logged, not fatal: snapshots
@@ -809,8 +808,9 @@ class InProcessBus:
         except Exception as exc:
             if self._durable < seq:  # the commit failed: the log is broken
                 self._fail(exc)
-                raise
+                return False
             _log.error("runner snapshot at entry %d not written: %r", seq, exc)
+        return True
 
     def _release(self, durable: int) -> None:
         pending, tail, waiters = self._pending, self._tail, self._waiters
