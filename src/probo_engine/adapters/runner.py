@@ -2,8 +2,8 @@
 
 :class:`EngineRunner` is the one place where commands change the engine in the
 service.  It stamps each command's time, looks its idempotency key up in the
-dedup window, applies it to an :class:`~probo_engine.Engine` through
-:func:`probo_engine.commands.apply`, and returns an
+dedup window, applies it to an :class:`~probo_engine.Engine` (as
+:func:`probo_engine.commands.apply` does), and returns an
 :class:`~probo_engine.adapters.entries.Entry`: the command seq, the key, the
 stamped command record, the result and the packed events.  Both transports
 are built on it: :class:`InProcessBus` here (embedded mode) and the Redis
@@ -156,10 +156,6 @@ def _check_int(name: str, v: object, lo: int = 0) -> int:
     if type(v) is not int or v < lo:
         raise TypeError(f"{name} must be an int >= {lo}, not {v!r}")
     return v
-
-
-def _ts_of(k: _Kind, cmd: tuple[Any, ...]) -> int | None:
-    return None if k.ts_at < 0 else int(cmd[k.ts_at])
 
 
 class EngineRunner:
@@ -624,6 +620,20 @@ class InProcessBus:
     If the log fails (an I/O error), the engine is ahead of the log: the bus
     refuses every later command with ``UnavailableError``; restart the
     process to recover the durable state.
+
+    Parameters
+    ----------
+    runner : EngineRunner
+        The single writer (recovered, e.g. ``LocalEntryLog.open(d).runner``).
+    log : DurableEntryLog, optional
+        Where entries are made durable (``LocalEntryLog``); None: nowhere.
+    tail : MemoryEntryLog, optional
+        The in-memory tail to append durable entries to (default: a new one
+        starting after ``runner.seq``, keeping the newest ``keep`` entries).
+    clock : callable
+        Integer nanoseconds for time stamping (``time.time_ns``).
+    snapshot_every : int, optional
+        Write a runner snapshot to ``log`` every so many entries.
     """
 
     def __init__(
