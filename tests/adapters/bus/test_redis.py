@@ -114,7 +114,7 @@ def test_misuse_is_refused_and_the_engine_goes_on(cfg):
     asyncio.run(main())
 
 
-def test_malformed_stream_entries_get_error_replies(cfg):
+def test_malformed_stream_entries_get_error_replies(cfg, caplog):
     keys = RedisKeys(cfg.prefix)
     good = commands.encode(CreateUser(name="z"))
     bad = [
@@ -148,8 +148,11 @@ def test_malformed_stream_entries_get_error_replies(cfg):
                 assert got[6][2] == 1 and eng.runner.seq == 1
         finally:
             await r.aclose()
+        logged = [rec for rec in caplog.records if rec.msg == "malformed command"]
+        assert len(logged) == 7  # the six with a reply target and the junk one
 
-    asyncio.run(main())
+    with caplog.at_level("WARNING", logger="probo_engine.redis"):
+        asyncio.run(main())
 
 
 def test_restart_recovers_from_snapshot_and_stream(cfg):
