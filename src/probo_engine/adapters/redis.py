@@ -32,8 +32,8 @@ Keys (``<prefix>`` default ``probo``, ``<shard>`` default ``0``; the hash tag
 ``<prefix>:{<shard>}:md:<market id>``
     Pub/sub: after each batch, that market's packed events (96 bytes each).
 ``<prefix>:{<shard>}:snapshot``
-    The newest runner snapshot; its position is the last command stream id
-    it includes.
+    The newest runner snapshot; its position is ``b"<last command stream id
+    applied> <command stream entries read since the stream began>"``.
 ``<prefix>:{<shard>}:engine``
     The engine's lease (``SET NX PX``, renewed): one engine per shard, and
     how gateways know one is running.
@@ -320,6 +320,16 @@ def unpack_entries(data: bytes) -> list[Entry]:
     return out
 
 
+def _split_position(stored: bytes) -> tuple[bytes, int]:
+    """A snapshot's position: ``b"<last command stream id> <entries read>"``."""
+    sid, _, n = stored.partition(b" ")
+    try:
+        _id_tuple(sid)
+        return sid, int(n)
+    except ValueError:
+        raise SnapshotError(f"bad position {stored!r} in a runner snapshot") from None
+
+
 def _id_tuple(sid: bytes | str) -> tuple[int, int]:
     s = sid.decode() if isinstance(sid, bytes) else sid
     ms, _, n = s.partition("-")
@@ -367,6 +377,7 @@ class RedisEngine:
         self.keys = RedisKeys(config.prefix, config.shard)
         self.runner: EngineRunner | None = None
         self.position = b"0-0"  #: last command stream id applied
+        self._consumed = 0  # command stream entries read, from the first ever
         self._token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}".encode()
         self._events_head = 0  # entries up to this seq are in the event stream
         self._snap_seq = 0
@@ -375,6 +386,7 @@ class RedisEngine:
         self.applied = 0  #: commands applied since start (for benchmarks)
         self.ready = asyncio.Event()  #: set once recovered and reading
         self._pipe: _RespPipe | None = None
+        self._rpipe: _RespPipe | None = None
 
     # -------------------------------------------------------------- run
 
@@ -417,8 +429,16 @@ class RedisEngine:
         self._pipe = _RespPipe(
             cfg.redis_url, timeout=cfg.op_timeout, connect_timeout=cfg.connect_timeout
         )
+        # the command stream is read on its own bare connection too (its
+        # replies parsed by hiredis alone), while the writes are in flight
+        self._rpipe = _RespPipe(
+            cfg.redis_url,
+            timeout=cfg.op_timeout + cfg.block_ms / 1000,
+            connect_timeout=cfg.connect_timeout,
+        )
         try:
             await self._pipe.connect()
+            await self._rpipe.connect()
             await self._acquire(r, stop)
             if stop.is_set():
                 return
@@ -435,6 +455,7 @@ class RedisEngine:
                 await r.eval(_RELEASE, 1, self.keys.lease, self._token)
             await r.aclose()
             await self._pipe.close()
+            await self._rpipe.close()
 
     # ------------------------------------------------------------ lease
 
@@ -462,11 +483,17 @@ class RedisEngine:
 
     async def _recover(self, r: Any) -> None:
         """Newest readable snapshot + the command stream after it."""
+        # What was removed from the head of the command stream: a snapshot
+        # is usable only if it consumed at least that many entries (Redis 7.0
+        # does not move max-deleted-entry-id on XTRIM, entries-added does
+        # count every XADD), and is past max-deleted-entry-id when set.
         cfg, keys = self.config, self.keys
         floor = (0, 0)
+        removed = 0
         with contextlib.suppress(_redis_response_error()):
             info = await r.xinfo_stream(keys.cmd)
             floor = _id_tuple(info.get("max-deleted-entry-id", b"0-0"))
+            removed = int(info.get("entries-added", 0)) - int(info.get("length", 0))
         candidates: list[tuple[str, bytes]] = []
         blob = await r.get(keys.snapshot)
         if blob is not None:
@@ -478,15 +505,17 @@ class RedisEngine:
         runner: EngineRunner | None = None
         position = b"0-0"
         best = -1
+        start = 0
         for where, data in candidates:
             try:
-                cand, pos = EngineRunner.restore(data)
+                cand, stored = EngineRunner.restore(data)
+                pos, consumed = _split_position(stored)
             except SnapshotError as exc:
                 _log.warning(
                     "snapshot skipped", extra={"where": where, "error": str(exc)}
                 )
                 continue
-            if _id_tuple(pos) < floor:
+            if _id_tuple(pos) < floor or consumed < removed:
                 _log.warning(
                     "snapshot too old for the trimmed stream",
                     extra={"where": where, "position": pos.decode()},
@@ -497,14 +526,16 @@ class RedisEngine:
                     f"{where} has a dedup window of {cand.window}, config {cfg.window}"
                 )
             if cand.seq > best:
-                runner, position, best = cand, pos, cand.seq
+                runner, position, best, start = cand, pos, cand.seq, consumed
         if runner is None:
-            if floor != (0, 0):
+            if floor != (0, 0) or removed > 0:
                 raise RecoveryError(
-                    f"{keys.cmd} was trimmed up to {floor} and no snapshot covers it"
+                    f"{keys.cmd} was trimmed ({removed} entries removed) and no "
+                    "snapshot covers it"
                 )
             runner = EngineRunner(Engine(**cfg.engine_options), window=cfg.window)
-        self.runner, self.position = runner, position
+            start = 0
+        self.runner, self.position, self._consumed = runner, position, start
         self._snap_seq = runner.seq
         last = await r.xrevrange(keys.events, count=1)
         self._events_head = _id_tuple(last[0][0])[0] if last else 0
@@ -538,6 +569,10 @@ class RedisEngine:
         assert runner is not None
         renew_every = cfg.lease_ms / 3000
         next_renew = time.monotonic() + renew_every
+        rpipe = self._rpipe
+        assert rpipe is not None
+        read: list[Any] = ["XREAD", "COUNT", cfg.batch, "BLOCK", cfg.block_ms,
+                           "STREAMS", keys.cmd, self.position]  # fmt: skip
         # (one task at most, always awaited or cancelled and awaited below:
         # not a TaskGroup, whose ExceptionGroup would hide a transport error
         # from the reconnect logic)
@@ -547,16 +582,19 @@ class RedisEngine:
                 if time.monotonic() >= next_renew:
                     await self._renew(r)
                     next_renew = time.monotonic() + renew_every
-                resp = await r.xread(
-                    {keys.cmd: self.position}, count=cfg.batch, block=cfg.block_ms
-                )
-                if not resp:
+                (resp,) = await rpipe.execute([tuple(read)])
+                if resp is None:
                     continue
+                if isinstance(resp, Exception):
+                    raise _Rebuild(f"reading {keys.cmd} failed: {resp!r}")
                 batch = resp[0][1]
                 out = _Out()
-                for sid, fields in batch:
-                    self._one(runner, sid, fields, out)
+                for sid, flat in batch:
+                    it = iter(flat)
+                    self._one(runner, sid, dict(zip(it, it, strict=False)), out)
                 self.position = batch[-1][0]
+                self._consumed += len(batch)
+                read[-1] = self.position
                 if flushing is not None:
                     await flushing
                 flushing = asyncio.create_task(self._flush(r, out, len(batch)))
@@ -669,7 +707,7 @@ class RedisEngine:
         runner = self.runner
         assert runner is not None
         cfg, keys = self.config, self.keys
-        data = runner.snapshot(self.position)
+        data = runner.snapshot(b"%s %d" % (self.position, self._consumed))
         await r.set(keys.snapshot, data)  # durable before anything is trimmed
         if cfg.data_dir:
             await asyncio.to_thread(self._write_local, runner.seq, data)

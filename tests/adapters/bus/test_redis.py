@@ -114,7 +114,7 @@ def test_misuse_is_refused_and_the_engine_goes_on(cfg):
     asyncio.run(main())
 
 
-def test_malformed_stream_entries_get_error_replies(cfg):
+def test_malformed_stream_entries_get_error_replies(cfg, caplog):
     keys = RedisKeys(cfg.prefix)
     good = commands.encode(CreateUser(name="z"))
     bad = [
@@ -148,8 +148,11 @@ def test_malformed_stream_entries_get_error_replies(cfg):
                 assert got[6][2] == 1 and eng.runner.seq == 1
         finally:
             await r.aclose()
+        logged = [rec for rec in caplog.records if rec.msg == "malformed command"]
+        assert len(logged) == 7  # the six with a reply target and the junk one
 
-    asyncio.run(main())
+    with caplog.at_level("WARNING", logger="probo_engine.redis"):
+        asyncio.run(main())
 
 
 def test_restart_recovers_from_snapshot_and_stream(cfg):
@@ -268,3 +271,55 @@ def test_pack_entries_round_trip_and_damage():
     for bad in (b"", data[:-1], data[:3], pack_entries(entries[:2] + entries[3:5])):
         with pytest.raises(EntryDecodeError):
             unpack_entries(bad)
+
+
+def test_damaged_redis_snapshot_falls_back_on_the_local_copy(cfg):
+    cfg.snapshot_every = 200
+    cmds = setup_commands() + random_commands(12, 700)
+
+    async def first():
+        async with engine_task(cfg) as eng, gateway(cfg) as bus:
+            await submit_all(bus, cmds, clients=4)
+            return eng.runner.engine.state_hash(), eng.runner.seq
+
+    state, seq = asyncio.run(first())
+
+    async def damage(value: bytes):
+        import redis.asyncio as aioredis
+
+        r = aioredis.Redis.from_url(cfg.redis_url)
+        try:
+            await r.set(RedisKeys(cfg.prefix).snapshot, value)
+        finally:
+            await r.aclose()
+
+    asyncio.run(damage(b"PRORUN garbage"))
+
+    async def second():
+        async with engine_task(cfg) as eng:
+            return eng.runner.engine.state_hash(), eng.runner.seq
+
+    assert asyncio.run(second()) == (state, seq)
+
+
+def test_stream_trimmed_past_every_snapshot_is_refused(cfg):
+    from probo_engine.adapters.redis import RecoveryError, RedisEngine
+
+    cfg.data_dir = None
+
+    async def main():
+        import redis.asyncio as aioredis
+
+        r = aioredis.Redis.from_url(cfg.redis_url)
+        keys = RedisKeys(cfg.prefix)
+        try:
+            user = commands.encode(CreateUser())
+            for i in range(5):
+                await r.xadd(keys.cmd, {b"v": b"1", b"k": b"%d" % i, b"c": user})
+            await r.xtrim(keys.cmd, maxlen=2, approximate=False)
+        finally:
+            await r.aclose()
+        with pytest.raises(RecoveryError, match="trimmed"):
+            await asyncio.wait_for(RedisEngine(cfg).run(asyncio.Event()), 30)
+
+    asyncio.run(main())
