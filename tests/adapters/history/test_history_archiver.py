@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
-from streams import Driver, drive
+from history_streams import Driver, drive
 
 from probo_engine.adapters.entries import Entry, MemoryEntryLog
 from probo_engine.adapters.history import (

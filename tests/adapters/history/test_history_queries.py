@@ -7,7 +7,7 @@ import asyncio
 import random
 
 import pytest
-from streams import Driver, drive
+from history_streams import Driver, drive
 
 from probo_engine import commands as C
 from probo_engine.adapters.entries import MemoryEntryLog
