@@ -451,5 +451,17 @@ def test_run_reconcile_rebuilds_the_engine_from_the_entries(store_url, driver):
             await engine_at(log, head, engine=Engine(max_qty=5))
         with pytest.raises(ValueError, match="ends at"):
             await engine_at(log, head + 1, timeout=0.01)
+        # snapshot plus journal: the engine restored at k, then k+1..head
+        k = head // 3
+        snap = (await engine_at(log, k)).snapshot()
+        eng = await engine_at(log, head, engine=Engine.restore(snap), after=k)
+        assert eng.state_hash() == driver.engine.state_hash()
+        store = await open_store(store_url)
+        try:
+            assert await reconcile(store, eng, head) == []
+        finally:
+            await store.close()
+        with pytest.raises(ValueError, match="needs the engine"):
+            await engine_at(log, head, after=k)
 
     asyncio.run(main())
