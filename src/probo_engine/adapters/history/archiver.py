@@ -2,16 +2,21 @@
 
 The loop is: read the checkpoint; read up to ``batch_entries`` entries after
 it; derive their rows (:class:`~.derive.Deriver`, on a worker thread); write
-rows and the new checkpoint in one transaction; repeat.  It reads the next
-batch only once the previous one is committed, so a slow database slows the
-archiver (back-pressure) instead of growing a queue, and the lag
+rows and the new checkpoint in one transaction; repeat.  The two halves are
+pipelined: while batch N is being written, batch N+1 is read and derived
+(deriving is Python on a worker thread; the write waits mostly on the
+database, so the two overlap).  Batch N+2 is read only once batch N has
+committed: at most two batches are ever in memory, so a slow database slows
+the archiver (back-pressure) instead of growing a queue, and the lag
 (:attr:`ArchiverStats.lag`, entries the source has that the store has not)
 grows where a server can export it.
 
 Exactly once: a batch and the checkpoint it moves to commit together, and
 every row is keyed by its place in the entry stream (``ON CONFLICT DO
 NOTHING``).  A crash anywhere leaves the store at the last committed
-checkpoint, and the next run resumes right after it.  When the store or the
+checkpoint, and the next run resumes right after it; a batch derived ahead
+is only memory and is dropped with the process (or, after an outage, derived
+again from the checkpoint read afresh).  When the store or the
 source is unavailable (:class:`~probo_engine.errors.UnavailableError`), the
 archiver waits (exponential back-off, capped), reads the checkpoint again and
 goes on; it stops only when ``stop`` is set, when ``until`` is reached, or on
@@ -24,17 +29,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from probo_engine.adapters.entries import EntrySource
 from probo_engine.errors import UnavailableError
 
-from .derive import Checkpoint, Deriver
+from .derive import Batch, Checkpoint, Deriver
 from .store import HistoryStore, open_store
 
 __all__ = ["Archiver", "ArchiverConfig", "ArchiverStats", "run_archiver"]
 
 log = logging.getLogger("probo_engine.history")
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -126,18 +134,38 @@ class Archiver:
             return Checkpoint(self.stats.cmd_seq, self.stats.event_seq)
         cp, deriver = resumed
         delay = self.retry_initial
+        ready: Batch | None = None  # derived, follows ``cp``, not yet written
         while not stop.is_set() and (until is None or cp.cmd_seq < until):
             try:
-                entries = await self.source.read(
-                    cp.cmd_seq, self.batch_entries, self.read_timeout
+                if ready is None:
+                    ready = await self._next(cp, deriver)
+                    if ready is None:
+                        continue
+                batch, ready = ready, None
+                # Write ``batch`` while the next one is read and derived (at
+                # most two batches in memory: the one in the transaction and
+                # the one after it).  Both run to the end before either's
+                # error is raised, so nothing is left running.
+                ahead = not stop.is_set() and (
+                    until is None or batch.upto.cmd_seq < until
                 )
-                self.stats.head = max(self.stats.head, self.source.head())
-                if not entries:
-                    continue
-                batch = await asyncio.to_thread(deriver.derive, entries, cp)
-                t0 = time.perf_counter()
-                await self.store.write(batch)
+                async with asyncio.TaskGroup() as tg:
+                    wrote = tg.create_task(_outcome(self._write(batch)))
+                    nxt = (
+                        tg.create_task(_outcome(self._next(batch.upto, deriver)))
+                        if ahead
+                        else None
+                    )
+                _, exc = wrote.result()
+                if exc is not None:
+                    raise exc
+                cp = batch.upto
+                if nxt is not None:
+                    ready, exc = nxt.result()
+                    if exc is not None:
+                        raise exc
             except UnavailableError as exc:
+                ready = None  # derived from a checkpoint that may not hold
                 self.stats.retries += 1
                 log.warning("history archiver: %s; retrying in %.1fs", exc, delay)
                 if await _wait(stop, delay):
@@ -149,18 +177,33 @@ class Archiver:
                 cp, deriver = resumed
                 continue
             delay = self.retry_initial
-            s = self.stats
-            s.last_commit_seconds = time.perf_counter() - t0
-            cp = batch.upto
-            s.cmd_seq, s.event_seq = cp
-            s.batches += 1
-            s.entries += batch.n_entries
-            s.events += batch.n_events
-            s.rows += batch.n_rows
-            ts = [r[1] for r in batch.rows["commands"] if r[1] is not None]
-            if ts:
-                s.last_ts = max(ts)
         return cp
+
+    async def _next(self, cp: Checkpoint, deriver: Deriver) -> Batch | None:
+        """The batch after ``cp``: read from the source, derived on a worker
+        thread (None: no new entries within ``read_timeout``)."""
+        entries = await self.source.read(
+            cp.cmd_seq, self.batch_entries, self.read_timeout
+        )
+        self.stats.head = max(self.stats.head, self.source.head())
+        if not entries:
+            return None
+        return await asyncio.to_thread(deriver.derive, entries, cp)
+
+    async def _write(self, batch: Batch) -> None:
+        """One transaction; the stats move as soon as it has committed."""
+        t0 = time.perf_counter()
+        await self.store.write(batch)
+        s = self.stats
+        s.last_commit_seconds = time.perf_counter() - t0
+        s.cmd_seq, s.event_seq = batch.upto
+        s.batches += 1
+        s.entries += batch.n_entries
+        s.events += batch.n_events
+        s.rows += batch.n_rows
+        ts = [r[1] for r in batch.rows["commands"] if r[1] is not None]
+        if ts:
+            s.last_ts = max(ts)
 
     async def _resume(self, stop: asyncio.Event) -> tuple[Checkpoint, Deriver] | None:
         # The checkpoint and the market configurations, waiting out outages
@@ -180,6 +223,14 @@ class Archiver:
             self.stats.cmd_seq, self.stats.event_seq = cp
             log.info("history archiver: resuming after command %d", cp.cmd_seq)
             return cp, Deriver(markets)
+
+
+async def _outcome(aw: Awaitable[_T]) -> tuple[_T | None, Exception | None]:
+    """What ``aw`` returned, or the exception it raised (not cancellation)."""
+    try:
+        return await aw, None
+    except Exception as exc:  # handed back to the caller, who raises it
+        return None, exc
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> bool:

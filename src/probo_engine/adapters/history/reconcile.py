@@ -56,22 +56,29 @@ async def engine_at(
     seq: int,
     *,
     engine: Engine | None = None,
+    after: int = 0,
     timeout: float = 10.0,
     batch: int = 4096,
 ) -> Engine:
-    """A fresh :class:`Engine` with the commands of entries ``1..seq`` applied.
+    """An :class:`Engine` with the commands of entries ``after+1..seq`` applied.
 
-    ``engine``: the fresh engine to apply them to, built with the same limits
-    (``max_qty``, ``max_open_orders``, ...) as the one that produced the
-    entries; default ``Engine()``.  Raises ``ValueError`` if the source has no
-    entry ``seq`` within ``timeout`` seconds, or if a command's result differs
-    from the one its entry recorded (the entries were not produced from such
-    a fresh engine).
+    ``engine``: what to apply them to.  With ``after=0`` (the default) it must
+    be fresh, built with the same limits (``max_qty``, ``max_open_orders``,
+    ...) as the engine that produced the entries; default ``Engine()``.  With
+    ``after=k`` it is the engine as of entry ``k`` (e.g. restored from the
+    runner's snapshot at ``k``): snapshot plus journal.  Raises ``ValueError``
+    if the source has no entry ``seq`` within ``timeout`` seconds, or if a
+    command's result differs from the one its entry recorded (the engine was
+    not the one the entries were produced from).
     """
+    if after < 0 or seq < after:
+        raise ValueError(f"need 0 <= after <= seq, not after={after}, seq={seq}")
+    if after and engine is None:
+        raise ValueError("after > 0 needs the engine as of that entry")
     eng = Engine() if engine is None else engine
-    if eng.totals()[1:] != (0, 0, 0):
+    if not after and eng.totals()[1:] != (0, 0, 0):
         raise ValueError("engine_at needs a fresh engine (no users, markets, orders)")
-    at = 0
+    at = after
     while at < seq:
         entries = await source.read(at, min(batch, seq - at), timeout)
         if not entries:
@@ -83,7 +90,7 @@ async def engine_at(
             if int(got) != e.result:
                 raise ValueError(
                     f"entry {e.seq}: the command returned {got}, the entry says "
-                    f"{e.result}: the entries do not start from a fresh engine"
+                    f"{e.result}: the engine is not the one the entries came from"
                 )
             at = e.seq
         await asyncio.sleep(0)  # let the loop breathe between batches

@@ -47,7 +47,9 @@ class SchemaVersionError(ProboError, RuntimeError):
 
 @dataclass(frozen=True)
 class Table:
-    """A table the archiver writes: its columns in row order, its key."""
+    """A table the archiver writes: its columns in row order, its key (what
+    makes a row unique in the entry stream; the primary key is that key, or
+    for ``ledger`` that key led by ``uid``)."""
 
     name: str
     columns: tuple[str, ...]
@@ -334,9 +336,11 @@ CREATE TABLE ledger (
     d_available BIGINT NOT NULL,
     d_locked BIGINT NOT NULL,
     reason SMALLINT NOT NULL,     -- EventKind of the event (0: lock settled)
-    PRIMARY KEY (seq, idx)
+    -- a row is (seq, idx); uid leads the key so that the one index also
+    -- serves a user's balance history (a second index would double the cost
+    -- of writing the largest table)
+    PRIMARY KEY (uid, seq, idx)
 );
-CREATE INDEX ledger_uid ON ledger (uid, seq);
 
 -- every refused command
 CREATE TABLE rejects (
@@ -351,7 +355,6 @@ CREATE TABLE rejects (
     price BIGINT NOT NULL,
     qty BIGINT NOT NULL
 );
-CREATE INDEX rejects_uid ON rejects (uid, seq);
 """
 
 #: version -> SQL, applied in ascending order.  Never edit a released one:

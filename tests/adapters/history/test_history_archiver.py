@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
-from streams import Driver, drive
+from history_streams import Driver, drive
 
 from probo_engine.adapters.entries import Entry, MemoryEntryLog
 from probo_engine.adapters.history import (
@@ -108,6 +108,7 @@ class FlakyStore:
         self.dialect = inner.dialect
         self.n = 0
         self.lost_before = self.lost_after = self.checkpoint_failures = 0
+        self.committed = 0  # cmd seq of the last batch committed
 
     async def write(self, batch) -> None:  # type: ignore[no-untyped-def]
         self.n += 1
@@ -115,6 +116,7 @@ class FlakyStore:
             self.lost_before += 1
             raise UnavailableError("injected: connection lost before COMMIT")
         await self.inner.write(batch)
+        self.committed = batch.upto.cmd_seq
         if self.n % 3 == 2:
             self.lost_after += 1
             raise UnavailableError("injected: connection lost after COMMIT")
@@ -153,19 +155,67 @@ def test_outages_before_and_after_commit_lose_and_duplicate_nothing(store_url, d
     asyncio.run(main())
 
 
+class CountingSource:
+    """An EntrySource that counts the reads after each command seq, and
+    those made ahead of the store's committed checkpoint."""
+
+    def __init__(self, log: MemoryEntryLog, store: FlakyStore) -> None:
+        self.log, self.store = log, store
+        self.reads_after: dict[int, int] = {}
+        self.ahead: set[int] = set()
+
+    async def read(self, after, limit=1024, timeout=None):  # type: ignore[no-untyped-def]
+        self.reads_after[after] = self.reads_after.get(after, 0) + 1
+        if after > self.store.committed:
+            self.ahead.add(after)
+        return await self.log.read(after, limit, timeout)
+
+    def head(self) -> int:
+        return self.log.head()
+
+
+def test_a_batch_derived_ahead_of_a_failed_write_is_derived_again(store_url, driver):
+    # Every third write fails before COMMIT, every third after it, while the
+    # next batch is already read and derived: that batch is dropped, the
+    # checkpoint is read again and the batch after it derived anew.
+    log = _log(driver)
+    head = log.head()
+
+    async def main() -> None:
+        inner = await open_store(store_url)
+        try:
+            store = FlakyStore(inner)
+            source = CountingSource(log, store)
+            arch = Archiver(store, source, batch_entries=150, retry_initial=0.001)
+            cp = await asyncio.wait_for(arch.run(until=head), 120)
+            assert cp.cmd_seq == head
+            # read ahead of a write that then failed, and read again
+            assert sum(source.reads_after[a] > 1 for a in source.ahead) > 3
+            assert await _counts(inner) == _expected_counts(driver.entries)
+            assert await reconcile(inner, driver.engine, head) == []
+        finally:
+            await inner.close()
+
+    asyncio.run(main())
+
+
 class WatchedSource:
-    """An EntrySource that records whether a write was in flight at each read."""
+    """An EntrySource that records, at each read, how far past the store's
+    committed checkpoint it reads and whether a write was in flight."""
 
     def __init__(self, log: MemoryEntryLog) -> None:
         self.log = log
         self.writing = False
+        self.committed = 0  # the store's checkpoint (cmd seq)
         self.reads_during_write = 0
         self.reads = 0
+        self.most_ahead = 0  # entries read before the read, not yet committed
 
     async def read(self, after, limit=1024, timeout=None):  # type: ignore[no-untyped-def]
         self.reads += 1
         if self.writing:
             self.reads_during_write += 1
+        self.most_ahead = max(self.most_ahead, after - self.committed)
         return await self.log.read(after, limit, timeout)
 
     def head(self) -> int:
@@ -184,6 +234,7 @@ class SlowStore:
         try:
             await asyncio.sleep(0.01)  # a slow database
             await self.inner.write(batch)
+            self.source.committed = batch.upto.cmd_seq
         finally:
             self.source.writing = False
         if self.stats is not None:
@@ -193,9 +244,10 @@ class SlowStore:
         return getattr(self.inner, name)
 
 
-def test_back_pressure_reads_only_after_commit_and_reports_lag(store_url, driver):
+def test_back_pressure_reads_one_batch_ahead_at_most_and_reports_lag(store_url, driver):
     log = MemoryEntryLog()
     entries = driver.entries
+    batch = 100
 
     async def main() -> None:
         inner = await open_store(store_url)
@@ -204,7 +256,7 @@ def test_back_pressure_reads_only_after_commit_and_reports_lag(store_url, driver
             store = SlowStore(inner, source)
             stats = ArchiverStats()
             store.stats = stats
-            arch = Archiver(store, source, batch_entries=100, stats=stats)
+            arch = Archiver(store, source, batch_entries=batch, stats=stats)
 
             async def produce() -> None:
                 for i in range(0, len(entries), 250):  # faster than it archives
@@ -216,7 +268,10 @@ def test_back_pressure_reads_only_after_commit_and_reports_lag(store_url, driver
                 tg.create_task(produce())
                 done = tg.create_task(arch.run(until=len(entries)))
             assert done.result().cmd_seq == len(entries)
-            assert source.reads_during_write == 0
+            # pipelined: the next batch is read while one is being written...
+            assert source.reads_during_write > 10
+            # ... but never more than one batch past the committed checkpoint
+            assert source.most_ahead == batch
             assert max(store.lags) > 100  # the lag grew while the store was slow
             assert stats.lag == 0
             assert await reconcile(inner, driver.engine, len(entries)) == []
@@ -451,5 +506,17 @@ def test_run_reconcile_rebuilds_the_engine_from_the_entries(store_url, driver):
             await engine_at(log, head, engine=Engine(max_qty=5))
         with pytest.raises(ValueError, match="ends at"):
             await engine_at(log, head + 1, timeout=0.01)
+        # snapshot plus journal: the engine restored at k, then k+1..head
+        k = head // 3
+        snap = (await engine_at(log, k)).snapshot()
+        eng = await engine_at(log, head, engine=Engine.restore(snap), after=k)
+        assert eng.state_hash() == driver.engine.state_hash()
+        store = await open_store(store_url)
+        try:
+            assert await reconcile(store, eng, head) == []
+        finally:
+            await store.close()
+        with pytest.raises(ValueError, match="needs the engine"):
+            await engine_at(log, head, after=k)
 
     asyncio.run(main())
