@@ -473,8 +473,36 @@ class AsgiEndpoint:
 # ----------------------------------------------------------------- transports
 
 
+_last_frame: list[bytes] = [b"", b""]  # payload, its wire bytes (see _wire)
+
+
+def _wire(payload: bytes) -> bytes:
+    """A server text frame (RFC 6455: FIN, opcode 1, unmasked) for ``payload``.
+
+    Server frames are not masked, so the bytes are the same for every
+    connection: the feed hands one payload object to all subscribers of a
+    channel in a row, and this one-entry cache (by identity) frames it once.
+    """
+    if _last_frame[0] is payload:
+        return _last_frame[1]
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x81, n))
+    elif n < 65536:
+        head = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    wire = head + payload
+    _last_frame[0], _last_frame[1] = payload, wire
+    return wire
+
+
 class _WsSink:
-    """``websockets`` connection, written the way ``broadcast()`` writes."""
+    """A ``websockets`` connection, written like ``broadcast()`` does, only
+    cheaper: the frame's wire bytes are built once for all connections
+    (:func:`_wire`; no compression is negotiated, so nothing is per
+    connection) and go straight to the transport, without awaiting.
+    """
 
     __slots__ = ("conn", "proto", "transport", "_open", "_closed_exc")
 
@@ -489,9 +517,8 @@ class _WsSink:
         if self.proto.state is not self._open:
             return
         try:
-            self.proto.send_text(frame)
-            self.conn.send_data()
-        except (OSError, RuntimeError, self._closed_exc) as exc:
+            self.transport.write(_wire(frame))
+        except (OSError, RuntimeError) as exc:
             log.debug("write failed: %s", exc)
 
     def buffered(self) -> int:
