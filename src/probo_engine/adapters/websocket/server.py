@@ -129,15 +129,26 @@ class _Transport(Protocol):
 
 
 class _Session:
-    __slots__ = ("sub", "principal", "key", "ip", "tokens", "stamp", "over", "seed")
+    __slots__ = (
+        "sub",
+        "principal",
+        "key",
+        "ip",
+        "tokens",
+        "refilled",
+        "stamp",
+        "over",
+        "seed",
+    )
 
     def __init__(self, sub: Subscriber, ip: str, seed: bool, burst: int) -> None:
         self.sub = sub
         self.principal: Principal | None = None
         self.key: str | None = None  # per-key limit bucket
         self.ip = ip
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()  # last frame received (idle check)
+        self.tokens = float(burst)  # rate limit: a token bucket ...
+        self.refilled = time.monotonic()  # ... last refilled then
+        self.stamp = self.refilled  # last frame received (idle check)
         self.over = 0  # requests refused for rate
         self.seed: str | None = "" if seed else None  # seed room, if a seed session
 
@@ -241,7 +252,8 @@ class WsServer:
     def _take_token(self, s: _Session) -> bool:
         now = time.monotonic()
         cfg = self.config
-        s.tokens = min(float(cfg.burst), s.tokens + (now - s.stamp) * cfg.rate)
+        s.tokens = min(float(cfg.burst), s.tokens + (now - s.refilled) * cfg.rate)
+        s.refilled = now
         if s.tokens < 1.0:
             return False
         s.tokens -= 1.0
