@@ -301,6 +301,8 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, object]:
             "--serve",
             "--stack",
             args.stack,
+            "--loop",
+            args.loop,
             "--markets",
             str(args.markets),
             "--max-connections",
@@ -374,6 +376,7 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, object]:
     srv.wait(timeout=60)
     return {
         "stack": args.stack,
+        "loop": args.loop,
         "connections": n,
         "connect_s": round(connect_s, 1),
         "rss_before_mib": round(rss0 / 1024, 1),
@@ -394,6 +397,9 @@ def main() -> None:
     ap.add_argument("--markets", type=int, default=10)
     ap.add_argument("--duration", type=float, default=20.0, help="seconds measured")
     ap.add_argument("--stack", choices=("websockets", "asgi"), default="websockets")
+    ap.add_argument(
+        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="server loop"
+    )
     ap.add_argument("--quick", action="store_true", help="1,000 connections, 8 s")
     ap.add_argument("--json", help="write the rows to this file")
     # internal
@@ -405,7 +411,12 @@ def main() -> None:
     args = ap.parse_args()
     hard = raise_nofile()
     if args.serve:
-        asyncio.run(serve(args))
+        if args.loop == "uvloop":
+            import uvloop
+
+            uvloop.run(serve(args))
+        else:
+            asyncio.run(serve(args))
         return
     if args.clients:
         asyncio.run(clients(args))

@@ -375,6 +375,24 @@ class WsServer:
     # ----------------------------------------------------- websockets (standalone)
 
     @contextlib.asynccontextmanager
+    async def background(self, *, run_feed: bool = True) -> AsyncIterator[None]:
+        """Run the feed (unless ``run_feed`` is false) and :meth:`housekeeping`
+        in a task group while the block runs; stop both when it ends.
+
+        For the embedded mode: enter it in the HTTP app's lifespan.  An error
+        in either task cancels the block and is raised from it.
+        """
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(self.housekeeping())]
+            if run_feed:
+                tasks.append(tg.create_task(self.feed.run()))
+            try:
+                yield
+            finally:
+                for t in tasks:
+                    t.cancel()
+
+    @contextlib.asynccontextmanager
     async def serve(self, *, run_feed: bool = True) -> AsyncIterator[int]:
         """Listen with ``websockets`` on ``config.host:port``; yield the port.
 
@@ -405,15 +423,8 @@ class WsServer:
             open_timeout=10.0,
         )
         try:
-            async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(self.housekeeping())]
-                if run_feed:
-                    tasks.append(tg.create_task(self.feed.run()))
-                try:
-                    yield int(server.sockets[0].getsockname()[1])
-                finally:
-                    for t in tasks:
-                        t.cancel()
+            async with self.background(run_feed=run_feed):
+                yield int(server.sockets[0].getsockname()[1])
         finally:
             server.close()  # 1001 to every connection, then close_timeout
             try:
@@ -440,9 +451,9 @@ class WsServer:
 
         Mount it in the HTTP app (``Starlette(routes=[WebSocketRoute("/v1/ws",
         server.asgi_app())])``: an object, not a function, so Starlette calls
-        it as an ASGI app) and run the feed and :meth:`housekeeping` in the
-        app's lifespan.  Each connection's queue holds at most
-        ``config.max_buffer`` bytes and ``queue_frames`` frames.
+        it as an ASGI app) and enter :meth:`background` in the app's
+        lifespan.  Each connection's queue holds at most ``config.max_buffer``
+        bytes and ``queue_frames`` frames.
         """
         return AsgiEndpoint(self, seed, queue_frames)
 
