@@ -108,6 +108,7 @@ def test_too_many_subscriptions_oversized_frames_and_malformed_requests():
                 ),
                 ('{"op":"subscribe","channel":"user"}', "unauthenticated"),
                 ('{"op":"ping","id":"x"}', "bad_request"),
+                ('{"type":"subscribe","params":{"eventId":"RAIN"}}', "unknown_op"),
             ]
             for text, _ in bad:
                 await c.send_raw(text)

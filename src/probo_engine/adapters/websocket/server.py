@@ -283,6 +283,11 @@ class WsServer:
     async def _dispatch(self, s: _Session, req: P.Request) -> None:
         feed, sub = self.feed, s.sub
         op = req.op
+        if op.startswith("seed_") and s.seed is None:
+            raise P.ProtocolError(
+                P.ErrorCode.UNKNOWN_OP,
+                "the seed's messages are served on the seed path",
+            )
         if op == "ping":
             self._send(s, {"type": "pong", "id": req.id, "seq": feed.event_seq})
         elif op == "auth":
