@@ -9,11 +9,12 @@ import random
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
-from wsutil import Primary, caught_up, run, running
 
 from probo_engine.adapters.websocket import TokenAuth
 from probo_engine.adapters.websocket.client import FeedClient, FeedClientError
 from probo_engine.types import EventKind
+
+from .wsutil import Primary, caught_up, run, running
 
 AUTH = TokenAuth({"tok-a": "u0", "tok-b": "u1", "tok-c": 2})
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import random
 
-from wsutil import run
-
 from probo_engine.adapters.locallog import open_bus
 from probo_engine.adapters.websocket import Feed, TokenAuth, WsConfig, WsServer
 from probo_engine.adapters.websocket.client import FeedClient
 from probo_engine.commands import CreateMarket, CreateUser, Deposit, Place
 from probo_engine.types import Outcome
+
+from .wsutil import run
 
 
 def test_feed_over_an_in_process_bus_on_a_local_entry_log(tmp_path):

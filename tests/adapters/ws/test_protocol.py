@@ -117,10 +117,10 @@ def test_config_is_validated():
 
 
 def test_feed_refuses_a_gap_and_a_diverging_entry():
-    from wsutil import Primary
-
     from probo_engine.adapters.entries import Entry
     from probo_engine.adapters.websocket import Feed, FeedError
+
+    from .wsutil import Primary
 
     p = Primary()
     p.setup(users=1)

@@ -8,12 +8,13 @@ import json
 import random
 
 import pytest
-from wsutil import run
 
 from probo_engine.adapters.websocket import Feed, WsConfig, WsServer
 from probo_engine.adapters.websocket.client import FeedClient, FeedClientError
 from probo_engine.commands import CreateMarket, CreateUser, Deposit, Mint, Place
 from probo_engine.types import Outcome
+
+from .wsutil import run
 
 redis_mod = pytest.importorskip("probo_engine.adapters.redis")
 pytestmark = pytest.mark.redis

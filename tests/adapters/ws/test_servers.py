@@ -7,12 +7,13 @@ import json
 import random
 
 from websockets.asyncio.client import connect
-from wsutil import Primary, caught_up, run, running
 
 from probo_engine import views
 from probo_engine.adapters.entries import MemoryEntryLog
 from probo_engine.adapters.websocket import Feed, WsConfig, WsServer
 from probo_engine.adapters.websocket.client import FeedClient
+
+from .wsutil import Primary, caught_up, run, running
 
 SUBS = [
     ("book", {"market": "RAIN", "view": "yes", "depth": 10}),
