@@ -35,6 +35,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -66,7 +67,7 @@ async def serve(args: argparse.Namespace) -> None:
     eng = Engine()
     seq = 0
 
-    def do(cmd: object) -> None:
+    def do(cmd: Any) -> None:
         nonlocal seq
         result = commands.apply(eng, cmd)
         seq += 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+from typing import Any
 
 from probo_engine import Engine, commands
 from probo_engine.adapters.entries import Entry, MemoryEntryLog
@@ -27,7 +28,7 @@ class Exchange:
         self.engine = Engine()
         self.log = MemoryEntryLog()
 
-    def do(self, cmd: commands.CommandRecord) -> int:
+    def do(self, cmd: Any) -> int:  # a command record (commands.py)
         result = int(commands.apply(self.engine, cmd))
         seq = self.log.head() + 1
         entry = Entry(
