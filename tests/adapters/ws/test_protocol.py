@@ -136,3 +136,88 @@ def test_feed_refuses_a_gap_and_a_diverging_entry():
     bad = entries[2]
     with pytest.raises(FeedError, match="diverged"):
         feed.apply(Entry(bad.seq, bad.key, bad.command, bad.result + 1, bad.events))
+
+
+class FakeSink:
+    """A sink whose queue the test controls (no network)."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.queued = 0
+        self.closed: tuple[int, str] | None = None
+
+    def write(self, frame: bytes) -> None:
+        self.frames.append(frame)  # sent at once unless the test says otherwise
+
+    def buffered(self) -> int:
+        return self.queued
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+def _slow_setup(policy: str):
+    import json
+
+    from probo_engine import commands
+    from probo_engine.adapters.websocket import Feed
+
+    from .wsutil import Primary
+
+    p = Primary()
+    p.setup(users=2)
+    now = [0.0]
+    feed = Feed(
+        max_buffer=2000, resume_buffer=100, slow_policy=policy, clock=lambda: now[0]
+    )
+    for e in p.log._entries:
+        feed.apply(e)
+    req = P.parse_request('{"op":"subscribe","channel":"book","market":0,"depth":5}')
+    fast, slow = FakeSink(), FakeSink()
+    subs = []
+    for sink in (fast, slow):
+        sub = feed.attach(sink)
+        feed.join(sub, feed.channel(req))
+        subs.append(sub)
+
+    def trade(n: int) -> None:
+        for i in range(n):
+            before = p.seq
+            p.do(commands.Place(i % 2, 0, 0, 0, 50 * (1 + i % 19), 1))
+            for e in p.log._entries[before:]:
+                feed.apply(e)
+
+    return feed, fast, slow, subs, trade, now, json
+
+
+def test_feed_resyncs_a_drained_subscriber_and_cuts_one_behind_too_long():
+    feed, fast, slow, (_, s_sub), trade, now, json = _slow_setup("resync")
+    slow.queued = 1990  # its socket stopped draining
+    trade(30)
+    assert s_sub.behind and s_sub.dropped > 0
+    assert len(fast.frames) == 30 and len(slow.frames) == 0  # the fast one got all
+    feed.service()
+    assert s_sub.behind and not slow.frames  # still full: nothing sent
+    slow.queued = 50  # drained
+    feed.service()
+    kinds = [json.loads(f)["type"] for f in slow.frames]
+    assert kinds == ["error", "snapshot"] and not s_sub.behind and s_sub.resyncs == 1
+    snap = json.loads(slow.frames[1])
+    last = json.loads(fast.frames[-1])
+    assert snap["seq"] == last["seq"] and snap["checksum"] == last["checksum"]
+    # behind again, and for longer than slow_timeout: closed with 4008
+    slow.queued = 1990
+    trade(1)
+    now[0] += feed.slow_timeout + 1
+    feed.service()
+    assert slow.closed == (P.Close.SLOW_CONSUMER, "slow consumer") and s_sub.closed
+
+
+def test_feed_cut_policy_closes_at_once():
+    feed, fast, slow, (_, s_sub), trade, _, _ = _slow_setup("cut")
+    slow.queued = 1990
+    trade(3)
+    assert slow.closed == (P.Close.SLOW_CONSUMER, "slow consumer") and s_sub.closed
+    assert len(fast.frames) == 3
+    feed.detach(s_sub)  # what the session does once the socket is gone
+    assert not s_sub.channels and s_sub not in feed.subscribers

@@ -163,6 +163,11 @@ def test_asgi_endpoint_under_uvicorn():
             conn = await connect(f"ws://127.0.0.1:{port}/seed")
             assert await conn.recv() == "connected"
             await conn.close()
+            # limits hold on this transport too: an oversized frame closes 1009
+            async with FeedClient(f"ws://127.0.0.1:{port}/v1/ws", reconnect=False) as c:
+                await c.send_raw("x" * 5000)
+                await c.wait(lambda: c.closed_code is not None, 10)
+                assert c.closed_code == 1009
             web.should_exit = True
             await web_task
 
