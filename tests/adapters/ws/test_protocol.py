@@ -221,3 +221,55 @@ def test_feed_cut_policy_closes_at_once():
     assert len(fast.frames) == 3
     feed.detach(s_sub)  # what the session does once the socket is gone
     assert not s_sub.channels and s_sub not in feed.subscribers
+
+
+def test_a_feed_started_from_a_replica_continues_its_chains():
+    import json
+
+    from probo_engine import Engine, commands
+    from probo_engine.adapters.websocket import Feed
+
+    from .wsutil import Primary
+
+    p = Primary()
+    p.setup(users=2)
+    cut = 6
+    copy = Engine()  # the engine at entry ``cut``, as from a snapshot
+    for e in p.log._entries[:cut]:
+        commands.apply(copy, commands.decode(e.command))
+    feed = Feed(engine=copy, after=cut)
+    assert feed.event_seq == max(e.last_event_seq for e in p.log._entries[:cut]) > 0
+    req = P.parse_request('{"op":"subscribe","channel":"ticker","market":0}')
+    sink = FakeSink()
+    snap = feed.join(feed.attach(sink), feed.channel(req))
+    assert snap is not None and snap["seq"] == feed.event_seq
+    p.do(commands.Place(0, 0, 0, 0, 500, 3))
+    for e in p.log._entries[cut:]:
+        feed.apply(e)
+    first = json.loads(sink.frames[0])
+    assert first["type"] == "ticker" and first["prev_seq"] == snap["seq"]
+
+
+def test_ticker_follows_open_interest_through_mint_and_merge():
+    import json
+
+    from probo_engine import commands
+    from probo_engine.adapters.websocket import Feed
+
+    from .wsutil import Primary
+
+    p = Primary()
+    p.setup(users=1)
+    feed = Feed()
+    for e in p.log._entries:
+        feed.apply(e)
+    req = P.parse_request('{"op":"subscribe","channel":"ticker","market":"RAIN"}')
+    sink = FakeSink()
+    snap = feed.join(feed.attach(sink), feed.channel(req))
+    assert snap is not None and snap["open_interest"] == 100_000
+    p.do(commands.Merge(0, 0, 40))
+    p.do(commands.Mint(0, 0, 5))
+    for e in p.log._entries[-2:]:
+        feed.apply(e)
+    got = [json.loads(f)["open_interest"] for f in sink.frames]
+    assert got == [99_960, 99_965]

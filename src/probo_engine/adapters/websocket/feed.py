@@ -162,8 +162,10 @@ class Feed:
         self.replica = Replica(engine, after)
         self.engine: Engine = self.replica.engine
         self.entry_seq = after  #: last entry applied to the replica
-        self.event_seq = 0  #: last event seq applied (0 before any)
-        self._base = 0  # chain start for markets/users not seen since start
+        #: last event seq the replica reflects (0 for an empty engine)
+        self.event_seq: int = self.engine.last_seq
+        # chains of markets and users with no update since the start begin here
+        self._base = self.event_seq
         self.max_buffer = max_buffer
         self.resume_buffer = resume_buffer
         self.slow_policy = slow_policy
@@ -224,8 +226,6 @@ class Feed:
         self.entry_seq = entry.seq
         if not entry.events:
             return
-        if self.event_seq == 0:
-            self._base = entry.first_event_seq - 1
         seq = entry.last_event_seq
         self.event_seq = seq
         self._publish_events(seq, entry.iter_events())
@@ -248,6 +248,8 @@ class Feed:
                 touched[ev.market] = None
             elif k in _USER_KINDS and 0 <= ev.user < n_users:
                 users.setdefault(ev.user, []).append(ev)
+                if k == EventKind.PAIR:  # open interest changed
+                    touched[ev.market] = None
         for mid in books:
             self._book_update(mid, seq)
             touched[mid] = None
