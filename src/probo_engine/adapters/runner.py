@@ -2,8 +2,8 @@
 
 :class:`EngineRunner` is the one place where commands change the engine in the
 service.  It stamps each command's time, looks its idempotency key up in the
-dedup window, applies it to an :class:`~probo_engine.Engine` through
-:func:`probo_engine.commands.apply`, and returns an
+dedup window, applies it to an :class:`~probo_engine.Engine` (as
+:func:`probo_engine.commands.apply` does), and returns an
 :class:`~probo_engine.adapters.entries.Entry`: the command seq, the key, the
 stamped command record, the result and the packed events.  Both transports
 are built on it: :class:`InProcessBus` here (embedded mode) and the Redis
@@ -158,10 +158,6 @@ def _check_int(name: str, v: object, lo: int = 0) -> int:
     return v
 
 
-def _ts_of(k: _Kind, cmd: tuple[Any, ...]) -> int | None:
-    return None if k.ts_at < 0 else int(cmd[k.ts_at])
-
-
 class EngineRunner:
     """An :class:`~probo_engine.Engine`, the next command seq and the dedup window.
 
@@ -274,12 +270,13 @@ class EngineRunner:
             the engine refuses as misuse (an enum out of range, a bad market
             grid, a name taken).  Nothing was applied and no seq was used.
         """
-        k = _kind(cmd)
+        k = _KINDS.get(type(cmd)) or _kind(cmd)
         if now_ns is None:
             now_ns = time.time_ns()
         elif type(now_ns) is not int or now_ns < 0:
             raise TypeError(f"now_ns must be an int >= 0, not {now_ns!r}")
-        key = _check_key(key)
+        if type(key) is not bytes or len(key) > MAX_KEY_BYTES:
+            key = _check_key(key)
         if k.ts_at >= 0:
             ts = now_ns if now_ns > self._last_ts else self._last_ts
             i = k.ts_at
@@ -322,7 +319,12 @@ class EngineRunner:
         verify: Entry | None,
     ) -> Entry:
         engine = self._engine
-        result = commands.apply(engine, cmd)  # misuse raises before any change
+        spec = k.spec
+        # misuse raises before any change (commands.apply, without its lookup)
+        if spec.names:
+            result = commands.call(getattr(engine, spec.method), spec, cmd)
+        else:
+            result = getattr(engine, spec.method)(*cmd)
         events = engine.events_bytes() if engine.n_last_events else b""
         seq = self._next
         if verify is not None and (verify.result != result or verify.events != events):
@@ -618,6 +620,20 @@ class InProcessBus:
     If the log fails (an I/O error), the engine is ahead of the log: the bus
     refuses every later command with ``UnavailableError``; restart the
     process to recover the durable state.
+
+    Parameters
+    ----------
+    runner : EngineRunner
+        The single writer (recovered, e.g. ``LocalEntryLog.open(d).runner``).
+    log : DurableEntryLog, optional
+        Where entries are made durable (``LocalEntryLog``); None: nowhere.
+    tail : MemoryEntryLog, optional
+        The in-memory tail to append durable entries to (default: a new one
+        starting after ``runner.seq``, keeping the newest ``keep`` entries).
+    clock : callable
+        Integer nanoseconds for time stamping (``time.time_ns``).
+    snapshot_every : int, optional
+        Write a runner snapshot to ``log`` every so many entries.
     """
 
     def __init__(
@@ -674,7 +690,9 @@ class InProcessBus:
         self._wake.set()
         tg, self._tg = self._tg, None
         if tg is not None:
-            await tg.__aexit__(*exc_info)
+            # children end on their own (stop is set); the body's error, if
+            # any, propagates unchanged (not wrapped in an ExceptionGroup)
+            await tg.__aexit__(None, None, None)
 
     # ------------------------------------------------------------ commands
 
@@ -780,13 +798,12 @@ class InProcessBus:
                 self._fail(exc)
                 return
             self._release(durable)
-            if (
-                self._snapshot_every is not None
-                and self._runner.seq - self._snap_seq >= self._snapshot_every
-            ):
-                await self._auto_snapshot(log)
+            every = self._snapshot_every
+            due = every is not None and self._runner.seq - self._snap_seq >= every
+            if due and not await self._auto_snapshot(log):
+                return  # the log failed: _fail() told everyone
 
-    async def _auto_snapshot(self, log: DurableEntryLog) -> None:
+    async def _auto_snapshot(self, log: DurableEntryLog) -> bool:
         # Taken now, on the loop; the entries it covers are all appended to
         # the log already, so one commit makes them durable before it is
         # written.  A failure to write it is logged, not fatal: snapshots
@@ -801,8 +818,9 @@ class InProcessBus:
         except Exception as exc:
             if self._durable < seq:  # the commit failed: the log is broken
                 self._fail(exc)
-                raise
+                return False
             _log.error("runner snapshot at entry %d not written: %r", seq, exc)
+        return True
 
     def _release(self, durable: int) -> None:
         pending, tail, waiters = self._pending, self._tail, self._waiters

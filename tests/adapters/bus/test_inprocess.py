@@ -261,3 +261,30 @@ def test_close_commits_what_is_pending():
 
     replies = asyncio.run(main())
     assert len(log.durable) == 20 and [r.seq for r in replies] == list(range(1, 21))
+
+
+def test_an_error_in_the_body_comes_out_unchanged():
+    async def main() -> None:
+        async with InProcessBus(EngineRunner(), log=FakeLog()) as bus:
+            await bus.submit(CreateUser(), b"")
+            raise KeyError("mine")
+
+    with pytest.raises(KeyError, match="mine"):
+        asyncio.run(main())
+
+
+def test_a_failing_snapshot_write_is_not_fatal():
+    log = FakeLog()
+
+    def broken(seq: int, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    log.write_snapshot = broken  # type: ignore[method-assign]
+
+    async def main() -> None:
+        async with InProcessBus(EngineRunner(), log=log, snapshot_every=3) as bus:
+            for _ in range(10):
+                await bus.submit(CreateUser(), b"")
+            assert bus.health()["failed"] is None and bus.durable_seq == 10
+
+    asyncio.run(main())

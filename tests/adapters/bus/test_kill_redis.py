@@ -278,7 +278,8 @@ def test_gateway_killed_mid_request_retry_elsewhere(redis_url, redis_prefix, tmp
 
 
 def test_engine_lease_is_exclusive(redis_url, redis_prefix, tmp_path):
-    cfg = EngineConfig(redis_url=redis_url, prefix=redis_prefix, lease_ms=1000)
+    # a long lease: a renewal delayed by a loaded machine must not lose it
+    cfg = EngineConfig(redis_url=redis_url, prefix=redis_prefix, lease_ms=10_000)
 
     async def main():
         async with engine_task(cfg):

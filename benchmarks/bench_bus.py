@@ -1,0 +1,341 @@
+"""The command bus, measured: engine apply rate and end-to-end latency.
+
+Not a test; run it by hand (it starts its own redis-server on a free port in a
+temporary directory, never touching a shared one)::
+
+    python benchmarks/bench_bus.py [--quick] [--fsync always everysec no]
+                                   [--clients 1 16 64] [--gateways 1]
+
+For each Redis ``appendfsync`` setting it prints:
+
+* **engine apply**: the command stream pre-filled with N commands (pipelined
+  XADD), then the engine process loop (``RedisEngine``, in this process)
+  started; commands/s from its first read to its last batch written (entries
+  XADDed to the event stream, replies, market data).
+* **end to end**: gateway (``RedisBus``) -> Redis -> engine (a separate
+  process) -> reply, with C concurrent clients, each submitting one command
+  at a time; commands/s and the p50/p99 latency of ``submit``.  The clients
+  run in ``--gateways`` gateway processes.
+* **in-process**: the same with ``InProcessBus`` on a ``LocalEntryLog`` in a
+  temporary directory (embedded mode: group commit, fdatasync).
+
+Figures are medians of ``--repeat`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "src"))
+
+from adapters.bus.busstream import random_commands, setup_commands  # noqa: E402
+from adapters.bus.redis_util import OwnRedis  # noqa: E402
+from probo_engine import commands  # noqa: E402
+from probo_engine.adapters.redis import (  # noqa: E402
+    WIRE_VERSION,
+    EngineConfig,
+    RedisBus,
+    RedisEngine,
+    RedisKeys,
+)
+
+
+def env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=f"{ROOT / 'src'}{os.pathsep}{ROOT / 'tests'}")
+
+
+# ------------------------------------------------------------ engine apply
+
+
+async def prefill(url: str, prefix: str, n: int) -> None:
+    import redis.asyncio as aioredis
+
+    r = aioredis.Redis.from_url(url)
+    keys = RedisKeys(prefix)
+    cmds = setup_commands() + random_commands(1, n)
+    try:
+        for lo in range(0, len(cmds), 2000):
+            pipe = r.pipeline(transaction=False)
+            for i in range(lo, min(lo + 2000, len(cmds))):
+                fields: dict[Any, Any] = {b"v": WIRE_VERSION, b"k": f"k{i}".encode(),
+                          b"c": commands.encode(cmds[i]), b"g": b"bench",
+                          b"q": str(i).encode()}  # fmt: skip
+                pipe.xadd(keys.cmd, fields)
+            await pipe.execute()
+    finally:
+        await r.aclose()
+
+
+async def engine_apply(
+    url: str, prefix: str, n: int, batch: int
+) -> tuple[float, float]:
+    """(commands per wall second, commands per CPU second of this process)."""
+    await prefill(url, prefix, n)
+    total = n + len(setup_commands())
+    cfg = EngineConfig(redis_url=url, prefix=prefix, batch=batch, block_ms=20,
+                       snapshot_every=10**9, lease_ms=5000)  # fmt: skip
+    eng = RedisEngine(cfg)
+    stop = asyncio.Event()
+    t0 = 0.0
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(eng.run(stop))
+        await eng.ready.wait()
+        t0, c0 = time.perf_counter(), time.process_time()
+        while eng.applied < total:
+            await asyncio.sleep(0.001)
+        t1, c1 = time.perf_counter(), time.process_time()
+        stop.set()
+    return total / (t1 - t0), total / (c1 - c0)
+
+
+# ------------------------------------------------------------- end to end
+
+
+async def gateway_run(
+    url: str, prefix: str, clients: int, seconds: float, seed: int
+) -> dict[str, Any]:
+    cmds = random_commands(seed, 200_000)
+    lat: list[float] = []
+    n = 0
+    async with RedisBus(redis_url=url, prefix=prefix) as bus:
+        deadline = time.perf_counter() + seconds
+
+        async def client(k: int) -> None:
+            nonlocal n
+            i = k
+            while time.perf_counter() < deadline:
+                t = time.perf_counter()
+                await bus.submit(
+                    cmds[i % len(cmds)], f"{seed}-{i}".encode(), timeout=30
+                )
+                lat.append(time.perf_counter() - t)
+                i += clients
+                n += 1
+
+        t0 = time.perf_counter()
+        async with asyncio.TaskGroup() as tg:
+            for k in range(clients):
+                tg.create_task(client(k))
+        elapsed = time.perf_counter() - t0
+    return {"n": n, "elapsed": elapsed, "lat": lat}
+
+
+def end_to_end(
+    url: str, prefix: str, clients: int, gateways: int, seconds: float
+) -> tuple[float, float, float]:
+    per = [clients // gateways + (g < clients % gateways) for g in range(gateways)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "_gateway",
+                url,
+                prefix,
+                str(c),
+                str(seconds),
+                str(g),
+            ],
+            env=env(),
+            stdout=subprocess.PIPE,
+        )  # fmt: skip
+        for g, c in enumerate(per)
+        if c
+    ]
+    results = [json.loads(p.communicate(timeout=seconds + 120)[0]) for p in procs]
+    n = sum(r["n"] for r in results)
+    elapsed = max(r["elapsed"] for r in results)
+    lat = sorted(x for r in results for x in r["lat"])
+    return n / elapsed, lat[len(lat) // 2] * 1e3, lat[int(len(lat) * 0.99)] * 1e3
+
+
+async def setup_users(url: str, prefix: str) -> None:
+    from probo_engine.errors import UnavailableError
+
+    async with RedisBus(redis_url=url, prefix=prefix) as bus:
+        for i, c in enumerate(setup_commands()):
+            for _ in range(600):  # the engine process may still be starting
+                try:
+                    await bus.submit(c, f"setup-{i}".encode(), timeout=30)
+                    break
+                except UnavailableError:
+                    await asyncio.sleep(0.05)
+
+
+# -------------------------------------------------------------- embedded
+
+
+async def embedded(clients: int, seconds: float, d: str) -> tuple[float, float, float]:
+    from probo_engine.adapters.locallog import open_bus
+
+    bus = open_bus(d, snapshot_every=None)
+    cmds = random_commands(3, 200_000)
+    lat: list[float] = []
+    n = 0
+    try:
+        async with bus:
+            for i, c in enumerate(setup_commands()):
+                await bus.submit(c, f"s{i}".encode())
+            deadline = time.perf_counter() + seconds
+
+            async def client(k: int) -> None:
+                nonlocal n
+                i = k
+                while time.perf_counter() < deadline:
+                    t = time.perf_counter()
+                    await bus.submit(cmds[i % len(cmds)], f"e{i}".encode(), timeout=30)
+                    lat.append(time.perf_counter() - t)
+                    i += clients
+                    n += 1
+
+            t0 = time.perf_counter()
+            async with asyncio.TaskGroup() as tg:
+                for k in range(clients):
+                    tg.create_task(client(k))
+            elapsed = time.perf_counter() - t0
+    finally:
+        bus.log.close()  # type: ignore[union-attr]
+    lat.sort()
+    return n / elapsed, lat[len(lat) // 2] * 1e3, lat[int(len(lat) * 0.99)] * 1e3
+
+
+# ------------------------------------------------------------ components
+
+
+def components(url: str) -> None:
+    """Per-component rates: the runner, and XADD through each client path."""
+    from probo_engine.adapters.redis import _RespPipe
+    from probo_engine.adapters.runner import EngineRunner
+
+    cmds = setup_commands() + random_commands(1, 100_000)
+    keys = [f"k{i}".encode() for i in range(len(cmds))]
+    runner = EngineRunner()
+    t, c = time.perf_counter(), time.process_time()
+    for i, cmd in enumerate(cmds):
+        runner.apply(cmd, keys[i], now_ns=i)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    print(f"component  EngineRunner.apply (stamp, dedup, apply, entry) "
+          f"{len(cmds) / wall:>10,.0f} commands/s  "
+          f"({len(cmds) / cpu:,.0f} per CPU second)")  # fmt: skip
+
+    async def xadds() -> None:
+        import redis.asyncio as aioredis
+
+        payload = b"x" * 250  # about an encoded entry with a few events
+        n, batch = 20_480, 1024
+        r = aioredis.Redis.from_url(url)
+        t = time.perf_counter()
+        for lo in range(0, n, batch):
+            pipe = r.pipeline(transaction=False)
+            for i in range(lo, lo + batch):
+                pipe.xadd("bench:a", {b"e": payload}, id=f"{i + 1}-0")
+            await pipe.execute()
+        print(f"component  XADD via redis-py pipeline (1024 a batch)      "
+              f"{n / (time.perf_counter() - t):>10,.0f} /s")  # fmt: skip
+        await r.aclose()
+        p = _RespPipe(url, timeout=30, connect_timeout=5)
+        await p.connect()
+        t = time.perf_counter()
+        for lo in range(0, n, batch):
+            await p.execute([("XADD", "bench:b", f"{i + 1}-0", "e", payload)
+                             for i in range(lo, lo + batch)])  # fmt: skip
+        print(f"component  XADD via the engine's hiredis pipe (1024)      "
+              f"{n / (time.perf_counter() - t):>10,.0f} /s")  # fmt: skip
+        await p.execute([("DEL", "bench:a", "bench:b")])
+        await p.close()
+
+    asyncio.run(xadds())
+
+
+# ------------------------------------------------------------------ main
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_gateway":
+        url, prefix, c, s, g = sys.argv[2:7]
+        res = asyncio.run(gateway_run(url, prefix, int(c), float(s), int(g)))
+        print(json.dumps(res))
+        return
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="short runs")
+    p.add_argument("--fsync", nargs="+", default=["always", "everysec", "no"])
+    p.add_argument("--clients", nargs="+", type=int, default=[1, 16, 64])
+    p.add_argument("--gateways", type=int, default=1)
+    p.add_argument("--n", type=int, default=100_000, help="commands for engine apply")
+    p.add_argument("--batch", type=int, default=1024)
+    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--repeat", type=int, default=3)
+    args = p.parse_args()
+    if args.quick:
+        args.n, args.seconds, args.repeat = 20_000, 1.5, 1
+    print(f"# bench_bus: {os.cpu_count()} CPUs, medians of {args.repeat} runs")
+    for fsync in args.fsync:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-bus-"))
+        server = OwnRedis(tmp / "redis", fsync=fsync)
+        server.start()
+        eng_proc = None
+        try:
+            components(server.url)
+            rates = []
+            for k in range(args.repeat):
+                rates.append(asyncio.run(
+                    engine_apply(server.url, f"apply{k}", args.n, args.batch)
+                ))  # fmt: skip
+            print(f"appendfsync {fsync:8}  engine apply from the stream "
+                  f"{statistics.median(r[0] for r in rates):>10,.0f} commands/s "
+                  f"({statistics.median(r[1] for r in rates):,.0f} per CPU second "
+                  f"of the engine; COUNT {args.batch}, {args.n:,} commands)"
+                  )  # fmt: skip
+            eng_proc = subprocess.Popen(
+                [sys.executable, "-m", "probo_engine.adapters.redis", "engine",
+                 "--redis", server.url, "--prefix", "e2e", "--log-level", "warning"],
+                env=env(),
+            )  # fmt: skip
+            asyncio.run(setup_users(server.url, "e2e"))
+            for c in args.clients:
+                runs = [
+                    end_to_end(
+                        server.url, "e2e", c, min(args.gateways, c), args.seconds
+                    )
+                    for _ in range(args.repeat)
+                ]
+                rate = statistics.median(r[0] for r in runs)
+                p50 = statistics.median(r[1] for r in runs)
+                p99 = statistics.median(r[2] for r in runs)
+                print(f"appendfsync {fsync:8}  end to end {c:3} clients "
+                      f"{rate:>10,.0f} commands/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+                      f"  ({args.gateways} gateway process(es))")  # fmt: skip
+        finally:
+            if eng_proc is not None:
+                eng_proc.terminate()
+                eng_proc.wait(60)
+            server.kill()
+            shutil.rmtree(tmp, ignore_errors=True)
+    for c in args.clients:
+        d = tempfile.mkdtemp(prefix="bench-embedded-")
+        try:
+            runs = [asyncio.run(embedded(c, args.seconds, d + f"/{k}"))
+                    for k in range(args.repeat)]  # fmt: skip
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+        print(f"embedded (LocalEntryLog, fdatasync) {c:3} clients "
+              f"{statistics.median(r[0] for r in runs):>10,.0f} commands/s  "
+              f"p50 {statistics.median(r[1] for r in runs):6.2f} ms  "
+              f"p99 {statistics.median(r[2] for r in runs):6.2f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
