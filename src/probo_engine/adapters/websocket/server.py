@@ -501,7 +501,12 @@ class AsgiEndpoint:
 # ----------------------------------------------------------------- transports
 
 
-_last_frame: list[bytes] = [b"", b""]  # payload, its wire bytes (see _wire)
+class _FrameCache:
+    """The last payload framed and its wire bytes, as one tuple (swapped
+    whole, so loops in several threads never pair a payload with another's
+    frame)."""
+
+    last: tuple[bytes, bytes] = (b"", b"")
 
 
 def _wire(payload: bytes) -> bytes:
@@ -511,8 +516,9 @@ def _wire(payload: bytes) -> bytes:
     connection: the feed hands one payload object to all subscribers of a
     channel in a row, and this one-entry cache (by identity) frames it once.
     """
-    if _last_frame[0] is payload:
-        return _last_frame[1]
+    last = _FrameCache.last
+    if last[0] is payload:
+        return last[1]
     n = len(payload)
     if n < 126:
         head = bytes((0x81, n))
@@ -521,7 +527,7 @@ def _wire(payload: bytes) -> bytes:
     else:
         head = bytes((0x81, 127)) + n.to_bytes(8, "big")
     wire = head + payload
-    _last_frame[0], _last_frame[1] = payload, wire
+    _FrameCache.last = (payload, wire)
     return wire
 
 
