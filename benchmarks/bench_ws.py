@@ -283,6 +283,91 @@ async def clients(args: argparse.Namespace) -> None:
     os._exit(0)
 
 
+# --------------------------------------------------------------- feed alone
+
+
+class NullSink:
+    def write(self, frame: bytes) -> None:
+        pass
+
+    def buffered(self) -> int:
+        return 0
+
+    def close(self, code: int, reason: str) -> None:
+        pass
+
+
+def apply_rate(n: int) -> None:
+    """Entries/s through ``Feed.apply`` (replica + events -> updates), no network."""
+    import random
+
+    from probo_engine import Engine, commands
+    from probo_engine.adapters.entries import Entry
+    from probo_engine.adapters.websocket import Feed
+    from probo_engine.adapters.websocket import protocol as P
+
+    eng = Engine()
+    entries: list[Entry] = []
+
+    def do(cmd: Any) -> None:
+        result = commands.apply(eng, cmd)
+        entries.append(
+            Entry(
+                len(entries) + 1,
+                b"",
+                commands.encode(cmd),
+                int(result),
+                eng.events_bytes(),
+            )
+        )
+
+    do(commands.CreateMarket(symbol="M0"))
+    for u in range(6):
+        do(commands.CreateUser())
+        do(commands.Deposit(u, 10**12))
+        do(commands.Mint(u, 0, 10**6))
+    rng = random.Random(1)
+    live: list[tuple[int, int]] = []
+    for _ in range(n):
+        u = rng.randrange(6)
+        if live and rng.random() < 0.2:
+            uid, oid = live.pop(rng.randrange(len(live)))
+            do(commands.Cancel(uid, oid))
+        else:
+            do(
+                commands.Place(
+                    u,
+                    0,
+                    rng.randrange(2),
+                    rng.randrange(2),
+                    50 * rng.randint(1, 19),
+                    rng.randint(1, 50),
+                )
+            )
+            if entries[-1].result > 0:
+                live.append((u, entries[-1].result))
+    subs = [
+        '{"op":"subscribe","channel":"book","market":0,"depth":10}',
+        '{"op":"subscribe","channel":"trades","market":0}',
+        '{"op":"subscribe","channel":"ticker","market":0}',
+    ]
+    for label, channels in (("no subscribers", []), ("book+trades+ticker", subs)):
+        rates = []
+        for _ in range(3):
+            feed = Feed()
+            for e in entries[:19]:
+                feed.apply(e)
+            sub = feed.attach(NullSink())
+            for text in channels:
+                feed.join(sub, feed.channel(P.parse_request(text)))
+            t = time.perf_counter()
+            for e in entries[19:]:
+                feed.apply(e)
+            rates.append((len(entries) - 19) / (time.perf_counter() - t))
+        rates.sort()
+        print(json.dumps({"feed_apply": label, "entries_per_s": round(rates[1])}))
+
+
 # --------------------------------------------------------------- driver
 
 
@@ -402,6 +487,13 @@ def main() -> None:
         "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="server loop"
     )
     ap.add_argument("--quick", action="store_true", help="1,000 connections, 8 s")
+    ap.add_argument(
+        "--apply-rate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only measure Feed.apply over N random orders (median of 3)",
+    )
     ap.add_argument("--json", help="write the rows to this file")
     # internal
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -421,6 +513,9 @@ def main() -> None:
         return
     if args.clients:
         asyncio.run(clients(args))
+        return
+    if args.apply_rate:
+        apply_rate(args.apply_rate)
         return
     if args.quick:
         args.connections, args.duration = "1000", 8.0

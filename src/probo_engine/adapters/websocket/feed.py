@@ -37,12 +37,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from probo_engine.adapters import entries as _entries
 from probo_engine.adapters.entries import Entry, EntrySource
 from probo_engine.adapters.runner import Replica
 from probo_engine.adapters.websocket import protocol as P
@@ -64,8 +66,12 @@ _OUTCOME = ("yes", "no")
 _FILL_KIND = {k.value: k.name.lower() for k in FillKind}
 _CANCEL = {k.value: k.name.lower() for k in CancelReason}
 _STATUS = {k.value: k.name.lower() for k in MarketStatus}
+_LEVEL, _FILL, _MARKET, _PAIR = (
+    int(k) for k in (EventKind.LEVEL, EventKind.FILL, EventKind.MARKET, EventKind.PAIR)
+)
 _USER_KINDS = frozenset(
-    {
+    int(k)
+    for k in (
         EventKind.ACCEPTED,
         EventKind.REJECTED,
         EventKind.CANCELED,
@@ -73,8 +79,16 @@ _USER_KINDS = frozenset(
         EventKind.CASH,
         EventKind.PAIR,
         EventKind.SETTLEMENT,
-    }
+    )
 )
+# Packed events -> Event records: entries.iter_events, with the field
+# permutation done by one C call (itemgetter) instead of a list per event.
+_unpack = _entries._EVENT.iter_unpack
+_pick = operator.itemgetter(*_entries._ORDER)
+
+
+def _make_event(raw: tuple[int, ...]) -> Event:
+    return Event._make(_pick(raw))
 
 
 class FeedError(RuntimeError):
@@ -228,27 +242,30 @@ class Feed:
             return
         seq = entry.last_event_seq
         self.event_seq = seq
-        self._publish_events(seq, entry.iter_events())
+        self._publish_events(seq, map(_make_event, _unpack(entry.events)))
 
     def _publish_events(self, seq: int, events: Iterable[Event]) -> None:
         books: dict[int, None] = {}
         fills: dict[int, list[Event]] = {}
         touched: dict[int, None] = {}
         users: dict[int, list[Event]] = {}
-        n_users = self.engine.totals()[1]
+        n_users = -1  # looked up once, if a user event needs it
         for ev in events:
             k = ev.kind
-            if k == EventKind.LEVEL:
+            if k == _LEVEL:
                 books[ev.market] = None
-            elif k == EventKind.FILL:
+            elif k == _FILL:
                 fills.setdefault(ev.market, []).append(ev)
                 users.setdefault(ev.user, []).append(ev)
                 users.setdefault(ev.user2, []).append(ev)
-            elif k == EventKind.MARKET:
+            elif k == _MARKET:
                 touched[ev.market] = None
-            elif k in _USER_KINDS and 0 <= ev.user < n_users:
-                users.setdefault(ev.user, []).append(ev)
-                if k == EventKind.PAIR:  # open interest changed
+            elif k in _USER_KINDS:
+                if n_users < 0:
+                    n_users = self.engine.totals()[1]
+                if 0 <= ev.user < n_users:  # a REJECTED echoes any uid
+                    users.setdefault(ev.user, []).append(ev)
+                if k == _PAIR:  # open interest changed
                     touched[ev.market] = None
         for mid in books:
             self._book_update(mid, seq)
