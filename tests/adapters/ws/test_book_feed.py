@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 
-from wsutil import Primary, caught_up, run, running
-
 from probo_engine.adapters.websocket.client import FeedClient
 from probo_engine.types import EventKind, Outcome
+
+from .wsutil import Primary, caught_up, run, running
 
 CHANNELS = [("yes", 100), ("no", 100), ("yes", 5), ("no", 3)]
 

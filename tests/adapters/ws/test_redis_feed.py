@@ -8,12 +8,13 @@ import json
 import random
 
 import pytest
-from wsutil import run
 
 from probo_engine.adapters.websocket import Feed, WsConfig, WsServer
-from probo_engine.adapters.websocket.client import FeedClient
+from probo_engine.adapters.websocket.client import FeedClient, FeedClientError
 from probo_engine.commands import CreateMarket, CreateUser, Deposit, Mint, Place
 from probo_engine.types import Outcome
+
+from .wsutil import run
 
 redis_mod = pytest.importorskip("probo_engine.adapters.redis")
 pytestmark = pytest.mark.redis
@@ -88,6 +89,10 @@ def test_two_servers_behind_redis_deliver_identical_sequences(
                 FeedClient(u1, record=True) as c1,
                 FeedClient(u2, record=True) as c2,
             ):
+                for s in (s1, s2):  # the market exists once a feed caught up
+                    async with asyncio.timeout(30):
+                        while s.feed.entry_seq < eng.runner.seq:
+                            await asyncio.sleep(0.02)
                 for c in (c1, c2):
                     await c.subscribe("book", market="RAIN", view="no", depth=10)
                     await c.subscribe("trades", market="RAIN")
@@ -124,3 +129,78 @@ def test_two_servers_behind_redis_deliver_identical_sequences(
         run(main)
     finally:
         asyncio.run(_delete_prefix(redis_url, redis_prefix))
+
+
+def test_standalone_server_process_over_redis(redis_url, redis_prefix, tmp_path):
+    """``python -m probo_engine.adapters.websocket`` (run_ws) in its own process."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = Path(__file__).resolve().parents[3]
+    config = redis_mod.EngineConfig(
+        redis_url=redis_url,
+        prefix=redis_prefix,
+        data_dir=str(tmp_path / "engine"),
+        lease_ms=1_000,
+        block_ms=20,
+    )
+    errlog = open(tmp_path / "ws.log", "w")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "probo_engine.adapters.websocket",
+            "--redis",
+            redis_url,
+            "--prefix",
+            redis_prefix,
+            "--port",
+            str(port),
+        ],
+        env=dict(os.environ, PYTHONPATH=str(root / "src")),
+        stderr=errlog,
+    )
+
+    async def main() -> None:
+        async with (
+            _engine(config) as eng,
+            redis_mod.RedisBus(redis_url=redis_url, prefix=redis_prefix) as bus,
+        ):
+            await bus.submit(CreateMarket(symbol="RAIN"), b"m", timeout=30)
+            for i in range(2):
+                await bus.submit(CreateUser(name=f"u{i}"), f"u{i}".encode(), timeout=30)
+                await bus.submit(Deposit(i, 10**6), f"d{i}".encode(), timeout=30)
+            url = f"ws://127.0.0.1:{port}/v1/ws"
+            async with asyncio.timeout(30):
+                while True:  # the process is up and its feed has the market
+                    try:
+                        async with FeedClient(url, reconnect=False) as c:
+                            ch = await c.subscribe("book", market="RAIN", depth=5)
+                            break
+                    except (OSError, TimeoutError, FeedClientError):
+                        await asyncio.sleep(0.2)
+            async with FeedClient(url) as c:
+                ch = await c.subscribe("book", market="RAIN", depth=5)
+                await bus.submit(Place(0, 0, 0, 0, 600, 7), b"p1", timeout=30)
+                await c.wait(lambda: c.book(ch) == ([(600, 7, 1)], []), 20)
+                del eng
+
+    try:
+        run(main)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(timeout=20)
+            errlog.close()
+            assert code == 0, (tmp_path / "ws.log").read_text()
+        finally:
+            proc.kill()
+            errlog.close()
+            asyncio.run(_delete_prefix(redis_url, redis_prefix))

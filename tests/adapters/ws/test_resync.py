@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 
-from wsutil import Primary, caught_up, run, running
-
 from probo_engine.adapters.websocket.client import FeedClient
 from probo_engine.types import Outcome
+
+from .wsutil import Primary, caught_up, run, running
 
 
 def _want(p, mid, view, depth):

@@ -7,12 +7,13 @@ import json
 import random
 
 from websockets.asyncio.client import connect
-from wsutil import Primary, caught_up, run, running
 
 from probo_engine import views
 from probo_engine.adapters.entries import MemoryEntryLog
 from probo_engine.adapters.websocket import Feed, WsConfig, WsServer
 from probo_engine.adapters.websocket.client import FeedClient
+
+from .wsutil import Primary, caught_up, run, running
 
 SUBS = [
     ("book", {"market": "RAIN", "view": "yes", "depth": 10}),
@@ -144,12 +145,8 @@ def test_asgi_endpoint_under_uvicorn():
         )
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
         web = uvicorn.Server(config)
-        async with asyncio.TaskGroup() as tg:
-            tasks = [
-                tg.create_task(feed.run()),
-                tg.create_task(server.housekeeping()),
-                tg.create_task(web.serve()),
-            ]
+        async with server.background(), asyncio.TaskGroup() as tg:
+            web_task = tg.create_task(web.serve())
             while not web.started:
                 await asyncio.sleep(0.01)
             port = web.servers[0].sockets[0].getsockname()[1]
@@ -166,9 +163,12 @@ def test_asgi_endpoint_under_uvicorn():
             conn = await connect(f"ws://127.0.0.1:{port}/seed")
             assert await conn.recv() == "connected"
             await conn.close()
+            # limits hold on this transport too: an oversized frame closes 1009
+            async with FeedClient(f"ws://127.0.0.1:{port}/v1/ws", reconnect=False) as c:
+                await c.send_raw("x" * 5000)
+                await c.wait(lambda: c.closed_code is not None, 10)
+                assert c.closed_code == 1009
             web.should_exit = True
-            await tasks[2]
-            for t in tasks[:2]:
-                t.cancel()
+            await web_task
 
     run(main)

@@ -140,10 +140,14 @@ class FeedClient:
     # ------------------------------------------------------------ lifecycle
 
     async def __aenter__(self) -> FeedClient:
+        # The first connection is opened here, so a refusal raises plainly
+        # (OSError, TimeoutError, websockets' InvalidHandshake); later ones
+        # are the background task's business.
+        first = await self._open()
         stack = contextlib.AsyncExitStack()
         tg = await stack.enter_async_context(asyncio.TaskGroup())
         self._stack = stack
-        self._tasks.append(tg.create_task(self._run()))
+        self._tasks.append(tg.create_task(self._run(first)))
         try:
             await asyncio.wait_for(self._connected.wait(), self.open_timeout)
         except BaseException:
@@ -195,19 +199,19 @@ class FeedClient:
             kw["max_queue"] = 1
         return await ws.connect(self.url, **kw)
 
-    async def _run(self) -> None:
+    async def _run(self, first: Any) -> None:
         closed = require("websockets.exceptions", extra="ws").ConnectionClosed
         backoff = 0.1
         while True:
-            try:
-                self._conn = await self._open()
-            except (OSError, TimeoutError) as exc:
-                if not self.reconnect:
-                    raise
-                del exc
-                await asyncio.sleep(backoff)
-                backoff = min(2 * backoff, 5.0)
-                continue
+            if first is not None:
+                self._conn, first = first, None
+            else:
+                try:
+                    self._conn = await self._open()
+                except (OSError, TimeoutError):
+                    await asyncio.sleep(backoff)
+                    backoff = min(2 * backoff, 5.0)
+                    continue
             self.connects += 1
             self._last_rx = time.monotonic()
             async with asyncio.TaskGroup() as tg:

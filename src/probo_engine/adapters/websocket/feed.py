@@ -37,12 +37,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from probo_engine.adapters import entries as _entries
 from probo_engine.adapters.entries import Entry, EntrySource
 from probo_engine.adapters.runner import Replica
 from probo_engine.adapters.websocket import protocol as P
@@ -64,8 +66,12 @@ _OUTCOME = ("yes", "no")
 _FILL_KIND = {k.value: k.name.lower() for k in FillKind}
 _CANCEL = {k.value: k.name.lower() for k in CancelReason}
 _STATUS = {k.value: k.name.lower() for k in MarketStatus}
+_LEVEL, _FILL, _MARKET, _PAIR = (
+    int(k) for k in (EventKind.LEVEL, EventKind.FILL, EventKind.MARKET, EventKind.PAIR)
+)
 _USER_KINDS = frozenset(
-    {
+    int(k)
+    for k in (
         EventKind.ACCEPTED,
         EventKind.REJECTED,
         EventKind.CANCELED,
@@ -73,8 +79,16 @@ _USER_KINDS = frozenset(
         EventKind.CASH,
         EventKind.PAIR,
         EventKind.SETTLEMENT,
-    }
+    )
 )
+# Packed events -> Event records: entries.iter_events, with the field
+# permutation done by one C call (itemgetter) instead of a list per event.
+_unpack = _entries._EVENT.iter_unpack
+_pick = operator.itemgetter(*_entries._ORDER)
+
+
+def _make_event(raw: tuple[int, ...]) -> Event:
+    return Event._make(_pick(raw))
 
 
 class FeedError(RuntimeError):
@@ -162,8 +176,10 @@ class Feed:
         self.replica = Replica(engine, after)
         self.engine: Engine = self.replica.engine
         self.entry_seq = after  #: last entry applied to the replica
-        self.event_seq = 0  #: last event seq applied (0 before any)
-        self._base = 0  # chain start for markets/users not seen since start
+        #: last event seq the replica reflects (0 for an empty engine)
+        self.event_seq: int = self.engine.last_seq
+        # chains of markets and users with no update since the start begin here
+        self._base = self.event_seq
         self.max_buffer = max_buffer
         self.resume_buffer = resume_buffer
         self.slow_policy = slow_policy
@@ -209,7 +225,12 @@ class Feed:
             self.service()
 
     def apply(self, entry: Entry) -> None:
-        """Apply one entry to the replica and publish its updates."""
+        """Apply one entry to the replica and publish its updates.
+
+        :class:`FeedError` for an entry that is not the next one (nothing
+        changes) or whose result or events differ from the replica's (the
+        replica has diverged: fatal, build a new feed).
+        """
         if entry.seq != self.entry_seq + 1:
             raise FeedError(f"entry {entry.seq} after {self.entry_seq}: gap")
         try:
@@ -219,30 +240,33 @@ class Feed:
         self.entry_seq = entry.seq
         if not entry.events:
             return
-        if self.event_seq == 0:
-            self._base = entry.first_event_seq - 1
         seq = entry.last_event_seq
         self.event_seq = seq
-        self._publish_events(seq, entry.iter_events())
+        self._publish_events(seq, map(_make_event, _unpack(entry.events)))
 
     def _publish_events(self, seq: int, events: Iterable[Event]) -> None:
         books: dict[int, None] = {}
         fills: dict[int, list[Event]] = {}
         touched: dict[int, None] = {}
         users: dict[int, list[Event]] = {}
-        n_users = self.engine.totals()[1]
+        n_users = -1  # looked up once, if a user event needs it
         for ev in events:
             k = ev.kind
-            if k == EventKind.LEVEL:
+            if k == _LEVEL:
                 books[ev.market] = None
-            elif k == EventKind.FILL:
+            elif k == _FILL:
                 fills.setdefault(ev.market, []).append(ev)
                 users.setdefault(ev.user, []).append(ev)
                 users.setdefault(ev.user2, []).append(ev)
-            elif k == EventKind.MARKET:
+            elif k == _MARKET:
                 touched[ev.market] = None
-            elif k in _USER_KINDS and 0 <= ev.user < n_users:
-                users.setdefault(ev.user, []).append(ev)
+            elif k in _USER_KINDS:
+                if n_users < 0:
+                    n_users = self.engine.totals()[1]
+                if 0 <= ev.user < n_users:  # a REJECTED echoes any uid
+                    users.setdefault(ev.user, []).append(ev)
+                if k == _PAIR:  # open interest changed
+                    touched[ev.market] = None
         for mid in books:
             self._book_update(mid, seq)
             touched[mid] = None

@@ -41,8 +41,8 @@ __all__ = [
 ]
 
 PROTOCOL_VERSION: Final = 1
-#: Version of :func:`book_checksum`; a change of the hashed text bumps it and
-#: the old version stays selectable for a deprecation period (docs).
+#: Version of :func:`book_checksum` (``hello.cv``, a book snapshot's ``cv``);
+#: the hashed text never changes within a version.
 CHECKSUM_VERSION: Final = 1
 
 CHANNELS: Final = ("book", "trades", "ticker", "user")
@@ -188,6 +188,8 @@ def diff_levels(old: Sequence[Level], new: Sequence[Level]) -> list[list[int]]:
     >>> diff_levels([(600, 10, 1), (550, 5, 1)], [(600, 7, 1), (500, 2, 1)])
     [[500, 2, 1], [550, 0, 0], [600, 7, 1]]
     """
+    if old == new:
+        return []
     before = {p: (q, n) for p, q, n in old}
     after = {p: (q, n) for p, q, n in new}
     out: list[list[int]] = []
