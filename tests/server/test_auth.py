@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -120,7 +121,9 @@ async def test_signature_tampering_expiry_replay(server: Server) -> None:
     ).status_code == 401
 
 
-async def test_secret_encrypted_at_rest_and_not_logged(server: Server, caplog) -> None:
+async def test_secret_encrypted_at_rest_and_not_logged(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
     key_id, secret = await _key(server, "asha")
     raw = (server.data / "auth.sqlite3").read_bytes()
     wal = server.data / "auth.sqlite3-wal"
@@ -266,7 +269,7 @@ async def test_cross_user_attempts(server: Server) -> None:
     assert server.engine.order(oid)[5] == 600
 
 
-async def test_rate_limit_and_body_limit(tmp_path) -> None:
+async def test_rate_limit_and_body_limit(tmp_path: Path) -> None:
     from probo_engine.server.config import ServerConfig
 
     cfg = ServerConfig(data=tmp_path, rate_per_s=1.0, rate_burst=5, max_body=1000)
