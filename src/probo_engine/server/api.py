@@ -72,11 +72,12 @@ def json_response(obj: Any, status: int = 200, seq: int | None = None) -> Respon
     return Response(_ENC.encode(obj), status, headers, media_type="application/json")
 
 
-#: engine result code -> (HTTP status, error code)
 def reject_status(code: int) -> int:
-    if code == RejectReason.UNKNOWN_ORDER:
-        return 404
+    """The HTTP status of an engine refusal (``RejectReason`` code): unknown
+    user/market/order 404, other validation (1xx) 400, funds and limits (2xx)
+    422, matching and market status (3xx, 4xx) 409."""
     if code in (
+        RejectReason.UNKNOWN_ORDER,
         RejectReason.UNKNOWN_USER,
         RejectReason.UNKNOWN_MARKET,
     ):
@@ -89,6 +90,8 @@ def reject_status(code: int) -> int:
 
 
 def reject_error(code: int, seq: int) -> ApiError:
+    """The error a client gets for an engine refusal; the code is the reason's
+    name in lower case (``insufficient_funds``)."""
     try:
         name = RejectReason(code).name
     except ValueError:
