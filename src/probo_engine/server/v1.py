@@ -1,9 +1,11 @@
 """The versioned API, ``/v1``.  Every route is listed in :func:`routes`.
 
 Conventions: integers only (paise, shares, prices on the market's grid, ns
-timestamps); the acting user is the authenticated one; every query answer
-carries ``seq`` (the newest engine *event* seq it reflects, the WebSocket
-feed's numbering) and ``command_seq`` (the newest command applied).
+timestamps); the acting user is the authenticated one; every answer read from
+the engine replica carries ``seq`` (the newest engine *event* seq it
+reflects, the WebSocket feed's numbering) and ``command_seq`` (the newest
+command applied); history answers come from the history store, which may lag
+the engine by the archiver's lag.  See docs/server.md.
 """
 
 from __future__ import annotations
