@@ -184,6 +184,22 @@ ADMIN_ROUTES = [
 ]
 
 
+def test_admin_list_covers_every_admin_route() -> None:
+    from probo_engine.server.app import all_routes
+
+    admin = {(r.method, r.path) for r in all_routes() if r.admin}
+    listed = {(m, p.replace("RAIN", "{market}")) for m, p, _ in ADMIN_ROUTES}
+    listed |= {
+        (m, "/user/create/{userId}") for m, p, _ in ADMIN_ROUTES if "/user/create/" in p
+    }
+    listed |= {
+        (m, "/symbol/create/{stockSymbol}")
+        for m, p, _ in ADMIN_ROUTES
+        if "/symbol/create/" in p
+    }
+    assert admin <= listed, admin - listed
+
+
 async def test_non_admin_on_admin_routes(server: Server) -> None:
     await server.market("RAIN")
     await server.user("asha", 1_000)
