@@ -305,3 +305,13 @@ async def test_rate_limit_and_body_limit(tmp_path: Path) -> None:
         assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
         adm = read_admin(tmp_path)
         assert adm["user"] == "admin"
+    # login attempts are bounded per address (each costs an argon2 hash)
+    cfg = ServerConfig(data=tmp_path, auth_fail_per_s=0.01, auth_fail_burst=3)
+    app = create_app(cfg, memory_services)
+    async with app.router.lifespan_context(app):
+        s = Server(app, tmp_path)
+        login = {"name": "admin", "password": "wrong-password"}
+        codes = [
+            (await s.anon.post("/v1/session", json=login)).status_code for _ in range(5)
+        ]
+        assert codes == [401, 401, 401, 429, 429]

@@ -43,7 +43,12 @@ from probo_engine.server.api import (
     order_reply,
     reject_error,
 )
-from probo_engine.server.auth import CSRF_COOKIE, SESSION_COOKIE, valid_name
+from probo_engine.server.auth import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    RateLimiter,
+    valid_name,
+)
 from probo_engine.server.orders import (
     NAME_PATTERN,
     OUTCOMES,
@@ -289,6 +294,16 @@ async def set_password(call: Call) -> Response:
 
 async def login(call: Call) -> Response:
     body = call.json(LoginIn)
+    # every attempt costs an argon2 verification: bounded per client address
+    ip = call.request.client.host if call.request.client else "-"
+    wait = call.ctx.fail_limiter.take("login:" + ip)
+    if wait:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "too many login attempts",
+            {"Retry-After": RateLimiter.retry_after(wait)},
+        )
     auth = call.ctx.s.auth
     ok = await asyncio.to_thread(auth.check_password, body.name, body.password)
     if not ok:
