@@ -20,8 +20,12 @@ Keys (``<prefix>`` default ``probo``, ``<shard>`` default ``0``; the hash tag
     ``q`` (the gateway's request number, ASCII).  The engine stamps ``ts``
     from the entry id's milliseconds, so a replay stamps the same time.
 ``<prefix>:{<shard>}:events``
-    The entry stream: one stream entry per applied command, id ``<seq>-0``,
-    field ``e`` = ``encode_entry(entry)``.
+    The entry stream: one stream entry per engine batch, id ``<seq of its
+    last entry>-0``, field ``e`` = the batch's entries (:func:`pack_entries`).
+    Packing matters: with ``appendfsync always`` Redis fsyncs once per pass of
+    its event loop, and it reads a client's pipeline 16 KiB a pass, so one
+    ``XADD`` per entry costs an fsync every ~50 entries, one per batch about
+    one fsync a batch (measured: 22,000 entries/s against 430,000).
 ``<prefix>:{<shard>}:reply:<gateway id>``
     A gateway's replies: one stream entry per engine batch, field ``r`` =
     packed replies (:func:`pack_replies`).  Capped and expiring.
@@ -92,8 +96,10 @@ __all__ = [
     "RedisKeys",
     "RecoveryError",
     "main",
+    "pack_entries",
     "pack_replies",
     "run_engine",
+    "unpack_entries",
     "unpack_replies",
 ]
 
@@ -108,6 +114,7 @@ _REPLY = struct.Struct("<QBQqI")  # q, status, seq, result, payload length
 _EV_MARKET_AT = 72  # byte offset of ``market`` (i4) in a packed event
 _EVENT_SIZE = 96
 _I32 = struct.Struct("<i")
+_U32 = struct.Struct("<I")
 
 #: The runner snapshot files an engine keeps in its data directory.
 _SNAP_FMT = _j.SegmentFormat(snapshot_prefix="redis-runner")
@@ -277,6 +284,39 @@ def unpack_replies(data: bytes) -> list[tuple[int, int, int, int, bytes]]:
             at += k
     except struct.error as exc:
         raise ValueError(f"damaged reply record: {exc}") from None
+    return out
+
+
+def pack_entries(entries: Sequence[Entry]) -> bytes:
+    """Entries for one event stream entry: ``(u32 length, encode_entry)*``."""
+    out = bytearray()
+    for e in entries:
+        data = encode_entry(e)
+        out += _U32.pack(len(data))
+        out += data
+    return bytes(out)
+
+
+def unpack_entries(data: bytes) -> list[Entry]:
+    """Inverse of :func:`pack_entries`; ``EntryDecodeError`` on damage, and
+    unless the entries' seqs are consecutive."""
+    out: list[Entry] = []
+    at, n = 0, len(data)
+    view = memoryview(data)
+    while at < n:
+        if at + 4 > n:
+            raise EntryDecodeError("packed entries: length cut")
+        (k,) = _U32.unpack_from(data, at)
+        at += 4
+        if at + k > n:
+            raise EntryDecodeError("packed entries: entry cut")
+        e = decode_entry(view[at : at + k])
+        if out and e.seq != out[-1].seq + 1:
+            raise EntryDecodeError(f"packed entries: {e.seq} after {out[-1].seq}")
+        out.append(e)
+        at += k
+    if not out:
+        raise EntryDecodeError("packed entries: empty")
     return out
 
 
@@ -584,12 +624,13 @@ class RedisEngine:
         cmds: list[tuple[Any, ...]] = []
         md: dict[int, list[bytes]] = {}
         head = self._events_head
-        for entry in out.entries:
-            if entry.seq > head:
-                cmds.append(
-                    ("XADD", ev_key, f"{entry.seq}-0", "e", encode_entry(entry))
-                )
-            if cfg.publish and entry.events:
+        fresh = [e for e in out.entries if e.seq > head]
+        if fresh:  # one stream entry for the batch, id = its last seq
+            cmds.append(
+                ("XADD", ev_key, f"{fresh[-1].seq}-0", "e", pack_entries(fresh))
+            )
+        if cfg.publish:
+            for entry in out.entries:
                 ev = entry.events
                 for at in range(0, len(ev), _EVENT_SIZE):
                     mid = _I32.unpack_from(ev, at + _EV_MARKET_AT)[0]
@@ -931,9 +972,12 @@ class RedisBus:
 class RedisEntrySource:
     """:class:`~probo_engine.adapters.entries.EntrySource` over the event stream.
 
-    ``read(after, ...)`` is ``XREAD [BLOCK] STREAMS events <after>-0``.  A
-    read whose first entry is not ``after + 1`` (the stream was trimmed past
-    it) raises ``LookupError``; a Redis error raises ``UnavailableError``.
+    ``read(after, ...)`` is ``XREAD [BLOCK] STREAMS events <after>-0``: the
+    first stream entry returned is the one holding entry ``after + 1`` (ids
+    are the last seq of each batch); what a read fetched beyond ``limit`` is
+    served from memory by the next read.  If the entry ``after + 1`` is gone
+    (the stream was trimmed past it) it raises ``LookupError``; a Redis error
+    raises ``UnavailableError``.
     Use it as an async context manager, or pass a ``redis.asyncio.Redis``.
     """
 
@@ -954,6 +998,7 @@ class RedisEntrySource:
         self._own = client is None
         self._op_timeout = op_timeout
         self._head = 0
+        self._cache: list[Entry] = []  # the entries of the last read, in order
 
     async def __aenter__(self) -> RedisEntrySource:
         if self._r is None:
@@ -976,6 +1021,10 @@ class RedisEntrySource:
     ) -> list[Entry]:
         if self._r is None:
             raise RuntimeError("use the RedisEntrySource as an async context manager")
+        cached = self._cache
+        if cached and cached[0].seq <= after + 1 <= cached[-1].seq:
+            i = after + 1 - cached[0].seq
+            return cached[i : i + limit]
         start = f"{after}-0"
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -983,7 +1032,7 @@ class RedisEntrySource:
             block = None if left <= 0 else max(1, int(min(left, 1.0) * 1000))
             try:
                 resp = await self._r.xread(
-                    {self.keys.events: start}, count=limit, block=block
+                    {self.keys.events: start}, count=min(limit, 256), block=block
                 )
             except _transport_errors() as exc:
                 raise UnavailableError(f"redis is unavailable: {exc!r}") from exc
@@ -991,21 +1040,27 @@ class RedisEntrySource:
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 return []
-        out = []
+        out: list[Entry] = []
         for sid, fields in resp[0][1]:
             try:
-                entry = decode_entry(fields[b"e"])
+                got = unpack_entries(fields[b"e"])
+                if _id_tuple(sid) != (got[-1].seq, 0):
+                    raise EntryDecodeError(f"id {sid!r} for entries to {got[-1].seq}")
+                if out and got[0].seq != out[-1].seq + 1:
+                    raise EntryDecodeError(f"{got[0].seq} after {out[-1].seq}")
             except (KeyError, EntryDecodeError) as exc:
                 raise JournalCorruptError(
-                    self.keys.events, 0, f"entry {sid!r}: {exc}"
+                    self.keys.events, 0, f"stream entry {sid!r}: {exc}"
                 ) from None
-            out.append(entry)
-        if out[0].seq != after + 1:
+            out += got
+        if out[0].seq > after + 1:
             raise LookupError(
                 f"entries after {after} were trimmed (next is {out[0].seq})"
             )
         self._head = max(self._head, out[-1].seq)
-        return out
+        out = out[after + 1 - out[0].seq :]
+        self._cache = out
+        return out[:limit]
 
     async def set_checkpoint(self, name: str, seq: int) -> None:
         """Record that consumer ``name`` has processed up to ``seq``.

@@ -225,3 +225,46 @@ def test_entry_source_waits_and_resumes(cfg):
             assert [e.seq for e in await src.read(1, 10, 30)] == [2]
 
     asyncio.run(main())
+
+
+def test_entry_source_small_reads_and_trimming(cfg):
+    cmds = setup_commands() + random_commands(8, 600)
+
+    async def main():
+        import redis.asyncio as aioredis
+
+        async with engine_task(cfg), gateway(cfg) as bus:
+            await submit_all(bus, cmds, clients=4)
+        whole = await all_entries(cfg)
+        async with RedisEntrySource(cfg.redis_url, prefix=cfg.prefix) as src:
+            got, after = [], 0
+            while part := await src.read(after, 7, 0):
+                assert len(part) <= 7 and part[0].seq == after + 1
+                got += part
+                after = part[-1].seq
+            assert got == whole
+            assert [e.seq for e in await src.read(100, 3, 0)] == [101, 102, 103]
+        r = aioredis.Redis.from_url(cfg.redis_url)
+        try:  # trim everything but the last stream entry: older reads fail
+            await r.xtrim(RedisKeys(cfg.prefix).events, maxlen=1, approximate=False)
+        finally:
+            await r.aclose()
+        async with RedisEntrySource(cfg.redis_url, prefix=cfg.prefix) as src:
+            with pytest.raises(LookupError):
+                await src.read(0, 10, 0)
+
+    asyncio.run(main())
+
+
+def test_pack_entries_round_trip_and_damage():
+    from probo_engine.adapters.entries import EntryDecodeError
+    from probo_engine.adapters.redis import pack_entries, unpack_entries
+    from probo_engine.adapters.runner import EngineRunner
+
+    r = EngineRunner()
+    entries = [r.apply(c, b"k%d" % i, now_ns=i) for i, c in enumerate(setup_commands())]
+    data = pack_entries(entries)
+    assert unpack_entries(data) == entries
+    for bad in (b"", data[:-1], data[:3], pack_entries(entries[:2] + entries[3:5])):
+        with pytest.raises(EntryDecodeError):
+            unpack_entries(bad)
