@@ -5,7 +5,7 @@ Not a test (pytest does not collect it); run it by hand::
 
     python benchmarks/bench_history.py [--quick] [--store sqlite|postgres|both]
 
-The entries come from the seeded stream of ``tests/adapters/history/streams.py``
+The entries come from the seeded stream of ``tests/adapters/history/history_streams.py``
 (orders of every kind, amends, cancels, mints, resolutions, fees), built once.
 
 1. **Throughput**: an empty store, every entry already in a ``MemoryEntryLog``;
@@ -41,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "adapters" / "history"))
 
-from streams import Driver, entries_for_events  # noqa: E402
+from history_streams import Driver, entries_for_events  # noqa: E402
 
 from probo_engine.adapters.entries import MemoryEntryLog  # noqa: E402
 from probo_engine.adapters.history import (  # noqa: E402
@@ -180,7 +180,7 @@ def main() -> None:
     p.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
     p.add_argument("--pg", default=PG_ADMIN, help="admin DSN to create databases")
     p.add_argument("--events", type=int, default=200_000)
-    p.add_argument("--batch", type=int, default=2000, help="entries per batch")
+    p.add_argument("--batch", type=int, default=5000, help="entries per batch")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--rate", type=int, default=20_000, help="lag: events/s fed")
     p.add_argument("--seconds", type=float, default=10.0, help="lag: how long")

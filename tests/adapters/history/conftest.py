@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # streams.py, file_source.py
+sys.path.insert(
+    0, str(Path(__file__).parent)
+)  # history_streams.py, history_file_source.py
 
 STORES = [
     pytest.param("sqlite", id="sqlite"),

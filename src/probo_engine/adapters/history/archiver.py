@@ -67,7 +67,7 @@ class ArchiverConfig:
     #: where the entries come from (the embedded entry log, the Redis stream)
     source: EntrySource
     #: most entries per transaction
-    batch_entries: int = 2000
+    batch_entries: int = 5000
     #: how long one read of the source waits for new entries, in seconds
     read_timeout: float = 1.0
     #: first and longest wait after the store or the source was unavailable
@@ -93,7 +93,7 @@ class Archiver:
         store: HistoryStore,
         source: EntrySource,
         *,
-        batch_entries: int = 2000,
+        batch_entries: int = 5000,
         read_timeout: float = 1.0,
         retry_initial: float = 0.1,
         retry_max: float = 5.0,

@@ -2,8 +2,8 @@
 
 :class:`Deriver` turns a run of consecutive entries
 (:class:`~probo_engine.adapters.entries.Entry`) into a :class:`Batch` of rows
-for the tables of :mod:`.schema`.  It is
-pure (no I/O) and needs only one piece of state from before the batch: the
+for the tables of :mod:`.schema`.  It is pure (no I/O) and needs only one
+piece of state from before the batch: the
 configuration of every market created so far (payout, tick, fee rates), which
 the archiver loads from the store when it starts.
 
@@ -18,8 +18,8 @@ docs/semantics.md ("Ledger effect of a fill", "Fees", ``place`` step 1 and 4):
   releases ``q * (e + fee_unit)`` and gets back ``q * fee_unit - fee``; a
   seller's shares leave its lock and it receives ``q * e - fee``; the buyer
   gets ``q`` shares; both fees go to the fee account (uid ``-1``);
-* ``CANCELED``: a resting order's remainder is unlocked (the incoming order's
-  own remainder is part of its lump, below);
+* ``CANCELED``: the remainder's cash or shares are unlocked (an incoming
+  buy's own remainder is part of its lump, below);
 * ``AMENDED``: the lock is recomputed for the new price and quantity;
 * ``PAIR``: mint pays ``payout * qty`` for ``qty`` YES and NO shares, merge
   the reverse; ``SETTLEMENT`` pays ``yes_value`` per YES share and
@@ -374,12 +374,42 @@ class Deriver:
                 taker.remaining -= q
                 taker.last_seq = seq
                 updates(
-                    (seq, oid, cs, ts, mid, uid, kind, side, outcome)
-                    + (taker.price, taker.yes_price, q, taker.remaining, fk, 0)
+                    (
+                        seq,
+                        oid,
+                        cs,
+                        ts,
+                        mid,
+                        uid,
+                        kind,
+                        side,
+                        outcome,
+                        taker.price,
+                        taker.yes_price,
+                        q,
+                        taker.remaining,
+                        fk,
+                        0,
+                    )
                 )
                 updates(
-                    (seq, mk_oid, cs, ts, mid, mk_uid, kind, mk_side, mk_outcome)
-                    + (mk_e, x, q, mk_left, fk, 0)
+                    (
+                        seq,
+                        mk_oid,
+                        cs,
+                        ts,
+                        mid,
+                        mk_uid,
+                        kind,
+                        mk_side,
+                        mk_outcome,
+                        mk_e,
+                        x,
+                        q,
+                        mk_left,
+                        fk,
+                        0,
+                    )
                 )
                 tk_share = YES if outcome == 0 else NO
                 mk_share = YES if mk_outcome == 0 else NO
@@ -408,8 +438,23 @@ class Deriver:
                 m = markets.get(mid) or _no_market(mid, seq)
                 share = YES if outcome == 0 else NO
                 updates(
-                    (seq, oid, cs, ts, mid, uid, kind, side, outcome)
-                    + (price, price2, qty, 0, code, 0)
+                    (
+                        seq,
+                        oid,
+                        cs,
+                        ts,
+                        mid,
+                        uid,
+                        kind,
+                        side,
+                        outcome,
+                        price,
+                        price2,
+                        qty,
+                        0,
+                        code,
+                        0,
+                    )
                 )
                 mine = taker is not None and taker.oid == oid
                 if side != _BUY:
@@ -424,12 +469,43 @@ class Deriver:
                 m = markets.get(mid) or _no_market(mid, seq)
                 is_market = (aux >> 2) & 1
                 out["orders"].append(
-                    (oid, seq, cs, ts, mid, uid, side, outcome, price, price2)
-                    + (qty, code, user2, oid2, (aux >> 1) & 1, is_market)
+                    (
+                        oid,
+                        seq,
+                        cs,
+                        ts,
+                        mid,
+                        uid,
+                        side,
+                        outcome,
+                        price,
+                        price2,
+                        qty,
+                        code,
+                        user2,
+                        oid2,
+                        (aux >> 1) & 1,
+                        is_market,
+                    )
                 )
                 updates(
-                    (seq, oid, cs, ts, mid, uid, kind, side, outcome)
-                    + (price, price2, qty, qty, 0, 1)
+                    (
+                        seq,
+                        oid,
+                        cs,
+                        ts,
+                        mid,
+                        uid,
+                        kind,
+                        side,
+                        outcome,
+                        price,
+                        price2,
+                        qty,
+                        qty,
+                        0,
+                        1,
+                    )
                 )
                 taker = _Taker(oid, uid, mid, side, outcome, price)
                 taker.yes_price, taker.remaining = price2, qty
@@ -448,8 +524,23 @@ class Deriver:
                 old_price, old_qty, kept = price2, aux, code
                 yes_price = price if outcome == 0 else m.payout - price
                 updates(
-                    (seq, oid, cs, ts, mid, uid, kind, side, outcome)
-                    + (price, yes_price, qty, qty, kept, 1 - kept)
+                    (
+                        seq,
+                        oid,
+                        cs,
+                        ts,
+                        mid,
+                        uid,
+                        kind,
+                        side,
+                        outcome,
+                        price,
+                        yes_price,
+                        qty,
+                        qty,
+                        kept,
+                        1 - kept,
+                    )
                 )
                 if side == _BUY:
                     new = qty * (price + fee_unit(m, price))
@@ -496,6 +587,16 @@ class Deriver:
             refund = taker.lump - rest * (taker.price + fee_unit(m, taker.price))
             if refund:
                 ledger(
-                    (taker.last_seq, _SETTLE_IDX, cs, taker.ts, taker.uid, -1, CASH)
-                    + (refund, -refund, _SETTLED)
+                    (
+                        taker.last_seq,
+                        _SETTLE_IDX,
+                        cs,
+                        taker.ts,
+                        taker.uid,
+                        -1,
+                        CASH,
+                        refund,
+                        -refund,
+                        _SETTLED,
+                    )
                 )

@@ -24,6 +24,7 @@ __all__ = [
     "BookAt",
     "BookOrder",
     "Candle",
+    "MarketEvent",
     "MarketRecord",
     "OrderRecord",
     "OrderUpdate",
@@ -33,6 +34,7 @@ __all__ = [
     "balances_at",
     "book_at",
     "candles",
+    "market_history",
     "market_status_at",
     "markets",
     "order_history",
@@ -498,6 +500,26 @@ async def markets(store: HistoryStore) -> list[MarketRecord]:
         "(SELECT MAX(x.seq) FROM market_status x WHERE x.mid = m.mid) ORDER BY m.mid"
     )
     return [MarketRecord._make((*r[:8], bool(r[8]), r[9], r[10])) for r in rows]
+
+
+class MarketEvent(NamedTuple):
+    """A market's status change (creation, halt, resume, close, resolution)."""
+
+    seq: int
+    cmd_seq: int
+    ts: int
+    status: int  #: MarketStatus after it
+    yes_value: int  #: what a YES share paid (RESOLVED), else 0
+
+
+async def market_history(store: HistoryStore, market: int) -> list[MarketEvent]:
+    """Every status change of a market, oldest first (the first is OPEN)."""
+    rows = await store.fetch(
+        "SELECT seq, cmd_seq, ts, status, yes_value FROM market_status "
+        "WHERE mid = ? ORDER BY seq",
+        (_int("market", market),),
+    )
+    return [MarketEvent(*r) for r in rows]
 
 
 async def market_status_at(store: HistoryStore, cmd_seq: int) -> dict[int, int]:

@@ -16,6 +16,7 @@ journal, or :func:`engine_at`, which applies the entries' commands to a fresh
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -51,15 +52,25 @@ class Difference(NamedTuple):
 
 
 async def engine_at(
-    source: EntrySource, seq: int, *, timeout: float = 10.0, batch: int = 4096
+    source: EntrySource,
+    seq: int,
+    *,
+    engine: Engine | None = None,
+    timeout: float = 10.0,
+    batch: int = 4096,
 ) -> Engine:
     """A fresh :class:`Engine` with the commands of entries ``1..seq`` applied.
 
-    Raises ``ValueError`` if the source has no entry ``seq`` within
-    ``timeout`` seconds, or if a command's result differs from the one its
-    entry recorded (the entries were not produced from a fresh engine).
+    ``engine``: the fresh engine to apply them to, built with the same limits
+    (``max_qty``, ``max_open_orders``, ...) as the one that produced the
+    entries; default ``Engine()``.  Raises ``ValueError`` if the source has no
+    entry ``seq`` within ``timeout`` seconds, or if a command's result differs
+    from the one its entry recorded (the entries were not produced from such
+    a fresh engine).
     """
-    eng = Engine()
+    eng = Engine() if engine is None else engine
+    if eng.totals()[1:] != (0, 0, 0):
+        raise ValueError("engine_at needs a fresh engine (no users, markets, orders)")
     at = 0
     while at < seq:
         entries = await source.read(at, min(batch, seq - at), timeout)
@@ -178,6 +189,9 @@ class ReconcileConfig:
     source: EntrySource
     #: the command seq to compare at (None: the store's checkpoint)
     seq: int | None = None
+    #: makes the fresh engine the entries are applied to (same limits as the
+    #: engine that produced them)
+    engine_factory: Callable[[], Engine] = Engine
     connect_timeout: float = 10.0
     command_timeout: float = 600.0
 
@@ -197,7 +211,7 @@ async def run_reconcile(config: ReconcileConfig) -> tuple[int, list[Difference]]
         seq = (
             config.seq if config.seq is not None else (await store.checkpoint()).cmd_seq
         )
-        engine = await engine_at(config.source, seq)
+        engine = await engine_at(config.source, seq, engine=config.engine_factory())
         return seq, await reconcile(store, engine, seq)
     finally:
         await store.close()

@@ -6,7 +6,9 @@ loop never blocks on the database.  The file is in WAL mode with
 checkpoint survives a power loss too, and whoever trims the entry log up to
 it (the embedded server does) never throws away entries the history still
 needs.  That is one fsync per batch.  Other processes may read the file while
-the archiver writes (WAL readers do not block the writer).
+the archiver writes (WAL readers do not block the writer), and so may this
+store's own queries: :meth:`SQLiteStore.fetch` runs on a second thread with a
+read-only connection, so a query never waits for a batch being written.
 """
 
 from __future__ import annotations
@@ -64,6 +66,11 @@ class SQLiteStore:
             1, thread_name_prefix="probo-history-sqlite"
         )
         self._db: sqlite3.Connection | None = None
+        # fetch() runs on a second thread and connection (read-only), so
+        # queries do not wait for a batch being written (WAL readers see the
+        # last commit); made on first use
+        self._rexe: ThreadPoolExecutor | None = None
+        self._rdb: sqlite3.Connection | None = None
 
     @classmethod
     async def open(cls, path: str, *, timeout: float = 60.0) -> SQLiteStore:
@@ -78,12 +85,19 @@ class SQLiteStore:
 
     # ------------------------------------------------------------ plumbing
 
-    async def _run(self, fn: Callable[[], _T]) -> _T:
+    async def _run(self, fn: Callable[[], _T], *, read: bool = False) -> _T:
         if self._exe is None:
             raise UnavailableError("the history store is closed")
+        exe = self._exe
+        if read and self.path != ":memory:":  # (a second :memory: is another db)
+            if self._rexe is None:
+                self._rexe = ThreadPoolExecutor(
+                    1, thread_name_prefix="probo-history-sqlite-read"
+                )
+            exe = self._rexe
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._exe, fn)
+            return await loop.run_in_executor(exe, fn)
         except sqlite3.OperationalError as exc:
             if getattr(exc, "sqlite_errorname", "").startswith(_UNAVAILABLE):
                 raise UnavailableError(
@@ -189,22 +203,45 @@ class SQLiteStore:
         await self._run(lambda: self._in_tx(body))
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        def body() -> list[tuple[Any, ...]]:
-            return list(self._conn().execute(sql, tuple(args)).fetchall())
+        if self.path == ":memory:":
+            return await self._run(
+                lambda: list(self._conn().execute(sql, tuple(args)).fetchall())
+            )
 
-        return await self._run(body)
+        def body() -> list[tuple[Any, ...]]:
+            if self._rdb is None:
+                rdb = sqlite3.connect(
+                    self.path, timeout=self._timeout, isolation_level=None
+                )
+                rdb.execute("PRAGMA query_only=1")
+                self._rdb = rdb
+            return list(self._rdb.execute(sql, tuple(args)).fetchall())
+
+        return await self._run(body, read=True)
 
     async def close(self) -> None:
         exe, self._exe = self._exe, None
+        rexe, self._rexe = self._rexe, None
         if exe is None:
             return
 
-        def shut() -> None:
+        def shut_writer() -> None:
             db, self._db = self._db, None
             if db is not None:
                 db.close()
 
+        def shut_reader() -> None:
+            db, self._rdb = self._rdb, None
+            if db is not None:
+                db.close()
+
+        loop = asyncio.get_running_loop()
         try:
-            await asyncio.get_running_loop().run_in_executor(exe, shut)
+            if rexe is not None:
+                try:
+                    await loop.run_in_executor(rexe, shut_reader)
+                finally:
+                    rexe.shutdown(wait=False)
+            await loop.run_in_executor(exe, shut_writer)
         finally:
             exe.shutdown(wait=False)

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
-from streams import Driver, drive
+from history_streams import Driver, drive
 
 from probo_engine.adapters.entries import Entry, MemoryEntryLog
 from probo_engine.adapters.history import (
@@ -393,3 +393,63 @@ def test_config_is_validated():
         ArchiverConfig("sqlite::memory:", log, batch_entries=0)
     with pytest.raises(ValueError, match="read_timeout"):
         ArchiverConfig("sqlite::memory:", log, read_timeout=0)
+
+
+def test_sqlite_queries_do_not_wait_for_a_write_in_progress(tmp_path):
+    import threading
+
+    async def main() -> None:
+        store = await open_store(f"sqlite:///{tmp_path / 'h.db'}")
+        gate = threading.Event()
+
+        def hold_a_write_transaction() -> None:
+            db = store._conn()  # type: ignore[attr-defined]
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("UPDATE checkpoint SET cmd_seq = 5")
+            gate.wait(30)
+            db.execute("COMMIT")
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                writing = tg.create_task(store._run(hold_a_write_transaction))  # type: ignore[attr-defined]
+                # a query returns while the writer thread is inside its transaction
+                rows = await asyncio.wait_for(
+                    store.fetch("SELECT cmd_seq FROM checkpoint"), 10
+                )
+                assert rows == [(0,)] and not writing.done()
+                gate.set()
+            assert (await store.fetch("SELECT cmd_seq FROM checkpoint")) == [(5,)]
+        finally:
+            gate.set()
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_run_reconcile_rebuilds_the_engine_from_the_entries(store_url, driver):
+    from probo_engine import Engine
+    from probo_engine.adapters.history import ReconcileConfig, run_reconcile
+
+    log = _log(driver)
+    head = log.head()
+
+    async def main() -> None:
+        store = await open_store(store_url)
+        try:
+            await Archiver(store, log).run(until=head)
+        finally:
+            await store.close()
+        assert await run_reconcile(ReconcileConfig(store_url, log)) == (head, [])
+        half = ReconcileConfig(store_url, log, seq=head // 2)
+        assert await run_reconcile(half) == (head // 2, [])
+        used = Engine()
+        used.create_user()
+        with pytest.raises(ValueError, match="fresh engine"):
+            await engine_at(log, 10, engine=used)
+        # an engine with other limits does not replay the same results
+        with pytest.raises(ValueError, match="the entry says"):
+            await engine_at(log, head, engine=Engine(max_qty=5))
+        with pytest.raises(ValueError, match="ends at"):
+            await engine_at(log, head + 1, timeout=0.01)
+
+    asyncio.run(main())

@@ -7,7 +7,7 @@ import asyncio
 import random
 
 import pytest
-from streams import Driver, drive
+from history_streams import Driver, drive
 
 from probo_engine import commands as C
 from probo_engine.adapters.entries import MemoryEntryLog
@@ -123,6 +123,7 @@ def test_worked_example(store_url):
 
             (m,) = await Q.markets(store)
             assert (m.symbol, m.payout, m.tick, m.status) == ("RAIN", 1000, 50, 0)
+            assert [e.status for e in await Q.market_history(store, 0)] == [0]
         finally:
             await store.close()
 
@@ -210,6 +211,34 @@ def test_book_at_any_past_seq_or_time_is_the_engines_book(store_url):
                     [tuple(b) for b in bids],
                     [tuple(a) for a in asks],
                 )
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_market_history_and_resolution(store_url):
+    d, _ = _example()
+    d.apply(C.Halt(0, 70 * S))
+    d.apply(C.Resume(0, 71 * S))
+    d.apply(C.Resolve(0, 1000, 72 * S))
+
+    async def main() -> None:
+        store = await _archived(store_url, d)
+        try:
+            hist = await Q.market_history(store, 0)
+            assert [(e.status, e.yes_value, e.ts) for e in hist] == [
+                (0, 0, 0),
+                (1, 0, 70 * S),
+                (0, 0, 71 * S),
+                (3, 1000, 72 * S),
+            ]
+            (m,) = await Q.markets(store)
+            assert (m.status, m.yes_value) == (3, 1000)
+            # asha held 7 YES: paid 7 * 1000 at resolution, the shares burned
+            rows = await Q.balance_history(store, 0)
+            assert (rows[-2].asset, rows[-2].available) == (0, 5_800 + 7_000)
+            assert (rows[-1].asset, rows[-1].available) == (1, 0)
         finally:
             await store.close()
 

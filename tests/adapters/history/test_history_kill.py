@@ -3,8 +3,8 @@ events stream in; on PostgreSQL the database is also stopped once (immediate
 mode, our own cluster on a free port) and restarted.  Afterwards: every row
 there once, none twice, and reconciliation with the engine exact.
 
-The archiver runs as a separate process (``kill_child.py``) reading a durable
-entry file (``file_source.py``) that this test appends to as it goes, like an
+The archiver runs as a separate process (``history_kill_child.py``) reading a durable
+entry file (``history_file_source.py``) that this test appends to as it goes, like an
 engine producing entries.
 """
 
@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from streams import Driver, entries_for_events, write_entries
+from history_streams import Driver, entries_for_events, write_entries
 
 from probo_engine.adapters.history import Checkpoint, Deriver, open_store, reconcile
 from probo_engine.adapters.history.schema import TABLES
@@ -148,7 +148,7 @@ def _kill_run(url: str, stream: Driver, tmp: Path, pg: OwnPostgres | None) -> in
 
     def spawn() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, str(HERE / "kill_child.py"), url, str(path)],
+            [sys.executable, str(HERE / "history_kill_child.py"), url, str(path)],
             env=env,
             stdout=log,
             stderr=log,

@@ -1,7 +1,7 @@
 """The archiver as its own process, for the kill tests: archive an entry file
 into a store until killed.
 
-    python kill_child.py STORE_URL ENTRY_FILE
+    python history_kill_child.py STORE_URL ENTRY_FILE
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import asyncio
 import logging
 import sys
 
-from file_source import FileEntrySource
+from history_file_source import FileEntrySource
 
 from probo_engine.adapters.history import ArchiverConfig, run_archiver
 

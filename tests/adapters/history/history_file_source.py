@@ -1,4 +1,4 @@
-"""A test-only durable EntrySource: the length-prefixed entry file of streams.py.
+"""A test-only durable EntrySource over the entry file of history_streams.py.
 
 The kill tests write entries to a file while a child archiver, killed and
 restarted over and over, reads them through this class.  It rereads nothing:

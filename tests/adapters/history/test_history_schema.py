@@ -127,3 +127,28 @@ def test_sqlite_urls():
 def test_unknown_url_is_refused():
     with pytest.raises(ValueError, match="unknown history store URL"):
         asyncio.run(open_store("mysql://x/y"))
+
+
+def test_a_failing_migration_changes_nothing(store_url, monkeypatch):
+    from probo_engine.adapters.history import schema
+
+    async def main() -> None:
+        store = await open_store(store_url)
+        await store.close()
+        monkeypatch.setitem(
+            schema.MIGRATIONS,
+            SCHEMA_VERSION + 1,
+            "CREATE TABLE extra (x BIGINT);\nINSERT INTO no_such_table VALUES (1);",
+        )
+        monkeypatch.setattr(schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+        with pytest.raises(Exception, match="no_such_table"):
+            await open_store(store_url)
+        versions = await _raw_fetch(store_url, "SELECT version FROM schema_version")
+        assert [v for (v,) in versions] == list(range(1, SCHEMA_VERSION + 1))
+        if sqlite_path(store_url) is not None:
+            sql = "SELECT name FROM sqlite_master WHERE name = 'extra'"
+        else:
+            sql = "SELECT tablename FROM pg_tables WHERE tablename = 'extra'"
+        assert await _raw_fetch(store_url, sql) == []  # rolled back with the rest
+
+    asyncio.run(main())

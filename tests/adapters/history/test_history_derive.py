@@ -7,7 +7,7 @@ import random
 from collections import defaultdict
 
 import pytest
-from streams import drive
+from history_streams import drive
 
 from probo_engine import commands as C
 from probo_engine.adapters.history import Checkpoint, DeriveError, Deriver
