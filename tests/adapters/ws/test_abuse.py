@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 
@@ -138,6 +139,23 @@ def test_a_flood_is_rate_limited_then_closed():
             assert codes.count("rate_limited") == 10
             assert sum(f["type"] == "pong" for f in frames) >= 5
             assert conn.close_code == 4029
+
+    run(main)
+
+
+def test_requests_within_the_rate_are_all_served():
+    async def main() -> None:
+        p = Primary()
+        p.setup()
+        async with running(p.log, rate=50.0, burst=10) as (_, url):
+            conn = await connect(url + "/v1/ws")
+            await conn.recv()  # hello
+            for i in range(60):  # 20 a second for 3 s: more than the burst
+                await conn.send(json.dumps({"op": "ping", "id": i}))
+                reply = json.loads(await asyncio.wait_for(conn.recv(), 10))
+                assert reply == {"type": "pong", "id": i, "seq": reply["seq"]}
+                await asyncio.sleep(0.05)
+            await conn.close()
 
     run(main)
 

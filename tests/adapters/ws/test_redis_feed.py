@@ -88,6 +88,10 @@ def test_two_servers_behind_redis_deliver_identical_sequences(
                 FeedClient(u1, record=True) as c1,
                 FeedClient(u2, record=True) as c2,
             ):
+                for s in (s1, s2):  # the market exists once a feed caught up
+                    async with asyncio.timeout(30):
+                        while s.feed.entry_seq < eng.runner.seq:
+                            await asyncio.sleep(0.02)
                 for c in (c1, c2):
                     await c.subscribe("book", market="RAIN", view="no", depth=10)
                     await c.subscribe("trades", market="RAIN")

@@ -144,12 +144,8 @@ def test_asgi_endpoint_under_uvicorn():
         )
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
         web = uvicorn.Server(config)
-        async with asyncio.TaskGroup() as tg:
-            tasks = [
-                tg.create_task(feed.run()),
-                tg.create_task(server.housekeeping()),
-                tg.create_task(web.serve()),
-            ]
+        async with server.background(), asyncio.TaskGroup() as tg:
+            web_task = tg.create_task(web.serve())
             while not web.started:
                 await asyncio.sleep(0.01)
             port = web.servers[0].sockets[0].getsockname()[1]
@@ -167,8 +163,6 @@ def test_asgi_endpoint_under_uvicorn():
             assert await conn.recv() == "connected"
             await conn.close()
             web.should_exit = True
-            await tasks[2]
-            for t in tasks[:2]:
-                t.cancel()
+            await web_task
 
     run(main)

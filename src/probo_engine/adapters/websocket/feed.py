@@ -209,7 +209,12 @@ class Feed:
             self.service()
 
     def apply(self, entry: Entry) -> None:
-        """Apply one entry to the replica and publish its updates."""
+        """Apply one entry to the replica and publish its updates.
+
+        :class:`FeedError` for an entry that is not the next one (nothing
+        changes) or whose result or events differ from the replica's (the
+        replica has diverged: fatal, build a new feed).
+        """
         if entry.seq != self.entry_seq + 1:
             raise FeedError(f"entry {entry.seq} after {self.entry_seq}: gap")
         try:

@@ -41,8 +41,8 @@ __all__ = [
 ]
 
 PROTOCOL_VERSION: Final = 1
-#: Version of :func:`book_checksum`; a change of the hashed text bumps it and
-#: the old version stays selectable for a deprecation period (docs).
+#: Version of :func:`book_checksum` (``hello.cv``, a book snapshot's ``cv``);
+#: the hashed text never changes within a version.
 CHECKSUM_VERSION: Final = 1
 
 CHANNELS: Final = ("book", "trades", "ticker", "user")

@@ -129,15 +129,26 @@ class _Transport(Protocol):
 
 
 class _Session:
-    __slots__ = ("sub", "principal", "key", "ip", "tokens", "stamp", "over", "seed")
+    __slots__ = (
+        "sub",
+        "principal",
+        "key",
+        "ip",
+        "tokens",
+        "refilled",
+        "stamp",
+        "over",
+        "seed",
+    )
 
     def __init__(self, sub: Subscriber, ip: str, seed: bool, burst: int) -> None:
         self.sub = sub
         self.principal: Principal | None = None
         self.key: str | None = None  # per-key limit bucket
         self.ip = ip
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()  # last frame received (idle check)
+        self.tokens = float(burst)  # rate limit: a token bucket ...
+        self.refilled = time.monotonic()  # ... last refilled then
+        self.stamp = self.refilled  # last frame received (idle check)
         self.over = 0  # requests refused for rate
         self.seed: str | None = "" if seed else None  # seed room, if a seed session
 
@@ -241,7 +252,8 @@ class WsServer:
     def _take_token(self, s: _Session) -> bool:
         now = time.monotonic()
         cfg = self.config
-        s.tokens = min(float(cfg.burst), s.tokens + (now - s.stamp) * cfg.rate)
+        s.tokens = min(float(cfg.burst), s.tokens + (now - s.refilled) * cfg.rate)
+        s.refilled = now
         if s.tokens < 1.0:
             return False
         s.tokens -= 1.0
@@ -363,6 +375,24 @@ class WsServer:
     # ----------------------------------------------------- websockets (standalone)
 
     @contextlib.asynccontextmanager
+    async def background(self, *, run_feed: bool = True) -> AsyncIterator[None]:
+        """Run the feed (unless ``run_feed`` is false) and :meth:`housekeeping`
+        in a task group while the block runs; stop both when it ends.
+
+        For the embedded mode: enter it in the HTTP app's lifespan.  An error
+        in either task cancels the block and is raised from it.
+        """
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(self.housekeeping())]
+            if run_feed:
+                tasks.append(tg.create_task(self.feed.run()))
+            try:
+                yield
+            finally:
+                for t in tasks:
+                    t.cancel()
+
+    @contextlib.asynccontextmanager
     async def serve(self, *, run_feed: bool = True) -> AsyncIterator[int]:
         """Listen with ``websockets`` on ``config.host:port``; yield the port.
 
@@ -393,15 +423,8 @@ class WsServer:
             open_timeout=10.0,
         )
         try:
-            async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(self.housekeeping())]
-                if run_feed:
-                    tasks.append(tg.create_task(self.feed.run()))
-                try:
-                    yield int(server.sockets[0].getsockname()[1])
-                finally:
-                    for t in tasks:
-                        t.cancel()
+            async with self.background(run_feed=run_feed):
+                yield int(server.sockets[0].getsockname()[1])
         finally:
             server.close()  # 1001 to every connection, then close_timeout
             try:
@@ -428,9 +451,9 @@ class WsServer:
 
         Mount it in the HTTP app (``Starlette(routes=[WebSocketRoute("/v1/ws",
         server.asgi_app())])``: an object, not a function, so Starlette calls
-        it as an ASGI app) and run the feed and :meth:`housekeeping` in the
-        app's lifespan.  Each connection's queue holds at most
-        ``config.max_buffer`` bytes and ``queue_frames`` frames.
+        it as an ASGI app) and enter :meth:`background` in the app's
+        lifespan.  Each connection's queue holds at most ``config.max_buffer``
+        bytes and ``queue_frames`` frames.
         """
         return AsgiEndpoint(self, seed, queue_frames)
 
@@ -473,8 +496,36 @@ class AsgiEndpoint:
 # ----------------------------------------------------------------- transports
 
 
+_last_frame: list[bytes] = [b"", b""]  # payload, its wire bytes (see _wire)
+
+
+def _wire(payload: bytes) -> bytes:
+    """A server text frame (RFC 6455: FIN, opcode 1, unmasked) for ``payload``.
+
+    Server frames are not masked, so the bytes are the same for every
+    connection: the feed hands one payload object to all subscribers of a
+    channel in a row, and this one-entry cache (by identity) frames it once.
+    """
+    if _last_frame[0] is payload:
+        return _last_frame[1]
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x81, n))
+    elif n < 65536:
+        head = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    wire = head + payload
+    _last_frame[0], _last_frame[1] = payload, wire
+    return wire
+
+
 class _WsSink:
-    """``websockets`` connection, written the way ``broadcast()`` writes."""
+    """A ``websockets`` connection, written like ``broadcast()`` does, only
+    cheaper: the frame's wire bytes are built once for all connections
+    (:func:`_wire`; no compression is negotiated, so nothing is per
+    connection) and go straight to the transport, without awaiting.
+    """
 
     __slots__ = ("conn", "proto", "transport", "_open", "_closed_exc")
 
@@ -489,9 +540,8 @@ class _WsSink:
         if self.proto.state is not self._open:
             return
         try:
-            self.proto.send_text(frame)
-            self.conn.send_data()
-        except (OSError, RuntimeError, self._closed_exc) as exc:
+            self.transport.write(_wire(frame))
+        except (OSError, RuntimeError) as exc:
             log.debug("write failed: %s", exc)
 
     def buffered(self) -> int:
