@@ -512,7 +512,7 @@ async def place(call: Call) -> Response:
     cmd = _checked(o, call)
     reply = await call.ctx.submit(cmd, _order_key(call, o))
     out = order_reply(reply, o.qty)
-    call.ctx.metrics.orders.labels(out["status"]).inc()
+    call.ctx.metrics.order_placed(out["status"])
     if out["status"] == "rejected":
         err = reject_error(-reply.result, reply.seq)
         raise err
@@ -528,10 +528,7 @@ async def place_batch(call: Call) -> Response:
     keys = [_order_key(call, o, f":{i}") for i, o in enumerate(body.orders)]
     # submitted in order: the bus applies them in that order and commits
     # them together; each order has its own result (or error)
-    replies = await asyncio.gather(
-        *(call.ctx.submit(c, k) for c, k in zip(cmds, keys, strict=True)),
-        return_exceptions=True,
-    )
+    replies = await call.ctx.submit_many(list(zip(cmds, keys, strict=True)))
     results: list[dict[str, Any]] = []
     for o, rep in zip(body.orders, replies, strict=True):
         if isinstance(rep, ApiError):
@@ -539,10 +536,8 @@ async def place_batch(call: Call) -> Response:
                 {"status": "error", "error": {"code": rep.code, "message": rep.message}}
             )
             continue
-        if isinstance(rep, BaseException):
-            raise rep
         out = order_reply(rep, o.qty)
-        call.ctx.metrics.orders.labels(out["status"]).inc()
+        call.ctx.metrics.order_placed(out["status"])
         results.append(out)
     return json_response({"results": results})
 
