@@ -267,14 +267,37 @@ def _worker(
                     _conn(port, key, scenario, batch, end, lat, counts, warm)
                 )
 
+    c0 = time.process_time()
     asyncio.run(main())
-    q.put((counts[0], lat))
+    q.put((counts[0], lat, time.process_time() - c0))
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes (all their threads), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
 
 
 def run_once(
-    port: int, keys: dict[str, tuple[str, str]], args: argparse.Namespace
-) -> tuple[float, float, float]:
+    port: int,
+    keys: dict[str, tuple[str, str]],
+    args: argparse.Namespace,
+    server_pids: list[int],
+) -> tuple[float, float, float, float, float]:
+    """One run: (units/s, p50 ms, p99 ms, server CPU us per request, load
+    generator CPU us per request).  CPU is counted over the whole run,
+    warm-up included, and divided by the requests of the measured part
+    scaled to the whole run."""
     q: Any = mp.Queue()
+    cpu0 = cpu_seconds(server_pids)
     start = time.time() + 1.0
     per = max(1, args.connections // args.procs)
     procs = [
@@ -299,11 +322,16 @@ def run_once(
     results = [q.get(timeout=args.seconds + args.warmup + 60) for _ in procs]
     for p in procs:
         p.join()
+    server_cpu = cpu_seconds(server_pids) - cpu0
     total = sum(r[0] for r in results)
     lat = sorted(x for r in results for x in r[1])
     p50 = lat[len(lat) // 2] * 1000 if lat else float("nan")
     p99 = lat[int(len(lat) * 0.99)] * 1000 if lat else float("nan")
-    return total / args.seconds, p50, p99
+    # requests over the whole run (warm-up included), from the measured rate
+    n_req = len(lat) * (args.seconds + args.warmup) / args.seconds
+    per = 1e6 / n_req if n_req else float("nan")
+    gen_cpu = sum(r[2] for r in results)
+    return total / args.seconds, p50, p99, server_cpu * per, gen_cpu * per
 
 
 def main() -> None:
@@ -336,7 +364,9 @@ def main() -> None:
     procs = start_server(tmp / "data", port, args.server, tmp / "server.log", dist)
     try:
         keys = setup(port, tmp / "data")
-        rows = [run_once(port, keys, args) for _ in range(args.repeat)]
+        load = os.getloadavg()[0]
+        pids = [p.pid for p in procs]
+        rows = [run_once(port, keys, args, pids) for _ in range(args.repeat)]
     finally:
         for proc in reversed(procs):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -353,6 +383,8 @@ def main() -> None:
     rate = statistics.median(r[0] for r in rows)
     p50 = statistics.median(r[1] for r in rows)
     p99 = statistics.median(r[2] for r in rows)
+    srv = statistics.median(r[3] for r in rows)
+    gen = statistics.median(r[4] for r in rows)
     unit = "requests/s" if args.scenario == "hello" else "orders/s"
     where = "distributed (gateway + engine + archiver)" if dist else args.server
     print(
@@ -360,6 +392,16 @@ def main() -> None:
         f"{args.procs} processes, batch {args.batch}: {rate:,.0f} {unit}, "
         f"request latency p50 {p50:.2f} ms, p99 {p99:.2f} ms "
         f"(median of {args.repeat} x {args.seconds:g} s)"
+    )
+    # CPU per request does not depend on how busy the machine is (much):
+    # it is what one core could serve if the server had it to itself
+    ceiling = 1e6 / srv if srv > 0 else float("nan")
+    per = args.batch if args.scenario == "batch" else 1
+    print(
+        f"  server CPU {srv:,.0f} us/request (all its threads; one free core: "
+        f"~{ceiling:,.0f} requests/s = ~{ceiling * per:,.0f} {unit}); load "
+        f"generator CPU {gen:,.0f} us/request; load average at start {load:.1f} "
+        f"on {os.cpu_count()} cores"
     )
 
 

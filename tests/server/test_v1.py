@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 
 from .helpers import Server
@@ -243,7 +245,17 @@ async def test_openapi_docs_health_metrics(server: Server) -> None:
     spec = r.json()
     assert "/v1/orders" in spec["paths"] and "/order/buy" in spec["paths"]
     assert "OrderIn" in spec["components"]["schemas"]
-    assert (await server.anon.get("/docs")).status_code == 200
+    r = await server.anon.get("/docs")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    page = r.text
+    # self-contained: no script, nothing loaded from another host
+    assert "<script" not in page and "://" not in page
+    for path in spec["paths"]:
+        assert html.escape(path) in page, path
+    for name in spec["components"]["schemas"]:
+        assert f'id="schema-{name}"' in page, name
+    assert "client_order_id" in page and "admin" in page
+    assert (await server.anon.get("/api-docs")).text == page
     assert (await server.anon.get("/healthz")).json()["status"] == "ok"
     assert (await server.anon.get("/readyz")).status_code == 200
     r = await server.anon.get("/metrics")
