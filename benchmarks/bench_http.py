@@ -59,8 +59,10 @@ def free_port() -> int:
 
 
 def start_server(
-    data: Path, port: int, server: str, log: Path
-) -> subprocess.Popen[bytes]:
+    data: Path, port: int, server: str, log: Path, dist: dict[str, str] | None = None
+) -> list[subprocess.Popen[bytes]]:
+    """``probo serve`` (embedded), or with ``dist`` the distributed processes
+    (``probo engine``, ``probo archiver``, ``probo gateway``)."""
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT / "src"),
@@ -70,46 +72,69 @@ def start_server(
         "PROBO_DATA": str(data),
         "PROBO_PORT": str(port),
     }
-    if server == "uvicorn":
-        cmd = [sys.executable, "-m", "probo_engine.server", "serve"]
+    probo = [sys.executable, "-m", "probo_engine.server"]
+    cmds = []
+    if dist is not None:
+        env.update(
+            PROBO_REDIS_URL=dist["redis"],
+            PROBO_REDIS_PREFIX=dist["prefix"],
+            PROBO_PG_DSN=dist["pg"],
+        )
+        cmds += [
+            [*probo, "engine", "--data", str(data.parent / "engine")],
+            [*probo, "archiver"],
+            [*probo, "gateway"],
+        ]
+    elif server == "uvicorn":
+        cmds.append([*probo, "serve"])
     else:
         mod = data.parent / "granian_app.py"
         mod.write_text(GRANIAN_APP)
         env["PYTHONPATH"] += os.pathsep + str(mod.parent)
-        cmd = [
-            sys.executable,
-            "-m",
-            "granian",
-            "--interface",
-            "asgi",
-            "--factory",
-            "--loop",
-            "uvloop",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "granian_app:make",
-        ]
-    out = open(log, "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    out.close()
+        cmds.append(
+            [
+                sys.executable,
+                "-m",
+                "granian",
+                "--interface",
+                "asgi",
+                "--factory",
+                "--loop",
+                "uvloop",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "granian_app:make",
+            ]
+        )
+    procs = []
+    for cmd in cmds:
+        out = open(log, "ab")  # noqa: SIM115
+        procs.append(
+            subprocess.Popen(
+                cmd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+        out.close()
     import httpx
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if any(p.poll() is not None for p in procs):
             raise SystemExit(f"server exited:\n{log.read_text()[-2000:]}")
         try:
             if (
                 httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code
                 == 200
             ):
-                return proc
+                return procs
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
@@ -242,14 +267,37 @@ def _worker(
                     _conn(port, key, scenario, batch, end, lat, counts, warm)
                 )
 
+    c0 = time.process_time()
     asyncio.run(main())
-    q.put((counts[0], lat))
+    q.put((counts[0], lat, time.process_time() - c0))
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes (all their threads), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
 
 
 def run_once(
-    port: int, keys: dict[str, tuple[str, str]], args: argparse.Namespace
-) -> tuple[float, float, float]:
+    port: int,
+    keys: dict[str, tuple[str, str]],
+    args: argparse.Namespace,
+    server_pids: list[int],
+) -> tuple[float, float, float, float, float]:
+    """One run: (units/s, p50 ms, p99 ms, server CPU us per request, load
+    generator CPU us per request).  CPU is counted over the whole run,
+    warm-up included, and divided by the requests of the measured part
+    scaled to the whole run."""
     q: Any = mp.Queue()
+    cpu0 = cpu_seconds(server_pids)
     start = time.time() + 1.0
     per = max(1, args.connections // args.procs)
     procs = [
@@ -274,11 +322,16 @@ def run_once(
     results = [q.get(timeout=args.seconds + args.warmup + 60) for _ in procs]
     for p in procs:
         p.join()
+    server_cpu = cpu_seconds(server_pids) - cpu0
     total = sum(r[0] for r in results)
     lat = sorted(x for r in results for x in r[1])
     p50 = lat[len(lat) // 2] * 1000 if lat else float("nan")
     p99 = lat[int(len(lat) * 0.99)] * 1000 if lat else float("nan")
-    return total / args.seconds, p50, p99
+    # requests over the whole run (warm-up included), from the measured rate
+    n_req = len(lat) * (args.seconds + args.warmup) / args.seconds
+    per = 1e6 / n_req if n_req else float("nan")
+    gen_cpu = sum(r[2] for r in results)
+    return total / args.seconds, p50, p99, server_cpu * per, gen_cpu * per
 
 
 def main() -> None:
@@ -294,6 +347,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="3 s runs, 1 repeat")
+    ap.add_argument("--redis", help="distributed: Redis URL (with --pg)")
+    ap.add_argument("--pg", help="distributed: a PostgreSQL DSN for the history")
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.warmup, args.repeat = 3.0, 1.0, 1
@@ -301,23 +356,52 @@ def main() -> None:
         args.batch = 1
     tmp = Path(tempfile.mkdtemp(prefix="probo-bench-"))
     port = free_port()
-    proc = start_server(tmp / "data", port, args.server, tmp / "server.log")
+    dist = None
+    if args.redis or args.pg:
+        if not (args.redis and args.pg):
+            raise SystemExit("distributed mode needs both --redis and --pg")
+        dist = {"redis": args.redis, "pg": args.pg, "prefix": f"bench-{os.getpid()}"}
+    procs = start_server(tmp / "data", port, args.server, tmp / "server.log", dist)
     try:
         keys = setup(port, tmp / "data")
-        rows = [run_once(port, keys, args) for _ in range(args.repeat)]
+        load = os.getloadavg()[0]
+        pids = [p.pid for p in procs]
+        rows = [run_once(port, keys, args, pids) for _ in range(args.repeat)]
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        for proc in reversed(procs):
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
         shutil.rmtree(tmp, ignore_errors=True)
+        if dist is not None:
+            import redis
+
+            r = redis.Redis.from_url(dist["redis"])
+            keys_left = list(r.scan_iter(match=dist["prefix"] + ":*"))
+            if keys_left:
+                r.delete(*keys_left)
+            r.close()
     rate = statistics.median(r[0] for r in rows)
     p50 = statistics.median(r[1] for r in rows)
     p99 = statistics.median(r[2] for r in rows)
+    srv = statistics.median(r[3] for r in rows)
+    gen = statistics.median(r[4] for r in rows)
     unit = "requests/s" if args.scenario == "hello" else "orders/s"
+    where = "distributed (gateway + engine + archiver)" if dist else args.server
     print(
-        f"{args.scenario} on {args.server}, {args.connections} connections from "
+        f"{args.scenario} on {where}, {args.connections} connections from "
         f"{args.procs} processes, batch {args.batch}: {rate:,.0f} {unit}, "
         f"request latency p50 {p50:.2f} ms, p99 {p99:.2f} ms "
         f"(median of {args.repeat} x {args.seconds:g} s)"
+    )
+    # CPU per request does not depend on how busy the machine is (much):
+    # it is what one core could serve if the server had it to itself
+    ceiling = 1e6 / srv if srv > 0 else float("nan")
+    per = args.batch if args.scenario == "batch" else 1
+    print(
+        f"  server CPU {srv:,.0f} us/request (all its threads; one free core: "
+        f"~{ceiling:,.0f} requests/s = ~{ceiling * per:,.0f} {unit}); load "
+        f"generator CPU {gen:,.0f} us/request; load average at start {load:.1f} "
+        f"on {os.cpu_count()} cores"
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,9 @@ class Signed(httpx.Auth):
     def __init__(self, key_id: str, secret: str) -> None:
         self.key_id, self.secret = key_id, secret
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
         body = request.content
         headers = sign(
             self.key_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -120,7 +121,9 @@ async def test_signature_tampering_expiry_replay(server: Server) -> None:
     ).status_code == 401
 
 
-async def test_secret_encrypted_at_rest_and_not_logged(server: Server, caplog) -> None:
+async def test_secret_encrypted_at_rest_and_not_logged(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
     key_id, secret = await _key(server, "asha")
     raw = (server.data / "auth.sqlite3").read_bytes()
     wal = server.data / "auth.sqlite3-wal"
@@ -179,6 +182,22 @@ ADMIN_ROUTES = [
     ("POST", "/reset", None),
     ("POST", "/reset/reset", None),
 ]
+
+
+def test_admin_list_covers_every_admin_route() -> None:
+    from probo_engine.server.app import all_routes
+
+    admin = {(r.method, r.path) for r in all_routes() if r.admin}
+    listed = {(m, p.replace("RAIN", "{market}")) for m, p, _ in ADMIN_ROUTES}
+    listed |= {
+        (m, "/user/create/{userId}") for m, p, _ in ADMIN_ROUTES if "/user/create/" in p
+    }
+    listed |= {
+        (m, "/symbol/create/{stockSymbol}")
+        for m, p, _ in ADMIN_ROUTES
+        if "/symbol/create/" in p
+    }
+    assert admin <= listed, admin - listed
 
 
 async def test_non_admin_on_admin_routes(server: Server) -> None:
@@ -266,7 +285,7 @@ async def test_cross_user_attempts(server: Server) -> None:
     assert server.engine.order(oid)[5] == 600
 
 
-async def test_rate_limit_and_body_limit(tmp_path) -> None:
+async def test_rate_limit_and_body_limit(tmp_path: Path) -> None:
     from probo_engine.server.config import ServerConfig
 
     cfg = ServerConfig(data=tmp_path, rate_per_s=1.0, rate_burst=5, max_body=1000)
@@ -286,3 +305,13 @@ async def test_rate_limit_and_body_limit(tmp_path) -> None:
         assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
         adm = read_admin(tmp_path)
         assert adm["user"] == "admin"
+    # login attempts are bounded per address (each costs an argon2 hash)
+    cfg = ServerConfig(data=tmp_path, auth_fail_per_s=0.01, auth_fail_burst=3)
+    app = create_app(cfg, memory_services)
+    async with app.router.lifespan_context(app):
+        s = Server(app, tmp_path)
+        login = {"name": "admin", "password": "wrong-password"}
+        codes = [
+            (await s.anon.post("/v1/session", json=login)).status_code for _ in range(5)
+        ]
+        assert codes == [401, 401, 401, 429, 429]

@@ -141,7 +141,7 @@ def test_probo_distributed_processes(
 
         got = _wait(lambda: asyncio.run(ws_hello()), "the ws server", 30)
         assert got["hello"]["type"] == "hello" and got["snapshot"]["symbol"] == "RAIN"
-        r = subprocess.run(
+        done = subprocess.run(
             [
                 sys.executable,
                 "-m",
@@ -156,8 +156,8 @@ def test_probo_distributed_processes(
             text=True,
             timeout=120,
         )
-        assert r.returncode == 0, r.stdout + r.stderr
-        assert "0 differences" in r.stdout
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "0 differences" in done.stdout
     finally:
         for c in opened:
             c.close()

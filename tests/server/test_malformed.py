@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -147,7 +148,7 @@ REQUIRED = {
     "/transactions": ("userId",),
     "/v1/orders/batch": ("orders",),
 }
-BAD = {
+BAD: dict[str, list[Any]] = {
     "int": [
         1.5,
         1.0,
@@ -262,7 +263,7 @@ def _gen(rng: random.Random) -> tuple[str, str, bytes, bool, dict[str, str]]:
     return method, path, raw, rng.random() < 0.5, headers
 
 
-async def test_malformed_corpus(tmp_path) -> None:
+async def test_malformed_corpus(tmp_path: Path) -> None:
     cfg = ServerConfig(
         data=tmp_path,
         rate_per_s=1e6,

@@ -46,7 +46,7 @@ async def test_stuck_or_down_bus_gives_503(tmp_path: Path) -> None:
             config: ServerConfig, down: bool = down
         ) -> AsyncIterator[Services]:
             async with memory_services(config) as svc:
-                await svc.bus.submit(CreateMarket(symbol="RAIN"), b"")
+                await svc.bus.submit(CreateMarket(symbol="RAIN"), b"")  # type: ignore[arg-type]
                 svc.bus = StuckBus(down)
                 yield svc
 

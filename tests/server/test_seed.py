@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from .helpers import Server
@@ -9,7 +10,7 @@ from .helpers import Server
 pytestmark = pytest.mark.anyio
 
 
-async def _seed_user(server: Server, name: str) -> object:
+async def _seed_user(server: Server, name: str) -> httpx.AsyncClient:
     adm = server.admin
     r = await adm.post(f"/user/create/{name}")
     assert r.status_code == 200 and r.json() == {"simpleres": f"User {name} created"}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
+
+from .helpers import Server
 
 pytestmark = pytest.mark.anyio
 
@@ -10,7 +14,7 @@ BUY_YES = {"market": "RAIN", "side": "buy", "outcome": "yes", "price": 600, "qty
 BUY_NO = {"market": "RAIN", "side": "buy", "outcome": "no", "price": 400, "qty": 10}
 
 
-async def test_place_match_and_queries(server) -> None:
+async def test_place_match_and_queries(server: Server) -> None:
     await server.market("RAIN")
     a = await server.user("asha", 100_000)
     b = await server.user("bilal", 100_000)
@@ -38,7 +42,7 @@ async def test_place_match_and_queries(server) -> None:
     assert r.json()["name"] == "asha" and r.json()["admin"] is False
 
 
-async def test_book_both_views(server) -> None:
+async def test_book_both_views(server: Server) -> None:
     await server.market("RAIN")
     a = await server.user("asha", 100_000)
     await a.post("/v1/orders", json=BUY_YES)
@@ -57,7 +61,7 @@ async def test_book_both_views(server) -> None:
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_market"
 
 
-async def test_tifs_market_orders_post_only(server) -> None:
+async def test_tifs_market_orders_post_only(server: Server) -> None:
     await server.market("RAIN")
     a = await server.user("asha", 100_000)
     b = await server.user("bilal", 100_000)
@@ -91,7 +95,7 @@ async def test_tifs_market_orders_post_only(server) -> None:
     assert r.status_code == 400 and r.json()["error"]["code"] == "price_off_grid"
 
 
-async def test_client_order_id_idempotent_and_lookup(server) -> None:
+async def test_client_order_id_idempotent_and_lookup(server: Server) -> None:
     await server.market("RAIN")
     a = await server.user("asha", 100_000)
     order = {**BUY_YES, "client_order_id": 77}
@@ -111,7 +115,7 @@ async def test_client_order_id_idempotent_and_lookup(server) -> None:
     assert server.engine.user_orders(server.engine.user_id("asha")) == []
 
 
-async def test_idempotency_key_header(server) -> None:
+async def test_idempotency_key_header(server: Server) -> None:
     await server.market("RAIN")
     a = await server.user("asha", 100_000)
     h = {"Idempotency-Key": "req-1"}
@@ -124,7 +128,7 @@ async def test_idempotency_key_header(server) -> None:
     assert r.status_code == 400
 
 
-async def test_batch(server) -> None:
+async def test_batch(server: Server) -> None:
     await server.market("RAIN")
     a = await server.user("asha", 1_000_000)
     orders = [{**BUY_YES, "price": 50 * (1 + i % 10), "qty": 1} for i in range(20)]
@@ -142,7 +146,7 @@ async def test_batch(server) -> None:
     assert server.engine.state_hash() == h  # a bad batch applies nothing
 
 
-async def test_cancel_amend_cancel_all_open(server) -> None:
+async def test_cancel_amend_cancel_all_open(server: Server) -> None:
     await server.market("RAIN")
     await server.market("SUN")
     a = await server.user("asha", 100_000)
@@ -175,7 +179,7 @@ async def test_cancel_amend_cancel_all_open(server) -> None:
         assert r.status_code == 404
 
 
-async def test_markets_admin_lifecycle(server) -> None:
+async def test_markets_admin_lifecycle(server: Server) -> None:
     adm = server.admin
     r = await adm.post("/v1/markets", json={"symbol": "RAIN", "taker_fee": 100})
     assert r.status_code == 201
@@ -198,7 +202,7 @@ async def test_markets_admin_lifecycle(server) -> None:
     assert (await adm.get("/v1/markets/RAIN")).json()["yes_value"] == 1000
 
 
-async def test_cash_mint_merge(server) -> None:
+async def test_cash_mint_merge(server: Server) -> None:
     await server.market("RAIN")
     a = await server.user("asha", 10_000)
     r = await a.post("/v1/markets/RAIN/mint", json={"qty": 3})
@@ -214,7 +218,7 @@ async def test_cash_mint_merge(server) -> None:
     assert r.status_code == 403  # deposits are an admin operation by default
 
 
-async def test_users_keys_password_session(server) -> None:
+async def test_users_keys_password_session(server: Server) -> None:
     a = await server.user("asha", password="correct horse battery")
     r = await a.post("/v1/keys")
     assert r.status_code == 201
@@ -236,12 +240,22 @@ async def test_users_keys_password_session(server) -> None:
     assert r.status_code == 409
 
 
-async def test_openapi_docs_health_metrics(server) -> None:
+async def test_openapi_docs_health_metrics(server: Server) -> None:
     r = await server.anon.get("/openapi.json")
     spec = r.json()
     assert "/v1/orders" in spec["paths"] and "/order/buy" in spec["paths"]
     assert "OrderIn" in spec["components"]["schemas"]
-    assert (await server.anon.get("/docs")).status_code == 200
+    r = await server.anon.get("/docs")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    page = r.text
+    # self-contained: no script, nothing loaded from another host
+    assert "<script" not in page and "://" not in page
+    for path in spec["paths"]:
+        assert html.escape(path) in page, path
+    for name in spec["components"]["schemas"]:
+        assert f'id="schema-{name}"' in page, name
+    assert "client_order_id" in page and "admin" in page
+    assert (await server.anon.get("/api-docs")).text == page
     assert (await server.anon.get("/healthz")).json()["status"] == "ok"
     assert (await server.anon.get("/readyz")).status_code == 200
     r = await server.anon.get("/metrics")
@@ -252,7 +266,7 @@ async def test_openapi_docs_health_metrics(server) -> None:
     assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
 
 
-async def test_history_routes(server) -> None:
+async def test_history_routes(server: Server) -> None:
     await server.market("RAIN")
     a = await server.user("asha", 100_000)
     b = await server.user("bilal", 100_000)

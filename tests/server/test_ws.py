@@ -108,6 +108,27 @@ def test_ws_auth_private_channel_and_book_checksum(tmp_path: Path) -> None:
             )
             assert (snap["bids"], snap["asks"]) == (rest["bids"], rest["asks"])
             assert snap["checksum"] == rest["checksum"]
+        # the seed's protocol, mounted at /ws/seed: no user ids in its books
+        with c.websocket_connect("/ws/seed") as ws:
+            assert ws.receive_text() == "connected"
+            ws.send_text(
+                json.dumps(
+                    {"type": "subscribe", "params": {"userId": "x", "eventId": "RAIN"}}
+                )
+            )
+            for _ in range(20):
+                msg = json.loads(ws.receive_text())
+                if msg.get("EventId") == "RAIN":
+                    break
+            else:
+                raise AssertionError("no seed book")
+            # the same shape as GET /orderbook/RAIN, without any user id
+            assert msg["EventData"]["no"] == {
+                "400": {"total": 5, "orders": [{"quantity": 5, "type": "buy"}]},
+                "450": {"total": 3, "orders": [{"quantity": 3, "type": "buy"}]},
+                "500": {"total": 2, "orders": [{"quantity": 2, "type": "buy"}]},
+            }
+            assert msg["EventData"]["yes"] == {}
         # unauthenticated, or a tampered signature: no private channel
         bad = {**asha, "X-Probo-Signature": "0" * 64}
         for headers in ({}, bad):

@@ -29,6 +29,7 @@ Binary layout of an entry (little-endian, version 1)::
 from __future__ import annotations
 
 import asyncio
+import operator
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,8 @@ def _event_struct() -> tuple[struct.Struct, tuple[int, ...]]:
 
 
 _EVENT, _ORDER = _event_struct()
+#: one unpacked record -> the Event fields' values, in Event's order (C speed)
+_PICK = operator.itemgetter(*_ORDER)
 _SEQ_AT = dict((n, o) for n, _, o in EVENT_LAYOUT)["seq"]
 _Q = struct.Struct("<q")
 
@@ -118,9 +121,11 @@ class Entry:
 
 def iter_events(events: bytes | bytearray | memoryview) -> Iterator[Event]:
     """The packed events as :class:`~probo_engine.types.Event` records."""
-    order = _ORDER
+    # tuple.__new__ builds the NamedTuple without its Python-level __new__
+    # (the hot path of every in-process consumer: several times faster)
+    pick, new = _PICK, tuple.__new__
     for raw in _EVENT.iter_unpack(events):
-        yield Event(*[raw[i] for i in order])
+        yield new(Event, pick(raw))
 
 
 def unpack_events(events: bytes | bytearray | memoryview) -> list[Event]:

@@ -756,6 +756,59 @@ class InProcessBus:
         await self._wait_durable(reply.seq, timeout)
         return reply
 
+    async def submit_many(
+        self,
+        items: Sequence[tuple[CommandRecord, bytes]],
+        *,
+        timeout: float = 5.0,
+    ) -> list[Reply | Exception]:
+        """Apply ``(command, key)`` pairs in order; answer them together.
+
+        The same as one :meth:`submit` per item, in order, except that it
+        waits once, for the newest entry to be durable (they are committed
+        together), instead of once per command.  Each item's outcome is its
+        :class:`Reply` (``duplicate=True`` for a key in the window), or the
+        ``TypeError``/``ValueError``/``OverflowError`` that ``submit`` would
+        have raised for it (nothing applied for that item; the others are).
+
+        Raises
+        ------
+        UnavailableError
+            The bus is down or the log failed, or the entries were not
+            durable within ``timeout`` (as :meth:`submit`).
+        """
+        if not self._running or self._failed is not None:
+            raise UnavailableError(self._why_down())
+        out: list[Reply | Exception] = []
+        last = 0
+        for cmd, key in items:
+            try:
+                applied = self._runner.apply(cmd, key, now_ns=self._clock())
+            except (TypeError, ValueError, OverflowError) as exc:
+                out.append(exc)
+                continue
+            if isinstance(applied, Reply):
+                reply = applied
+            else:
+                reply = Reply(applied.seq, applied.result, applied.events, False)
+                if self._log is None:
+                    self._durable = applied.seq
+                    self._tail.append(applied)
+                else:
+                    try:
+                        self._log.append(applied)
+                    except BaseException as exc:
+                        self._fail(exc)
+                        raise UnavailableError(self._why_down()) from exc
+                    self._pending.append(applied)
+            last = max(last, reply.seq)
+            out.append(reply)
+        if self._pending:
+            self._wake.set()
+        if last:
+            await self._wait_durable(last, timeout)
+        return out
+
     async def _wait_durable(self, seq: int, timeout: float) -> None:
         if self._durable < seq:
             fut = self._waiters.get(seq)

@@ -134,7 +134,7 @@ def _order(side: int) -> Any:
         )
         reply = await call.ctx.submit(cmd)
         out = order_reply(reply, b.quantity)
-        call.ctx.metrics.orders.labels(out["status"]).inc()
+        call.ctx.metrics.order_placed(out["status"])
         if out["status"] == "rejected":
             raise reject_error(-reply.result, reply.seq)
         return json_response(

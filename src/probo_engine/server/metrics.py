@@ -60,6 +60,15 @@ class Metrics:
             registry=r,
         )
 
+        self._orders_by_status: dict[str, Any] = {}
+
+    def order_placed(self, status: str) -> None:
+        """Count an order reply by status (the label's child is cached)."""
+        child = self._orders_by_status.get(status)
+        if child is None:
+            child = self._orders_by_status[status] = self.orders.labels(status)
+        child.inc()
+
     def gauge(self, name: str, doc: str, fn: Callable[[], float]) -> None:
         """A gauge read from ``fn`` at every scrape."""
         g = self._pc.Gauge(name, doc, registry=self.registry)

@@ -20,10 +20,10 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from probo_engine.adapters.runner import EngineRunner, InProcessBus
 from probo_engine.engine import Engine
@@ -34,6 +34,7 @@ from probo_engine.server.services import Services
 __all__ = ["embedded_services", "ensure_admin", "gateway_services", "memory_services"]
 
 log = logging.getLogger("probo.server")
+_T = TypeVar("_T")
 
 ADMIN_FILE = "admin-credentials.txt"
 
@@ -113,6 +114,29 @@ def _say(msg: str) -> None:
     print(f"probo: {msg}", file=sys.stderr, flush=True)
 
 
+async def _with_progress(work: Awaitable[_T], what: str, t0: float) -> _T:
+    """Await ``work``, printing the elapsed time every second while it runs
+    (on one updating line on a terminal).  The entry log's recovery reports
+    no fraction done, so this shows time, not a percentage."""
+    task = asyncio.ensure_future(work)
+    tty = sys.stderr.isatty()
+    printed = False
+    while True:
+        done, _ = await asyncio.wait([task], timeout=1.0)
+        if done:
+            if tty and printed:
+                print(file=sys.stderr)
+            return task.result()
+        printed = True
+        msg = f"probo: {what} ... {time.perf_counter() - t0:.0f} s"
+        print(
+            "\r" + msg if tty else msg,
+            end="" if tty else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 @asynccontextmanager
 async def embedded_services(config: ServerConfig) -> AsyncIterator[Services]:
     """``probo serve``: everything in this process, state in ``config.data``.
@@ -137,7 +161,9 @@ async def embedded_services(config: ServerConfig) -> AsyncIterator[Services]:
         stack.callback(auth.close)
         t0 = time.perf_counter()
         _say(f"recovering the entry log in {data / 'log'} ...")
-        elog = await asyncio.to_thread(LocalEntryLog.open, data / "log")
+        elog = await _with_progress(
+            asyncio.to_thread(LocalEntryLog.open, data / "log"), "recovering", t0
+        )
         stack.callback(elog.close)
         rec = elog.recovery
         _say(

@@ -1,9 +1,11 @@
 """The versioned API, ``/v1``.  Every route is listed in :func:`routes`.
 
 Conventions: integers only (paise, shares, prices on the market's grid, ns
-timestamps); the acting user is the authenticated one; every query answer
-carries ``seq`` (the newest engine *event* seq it reflects, the WebSocket
-feed's numbering) and ``command_seq`` (the newest command applied).
+timestamps); the acting user is the authenticated one; every answer read from
+the engine replica carries ``seq`` (the newest engine *event* seq it
+reflects, the WebSocket feed's numbering) and ``command_seq`` (the newest
+command applied); history answers come from the history store, which may lag
+the engine by the archiver's lag.  See docs/server.md.
 """
 
 from __future__ import annotations
@@ -41,7 +43,12 @@ from probo_engine.server.api import (
     order_reply,
     reject_error,
 )
-from probo_engine.server.auth import CSRF_COOKIE, SESSION_COOKIE, valid_name
+from probo_engine.server.auth import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    RateLimiter,
+    valid_name,
+)
 from probo_engine.server.orders import (
     NAME_PATTERN,
     OUTCOMES,
@@ -287,6 +294,16 @@ async def set_password(call: Call) -> Response:
 
 async def login(call: Call) -> Response:
     body = call.json(LoginIn)
+    # every attempt costs an argon2 verification: bounded per client address
+    ip = call.request.client.host if call.request.client else "-"
+    wait = call.ctx.fail_limiter.take("login:" + ip)
+    if wait:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "too many login attempts",
+            {"Retry-After": RateLimiter.retry_after(wait)},
+        )
     auth = call.ctx.s.auth
     ok = await asyncio.to_thread(auth.check_password, body.name, body.password)
     if not ok:
@@ -495,7 +512,7 @@ async def place(call: Call) -> Response:
     cmd = _checked(o, call)
     reply = await call.ctx.submit(cmd, _order_key(call, o))
     out = order_reply(reply, o.qty)
-    call.ctx.metrics.orders.labels(out["status"]).inc()
+    call.ctx.metrics.order_placed(out["status"])
     if out["status"] == "rejected":
         err = reject_error(-reply.result, reply.seq)
         raise err
@@ -511,10 +528,7 @@ async def place_batch(call: Call) -> Response:
     keys = [_order_key(call, o, f":{i}") for i, o in enumerate(body.orders)]
     # submitted in order: the bus applies them in that order and commits
     # them together; each order has its own result (or error)
-    replies = await asyncio.gather(
-        *(call.ctx.submit(c, k) for c, k in zip(cmds, keys, strict=True)),
-        return_exceptions=True,
-    )
+    replies = await call.ctx.submit_many(list(zip(cmds, keys, strict=True)))
     results: list[dict[str, Any]] = []
     for o, rep in zip(body.orders, replies, strict=True):
         if isinstance(rep, ApiError):
@@ -522,10 +536,8 @@ async def place_batch(call: Call) -> Response:
                 {"status": "error", "error": {"code": rep.code, "message": rep.message}}
             )
             continue
-        if isinstance(rep, BaseException):
-            raise rep
         out = order_reply(rep, o.qty)
-        call.ctx.metrics.orders.labels(out["status"]).inc()
+        call.ctx.metrics.order_placed(out["status"])
         results.append(out)
     return json_response({"results": results})
 

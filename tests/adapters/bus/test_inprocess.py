@@ -288,3 +288,37 @@ def test_a_failing_snapshot_write_is_not_fatal():
             assert bus.health()["failed"] is None and bus.durable_seq == 10
 
     asyncio.run(main())
+
+
+def test_submit_many_applies_in_order_and_commits_once():
+    log = FakeLog()
+    cmds = setup_commands()
+
+    async def main() -> None:
+        async with InProcessBus(EngineRunner(), log=log) as bus:
+            for c in cmds:
+                await bus.submit(c, b"")
+            n = bus.runner.seq
+            commits = log.commits
+            good = Deposit(0, 5)
+            items = [
+                (good, b"k1"),
+                (CreateMarket(tick=7), b"k2"),  # misuse: raised for this item only
+                (good, b"k3"),
+                (good, b"k1"),  # a retry of the first: its reply, not applied
+            ]
+            out = await bus.submit_many(items, timeout=30)
+            assert isinstance(out[1], ValueError)
+            r1, r3, dup = out[0], out[2], out[3]
+            assert isinstance(r1, Reply) and isinstance(r3, Reply)
+            assert isinstance(dup, Reply)
+            assert (r1.seq, r3.seq) == (n + 1, n + 2) and not r1.duplicate
+            assert dup.duplicate and dup.seq == r1.seq
+            assert bus.durable_seq == n + 2  # durable before the answer
+            assert log.commits == commits + 1  # one group commit for all
+            assert await bus.submit_many([], timeout=1) == []
+        with pytest.raises(UnavailableError):
+            await bus.submit_many([(good, b"")])
+
+    asyncio.run(main())
+    assert [e.seq for e in log.durable][-2:] == [len(cmds) + 1, len(cmds) + 2]
