@@ -261,7 +261,7 @@ def count_engine(
             if code == 0:
                 c.cancel_ok += 1
             else:
-                c.cancel_codes[code] = c.cancel_codes.get(code, 0) + 1
+                c.cancel_codes[-code] = c.cancel_codes.get(-code, 0) + 1  # -code
     c.fills = len(seq)
     if hasattr(core, "depth"):
         c.depth = tuple([tuple(lv) for lv in side] for side in core.depth(mid, 200))

@@ -693,7 +693,7 @@ class ReferenceEngine:
         return mid
 
     def deposit(self, uid, amount, ts=0) -> int:
-        """Add ``amount`` to the user's available cash; return a reject code."""
+        """Add ``amount`` to the user's available cash; return 0 or ``-code``."""
         uid = _int(uid, "uid")
         amount = _int(amount, "amount")
         ts = _int(ts, "ts")
@@ -713,10 +713,10 @@ class ReferenceEngine:
             self._cash[uid][0] += amount
             self._emit(EV_CASH, ts, user=uid, qty=amount, aux=self._cash[uid][0])
             return REJ_OK
-        return self._reject(ts, code, CMD_DEPOSIT, user=uid, qty=amount)
+        return -self._reject(ts, code, CMD_DEPOSIT, user=uid, qty=amount)
 
     def withdraw(self, uid, amount, ts=0) -> int:
-        """Take ``amount`` from the user's available cash; return a reject code."""
+        """Take ``amount`` from the user's available cash; return 0 or ``-code``."""
         uid = _int(uid, "uid")
         amount = _int(amount, "amount")
         ts = _int(ts, "ts")
@@ -734,7 +734,7 @@ class ReferenceEngine:
             self._cash[uid][0] -= amount
             self._emit(EV_CASH, ts, user=uid, qty=-amount, aux=self._cash[uid][0])
             return REJ_OK
-        return self._reject(ts, code, CMD_WITHDRAW, user=uid, qty=amount)
+        return -self._reject(ts, code, CMD_WITHDRAW, user=uid, qty=amount)
 
     def place(self, uid, mid, side, outcome, price, qty, tif=TIF_GTC,
               stp=STP_CANCEL_MAKER, ts=0, post_only=False, client_id=0,
@@ -891,7 +891,7 @@ class ReferenceEngine:
         return REJ_OK
 
     def cancel(self, uid, oid, ts=0) -> int:
-        """Cancel a live order of ``uid``; return a reject code."""
+        """Cancel a live order of ``uid``; return 0 or ``-code``."""
         uid = _int(uid, "uid")
         oid = _int(oid, "oid")
         ts = _int(ts, "ts")
@@ -908,7 +908,7 @@ class ReferenceEngine:
             self._cancel_resting(o, CANCEL_USER, ts, touched)
             self._level_events(touched, ts)
             return REJ_OK
-        return self._reject(ts, code, CMD_CANCEL, user=uid, oid=oid)
+        return -self._reject(ts, code, CMD_CANCEL, user=uid, oid=oid)
 
     def cancel_all(self, uid, mid=-1, ts=0) -> int:
         """Cancel the user's live orders (in market ``mid`` if ``mid >= 0``), in
@@ -944,7 +944,7 @@ class ReferenceEngine:
         o = self._live.get(oid)
         code = self._check_amend(uid, o, price, qty, ts)
         if code:
-            return self._reject(ts, code, CMD_AMEND, user=uid, oid=oid, price=price,
+            return -self._reject(ts, code, CMD_AMEND, user=uid, oid=oid, price=price,
                                 qty=qty)  # fmt: skip
         m = self._markets[o.mid]
         old_price, old_qty = o.price, o.qty
@@ -1059,7 +1059,7 @@ class ReferenceEngine:
             self._emit(EV_PAIR, ts, market=mid, user=uid, price=m.payout, qty=qty,
                        code=kind, aux=self._cash[uid][0])  # fmt: skip
             return REJ_OK
-        return self._reject(ts, code, cmd, market=mid, user=uid, qty=qty)
+        return -self._reject(ts, code, cmd, market=mid, user=uid, qty=qty)
 
     def halt(self, mid, ts=0) -> int:
         """OPEN -> HALTED (cancels resting orders if the market says so)."""
@@ -1114,7 +1114,7 @@ class ReferenceEngine:
             self._emit(EV_MARKET, ts, market=mid, price=m.payout, qty=m.tick,
                        code=new_status, price2=yes_value or 0)  # fmt: skip
             return REJ_OK
-        return self._reject(ts, code, cmd, market=mid, price=yes_value or 0)
+        return -self._reject(ts, code, cmd, market=mid, price=yes_value or 0)
 
     def _settle_market(self, mid: int, yes_value: int, ts: int) -> None:
         m = self._markets[mid]

@@ -784,7 +784,9 @@ cdef class Core:
     integers work too; ``bool``/``float``/``str`` raise ``TypeError``) and an
     optional ``ts`` (caller time) that drives GTD expiry and is copied into
     the events.  Expected refusals are result codes
-    (:class:`probo_engine.RejectReason`), never exceptions.  The events of the
+    (:class:`probo_engine.RejectReason`), never exceptions, and every command
+    returns them the same way: a result ``< 0`` is a refusal, ``-code``; 0 or
+    more is success (an id, a count, or 0).  The events of the
     most recent command are available from :meth:`last_events`.  See
     ``docs/semantics.md`` for the full contract.
 
@@ -1729,7 +1731,7 @@ cdef class Core:
                     code = REJ_POST_ONLY_WOULD_CROSS
         if code != 0:
             self._reject(CMD_AMEND, code, 0, uid, oid, 0, 0, price, qty, ts)
-            return code
+            return -code
 
         old_qty = o.qty
         e = self._ev(EV_AMENDED, ts)
@@ -1802,7 +1804,7 @@ cdef class Core:
                 code = REJ_UNKNOWN_ORDER
         if code != 0:
             self._reject(CMD_CANCEL, code, 0, uid, oid, 0, 0, 0, 0, ts)
-            return code
+            return -code
         self._cancel_slot(s, CANCEL_USER, ts)
         self._emit_levels(ts)
         return 0
@@ -1854,7 +1856,7 @@ cdef class Core:
         if code != 0:
             self._reject(CMD_DEPOSIT if deposit else CMD_WITHDRAW, code, 0, uid,
                          0, 0, 0, 0, amount, ts)
-            return code
+            return -code
         u = &self.users[uid]
         if not deposit:
             amount = -amount
@@ -1899,7 +1901,7 @@ cdef class Core:
         if code != 0:
             self._reject(CMD_MINT if mint else CMD_MERGE, code, mid, uid, 0, 0, 0,
                          0, qty, ts)
-            return code
+            return -code
         p = self._pos_make(uid, mid)
         if p < 0:
             return ERR_NOMEM
@@ -1956,7 +1958,7 @@ cdef class Core:
         if code != 0:
             self._reject(cmd, code, mid, 0, 0, 0, 0,
                          yes_value if cmd == CMD_RESOLVE else 0, 0, ts)
-            return code
+            return -code
         # every buffer before any change: orders to cancel, holders to pay
         cbuf = <uint64_t*>malloc(<size_t>(2 * m.n_orders + 2) * sizeof(uint64_t))
         if cbuf == NULL:
@@ -2174,7 +2176,7 @@ cdef class Core:
         Returns
         -------
         int
-            0, or 101 unknown user, 105 amount <= 0, 203 cash limit.
+            0, or -101 unknown user, -105 amount <= 0, -203 cash limit.
 
         >>> core = Core(); u = core.create_user(); core.deposit(u, 1000)
         0
@@ -2189,7 +2191,7 @@ cdef class Core:
         Returns
         -------
         int
-            0, or 101 unknown user, 105 amount <= 0, 201 insufficient funds.
+            0, or -101 unknown user, -105 amount <= 0, -201 insufficient funds.
         """
         return self._cash_cmd(uid, amount, ts, False)
 
@@ -2339,7 +2341,7 @@ cdef class Core:
         Returns
         -------
         int
-            0, or 101 unknown user, 302 no such live order of this user.
+            0, or -101 unknown user, -302 no such live order of this user.
 
         Complexity
         ----------
@@ -2364,7 +2366,7 @@ cdef class Core:
         Returns
         -------
         int
-            0, or a ``RejectReason`` (nothing changes then).
+            0, or ``-RejectReason`` (nothing changes then).
         """
         cdef int64_t u_ = _int(uid, "uid")
         cdef int64_t o_ = _int(oid, "oid")
@@ -2395,11 +2397,13 @@ cdef class Core:
         return r
 
     def mint(self, uid, mid, qty, ts=0):
-        """Pay ``payout * qty`` for ``qty`` YES and ``qty`` NO shares."""
+        """Pay ``payout * qty`` for ``qty`` YES and ``qty`` NO shares; 0 or
+        ``-RejectReason``."""
         return self._pair_cmd(uid, mid, qty, ts, True)
 
     def merge(self, uid, mid, qty, ts=0):
-        """Burn ``qty`` YES and ``qty`` NO shares for ``payout * qty`` cash."""
+        """Burn ``qty`` YES and ``qty`` NO shares for ``payout * qty`` cash; 0
+        or ``-RejectReason``."""
         return self._pair_cmd(uid, mid, qty, ts, False)
 
     def _pair_cmd(self, uid, mid, qty, ts, bint mint):
@@ -2414,15 +2418,17 @@ cdef class Core:
         return r
 
     def halt(self, mid, ts=0):
-        """OPEN -> HALTED: no new orders (cancels all if so configured)."""
+        """OPEN -> HALTED: no new orders (cancels all if so configured); 0 or
+        ``-RejectReason``."""
         return self._lifecycle(mid, CMD_HALT, 0, ts)
 
     def resume(self, mid, ts=0):
-        """HALTED -> OPEN."""
+        """HALTED -> OPEN; 0 or ``-RejectReason``."""
         return self._lifecycle(mid, CMD_RESUME, 0, ts)
 
     def close(self, mid, ts=0):
-        """OPEN or HALTED -> CLOSED: cancels every resting order."""
+        """OPEN or HALTED -> CLOSED: cancels every resting order; 0 or
+        ``-RejectReason``."""
         return self._lifecycle(mid, CMD_CLOSE, 0, ts)
 
     def resolve(self, mid, yes_value, ts=0):
@@ -2433,6 +2439,11 @@ cdef class Core:
         yes_value : int
             What one YES share pays, ``0..payout`` (a NO share pays the
             rest): ``payout`` if YES happened, 0 if NO, ``payout // 2`` to void.
+
+        Returns
+        -------
+        int
+            0, or ``-RejectReason``.
         """
         return self._lifecycle(mid, CMD_RESOLVE, yes_value, ts)
 

@@ -921,8 +921,8 @@ class DurableEngine:
     def execute(self, cmd: CommandRecord) -> Any:
         """Apply a command record to the engine and append it to the journal.
 
-        Returns the engine method's result (a new id, an oid or ``-code``, a
-        result code).  The command is durable once :attr:`acked_seq` reaches
+        Returns the engine method's result (a new id, an oid, a count, 0, or
+        ``-code`` for a refusal).  The command is durable once :attr:`acked_seq` reaches
         :attr:`appended_seq` as it is on return.
 
         Raises

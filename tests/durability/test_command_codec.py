@@ -255,7 +255,7 @@ def test_apply_dispatches_to_the_core_method():
     assert apply(eng, Place(0, 0, Side.BUY, 0, 60, 10)) == 1
     assert apply(eng, Place(1, 0, 0, 1, 40, 4)) == 2  # mint at 60
     assert eng.position(0, 0) == (4, 0, 0, 0)
-    assert apply(eng, Withdraw(1, 10**9)) == 201
+    assert apply(eng, Withdraw(1, 10**9)) == -201
     assert apply(eng, Cancel(0, 1)) == 0
     with pytest.raises(TypeError):
         apply(eng, (0, 1))

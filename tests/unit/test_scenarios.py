@@ -750,14 +750,14 @@ def test_cancel_of_another_users_or_dead_order_is_unknown_order(engine):
         (a, -2, REJ_UNKNOWN_ORDER),
         (7, 2, REJ_UNKNOWN_USER),
     ]:
-        assert e.cancel(uid, oid) == code
+        assert e.cancel(uid, oid) == -code
         assert_events(
             e,
             [E(EV_REJECTED, user=uid, oid=oid, code=code, aux=CMD_CANCEL)],
         )
         assert state(e) == before
     assert e.cancel(a, 2) == REJ_OK
-    assert e.cancel(a, 2) == REJ_UNKNOWN_ORDER  # twice
+    assert e.cancel(a, 2) == -REJ_UNKNOWN_ORDER  # twice
     finish(e)
 
 
@@ -808,7 +808,7 @@ def _rej_cash(method, uid, amount, code):
     return (
         method,
         (uid, amount, 42),
-        code,
+        -code,
         E(EV_REJECTED, ts=42, user=uid, qty=amount, code=code, aux=cmd),
     )
 
@@ -817,7 +817,7 @@ def _rej_cancel(uid, oid, code):
     return (
         "cancel",
         (uid, oid, 42),
-        code,
+        -code,
         E(EV_REJECTED, ts=42, user=uid, oid=oid, code=code, aux=CMD_CANCEL),
     )
 
@@ -826,7 +826,7 @@ def _rej_amend(uid, oid, price, qty, code):
     return (
         "amend",
         (uid, oid, price, qty, 42),
-        code,
+        -code,
         E(EV_REJECTED, ts=42, user=uid, oid=oid, price=price, qty=qty, code=code,
           aux=CMD_AMEND),
     )  # fmt: skip
@@ -837,7 +837,7 @@ def _rej_pair(method, uid, mid, qty, code):
     return (
         method,
         (uid, mid, qty, 42),
-        code,
+        -code,
         E(EV_REJECTED, ts=42, market=mid, user=uid, qty=qty, code=code, aux=cmd),
     )
 
@@ -848,7 +848,7 @@ def _rej_status(method, mid, yes_value, code):
     return (
         method,
         args,
-        code,
+        -code,
         E(EV_REJECTED, ts=42, market=mid, price=yes_value or 0, code=code, aux=cmd),
     )
 
@@ -1001,7 +1001,7 @@ def test_boundaries_are_accepted(engine):
     assert e.place(2, 0, BUY, YES, 50, 1) == -REJ_INSUFFICIENT_FUNDS
     assert e.deposit(2, MAX_TOTAL_CASH - 20_000) == REJ_OK
     assert e.totals()[0] == MAX_TOTAL_CASH
-    assert e.deposit(2, 1) == REJ_CASH_LIMIT
+    assert e.deposit(2, 1) == -REJ_CASH_LIMIT
     assert e.place(2, 0, BUY, YES, 950, MAX_QTY) == 7
     assert e.balance(2) == (MAX_TOTAL_CASH - 20_000 - 950 * MAX_QTY, 950 * MAX_QTY)
     assert e.withdraw(2, 1) == REJ_OK
@@ -1224,7 +1224,7 @@ def test_numpy_integers_are_accepted(engine):
     args = (np.int64(a), np.int8(m), np.int8(BUY), np.uint8(YES), np.int16(600))
     assert e.place(*args, np.int64(10), np.int8(GTC), np.int8(CM), np.int64(3)) == 1
     assert e.place(b, m, BUY, NO, 400, 10) == 2
-    assert e.cancel(np.int64(a), np.uint64(1)) == REJ_UNKNOWN_ORDER
+    assert e.cancel(np.int64(a), np.uint64(1)) == -REJ_UNKNOWN_ORDER
     assert e.withdraw(np.int32(a), np.int64(4_000)) == REJ_OK
     assert tuple(e.order(2) or ()) == ()
     assert e.balance(a) == (0, 0)
@@ -1353,7 +1353,7 @@ def test_deposit_and_withdraw_emit_cash_events(engine):
     assert e.totals() == (4_500, 1, 0, 0)
     m = e.create_market()
     assert e.place(a, m, BUY, YES, 500, 5) == 1
-    assert e.withdraw(a, 2_001) == REJ_INSUFFICIENT_FUNDS
+    assert e.withdraw(a, 2_001) == -REJ_INSUFFICIENT_FUNDS
     assert e.withdraw(a, 2_000) == REJ_OK
     assert_events(e, [E(EV_CASH, ts=12, user=a, qty=-2_000, aux=0)])
     assert e.balance(a) == (0, 2_500)
@@ -1529,10 +1529,10 @@ def test_gtd_expiry_runs_first_even_for_a_rejected_command(engine):
     accepted = acc(T(m, b, 2, BUY, YES, ts=5), 500, 1, GTD, 500, BID, expire_ts=8)
     assert_events(e, [accepted, lvl(m, BID, 500, 3, 2, ts=5)])
     # ts 7: nothing is due yet.
-    assert e.deposit(9, 1, 7) == REJ_UNKNOWN_USER
+    assert e.deposit(9, 1, 7) == -REJ_UNKNOWN_USER
     assert [g[1] for g in got_events(e)] == [EV_REJECTED]
     # ts 9: order 2 (due at 8) expires before the (rejected) command runs.
-    assert e.deposit(9, 1, 9) == REJ_UNKNOWN_USER
+    assert e.deposit(9, 1, 9) == -REJ_UNKNOWN_USER
     assert_events(
         e,
         [
@@ -1780,7 +1780,7 @@ def test_amend_of_a_post_only_order_that_would_cross_changes_nothing(engine):
     assert e.place(a, m, BUY, YES, 500, 2, GTC, CM, 0, True) == 1
     assert e.place(b, m, BUY, NO, 400, 2) == 2  # ask at YES 600
     before = state(e)
-    assert e.amend(a, 1, 600, 2) == REJ_POST_ONLY_WOULD_CROSS
+    assert e.amend(a, 1, 600, 2) == -REJ_POST_ONLY_WOULD_CROSS
     assert state(e) == before
     assert e.amend(a, 1, 550, 2) == REJ_OK
     finish(e)
@@ -1855,8 +1855,8 @@ def test_halt_resume_close(engine):
     )
     assert e.top(m) == (500, 2, 0, 0)  # orders stay (no cancel_on_halt)
     assert e.place(b, m, BUY, NO, 500, 1) == -REJ_MARKET_NOT_OPEN
-    assert e.mint(b, m, 1) == REJ_MARKET_NOT_OPEN
-    assert e.merge(b, m, 1) == REJ_INSUFFICIENT_SHARES  # merges are allowed
+    assert e.mint(b, m, 1) == -REJ_MARKET_NOT_OPEN
+    assert e.merge(b, m, 1) == -REJ_INSUFFICIENT_SHARES  # merges are allowed
     assert e.resume(m) == REJ_OK
     assert e.market(m)[2] == MARKET_OPEN
     assert e.close(m, 4) == REJ_OK
@@ -1869,8 +1869,8 @@ def test_halt_resume_close(engine):
         ],
     )
     assert e.balance(a) == (10_000, 0)
-    assert e.resume(m) == REJ_INVALID_TRANSITION
-    assert e.halt(m) == REJ_INVALID_TRANSITION
+    assert e.resume(m) == -REJ_INVALID_TRANSITION
+    assert e.halt(m) == -REJ_INVALID_TRANSITION
     finish(e)
 
 
@@ -1922,8 +1922,8 @@ def test_resolve_cancels_then_settles_then_reports(engine, yes_value, a_gets, b_
     assert e.position(a, m) == e.position(b, m) == (0, 0, 0, 0)
     assert e.market(m) == (1000, 50, MARKET_RESOLVED, 0)
     assert e.market_config(m)[7] == yes_value
-    assert e.merge(a, m, 1) == REJ_MARKET_NOT_OPEN
-    assert e.resolve(m, 0) == REJ_INVALID_TRANSITION
+    assert e.merge(a, m, 1) == -REJ_MARKET_NOT_OPEN
+    assert e.resolve(m, 0) == -REJ_INVALID_TRANSITION
     finish(e)
 
 
@@ -1934,7 +1934,7 @@ def test_engine_limits(engine_cls):
     e = engine_cls(max_qty=100, max_open_orders=2, max_balance=50_000)
     assert tuple(e.limits()) == (100, 2, 50_000, 100_000)
     m, (a,) = world(e, 40_000)
-    assert e.deposit(a, 10_001) == REJ_CASH_LIMIT  # above max_balance
+    assert e.deposit(a, 10_001) == -REJ_CASH_LIMIT  # above max_balance
     assert e.deposit(a, 10_000) == REJ_OK
     assert e.place(a, m, BUY, YES, 50, 101) == -REJ_INVALID_QTY
     assert e.place(a, m, BUY, YES, 50, 100) == 1
@@ -1942,7 +1942,7 @@ def test_engine_limits(engine_cls):
     assert e.place(a, m, BUY, YES, 150, 1) == -REJ_TOO_MANY_ORDERS
     assert got_events(e)[-1][10] == REJ_TOO_MANY_ORDERS
     assert e.place(a, m, BUY, YES, 150, 1, IOC) == 3  # IOC never rests
-    assert e.mint(a, m, 101) == REJ_INVALID_QTY
+    assert e.mint(a, m, 101) == -REJ_INVALID_QTY
     with pytest.raises(ValueError):
         e.create_market(1000, 50, 0, 0, 0, FEE_BPS, 101)  # min_qty > max_qty
     finish(e)
@@ -2066,15 +2066,15 @@ def test_time_may_not_go_backwards(engine):
         ("place", (a, m, BUY, YES, 500, 1, GTD, CM, 50, False, 0, 200),
          -REJ_STALE_TIME),
         ("place_market", (a, m, BUY, YES, 1, 0, False, CM, 299), -REJ_STALE_TIME),
-        ("cancel", (a, 1, 299), REJ_STALE_TIME),
-        ("amend", (a, 1, 450, 1, 10), REJ_STALE_TIME),
+        ("cancel", (a, 1, 299), -REJ_STALE_TIME),
+        ("amend", (a, 1, 450, 1, 10), -REJ_STALE_TIME),
         ("cancel_all", (a, -1, 10), -REJ_STALE_TIME),
-        ("deposit", (a, 5, 10), REJ_STALE_TIME),
-        ("withdraw", (a, 5, 10), REJ_STALE_TIME),
-        ("mint", (a, m, 1, 10), REJ_STALE_TIME),
-        ("merge", (a, m, 1, 10), REJ_STALE_TIME),
-        ("halt", (m, 10), REJ_STALE_TIME),
-        ("resolve", (m, 1000, 10), REJ_STALE_TIME),
+        ("deposit", (a, 5, 10), -REJ_STALE_TIME),
+        ("withdraw", (a, 5, 10), -REJ_STALE_TIME),
+        ("mint", (a, m, 1, 10), -REJ_STALE_TIME),
+        ("merge", (a, m, 1, 10), -REJ_STALE_TIME),
+        ("halt", (m, 10), -REJ_STALE_TIME),
+        ("resolve", (m, 1000, 10), -REJ_STALE_TIME),
         ("expire", (10,), -REJ_STALE_TIME),
         ("expire", (-1,), -REJ_STALE_TIME),
     ]  # fmt: skip
@@ -2128,6 +2128,6 @@ def test_time_rule_in_batches_matches_per_call():
         calls.expire(20),
         calls.place(u, m, BUY, YES, 450, 1, GTD, CM, 0, False, 0, 20),
     ]
-    assert out.results.tolist() == expect == [1, -109, 109, -109, -107]
+    assert out.results.tolist() == expect == [1, -109, -109, -109, -107]
     assert batched.state_hash() == calls.state_hash() and batched.clock == 300
     assert np.asarray(out.events["ts"]).tolist()[-1] == 300

@@ -193,7 +193,7 @@ def test_gtd_expires_with_a_later_command_or_expire(engine_cls):
 def test_gtd_expiry_also_happens_before_a_rejected_command(engine_cls):
     e, m, (a, b, _) = setup(engine_cls)
     e.place(a, m, BUY, YES, 500, 4, GTD, 0, 0, False, 0, 50)
-    assert e.cancel(b, 999, 60) == R.UNKNOWN_ORDER
+    assert e.cancel(b, 999, 60) == -R.UNKNOWN_ORDER
     assert kinds(e) == [EventKind.CANCELED, EventKind.LEVEL, EventKind.REJECTED]
     assert e.user_orders(a) == []
     finish(e)
@@ -206,7 +206,7 @@ def test_min_qty(engine_cls):
     e.deposit(u, 100_000)
     assert e.place(u, m, BUY, YES, 500, 4) == -R.BELOW_MIN_QTY
     assert e.place(u, m, BUY, YES, 500, 5) == 1
-    assert e.amend(u, 1, 500, 4) == R.BELOW_MIN_QTY
+    assert e.amend(u, 1, 500, 4) == -R.BELOW_MIN_QTY
     finish(e)
 
 
@@ -251,10 +251,10 @@ def test_amend_refused_changes_nothing(engine_cls):
     e, m, (a, b, _) = setup(engine_cls, cash=10_000)
     e.place(a, m, BUY, YES, 600, 10)
     before = (e.balance(a), e.book_orders(m))
-    assert e.amend(a, 1, 600, 20) == R.INSUFFICIENT_FUNDS
-    assert e.amend(b, 1, 600, 5) == R.UNKNOWN_ORDER
-    assert e.amend(a, 1, 625, 5) == R.PRICE_OFF_GRID
-    assert e.amend(a, 1, 600, 0) == R.INVALID_QTY
+    assert e.amend(a, 1, 600, 20) == -R.INSUFFICIENT_FUNDS
+    assert e.amend(b, 1, 600, 5) == -R.UNKNOWN_ORDER
+    assert e.amend(a, 1, 625, 5) == -R.PRICE_OFF_GRID
+    assert e.amend(a, 1, 600, 0) == -R.INVALID_QTY
     assert (e.balance(a), e.book_orders(m)) == before
     finish(e)
 
@@ -316,8 +316,8 @@ def test_mint_and_merge_commands(engine_cls):
     assert e.mint(a, m, 7) == 0
     assert e.position(a, m) == (7, 0, 7, 0) and e.balance(a) == (3000, 0)
     assert e.market(m)[3] == 7
-    assert e.mint(a, m, 4) == R.INSUFFICIENT_FUNDS
-    assert e.merge(a, m, 8) == R.INSUFFICIENT_SHARES
+    assert e.mint(a, m, 4) == -R.INSUFFICIENT_FUNDS
+    assert e.merge(a, m, 8) == -R.INSUFFICIENT_SHARES
     assert e.merge(a, m, 2) == 0
     assert e.position(a, m) == (5, 0, 5, 0) and e.balance(a) == (5000, 0)
     ev = e.last_events()[0]
@@ -334,10 +334,10 @@ def test_halt_blocks_orders_resume_reopens(engine_cls):
     assert e.halt(m) == 0
     assert e.market(m)[2] == MarketStatus.HALTED
     assert e.place(a, m, BUY, YES, 600, 5) == -R.MARKET_NOT_OPEN
-    assert e.amend(a, 1, 600, 4) == R.MARKET_NOT_OPEN
-    assert e.halt(m) == R.INVALID_TRANSITION
+    assert e.amend(a, 1, 600, 4) == -R.MARKET_NOT_OPEN
+    assert e.halt(m) == -R.INVALID_TRANSITION
     assert e.cancel(a, 1) == 0  # cancels are allowed while halted
-    assert e.resume(m) == 0 and e.resume(m) == R.INVALID_TRANSITION
+    assert e.resume(m) == 0 and e.resume(m) == -R.INVALID_TRANSITION
     finish(e)
 
 
@@ -386,16 +386,16 @@ def test_resolve_pays_holders_and_burns_shares(engine_cls, yes_value, a_gets, b_
     assert e.balance(a) == (10_000 - 3600 + a_gets, 0)
     assert e.balance(b) == (10_000 - 2400 + b_gets, 0)
     assert e.position(a, m) == e.position(b, m) == (0, 0, 0, 0)
-    assert e.resolve(m, 0) == R.INVALID_TRANSITION
-    assert e.merge(a, m, 1) == R.MARKET_NOT_OPEN
+    assert e.resolve(m, 0) == -R.INVALID_TRANSITION
+    assert e.merge(a, m, 1) == -R.MARKET_NOT_OPEN
     finish(e)
 
 
 def test_resolve_cancels_orders_first_and_checks_the_value(engine_cls):
     e, m, (a, _, _) = setup(engine_cls)
     e.place(a, m, BUY, YES, 600, 5)
-    assert e.resolve(m, 1001) == R.INVALID_SETTLEMENT
-    assert e.resolve(m, -1) == R.INVALID_SETTLEMENT
+    assert e.resolve(m, 1001) == -R.INVALID_SETTLEMENT
+    assert e.resolve(m, -1) == -R.INVALID_SETTLEMENT
     assert e.resolve(m, 1000) == 0
     ev = e.last_events()
     assert [x[1] for x in ev] == [EventKind.CANCELED, EventKind.LEVEL, EventKind.MARKET]
@@ -411,7 +411,7 @@ def test_engine_limits(engine_cls):
     e = engine_cls(max_qty=100, max_open_orders=2, max_balance=50_000)
     m = e.create_market()
     a = e.create_user()
-    assert e.deposit(a, 50_001) == R.CASH_LIMIT
+    assert e.deposit(a, 50_001) == -R.CASH_LIMIT
     assert e.deposit(a, 50_000) == 0
     assert e.place(a, m, BUY, YES, 100, 101) == -R.INVALID_QTY
     assert e.place(a, m, BUY, YES, 100, 1) == 1

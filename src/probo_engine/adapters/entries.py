@@ -93,7 +93,7 @@ class Entry:
     seq: int  #: command sequence number, 1, 2, ... gap-free per engine
     key: bytes  #: idempotency key the command came with (b"" for none)
     command: bytes  #: the command record, ``commands.encode`` binary codec
-    result: int  #: what the engine method returned (an id, an oid, -code, code)
+    result: int  #: what the engine method returned (an id, a count, 0; -code: refused)
     events: bytes  #: packed events, ``EVENT_SIZE`` bytes each, in seq order
 
     @property

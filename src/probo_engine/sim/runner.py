@@ -54,7 +54,7 @@ EVENT_FIELDS: tuple[str, ...] = Event._fields
 _F = {name: i for i, name in enumerate(EVENT_FIELDS)}
 _KIND = _F["kind"]
 _PRICE = _F["price"]
-_UNKNOWN_ORDER = 302
+_UNKNOWN_ORDER = -302  # cancel refuses an unknown order with -code
 _NOISE, _MAKER, _INFORMED = (
     int(AgentType.NOISE),
     int(AgentType.MAKER),

@@ -74,7 +74,7 @@ def resolve(
     if hasattr(core, "resolve"):
         code = core.resolve(mid, yes_value, ts)
         if code != 0:
-            raise RuntimeError(f"resolve({mid}, {yes_value}) refused with code {code}")
+            raise RuntimeError(f"resolve({mid}, {yes_value}) refused with code {-code}")
         n_canceled = sum(1 for e in core.last_events() if e[1] == _EV_CANCELED)
         final_cash, _, _ = _holdings(core, mid, users)
         paid = final_cash - cash
