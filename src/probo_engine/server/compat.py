@@ -94,8 +94,8 @@ async def onramp(call: Call) -> Response:
         raise ApiError(403, "forbidden", "on-ramping needs the admin scope")
     uid = _uid_of(call, b.userId)
     reply = await call.ctx.submit(Deposit(uid, b.amount))
-    if reply.result:
-        raise reject_error(reply.result, reply.seq)
+    if reply.result < 0:
+        raise reject_error(-reply.result, reply.seq)
     return json_response({"simpleres": f"Onramped {b.userId} with amount {b.amount}"})
 
 
@@ -118,8 +118,8 @@ async def trade_mint(call: Call) -> Response:
     uid = _uid_of(call, b.userId)
     mid = call.ctx.market(b.stockSymbol)
     reply = await call.ctx.submit(Mint(uid, mid, b.quantity))
-    if reply.result:
-        raise reject_error(reply.result, reply.seq)
+    if reply.result < 0:
+        raise reject_error(-reply.result, reply.seq)
     return json_response({"simpleres": "mint completed"})
 
 

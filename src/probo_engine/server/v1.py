@@ -190,10 +190,10 @@ def _market_json(call: Call, mid: int) -> dict[str, Any]:
 
 
 async def _simple(call: Call, cmd: tuple[int, ...], key: bytes = b"") -> Response:
-    """Submit a command whose result is a code (0 = done)."""
+    """Submit a command whose result is 0 (done) or ``-code`` (refused)."""
     reply = await call.ctx.submit(cmd, key)
-    if reply.result != 0:
-        raise reject_error(reply.result, reply.seq)
+    if reply.result < 0:
+        raise reject_error(-reply.result, reply.seq)
     return json_response({"ok": True, "seq": reply.seq, "duplicate": reply.duplicate})
 
 
