@@ -57,7 +57,8 @@ def drive(
     rng = random.Random(seed)
     d = driver or Driver()
     eng = d.engine
-    ts = 1_700_000_000_000 * MS
+    # time never goes backwards (STALE_TIME): a second drive goes on from the clock
+    ts = max(1_700_000_000_000 * MS, eng.clock)
     if not d.entries:
         for i in range(n_users):
             d.apply(C.CreateUser(name=f"user{i}" if i % 3 else None))
