@@ -34,11 +34,13 @@ HERE = Path(__file__).parent
 
 
 class EngineProc:
-    def __init__(self, url: str, prefix: str, data: Path, log: Path) -> None:
+    def __init__(
+        self, url: str, prefix: str, data: Path, log: Path, lease_ms: int = 1000
+    ) -> None:
         self.args = [
             sys.executable, "-m", "probo_engine.adapters.redis", "engine",
             "--redis", url, "--prefix", prefix, "--data", str(data),
-            "--lease-ms", "1000", "--snapshot-every", "2000",
+            "--lease-ms", str(lease_ms), "--snapshot-every", "2000",
         ]  # fmt: skip
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
@@ -219,9 +221,16 @@ def test_sigkill_redis_with_aof_always(tmp_path):
 
 def test_gateway_killed_mid_request_retry_elsewhere(redis_url, redis_prefix, tmp_path):
     setup = setup_commands()
+    # A lease far longer than the test: a stopped engine must still look alive
+    # to gateway A (however slowly it starts), so A sends its command.
     eng = EngineProc(
-        redis_url, redis_prefix, tmp_path / "data", tmp_path / "engine.log"
+        redis_url,
+        redis_prefix,
+        tmp_path / "data",
+        tmp_path / "engine.log",
+        lease_ms=120_000,
     )
+    procs: list = []
     try:
         eng.start()
         asyncio.run(setup_in_order(redis_url, redis_prefix))
@@ -274,6 +283,10 @@ def test_gateway_killed_mid_request_retry_elsewhere(redis_url, redis_prefix, tmp
         if eng.proc is not None and eng.proc.poll() is None:
             eng.proc.send_signal(signal.SIGCONT)
         eng.kill()
+        for p, _ in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
         asyncio.run(delete_prefix(redis_url, redis_prefix))
 
 
