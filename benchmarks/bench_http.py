@@ -272,11 +272,26 @@ def _worker(
     q.put((counts[0], lat, time.process_time() - c0))
 
 
+def _with_children(pids: list[int]) -> list[int]:
+    out, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            continue
+    return out
+
+
 def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of processes (all their threads), from /proc."""
+    """User + system CPU time of processes (all their threads) and their
+    live descendants (granian's worker), from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
-    for pid in pids:
+    for pid in _with_children(pids):
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
