@@ -11,7 +11,13 @@ request HMAC-signed), and reports orders/s and p50/p99 latency (medians over
 * ``batch``: ``--batch`` orders per ``POST /v1/orders/batch``;
 * ``hello``: the stack alone (``GET /healthz``, no auth, no engine), to
   compare ASGI servers: ``--server uvicorn`` (uvloop + httptools) or
-  ``--server granian``.
+  ``--server granian``; ``--server raw`` is the floor, a bare 5-line ASGI
+  app on uvicorn (no Starlette, no probo).
+
+Besides rate and latency it prints the server's CPU time per request (all
+its threads and child processes, from /proc): on a machine shared with other
+work that figure moves much less than the rate, and 1 / (CPU per request)
+is what one free core could serve.
 
 Orders alternate buy YES / buy NO at crossing prices, so most fill (mint).
 
@@ -52,6 +58,17 @@ def make():
 """
 
 
+RAW_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", b"15")]})
+    await send({"type": "http.response.body", "body": b'{"status":"ok"}'})
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -87,6 +104,28 @@ def start_server(
         ]
     elif server == "uvicorn":
         cmds.append([*probo, "serve"])
+    elif server == "raw":
+        # the floor: uvicorn (uvloop + httptools) around a 5-line ASGI app
+        mod = data.parent / "raw_app.py"
+        mod.write_text(RAW_APP)
+        env["PYTHONPATH"] += os.pathsep + str(mod.parent)
+        cmds.append(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--port",
+                str(port),
+                "raw_app:app",
+            ]
+        )
     else:
         mod = data.parent / "granian_app.py"
         mod.write_text(GRANIAN_APP)
@@ -320,7 +359,7 @@ def run_once(
             target=_worker,
             args=(
                 port,
-                keys[f"u{p % 2}"],
+                keys.get(f"u{p % 2}", ("", "")),
                 args.scenario,
                 args.batch,
                 per,
@@ -354,7 +393,12 @@ def main() -> None:
     ap.add_argument(
         "--scenario", choices=("single", "batch", "hello"), default="single"
     )
-    ap.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn")
+    ap.add_argument(
+        "--server",
+        choices=("uvicorn", "granian", "raw"),
+        default="uvicorn",
+        help="raw: a bare ASGI app on uvicorn, the floor (scenario hello only)",
+    )
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--procs", type=int, default=2, help="load-generator processes")
@@ -369,6 +413,8 @@ def main() -> None:
         args.seconds, args.warmup, args.repeat = 3.0, 1.0, 1
     if args.scenario != "batch":
         args.batch = 1
+    if args.server == "raw" and args.scenario != "hello":
+        raise SystemExit("--server raw serves GET /healthz only: use --scenario hello")
     tmp = Path(tempfile.mkdtemp(prefix="probo-bench-"))
     port = free_port()
     dist = None
@@ -378,7 +424,7 @@ def main() -> None:
         dist = {"redis": args.redis, "pg": args.pg, "prefix": f"bench-{os.getpid()}"}
     procs = start_server(tmp / "data", port, args.server, tmp / "server.log", dist)
     try:
-        keys = setup(port, tmp / "data")
+        keys = setup(port, tmp / "data") if args.server != "raw" else {}
         load = os.getloadavg()[0]
         pids = [p.pid for p in procs]
         rows = [run_once(port, keys, args, pids) for _ in range(args.repeat)]
