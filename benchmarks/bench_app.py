@@ -89,7 +89,7 @@ async def run(args: argparse.Namespace) -> tuple[float, float, float]:
     cfg = ServerConfig(data=tmp, rate_per_s=1e9, rate_burst=10**9, max_body=1 << 20)
     services = embedded_services if args.mode == "embedded" else memory_services
     app = create_app(cfg, services)
-    async with app.router.lifespan_context(app):  # type: ignore[attr-defined]
+    async with app.router.lifespan_context(app):
         lines = (tmp / "admin-credentials.txt").read_text().splitlines()
         creds = dict(x.split(" = ", 1) for x in lines if " = " in x)
 
