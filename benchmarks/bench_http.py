@@ -458,11 +458,16 @@ def main() -> None:
     # it is what one core could serve if the server had it to itself
     ceiling = 1e6 / srv if srv > 0 else float("nan")
     per = args.batch if args.scenario == "batch" else 1
+    if dist:
+        what = "summed over gateway, engine and archiver; Redis and PostgreSQL "
+        what += "not counted"
+    else:
+        what = f"all its threads; one free core: ~{ceiling:,.0f} requests/s"
+        what += f" = ~{ceiling * per:,.0f} {unit}"
     print(
-        f"  server CPU {srv:,.0f} us/request (all its threads; one free core: "
-        f"~{ceiling:,.0f} requests/s = ~{ceiling * per:,.0f} {unit}); load "
-        f"generator CPU {gen:,.0f} us/request; load average at start {load:.1f} "
-        f"on {os.cpu_count()} cores"
+        f"  server CPU {srv:,.0f} us/request ({what}); load generator CPU "
+        f"{gen:,.0f} us/request; load average at start {load:.1f} on "
+        f"{os.cpu_count()} cores"
     )
 
 
