@@ -11,7 +11,13 @@ request HMAC-signed), and reports orders/s and p50/p99 latency (medians over
 * ``batch``: ``--batch`` orders per ``POST /v1/orders/batch``;
 * ``hello``: the stack alone (``GET /healthz``, no auth, no engine), to
   compare ASGI servers: ``--server uvicorn`` (uvloop + httptools) or
-  ``--server granian``.
+  ``--server granian``; ``--server raw`` is the floor, a bare 5-line ASGI
+  app on uvicorn (no Starlette, no probo).
+
+Besides rate and latency it prints the server's CPU time per request (all
+its threads and child processes, from /proc): on a machine shared with other
+work that figure moves much less than the rate, and 1 / (CPU per request)
+is what one free core could serve.
 
 Orders alternate buy YES / buy NO at crossing prices, so most fill (mint).
 
@@ -52,6 +58,17 @@ def make():
 """
 
 
+RAW_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", b"15")]})
+    await send({"type": "http.response.body", "body": b'{"status":"ok"}'})
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -87,6 +104,28 @@ def start_server(
         ]
     elif server == "uvicorn":
         cmds.append([*probo, "serve"])
+    elif server == "raw":
+        # the floor: uvicorn (uvloop + httptools) around a 5-line ASGI app
+        mod = data.parent / "raw_app.py"
+        mod.write_text(RAW_APP)
+        env["PYTHONPATH"] += os.pathsep + str(mod.parent)
+        cmds.append(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--port",
+                str(port),
+                "raw_app:app",
+            ]
+        )
     else:
         mod = data.parent / "granian_app.py"
         mod.write_text(GRANIAN_APP)
@@ -272,11 +311,26 @@ def _worker(
     q.put((counts[0], lat, time.process_time() - c0))
 
 
+def _with_children(pids: list[int]) -> list[int]:
+    out, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            continue
+    return out
+
+
 def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of processes (all their threads), from /proc."""
+    """User + system CPU time of processes (all their threads) and their
+    live descendants (granian's worker), from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
-    for pid in pids:
+    for pid in _with_children(pids):
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
@@ -305,7 +359,7 @@ def run_once(
             target=_worker,
             args=(
                 port,
-                keys[f"u{p % 2}"],
+                keys.get(f"u{p % 2}", ("", "")),
                 args.scenario,
                 args.batch,
                 per,
@@ -339,7 +393,12 @@ def main() -> None:
     ap.add_argument(
         "--scenario", choices=("single", "batch", "hello"), default="single"
     )
-    ap.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn")
+    ap.add_argument(
+        "--server",
+        choices=("uvicorn", "granian", "raw"),
+        default="uvicorn",
+        help="raw: a bare ASGI app on uvicorn, the floor (scenario hello only)",
+    )
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--procs", type=int, default=2, help="load-generator processes")
@@ -354,6 +413,8 @@ def main() -> None:
         args.seconds, args.warmup, args.repeat = 3.0, 1.0, 1
     if args.scenario != "batch":
         args.batch = 1
+    if args.server == "raw" and args.scenario != "hello":
+        raise SystemExit("--server raw serves GET /healthz only: use --scenario hello")
     tmp = Path(tempfile.mkdtemp(prefix="probo-bench-"))
     port = free_port()
     dist = None
@@ -363,7 +424,7 @@ def main() -> None:
         dist = {"redis": args.redis, "pg": args.pg, "prefix": f"bench-{os.getpid()}"}
     procs = start_server(tmp / "data", port, args.server, tmp / "server.log", dist)
     try:
-        keys = setup(port, tmp / "data")
+        keys = setup(port, tmp / "data") if args.server != "raw" else {}
         load = os.getloadavg()[0]
         pids = [p.pid for p in procs]
         rows = [run_once(port, keys, args, pids) for _ in range(args.repeat)]
@@ -397,11 +458,16 @@ def main() -> None:
     # it is what one core could serve if the server had it to itself
     ceiling = 1e6 / srv if srv > 0 else float("nan")
     per = args.batch if args.scenario == "batch" else 1
+    if dist:
+        what = "summed over gateway, engine and archiver; Redis and PostgreSQL "
+        what += "not counted"
+    else:
+        what = f"all its threads; one free core: ~{ceiling:,.0f} requests/s"
+        what += f" = ~{ceiling * per:,.0f} {unit}"
     print(
-        f"  server CPU {srv:,.0f} us/request (all its threads; one free core: "
-        f"~{ceiling:,.0f} requests/s = ~{ceiling * per:,.0f} {unit}); load "
-        f"generator CPU {gen:,.0f} us/request; load average at start {load:.1f} "
-        f"on {os.cpu_count()} cores"
+        f"  server CPU {srv:,.0f} us/request ({what}); load generator CPU "
+        f"{gen:,.0f} us/request; load average at start {load:.1f} on "
+        f"{os.cpu_count()} cores"
     )
 
 

@@ -73,3 +73,38 @@ async def test_shutdown_refuses_new_requests(server: Server) -> None:
     assert (await server.anon.get("/readyz")).status_code == 503
     ctx.accepting = True
     assert (await server.admin.get("/v1/me")).status_code == 200
+
+
+async def test_lingering_source_batches_what_arrives_while_it_waits() -> None:
+    from probo_engine.adapters.entries import MemoryEntryLog
+    from probo_engine.adapters.runner import EngineRunner
+    from probo_engine.server.modes import LingeringSource
+
+    runner = EngineRunner()
+    entries = [runner.apply(CreateMarket(), b"") for _ in range(5)]
+    log = MemoryEntryLog()
+    src = LingeringSource(log, linger=0.2, enough=3)
+    log.append(entries[0])  # type: ignore[arg-type]
+
+    async def more() -> None:
+        await asyncio.sleep(0.05)
+        log.append(entries[1])  # type: ignore[arg-type]
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(more())
+        got = await src.read(0, 100, 5.0)
+    assert [e.seq for e in got] == [1, 2]  # the second arrived during the linger
+    for e in entries[2:]:
+        log.append(e)  # type: ignore[arg-type]
+    assert [e.seq for e in await src.read(2, 100, 0)] == [3, 4, 5]  # enough: at once
+    assert [e.seq for e in await src.read(2, 2, 0)] == [3, 4]  # limit respected
+    assert await src.read(5, 100, 0.01) == [] and src.head() == 5
+
+
+def test_recovery_progress_text() -> None:
+    from probo_engine.server.modes import _Progress
+
+    p = _Progress()
+    assert str(p) == "0 entries replayed"
+    p(10_000, 50, 200)  # as LocalEntryLog.open calls it
+    assert str(p) == "25%, 10,000 entries replayed"

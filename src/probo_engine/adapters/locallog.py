@@ -45,6 +45,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -174,6 +175,7 @@ class LocalEntryLog:
         segment_bytes: int = 64 << 20,
         keep_snapshots: int = 2,
         verify: bool = True,
+        progress: Callable[[int, int, int], None] | None = None,
     ) -> LocalEntryLog:
         """Open (creating if needed) a data directory and recover its state.
 
@@ -192,6 +194,10 @@ class LocalEntryLog:
             Runner snapshots to keep (>= 1); see :meth:`write_snapshot`.
         verify : bool
             Check each re-applied entry's result and events against the log.
+        progress : callable, optional
+            ``progress(replayed, bytes_read, bytes_total)`` every 10,000
+            entries re-applied and once at the end (from the thread that
+            opens the log): for a progress display during a long recovery.
 
         Raises
         ------
@@ -212,7 +218,7 @@ class LocalEntryLog:
             self._dir = d
             self._keep = keep_snapshots
             self._index = []
-            self._recover(options, size, verify)
+            self._recover(options, size, verify, progress)
             self._writer = _j._Writer(
                 d,
                 self.runner.seq + 1,
@@ -240,7 +246,13 @@ class LocalEntryLog:
 
     # ------------------------------------------------------------ recovery
 
-    def _recover(self, options: dict[str, int], size: int, verify: bool) -> None:
+    def _recover(
+        self,
+        options: dict[str, int],
+        size: int,
+        verify: bool,
+        progress: Callable[[int, int, int], None] | None = None,
+    ) -> None:
         t0 = time.perf_counter()
         d = self._dir
         info = EntryLogRecovery()
@@ -265,6 +277,13 @@ class LocalEntryLog:
         start = runner.seq
         torn: list[tuple[Path, int]] = []
         n = 0
+        # bytes of the segments to read, for progress: where each one starts
+        offset_of: dict[Path, int] = {}
+        total = 0
+        if progress is not None:
+            for _first, seg in _j._segments_after(d, start, _FMT):
+                offset_of[seg] = total
+                total += seg.stat().st_size
         for seq, payload, path, off in _j._iter_records(
             d, start, _FMT, lambda p, o: torn.append((p, o))
         ):
@@ -284,6 +303,10 @@ class LocalEntryLog:
             if n % _INDEX_EVERY == 0:
                 self._index.append((seq, _FMT.segment_seq(path.name) or 0, off))
             n += 1
+            if progress is not None and n % 10_000 == 0:
+                progress(n, offset_of.get(path, 0) + off, total)
+        if progress is not None:
+            progress(n, total, total)
         for path, off in torn:
             info.truncated_path = str(path)
             if off == 0:

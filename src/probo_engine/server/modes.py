@@ -20,7 +20,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -110,14 +110,47 @@ def ws_authenticator(auth: AuthStore) -> Any:
     return authenticate
 
 
+class LingeringSource:
+    """An :class:`EntrySource` whose reads wait a little for more entries.
+
+    The embedded archiver reads through it: a read that finds fewer than
+    ``enough`` entries waits ``linger`` seconds and takes what arrived
+    meanwhile, so the history is written in fewer, larger SQLite
+    transactions (one fsync each, on the disk the entry log fsyncs to).
+    Measured here: batches of 500 entries cost about half the CPU per entry
+    of batches of 50 (the group-commit size at ~1,000 orders/s).  The
+    history then lags the engine by up to ``linger`` more; the WebSocket
+    feed is the real-time view.
+    """
+
+    def __init__(self, source: Any, linger: float = 0.1, enough: int = 1000) -> None:
+        self._source = source
+        self._linger = linger
+        self._enough = enough
+
+    def head(self) -> int:
+        return int(self._source.head())
+
+    async def read(
+        self, after: int, limit: int = 1024, timeout: float | None = None
+    ) -> Any:
+        got = await self._source.read(after, limit, timeout)
+        if not got or len(got) >= min(limit, self._enough):
+            return got
+        await asyncio.sleep(self._linger)
+        more = await self._source.read(got[-1].seq, limit - len(got), 0)
+        return [*got, *more] if more else got
+
+
 def _say(msg: str) -> None:
     print(f"probo: {msg}", file=sys.stderr, flush=True)
 
 
-async def _with_progress(work: Awaitable[_T], what: str, t0: float) -> _T:
-    """Await ``work``, printing the elapsed time every second while it runs
-    (on one updating line on a terminal).  The entry log's recovery reports
-    no fraction done, so this shows time, not a percentage."""
+async def _with_progress(
+    work: Awaitable[_T], what: str, t0: float, status: Callable[[], str]
+) -> _T:
+    """Await ``work``, printing ``status()`` and the elapsed time every second
+    while it runs (on one updating line on a terminal)."""
     task = asyncio.ensure_future(work)
     tty = sys.stderr.isatty()
     printed = False
@@ -128,13 +161,29 @@ async def _with_progress(work: Awaitable[_T], what: str, t0: float) -> _T:
                 print(file=sys.stderr)
             return task.result()
         printed = True
-        msg = f"probo: {what} ... {time.perf_counter() - t0:.0f} s"
+        msg = f"probo: {what} {status()} ... {time.perf_counter() - t0:.0f} s"
         print(
             "\r" + msg if tty else msg,
             end="" if tty else "\n",
             file=sys.stderr,
             flush=True,
         )
+
+
+class _Progress:
+    """Recovery progress, set by ``LocalEntryLog.open`` from its thread."""
+
+    def __init__(self) -> None:
+        self.replayed = 0
+        self.done = 0
+        self.total = 0
+
+    def __call__(self, replayed: int, done: int, total: int) -> None:
+        self.replayed, self.done, self.total = replayed, done, total
+
+    def __str__(self) -> str:
+        pct = f"{100 * self.done / self.total:.0f}%, " if self.total else ""
+        return f"{pct}{self.replayed:,} entries replayed"
 
 
 @asynccontextmanager
@@ -161,8 +210,12 @@ async def embedded_services(config: ServerConfig) -> AsyncIterator[Services]:
         stack.callback(auth.close)
         t0 = time.perf_counter()
         _say(f"recovering the entry log in {data / 'log'} ...")
+        progress = _Progress()
         elog = await _with_progress(
-            asyncio.to_thread(LocalEntryLog.open, data / "log"), "recovering", t0
+            asyncio.to_thread(LocalEntryLog.open, data / "log", progress=progress),
+            "recovering:",
+            t0,
+            lambda: str(progress),
         )
         stack.callback(elog.close)
         rec = elog.recovery
@@ -196,7 +249,7 @@ async def embedded_services(config: ServerConfig) -> AsyncIterator[Services]:
             feed, WsConfig(path="/ws/v1", seed_path="/ws/seed"), ws_authenticator(auth)
         )
         stats = ArchiverStats(cmd_seq=cp.cmd_seq, head=runner.seq)
-        archiver = Archiver(store, bus.source, stats=stats)
+        archiver = Archiver(store, LingeringSource(bus.source), stats=stats)
         stop = asyncio.Event()
         tg = await stack.enter_async_context(asyncio.TaskGroup())
         tasks = [

@@ -223,3 +223,28 @@ def test_append_out_of_order_is_refused(tmp_path):
         with pytest.raises(ValueError):
             log.append(Entry(2, b"", b"\x02\x20\x00\x00", 0, b""))
         assert log.commit() == 0
+
+
+def test_recovery_reports_progress(tmp_path: Path) -> None:
+    log = LocalEntryLog.open(tmp_path, segment_bytes=1 << 20)
+    runner = log.runner
+    n = 20_500
+    for i in range(n):
+        entry = runner.apply(CreateUser(name=f"u{i}"), b"")
+        assert isinstance(entry, Entry)
+        log.append(entry)
+        if i % 5000 == 0:
+            log.commit()
+    log.commit()
+    log.close()
+    calls: list[tuple[int, int, int]] = []
+    log = LocalEntryLog.open(tmp_path, progress=lambda *a: calls.append(a))
+    try:
+        assert log.recovery.replayed == n
+        assert [c[0] for c in calls] == [10_000, 20_000, n]
+        total = calls[-1][2]
+        assert calls[-1][1] == total > 0
+        assert all(c[2] == total for c in calls)
+        assert 0 < calls[0][1] < calls[1][1] < total  # bytes read grow
+    finally:
+        log.close()
