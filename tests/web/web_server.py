@@ -23,8 +23,6 @@ import httpx
 
 from probo_engine.server.modes import ADMIN_FILE
 
-ROOT = Path(__file__).resolve().parents[2]
-WEB_DIR = ROOT / "src" / "probo_engine" / "server" / "web"
 
 
 def _free_port() -> int:
@@ -73,7 +71,7 @@ class ServeProcess:
         cmd = [
             sys.executable, "-m", "probo_engine.server", "serve",
             "--data", str(self.data), "--port", str(self.port),
-            "--test-onramp", "--web-dir", str(WEB_DIR),
+            "--test-onramp",  # the packaged web UI is the default
         ]  # fmt: skip
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=os.environ)

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -44,6 +45,8 @@ from probo_engine.server.services import ServicesFactory
 __all__ = ["create_app", "openapi"]
 
 log = logging.getLogger("probo.server")
+#: the web UI that ships with the package (static files, no build step)
+WEB_DIR = Path(__file__).with_name("web")
 
 #: the routes that serve the docs page (``/docs``, the seed's ``/api-docs``)
 DOCS_ROUTES = ("docs", "seed.docs")
@@ -303,10 +306,11 @@ def create_app(
         log.error("unhandled error", exc_info=exc)
         return error_response(500, "internal", "internal error (logged)")
 
-    if config.web_dir is not None and config.web_dir.is_dir():
+    web_dir = config.web_dir or WEB_DIR
+    if web_dir.is_dir():
         from starlette.staticfiles import StaticFiles
 
-        star.append(Mount("/ui", app=StaticFiles(directory=config.web_dir, html=True)))
+        star.append(Mount("/ui", app=StaticFiles(directory=web_dir, html=True)))
     # Static paths (no ``{param}``) skip the router: matched by one dict
     # lookup on (method, path) and called directly (see FastRoutes)
     fast = {(r.method, r.path): endpoint(ctx, r) for r in ordered if "{" not in r.path}

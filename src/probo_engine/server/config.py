@@ -57,7 +57,8 @@ class ServerConfig:
     #: one JSON log line per request (metrics are always on)
     access_log: bool = False
     log_level: str = "INFO"
-    #: directory of a static web UI served at ``/ui`` when it exists
+    #: directory of the static web UI served at ``/ui`` (default: the UI that
+    #: ships with the package, ``probo_engine/server/web``)
     web_dir: Path | None = None
     #: distributed mode
     redis_url: str = "redis://127.0.0.1:6379/0"

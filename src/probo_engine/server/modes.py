@@ -304,6 +304,10 @@ async def embedded_services(config: ServerConfig) -> AsyncIterator[Services]:
         made = await ensure_admin(svc, data)
         if made is not None:
             _say(f"first start: the admin's credentials are in {made} (mode 0600)")
+        _say(
+            f"ready: web UI at http://{config.host}:{config.port}/ui/, "
+            f"API docs at http://{config.host}:{config.port}/docs"
+        )
         yield svc
 
 
@@ -369,6 +373,10 @@ async def gateway_services(config: ServerConfig) -> AsyncIterator[Services]:
         made = await ensure_admin(svc, data)
         if made is not None:
             _say(f"first start: the admin's credentials are in {made} (mode 0600)")
+        _say(
+            f"ready: web UI at http://{config.host}:{config.port}/ui/, "
+            f"API docs at http://{config.host}:{config.port}/docs"
+        )
         yield svc
 
 
