@@ -24,7 +24,6 @@ import httpx
 from probo_engine.server.modes import ADMIN_FILE
 
 
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
