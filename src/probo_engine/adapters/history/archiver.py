@@ -183,8 +183,8 @@ class Archiver:
         return cp
 
     async def _next(self, cp: Checkpoint, deriver: Deriver) -> Batch | None:
-        """The batch after ``cp``: read from the source, derived on a worker
-        thread (None: no new entries within ``read_timeout``)."""
+        """The batch after ``cp``: read from the source, derived and prepared
+        for the store (None: no new entries within ``read_timeout``)."""
         entries = await self.source.read(
             cp.cmd_seq, self.batch_entries, self.read_timeout
         )
@@ -204,7 +204,12 @@ class Archiver:
             parts.append(part)
             cp = part.upto
             await asyncio.sleep(0)
-        return Batch.join(parts)
+        batch = Batch.join(parts)
+        # the store's encoding too (PostgreSQL: binary COPY data), so that the
+        # write of this batch is the database's work alone
+        for _ in self.store.prepare(batch):
+            await asyncio.sleep(0)
+        return batch
 
     async def _write(self, batch: Batch) -> None:
         """One transaction; the stats move as soon as it has committed."""

@@ -161,6 +161,9 @@ class Batch:
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     n_entries: int = 0
     n_events: int = 0
+    #: rows already encoded for the store, by table (filled by
+    #: :meth:`HistoryStore.prepare`; PostgreSQL: binary ``COPY`` data)
+    encoded: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
