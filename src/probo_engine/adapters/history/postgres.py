@@ -17,6 +17,12 @@ A batch is written in one transaction on one writer connection:
    is about half as fast: the merge is an insert of its own);
 3. the checkpoint row is set to the batch's end, and the transaction commits.
 
+The rows of the all-integer tables are normally encoded before the write
+(:meth:`PostgresStore.prepare`, which the archiver runs while the previous
+batch is being written) as binary ``COPY`` data, so that the write itself is
+mostly the database's work; the other tables, and a batch never prepared, go
+through asyncpg's ``copy_records_to_table``.  Both give the same rows.
+
 Queries use a small connection pool.  Every wait has a timeout; a lost or
 refused connection raises :class:`~probo_engine.errors.UnavailableError`, and
 the next call connects again.
