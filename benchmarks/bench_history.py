@@ -61,6 +61,8 @@ from probo_engine.adapters.history import (  # noqa: E402
 )
 
 PG_ADMIN = os.environ.get("PROBO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+#: PostgresStore.encode_ahead for the stores this benchmark opens
+ENCODE_AHEAD = True
 
 
 @asynccontextmanager
@@ -81,6 +83,7 @@ async def fresh_store(kind: str, pg_admin: str) -> AsyncIterator[HistoryStore]:
     finally:
         await admin.close()
     store = await open_store(pg_admin.rsplit("/", 1)[0] + "/" + name)
+    store.encode_ahead = ENCODE_AHEAD  # type: ignore[attr-defined]
     try:
         yield store
     finally:
@@ -234,7 +237,14 @@ def main() -> None:
     p.add_argument("--rate", type=int, default=20_000, help="lag: events/s fed")
     p.add_argument("--seconds", type=float, default=10.0, help="lag: how long")
     p.add_argument("--no-lag", action="store_true", help="throughput only")
+    p.add_argument(
+        "--no-encode-ahead",
+        action="store_true",
+        help="PostgreSQL: asyncpg encodes every table during the write",
+    )
     args = p.parse_args()
+    global ENCODE_AHEAD
+    ENCODE_AHEAD = not args.no_encode_ahead
     if args.quick:
         args.events, args.repeat, args.seconds = 30_000, 1, 3.0
     t = time.perf_counter()
@@ -255,6 +265,7 @@ def main() -> None:
         "SUMMARY end to end: "
         + ", ".join(f"{k} {v:,.0f} events/s" for k, v in rates.items())
         + f" (target: postgres >= 100,000; batch {args.batch}; "
+        f"encode ahead {'on' if ENCODE_AHEAD else 'off'}; "
         f"{args.repeat} runs, median; load average {load:.1f} on "
         f"{os.cpu_count()} cores)"
     )

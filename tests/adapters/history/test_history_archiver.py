@@ -552,6 +552,9 @@ def test_postgres_rows_encoded_ahead_are_the_rows_asyncpg_writes(pg_dsn, driver)
             await store.write(batch)
             assert store.fallbacks == 1  # type: ignore[attr-defined]
             assert await _counts(store) == counts
+            store.encode_ahead = False  # type: ignore[attr-defined]
+            again = Deriver().derive(driver.entries[:300], Checkpoint(0, 0))
+            assert list(store.prepare(again)) == [] and again.encoded == {}
         finally:
             await store.close()
 

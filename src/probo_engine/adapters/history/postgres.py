@@ -140,6 +140,10 @@ class PostgresStore:
         self.direct_copy = True
         #: batches whose direct copy met rows already there, merged instead
         self.fallbacks = 0
+        #: :meth:`prepare` encodes rows ahead (False: asyncpg encodes every
+        #: table during the write, which costs less CPU in all but makes the
+        #: write longer; see docs/history.md)
+        self.encode_ahead = True
         #: tables written from rows encoded ahead by :meth:`prepare`
         self.copied_encoded = 0
         # per table, its binary COPY row encoder (integer NOT NULL columns
@@ -296,7 +300,7 @@ class PostgresStore:
         (the first batch).  A value that does not fit its column leaves that
         table to asyncpg, which reports it when the batch is written.
         """
-        encoders = self._encoders
+        encoders = self._encoders if self.encode_ahead else {}
         for name, rows in batch.rows.items():
             enc = encoders.get(name)
             if enc is None or not rows:
