@@ -11,7 +11,7 @@ from history_streams import drive
 
 from probo_engine import commands as C
 from probo_engine.adapters.history import Checkpoint, DeriveError, Deriver
-from probo_engine.adapters.history.derive import MarketConfig, fee_unit
+from probo_engine.adapters.history.derive import Batch, MarketConfig, fee_unit
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -90,3 +90,22 @@ def test_events_in_a_market_it_never_saw_are_refused():
     # a deriver that was not given the market configurations (a bug upstream)
     with pytest.raises(DeriveError, match="was never created"):
         Deriver().derive(d.entries[k:], head.upto)
+
+
+def test_slices_joined_are_the_batch_the_archiver_writes():
+    # The archiver derives a batch in slices (one deriver, consecutive
+    # slices) and joins them: the joined batch is the batch derived at once.
+    d = drive(7, 1500)
+    whole = Deriver().derive(d.entries, Checkpoint(0, 0))
+    der, cp, parts = Deriver(), Checkpoint(0, 0), []
+    for i in range(0, len(d.entries), 97):
+        parts.append(der.derive(d.entries[i : i + 97], cp))
+        cp = parts[-1].upto
+    joined = Batch.join(parts)
+    assert (joined.after, joined.upto) == (whole.after, whole.upto)
+    assert joined.rows == whole.rows
+    assert (joined.n_entries, joined.n_events) == (whole.n_entries, whole.n_events)
+    with pytest.raises(ValueError, match="does not follow"):
+        Batch.join([parts[0], parts[2]])
+    with pytest.raises(ValueError):
+        Batch.join([])

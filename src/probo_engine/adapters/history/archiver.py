@@ -1,15 +1,15 @@
 """The archiver: entries in order from any EntrySource, into a history store.
 
 The loop is: read the checkpoint; read up to ``batch_entries`` entries after
-it; derive their rows (:class:`~.derive.Deriver`, on a worker thread); write
-rows and the new checkpoint in one transaction; repeat.  The two halves are
-pipelined: while batch N is being written, batch N+1 is read and derived
-(deriving is Python on a worker thread; the write waits mostly on the
-database, so the two overlap).  Batch N+2 is read only once batch N has
-committed: at most two batches are ever in memory, so a slow database slows
-the archiver (back-pressure) instead of growing a queue, and the lag
-(:attr:`ArchiverStats.lag`, entries the source has that the store has not)
-grows where a server can export it.
+it; derive their rows (:class:`~.derive.Deriver`); write rows and the new
+checkpoint in one transaction; repeat.  The two halves are pipelined: while
+batch N is being written, batch N+1 is read and derived (deriving is Python,
+run on the event loop in slices of :data:`DERIVE_SLICE` entries; the write
+waits mostly on the database, so the two overlap).  Batch N+2 is read only
+once batch N has committed: at most two batches are ever in memory, so a
+slow database slows the archiver (back-pressure) instead of growing a queue,
+and the lag (:attr:`ArchiverStats.lag`, entries the source has that the
+store has not) grows where a server can export it.
 
 Exactly once: a batch and the checkpoint it moves to commit together, and
 every row is keyed by its place in the entry stream (``ON CONFLICT DO
@@ -43,6 +43,9 @@ __all__ = ["Archiver", "ArchiverConfig", "ArchiverStats", "run_archiver"]
 
 log = logging.getLogger("probo_engine.history")
 _T = TypeVar("_T")
+
+#: entries derived between two turns of the event loop (a few milliseconds)
+DERIVE_SLICE = 250
 
 
 @dataclass
@@ -180,15 +183,33 @@ class Archiver:
         return cp
 
     async def _next(self, cp: Checkpoint, deriver: Deriver) -> Batch | None:
-        """The batch after ``cp``: read from the source, derived on a worker
-        thread (None: no new entries within ``read_timeout``)."""
+        """The batch after ``cp``: read from the source, derived and prepared
+        for the store (None: no new entries within ``read_timeout``)."""
         entries = await self.source.read(
             cp.cmd_seq, self.batch_entries, self.read_timeout
         )
         self.stats.head = max(self.stats.head, self.source.head())
         if not entries:
             return None
-        return await asyncio.to_thread(deriver.derive, entries, cp)
+        # Derived here, in slices, not on a worker thread: deriving is pure
+        # Python, so a thread would only contend for the GIL with the write
+        # running on this loop (each of the write's round trips to the
+        # database would wait up to the interpreter's switch interval, 5 ms,
+        # for the GIL: the two halves would barely overlap).  Between slices
+        # the loop serves the write and anything else it runs; a slice takes
+        # a few milliseconds.
+        parts = []
+        for i in range(0, len(entries), DERIVE_SLICE):
+            part = deriver.derive(entries[i : i + DERIVE_SLICE], cp)
+            parts.append(part)
+            cp = part.upto
+            await asyncio.sleep(0)
+        batch = Batch.join(parts)
+        # the store's encoding too (PostgreSQL: binary COPY data), so that the
+        # write of this batch is the database's work alone
+        for _ in self.store.prepare(batch):
+            await asyncio.sleep(0)
+        return batch
 
     async def _write(self, batch: Batch) -> None:
         """One transaction; the stats move as soon as it has committed."""

@@ -161,10 +161,45 @@ class Batch:
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     n_entries: int = 0
     n_events: int = 0
+    #: rows already encoded for the store, by table (filled by
+    #: :meth:`HistoryStore.prepare`; PostgreSQL: binary ``COPY`` data)
+    encoded: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
         return sum(len(r) for r in self.rows.values())
+
+    @classmethod
+    def join(cls, parts: Sequence[Batch]) -> Batch:
+        """One batch of consecutive ``parts`` (each following the one before).
+
+        >>> a = Batch(Checkpoint(0, 0), Checkpoint(2, 5), {"fills": [(1,)]}, 2, 5)
+        >>> b = Batch(Checkpoint(2, 5), Checkpoint(3, 9), {"fills": [(7,)]}, 1, 4)
+        >>> j = Batch.join([a, b])
+        >>> j.after, j.upto, j.rows, j.n_entries, j.n_events
+        (Checkpoint(cmd_seq=0, event_seq=0), Checkpoint(cmd_seq=3, event_seq=9), \
+{'fills': [(1,), (7,)]}, 3, 9)
+        """
+        if not parts:
+            raise ValueError("no batches to join")
+        for before, after in zip(parts, parts[1:], strict=False):
+            if after.after != before.upto:
+                raise ValueError(
+                    f"batch after {after.after} does not follow {before.upto}"
+                )
+        if len(parts) == 1:
+            return parts[0]
+        rows: dict[str, list[tuple[Any, ...]]] = {}
+        for part in parts:
+            for name, r in part.rows.items():
+                rows.setdefault(name, []).extend(r)
+        return cls(
+            parts[0].after,
+            parts[-1].upto,
+            rows,
+            sum(p.n_entries for p in parts),
+            sum(p.n_events for p in parts),
+        )
 
 
 class _Taker:

@@ -17,6 +17,12 @@ A batch is written in one transaction on one writer connection:
    is about half as fast: the merge is an insert of its own);
 3. the checkpoint row is set to the batch's end, and the transaction commits.
 
+The rows of the all-integer tables are normally encoded before the write
+(:meth:`PostgresStore.prepare`, which the archiver runs while the previous
+batch is being written) as binary ``COPY`` data, so that the write itself is
+mostly the database's work; the other tables, and a batch never prepared, go
+through asyncpg's ``copy_records_to_table``.  Both give the same rows.
+
 Queries use a small connection pool.  Every wait has a timeout; a lost or
 refused connection raises :class:`~probo_engine.errors.UnavailableError`, and
 the next call connects again.
@@ -25,7 +31,8 @@ the next call connects again.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+import struct
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from probo_engine._optional import require
@@ -46,6 +53,48 @@ __all__ = ["PostgresStore", "to_dollar_params"]
 
 #: Any number fits: a constant key for the migration advisory lock.
 _MIGRATE_LOCK = 0x70726F626F  # "probo"
+
+#: binary COPY: signature, flags, header extension; and the end marker
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+#: column types the binary encoder packs: size and struct code
+_INT_TYPES = {"smallint": (2, "h"), "integer": (4, "i"), "bigint": (8, "q")}
+#: rows encoded between two steps of :meth:`PostgresStore.prepare`
+_PREPARE_STEP = 2000
+
+_RowEncoder = Callable[[tuple[Any, ...]], bytes]
+
+
+def row_encoder(types: Sequence[str]) -> _RowEncoder | None:
+    """A function packing one row as a binary ``COPY`` tuple, for columns of
+    the given PostgreSQL types, all ``NOT NULL``; None if one is not an
+    integer type.
+
+    The function is one ``struct`` call with the field count and the field
+    sizes as constants in its code (generated from the types, nothing else),
+    as fast per row as asyncpg's own encoder, so that encoding can be done
+    ahead, off the write's critical path.
+
+    >>> enc = row_encoder(["bigint", "smallint"])
+    >>> enc((7, -1)).hex()
+    '000200000008000000000000000700000002ffff'
+    >>> row_encoder(["bigint", "text"]) is None
+    True
+    """
+    fmt, args = ">h", [str(len(types))]
+    for i, t in enumerate(types):
+        if t not in _INT_TYPES:
+            return None
+        size, code = _INT_TYPES[t]
+        fmt += "i" + code
+        args += [str(size), f"r[{i}]"]
+    pack = struct.Struct(fmt).pack
+    # (a lambda with literal arguments: building an argument tuple per row
+    # would cost more than the packing)
+    enc: _RowEncoder = eval(  # noqa: S307 - code built above from int literals
+        f"lambda r: pack({', '.join(args)})", {"pack": pack}
+    )
+    return enc
 
 
 def to_dollar_params(sql: str) -> str:
@@ -91,6 +140,15 @@ class PostgresStore:
         self.direct_copy = True
         #: batches whose direct copy met rows already there, merged instead
         self.fallbacks = 0
+        #: :meth:`prepare` encodes rows ahead (False: asyncpg encodes every
+        #: table during the write, which costs less CPU in all but makes the
+        #: write longer; see docs/history.md)
+        self.encode_ahead = True
+        #: tables written from rows encoded ahead by :meth:`prepare`
+        self.copied_encoded = 0
+        # per table, its binary COPY row encoder (integer NOT NULL columns
+        # only), from the database's own column types; set on connecting
+        self._encoders: dict[str, _RowEncoder] = {}
         self._writer: Any = None  # asyncpg.Connection with the staging tables
         self._pool: Any = None
         self._closed = False
@@ -204,6 +262,7 @@ class PostgresStore:
                         f"CREATE TEMP TABLE stage_{t.name} "
                         f"(LIKE {t.name}) ON COMMIT DELETE ROWS"
                     )
+                encoders = await self._row_encoders(conn)
             except self._errors as exc:
                 conn.terminate()
                 raise self._unavailable(exc) from exc
@@ -211,7 +270,50 @@ class PostgresStore:
                 conn.terminate()
                 raise
             self._writer = conn
+            self._encoders = encoders
         return self._writer
+
+    async def _row_encoders(self, conn: Any) -> dict[str, _RowEncoder]:
+        # The tables' column types as the database has them, so the binary
+        # encoding always matches the schema.
+        out: dict[str, _RowEncoder] = {}
+        for t in TABLES:
+            cols = await conn.fetch(
+                "SELECT attname, format_type(atttypid, NULL), attnotnull "
+                "FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 "
+                "AND NOT attisdropped",
+                t.name,
+            )
+            by_name = {r[0]: (r[1], r[2]) for r in cols}
+            if not all(by_name.get(c, ("", False))[1] for c in t.columns):
+                continue  # a nullable (or missing) column: asyncpg encodes it
+            enc = row_encoder([by_name[c][0] for c in t.columns])
+            if enc is not None:
+                out[t.name] = enc
+        return out
+
+    def prepare(self, batch: Batch) -> Iterator[None]:
+        """Encode the rows of every all-integer table as binary ``COPY`` data
+        (``batch.encoded``), a few thousand rows per step.
+
+        Does nothing before the writer connection has read the column types
+        (the first batch).  A value that does not fit its column leaves that
+        table to asyncpg, which reports it when the batch is written.
+        """
+        encoders = self._encoders if self.encode_ahead else {}
+        for name, rows in batch.rows.items():
+            enc = encoders.get(name)
+            if enc is None or not rows:
+                continue
+            parts = [_COPY_HEADER]
+            try:
+                for i in range(0, len(rows), _PREPARE_STEP):
+                    parts.append(b"".join(map(enc, rows[i : i + _PREPARE_STEP])))
+                    yield
+            except struct.error:
+                continue
+            parts.append(_COPY_TRAILER)
+            batch.encoded[name] = b"".join(parts)
 
     async def write(self, batch: Batch) -> None:
         conn = await self._writer_conn()
@@ -252,14 +354,19 @@ class PostgresStore:
             rows = batch.rows.get(t.name)
             if not rows:
                 continue
-            if not staged:
-                await conn.copy_records_to_table(
-                    t.name, records=rows, columns=t.columns
+            target = f"stage_{t.name}" if staged else t.name
+            data = batch.encoded.get(t.name)
+            if data is not None:
+                await conn.copy_to_table(  # (bytes would be taken for a path)
+                    target, source=memoryview(data), columns=t.columns, format="binary"
                 )
+                self.copied_encoded += 1
+            else:
+                await conn.copy_records_to_table(
+                    target, records=rows, columns=t.columns
+                )
+            if not staged:
                 continue
-            await conn.copy_records_to_table(
-                f"stage_{t.name}", records=rows, columns=t.columns
-            )
             cols = ", ".join(t.columns)
             await conn.execute(
                 f"INSERT INTO {t.name} ({cols}) SELECT {cols} "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -182,6 +182,10 @@ class SQLiteStore:
             "SELECT mid, payout, tick, taker_fee, maker_fee, fee_mode FROM markets"
         )
         return {int(r[0]): MarketConfig(*map(int, r[1:])) for r in rows}
+
+    def prepare(self, batch: Batch) -> Iterator[None]:
+        """Nothing to do ahead: ``executemany`` takes the rows as they are."""
+        return iter(())
 
     async def write(self, batch: Batch) -> None:
         def body(db: sqlite3.Connection) -> None:

@@ -13,7 +13,7 @@ URLs: ``sqlite:///abs/path/history.db``, ``sqlite:relative/path.db``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from probo_engine.errors import ProboError
@@ -52,6 +52,16 @@ class HistoryStore(Protocol):
 
     async def load_markets(self) -> dict[int, MarketConfig]:
         """Configuration of every archived market (the deriver's state)."""
+        ...
+
+    def prepare(self, batch: Batch) -> Iterator[None]:
+        """Encode ``batch``'s rows for :meth:`write` ahead of time, in steps.
+
+        Pure CPU, no I/O: the archiver runs it while the previous batch is
+        being written, and lets its event loop run between two steps.  It
+        may do nothing (SQLite); :meth:`write` writes a batch whether or not
+        it was prepared, with the same result.
+        """
         ...
 
     async def write(self, batch: Batch) -> None:
