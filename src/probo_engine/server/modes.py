@@ -146,6 +146,17 @@ def _say(msg: str) -> None:
     print(f"probo: {msg}", file=sys.stderr, flush=True)
 
 
+async def _first_start_and_ready(
+    svc: Services, config: ServerConfig, data: Path
+) -> None:
+    """Make the first admin if needed and say where everything is."""
+    made = await ensure_admin(svc, data)
+    if made is not None:
+        _say(f"first start: the admin's credentials are in {made} (mode 0600)")
+    base = f"http://{config.host}:{config.port}"
+    _say(f"ready: web UI at {base}/ui/, API docs at {base}/docs")
+
+
 async def _with_progress(
     work: Awaitable[_T], what: str, t0: float, status: Callable[[], str]
 ) -> _T:
@@ -301,13 +312,7 @@ async def embedded_services(config: ServerConfig) -> AsyncIterator[Services]:
                 bus.health()["failed"] is None and all(not t.done() for t in tasks)
             ),
         )
-        made = await ensure_admin(svc, data)
-        if made is not None:
-            _say(f"first start: the admin's credentials are in {made} (mode 0600)")
-        _say(
-            f"ready: web UI at http://{config.host}:{config.port}/ui/, "
-            f"API docs at http://{config.host}:{config.port}/docs"
-        )
+        await _first_start_and_ready(svc, config, data)
         yield svc
 
 
@@ -370,13 +375,7 @@ async def gateway_services(config: ServerConfig) -> AsyncIterator[Services]:
             if i == 10:
                 _say("waiting for an engine (probo engine) on this Redis ...")
             await asyncio.sleep(0.1)
-        made = await ensure_admin(svc, data)
-        if made is not None:
-            _say(f"first start: the admin's credentials are in {made} (mode 0600)")
-        _say(
-            f"ready: web UI at http://{config.host}:{config.port}/ui/, "
-            f"API docs at http://{config.host}:{config.port}/docs"
-        )
+        await _first_start_and_ready(svc, config, data)
         yield svc
 
 

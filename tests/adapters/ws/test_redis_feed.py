@@ -17,34 +17,11 @@ from probo_engine.types import Outcome
 from .wsutil import run
 
 redis_mod = pytest.importorskip("probo_engine.adapters.redis")
+from bus.redis_util import delete_prefix, engine_task  # noqa: E402 (after the skip)
+
 pytestmark = pytest.mark.redis
 
 SKIP = {"heartbeat", "hello", "pong"}
-
-
-async def _delete_prefix(url: str, prefix: str) -> None:
-    import redis.asyncio as aioredis
-
-    r = aioredis.Redis.from_url(url)
-    try:
-        keys = [k async for k in r.scan_iter(match=f"{prefix}:*", count=1000)]
-        if keys:
-            await r.delete(*keys)
-    finally:
-        await r.aclose()
-
-
-@contextlib.asynccontextmanager
-async def _engine(config):
-    eng = redis_mod.RedisEngine(config)
-    stop = asyncio.Event()
-    async with asyncio.TaskGroup() as tg:
-        tg.create_task(eng.run(stop))
-        await asyncio.wait_for(eng.ready.wait(), 30)
-        try:
-            yield eng
-        finally:
-            stop.set()
 
 
 @contextlib.asynccontextmanager
@@ -68,7 +45,7 @@ def test_two_servers_behind_redis_deliver_identical_sequences(
 
     async def main() -> None:
         async with (
-            _engine(config) as eng,
+            engine_task(config) as eng,
             redis_mod.RedisBus(redis_url=redis_url, prefix=redis_prefix) as bus,
         ):
             n = 0
@@ -128,7 +105,7 @@ def test_two_servers_behind_redis_deliver_identical_sequences(
     try:
         run(main)
     finally:
-        asyncio.run(_delete_prefix(redis_url, redis_prefix))
+        asyncio.run(delete_prefix(redis_url, redis_prefix))
 
 
 def test_standalone_server_process_over_redis(redis_url, redis_prefix, tmp_path):
@@ -170,7 +147,7 @@ def test_standalone_server_process_over_redis(redis_url, redis_prefix, tmp_path)
 
     async def main() -> None:
         async with (
-            _engine(config) as eng,
+            engine_task(config) as eng,
             redis_mod.RedisBus(redis_url=redis_url, prefix=redis_prefix) as bus,
         ):
             await bus.submit(CreateMarket(symbol="RAIN"), b"m", timeout=30)
@@ -203,4 +180,4 @@ def test_standalone_server_process_over_redis(redis_url, redis_prefix, tmp_path)
         finally:
             proc.kill()
             errlog.close()
-            asyncio.run(_delete_prefix(redis_url, redis_prefix))
+            asyncio.run(delete_prefix(redis_url, redis_prefix))
