@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from childenv import child_env
 from probo_engine.server.cli import parser
 from probo_engine.server.config import ConfigError, ServerConfig, load_config
-
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def test_precedence_file_env_flags(tmp_path: Path) -> None:
@@ -69,7 +68,7 @@ def test_cli_parses_and_refuses_bad_config(tmp_path: Path) -> None:
     bad.write_text("nope = 1\n")
     r = subprocess.run(
         [sys.executable, "-m", "probo_engine.server", "serve", "--config", str(bad)],
-        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+        env=child_env(base={"PATH": "/usr/bin:/bin"}),
         capture_output=True,
         text=True,
         timeout=60,

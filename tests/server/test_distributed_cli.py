@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from .helpers import Signed, read_admin
+from childenv import child_env
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+from .helpers import Signed, read_admin
 
 
 def _port() -> int:
@@ -34,7 +34,7 @@ def _probo(*args: str, log: Path) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "probo_engine.server", *args],
-            env={**os.environ, "PYTHONPATH": str(SRC)},
+            env=child_env(),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -151,7 +151,7 @@ def test_probo_distributed_processes(
                 "--pg",
                 pg_dsn,
             ],
-            env={**os.environ, "PYTHONPATH": str(SRC)},
+            env=child_env(),
             capture_output=True,
             text=True,
             timeout=120,

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from childenv import child_env
 from probo_engine import Engine, commands
 from probo_engine.adapters.history.reconcile import reconcile
 from probo_engine.adapters.history.store import open_store
@@ -25,7 +26,6 @@ from probo_engine.adapters.locallog import LocalEntryLog
 
 from .helpers import Signed, read_admin
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 CYCLES = 3
 
 
@@ -36,7 +36,7 @@ def _free_port() -> int:
 
 
 def _start(data: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    env = child_env()
     out = open(log, "ab")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         [

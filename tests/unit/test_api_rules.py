@@ -6,10 +6,10 @@ import importlib.util
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
+from childenv import child_env
 from probo_engine import (
     Core,
     DurableEngine,
@@ -76,13 +76,12 @@ def test_stubs_type_each_enum_argument_with_its_own_enum(tmp_path):
             """
         )
     )
-    root = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(src)],
         capture_output=True,
         text=True,
         timeout=300,
-        env={"PYTHONPATH": str(root / "src"), "PATH": ""},
+        env=child_env(base={"PATH": ""}),
         cwd=tmp_path,
     )
     errors = [ln for ln in proc.stdout.splitlines() if ": error:" in ln]

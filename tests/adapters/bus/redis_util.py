@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
@@ -12,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from childenv import child_env
 from probo_engine.adapters.redis import EngineConfig, RedisEngine
 
 
@@ -97,6 +97,4 @@ class OwnRedis:
 
 
 def src_env() -> dict[str, str]:
-    src = Path(__file__).resolve().parents[3] / "src"
-    tests = Path(__file__).resolve().parents[2]
-    return dict(os.environ, PYTHONPATH=f"{src}{os.pathsep}{tests}")
+    return child_env(Path(__file__).resolve().parents[2])

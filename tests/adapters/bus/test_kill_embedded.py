@@ -5,7 +5,6 @@ once, and the state must equal an uninterrupted run of the same commands."""
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from childenv import child_env
 from probo_engine import Engine, commands
 from probo_engine.adapters.locallog import LocalEntryLog
 from probo_engine.adapters.runner import Reply
@@ -22,7 +22,6 @@ from probo_engine.adapters.runner import Reply
 from .busstream import random_commands, setup_commands
 
 CHILD = Path(__file__).with_name("embedded_child.py")
-SRC = Path(__file__).resolve().parents[3] / "src"
 
 
 class Child:
@@ -34,7 +33,7 @@ class Child:
     def start(self) -> int:
         if self.port_file.exists():
             self.port_file.unlink()
-        env = dict(os.environ, PYTHONPATH=str(SRC))
+        env = child_env()
         self.proc = subprocess.Popen(
             [sys.executable, str(CHILD), str(self.data), str(self.port_file)], env=env
         )

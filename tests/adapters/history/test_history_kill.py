@@ -28,13 +28,13 @@ from pathlib import Path
 import pytest
 from history_streams import Driver, entries_for_events, write_entries
 
+from childenv import child_env
 from probo_engine.adapters.history import Checkpoint, Deriver, open_store, reconcile
 from probo_engine.adapters.history.schema import TABLES
 
 N_EVENTS = 100_000
 PRODUCE_SECONDS = 12.0
 HERE = Path(__file__).parent
-ROOT = HERE.parents[2]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 REQUIRE = os.environ.get("PROBO_REQUIRE_SERVICES") == "1"
 
@@ -143,7 +143,7 @@ def _kill_run(url: str, stream: Driver, tmp: Path, pg: OwnPostgres | None) -> in
             write_entries(path, entries[i : i + chunk])
             time.sleep(0.05)
 
-    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'src'}{os.pathsep}{HERE}")
+    env = child_env(HERE)
     log = open(tmp / "archiver.log", "ab")  # noqa: SIM115 (closed below)
 
     def spawn() -> subprocess.Popen[bytes]:

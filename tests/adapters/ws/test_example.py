@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from childenv import child_env
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_ws_live_book_example_runs():
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    env = child_env()
     out = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "ws_live_book.py"), "--seconds", "2"],
         capture_output=True,

@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from childenv import child_env
 from probo_engine.adapters.websocket import Feed, WsConfig, WsServer
 from probo_engine.adapters.websocket.client import FeedClient, FeedClientError
 from probo_engine.commands import CreateMarket, CreateUser, Deposit, Mint, Place
@@ -110,17 +111,14 @@ def test_two_servers_behind_redis_deliver_identical_sequences(
 
 def test_standalone_server_process_over_redis(redis_url, redis_prefix, tmp_path):
     """``python -m probo_engine.adapters.websocket`` (run_ws) in its own process."""
-    import os
     import signal
     import socket
     import subprocess
     import sys
-    from pathlib import Path
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    root = Path(__file__).resolve().parents[3]
     config = redis_mod.EngineConfig(
         redis_url=redis_url,
         prefix=redis_prefix,
@@ -141,7 +139,7 @@ def test_standalone_server_process_over_redis(redis_url, redis_prefix, tmp_path)
             "--port",
             str(port),
         ],
-        env=dict(os.environ, PYTHONPATH=str(root / "src")),
+        env=child_env(),
         stderr=errlog,
     )
 
