@@ -138,6 +138,11 @@ def check(url: str, prefix: str, data: Path, cmds, acks) -> None:
         cfg = EngineConfig(redis_url=url, prefix=prefix, data_dir=str(data),
                            lease_ms=1000)  # fmt: skip
         async with engine_task(cfg) as eng:
+            # ready means the lease is held and the snapshot loaded; the
+            # commands after it are re-applied from the stream after that
+            deadline = time.monotonic() + 60
+            while eng.runner.seq < len(entries) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
             return eng.runner.engine.state_hash(), eng.runner.seq
 
     state, seq = asyncio.run(recovered())
