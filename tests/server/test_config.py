@@ -74,3 +74,14 @@ def test_cli_parses_and_refuses_bad_config(tmp_path: Path) -> None:
         timeout=60,
     )
     assert r.returncode == 2 and "unknown setting 'nope'" in r.stderr
+
+
+def test_probo_without_the_server_extra_says_what_to_install(monkeypatch, capsys):
+    import sys
+
+    from probo_engine.server.cli import main
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed
+    assert main(["serve", "--data", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'probo-engine[server]'" in err and "probo serve" in err

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from probo_engine._optional import require
 from probo_engine.server.config import ConfigError, ServerConfig, load_config
 
 __all__ = ["main"]
@@ -124,7 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser().parse_args(argv)
     try:
         config = _config(ns)
-    except ConfigError as exc:
+        # the HTTP stack is the [server] extra: say so, not a traceback
+        for module in ("starlette", "uvicorn", "msgspec"):
+            require(module, extra="server", feature=f"probo {ns.cmd}")
+    except (ConfigError, ImportError) as exc:
         print(f"probo: {exc}", file=sys.stderr)
         return 2
     if ns.cmd == "serve":
