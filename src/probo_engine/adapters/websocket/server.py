@@ -12,7 +12,8 @@ logic is transport-neutral; two transports drive it:
   transport, without awaiting, the buffered bytes being the bounded
   per-connection queue (``max_buffer``).  Per-message compression is off (a zlib
   state per connection, and each frame compressed once per connection) and
-  the library's own keepalive pings are off: the protocol's heartbeats are one shared frame for everyone.
+  the library's own keepalive pings are off: the protocol's heartbeats are
+  one shared frame for everyone.
 * **embedded**: :meth:`WsServer.asgi_app` returns a plain ASGI WebSocket
   endpoint the HTTP server mounts (Starlette ``Mount``/``WebSocketRoute``);
   each connection gets a bounded queue of frames and one writer task.
