@@ -10,9 +10,10 @@ logic is transport-neutral; two transports drive it:
   :meth:`WsServer.serve` / :func:`run_ws` (``probo ws``).  Frames are written
   the way ``websockets.broadcast()`` does it: straight into each connection's
   transport, without awaiting, the buffered bytes being the bounded
-  per-connection queue (``max_buffer``).  Per-message compression is off (its
-  zlib state costs ~64 KiB a connection) and the library's own keepalive
-  pings are off: the protocol's heartbeats are one shared frame for everyone.
+  per-connection queue (``max_buffer``).  Per-message compression is off (a zlib
+  state per connection, and each frame compressed once per connection) and
+  the library's own keepalive pings are off: the protocol's heartbeats are
+  one shared frame for everyone.
 * **embedded**: :meth:`WsServer.asgi_app` returns a plain ASGI WebSocket
   endpoint the HTTP server mounts (Starlette ``Mount``/``WebSocketRoute``);
   each connection gets a bounded queue of frames and one writer task.
