@@ -68,9 +68,8 @@ def need_service(name: str, host: str, port: int, how: str) -> None:
 
 @pytest.fixture
 def redis_url() -> str:
-    """A Redis URL with a fresh key prefix in ``PROBO_TEST_PREFIX`` style:
-    tests must put every key under the returned URL's ``prefix`` query
-    argument so concurrent runs never collide."""
+    """The local Redis's URL (skip, or fail in CI, if it does not answer).
+    Tests share this server: they put every key under ``redis_prefix``."""
     need_service(
         "Redis", REDIS_HOST, REDIS_PORT, "start it with `bash .ci/run` or redis-server"
     )
