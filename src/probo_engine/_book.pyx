@@ -27,300 +27,43 @@ from probo_engine.errors import (
 )
 from probo_engine.types import FeeMode, Outcome, SelfTrade, Side, TimeInForce
 
-cdef extern from "_debug.h":
-    int PROBO_DEBUG
+from probo_engine._alloc cimport grow
+from probo_engine._bitset cimport bit_clear, bit_next_down, bit_next_up, bit_set
+from probo_engine._clib cimport (
+    MAX_LEVELS,
+    MAX_PAYOUT,
+    MAX_QTY,
+    MAX_TOTAL_CASH,
+    MAX_USERS,
+    PROBO_DEBUG,
+    probo_affordable,
+    probo_cmp_u64,
+    probo_crc32,
+    probo_crc_simd,
+    probo_fee,
+    probo_fee_unit,
+    probo_get,
+    probo_ld32,
+    probo_ld64,
+    probo_pagehint_init,
+    probo_populate,
+    probo_prefetch,
+    probo_prefetchw,
+    probo_put,
+    probo_st32,
+    probo_st64,
+)
+from probo_engine._intmap cimport (
+    im_del,
+    im_free,
+    im_get,
+    im_init,
+    im_insert_nogrow,
+    im_reserve,
+    im_slot,
+)
+from probo_engine._types cimport *
 
-cdef extern from *:
-    """
-    #define PROBO_MAX_QTY 1000000000LL
-    #define PROBO_MAX_PAYOUT 1000000
-    #define PROBO_MAX_LEVELS 100000
-    #define PROBO_MAX_TOTAL_CASH 4611686018427387904LL
-    #define PROBO_MAX_USERS 2147483647LL   /* user ids fit an event's int32 */
-    static inline int probo_ctz(unsigned long long x) { return __builtin_ctzll(x); }
-    static inline int probo_clz(unsigned long long x) { return __builtin_clzll(x); }
-
-    /* Fee of q shares at own price e, rate r >= 0 bps, in 128-bit so that
-       r * q * e * (U - e) cannot overflow.  up: round up (fees) or down
-       (rebates).  mode 0: bps of notional; 1: the prediction-market curve. */
-    static inline long long probo_fee(long long r, long long q, long long e,
-                                      long long U, int mode, int up) {
-        __int128 num, den;
-        if (r <= 0 || q <= 0) return 0;
-        if (mode == 0) { num = (__int128)r * q * e; den = 10000; }
-        else { num = (__int128)r * q * e * (U - e); den = (__int128)U * 10000; }
-        return (long long)(up ? (num + den - 1) / den : num / den);
-    }
-
-    /* Per-share fee reserve of a buy with own limit L: the fee of one share
-       at the worst price it can trade at, rounded up. */
-    static inline long long probo_fee_unit(long long r, long long L, long long U,
-                                           int mode) {
-        __int128 g;
-        if (r <= 0) return 0;
-        if (mode == 0) return (long long)(((__int128)r * L + 9999) / 10000);
-        g = (2 * L <= U) ? (__int128)L * (U - L) : (__int128)(U / 2) * ((U + 1) / 2);
-        return (long long)(((__int128)r * g + (__int128)U * 10000 - 1)
-                           / ((__int128)U * 10000));
-    }
-
-    /* Largest q <= cap with q * e + fee(q) <= budget (binary search). */
-    static inline long long probo_affordable(long long cap, long long e,
-                                             long long budget, long long r,
-                                             long long U, int mode) {
-        long long lo = 0, hi, mid;
-        if (budget <= 0 || cap <= 0) return 0;
-        hi = budget / e;
-        if (hi > cap) hi = cap;
-        while (lo < hi) {
-            mid = lo + (hi - lo + 1) / 2;
-            if ((__int128)mid * e + probo_fee(r, mid, e, U, mode, 1) <= budget) lo = mid;
-            else hi = mid - 1;
-        }
-        return lo;
-    }
-
-    /* Little-endian stores and loads for the snapshot format, whatever the host. */
-    static inline void probo_put(unsigned char* p, unsigned long long v, int n) {
-        for (int i = 0; i < n; i++) { p[i] = (unsigned char)(v >> (8 * i)); }
-    }
-    static inline unsigned long long probo_get(const unsigned char* p, int n) {
-        unsigned long long v = 0;
-        for (int i = 0; i < n; i++) { v |= (unsigned long long)p[i] << (8 * i); }
-        return v;
-    }
-
-    /* qsort comparators: by the first uint64 of a pair (order id, user id). */
-    static int probo_cmp_u64(const void* a, const void* b) {
-        unsigned long long x = *(const unsigned long long*)a;
-        unsigned long long y = *(const unsigned long long*)b;
-        return (x > y) - (x < y);
-    }
-
-    /* ---- snapshot helpers ---- */
-    /* Little-endian fixed-width loads and stores (memcpy: one move on a
-       little-endian host, byte shuffles elsewhere). */
-    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    #define PROBO_LE 1
-    #else
-    #define PROBO_LE 0
-    #endif
-    static inline void probo_st64(unsigned char* p, unsigned long long v) {
-        if (PROBO_LE) memcpy(p, &v, 8); else probo_put(p, v, 8);
-    }
-    static inline void probo_st32(unsigned char* p, unsigned int v) {
-        if (PROBO_LE) memcpy(p, &v, 4); else probo_put(p, v, 4);
-    }
-    static inline unsigned long long probo_ld64(const unsigned char* p) {
-        unsigned long long v;
-        if (PROBO_LE) { memcpy(&v, p, 8); return v; }
-        return probo_get(p, 8);
-    }
-    static inline unsigned int probo_ld32(const unsigned char* p) {
-        unsigned int v;
-        if (PROBO_LE) { memcpy(&v, p, 4); return v; }
-        return (unsigned int)probo_get(p, 4);
-    }
-    /* Prefetch hints: read, and write (for links stored into far slots). */
-    #define probo_prefetch(p) __builtin_prefetch((const void*)(p), 0, 3)
-    #define probo_prefetchw(p) __builtin_prefetch((const void*)(p), 1, 3)
-
-    /* CRC-32 (the zlib/IEEE polynomial, reflected 0xEDB88320), equal to
-       zlib.crc32 but computed here: slice-by-8 tables everywhere, and on
-       x86-64 with PCLMULQDQ (checked at run time) carry-less multiplication
-       folding of 64 bytes per step, after Gopal et al., "Fast CRC computation
-       for generic polynomials using PCLMULQDQ instruction" (Intel, 2009).
-       The state passed around is the inverted CRC, as inside zlib. */
-    static unsigned int probo_crc_tab[8][256];
-    static int probo_crc_ready = 0;
-    static void probo_crc_init(void) {
-        unsigned int c;
-        int n, k;
-        for (n = 0; n < 256; n++) {
-            c = (unsigned int)n;
-            for (k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            probo_crc_tab[0][n] = c;
-        }
-        for (n = 0; n < 256; n++) {
-            c = probo_crc_tab[0][n];
-            for (k = 1; k < 8; k++) {
-                c = probo_crc_tab[0][c & 0xff] ^ (c >> 8);
-                probo_crc_tab[k][n] = c;
-            }
-        }
-        probo_crc_ready = 1;
-    }
-    static unsigned int probo_crc_sw(unsigned int c, const unsigned char* p,
-                                     size_t n) {
-        unsigned int lo, hi;
-        while (n && ((size_t)p & 7)) {
-            c = probo_crc_tab[0][(c ^ *p++) & 0xff] ^ (c >> 8);
-            n--;
-        }
-        while (n >= 8) {
-            lo = probo_ld32(p) ^ c;
-            hi = probo_ld32(p + 4);
-            c = probo_crc_tab[7][lo & 0xff] ^ probo_crc_tab[6][(lo >> 8) & 0xff]
-                ^ probo_crc_tab[5][(lo >> 16) & 0xff] ^ probo_crc_tab[4][lo >> 24]
-                ^ probo_crc_tab[3][hi & 0xff] ^ probo_crc_tab[2][(hi >> 8) & 0xff]
-                ^ probo_crc_tab[1][(hi >> 16) & 0xff] ^ probo_crc_tab[0][hi >> 24];
-            p += 8;
-            n -= 8;
-        }
-        while (n--) c = probo_crc_tab[0][(c ^ *p++) & 0xff] ^ (c >> 8);
-        return c;
-    }
-    #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    #include <immintrin.h>
-    #define PROBO_HAVE_CLMUL 1
-    /* One folding step: a (128 bits of remainder) times the two constants of
-       k, plus the next 128 bits of data d. */
-    __attribute__((target("pclmul,sse4.1")))
-    static inline __m128i probo_fold(__m128i a, __m128i k, __m128i d) {
-        return _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(a, k, 0x00),
-                                           _mm_clmulepi64_si128(a, k, 0x11)), d);
-    }
-    /* n >= 64 and a multiple of 16; c is the inverted running CRC. */
-    __attribute__((target("pclmul,sse4.1")))
-    static unsigned int probo_crc_clmul(unsigned int c, const unsigned char* p,
-                                        size_t n) {
-        /* x^(4*128+32), x^(4*128-32); x^(128+32), x^(128-32); x^64; mod P,
-           bit-reflected; then P and floor(x^64 / P) for the Barrett step */
-        const __m128i k12 = _mm_set_epi64x(0x1c6e41596LL, 0x154442bd4LL);
-        const __m128i k34 = _mm_set_epi64x(0x0ccaa009eLL, 0x1751997d0LL);
-        const __m128i k5 = _mm_set_epi64x(0, 0x163cd6124LL);
-        const __m128i pmu = _mm_set_epi64x(0x1f7011641LL, 0x1db710641LL);
-        const __m128i lo32 = _mm_set_epi32(0, -1, 0, -1);
-        __m128i x0, x1, x2, x3, t;
-        x0 = _mm_loadu_si128((const __m128i*)p);
-        x1 = _mm_loadu_si128((const __m128i*)(p + 16));
-        x2 = _mm_loadu_si128((const __m128i*)(p + 32));
-        x3 = _mm_loadu_si128((const __m128i*)(p + 48));
-        x0 = _mm_xor_si128(x0, _mm_cvtsi32_si128((int)c));
-        p += 64;
-        n -= 64;
-        while (n >= 64) {
-            x0 = probo_fold(x0, k12, _mm_loadu_si128((const __m128i*)p));
-            x1 = probo_fold(x1, k12, _mm_loadu_si128((const __m128i*)(p + 16)));
-            x2 = probo_fold(x2, k12, _mm_loadu_si128((const __m128i*)(p + 32)));
-            x3 = probo_fold(x3, k12, _mm_loadu_si128((const __m128i*)(p + 48)));
-            p += 64;
-            n -= 64;
-        }
-        /* four lanes into one, then the remaining 16-byte blocks */
-        x0 = probo_fold(x0, k34, x1);
-        x0 = probo_fold(x0, k34, x2);
-        x0 = probo_fold(x0, k34, x3);
-        while (n >= 16) {
-            x0 = probo_fold(x0, k34, _mm_loadu_si128((const __m128i*)p));
-            p += 16;
-            n -= 16;
-        }
-        /* 128 -> 64 bits, 64 -> 32 bits, then Barrett reduction */
-        t = _mm_clmulepi64_si128(x0, k34, 0x10);
-        x0 = _mm_xor_si128(_mm_srli_si128(x0, 8), t);
-        t = _mm_srli_si128(x0, 4);
-        x0 = _mm_clmulepi64_si128(_mm_and_si128(x0, lo32), k5, 0x00);
-        x0 = _mm_xor_si128(x0, t);
-        t = _mm_and_si128(x0, lo32);
-        t = _mm_clmulepi64_si128(t, pmu, 0x10);
-        t = _mm_and_si128(t, lo32);
-        t = _mm_clmulepi64_si128(t, pmu, 0x00);
-        x0 = _mm_xor_si128(x0, t);
-        return (unsigned int)_mm_extract_epi32(x0, 1);
-    }
-    static int probo_clmul_ok = -1;
-    #else
-    #define PROBO_HAVE_CLMUL 0
-    #endif
-    /* zlib.crc32(data[:n], crc) */
-    static unsigned int probo_crc32(unsigned int crc, const unsigned char* p,
-                                    size_t n) {
-        unsigned int c = ~crc;
-        if (!probo_crc_ready) probo_crc_init();
-    #if PROBO_HAVE_CLMUL
-        size_t m;
-        if (probo_clmul_ok < 0)
-            probo_clmul_ok = __builtin_cpu_supports("pclmul")
-                             && __builtin_cpu_supports("sse4.1");
-        if (probo_clmul_ok && n >= 64) {
-            m = n & ~(size_t)15;
-            c = probo_crc_clmul(c, p, m);
-            p += m;
-            n -= m;
-        }
-    #endif
-        return ~probo_crc_sw(c, p, n);
-    }
-    /* Fault in a large block about to be written in full, in one system
-       call (Linux >= 5.14: MADV_POPULATE_WRITE) instead of one page fault per
-       4 KiB page, which costs about a microsecond each in a virtual machine.
-       A hint: any failure (older kernel, other systems) changes nothing. */
-    #if defined(__linux__)
-    #include <sys/mman.h>
-    #ifndef MADV_POPULATE_WRITE
-    #define MADV_POPULATE_WRITE 23
-    #endif
-    /* Ask for transparent huge pages (2 MiB) on a block of 4 MiB or more, as
-       numpy does for its arrays: a 2 MiB fault replaces 512 small ones (in
-       this VM 0.12 ms/MB against 0.53 ms/MB) and the random walks over the
-       order arena and the maps miss the TLB far less.  A hint, like the
-       above; PROBO_MADVISE_HUGEPAGE=0 in the environment turns it off. */
-    static int probo_thp = 1;
-    static void probo_hugepage(void* p, size_t n) {
-        size_t h = (size_t)1 << 21;
-        size_t a = ((size_t)p + h - 1) & ~(h - 1);
-        size_t e = ((size_t)p + n) & ~(h - 1);
-        if (probo_thp && n >= 2 * h && e > a) (void)madvise((void*)a, e - a, MADV_HUGEPAGE);
-    }
-    static void probo_populate(void* p, size_t n) {
-        size_t a = ((size_t)p + 4095) & ~(size_t)4095;
-        size_t e = ((size_t)p + n) & ~(size_t)4095;
-        probo_hugepage(p, n);
-        if (n >= ((size_t)1 << 20) && e > a) (void)madvise((void*)a, e - a, MADV_POPULATE_WRITE);
-    }
-    #else
-    static int probo_thp = 0;
-    static void probo_hugepage(void* p, size_t n) { (void)p; (void)n; }
-    static void probo_populate(void* p, size_t n) { (void)p; (void)n; }
-    #endif
-    /* For tests: 1 when the folding path is in use. */
-    static int probo_crc_simd(void) {
-    #if PROBO_HAVE_CLMUL
-        return __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
-    #else
-        return 0;
-    #endif
-    }
-    """
-    int64_t MAX_QTY "PROBO_MAX_QTY"
-    int64_t MAX_PAYOUT "PROBO_MAX_PAYOUT"
-    int64_t MAX_LEVELS "PROBO_MAX_LEVELS"
-    int64_t MAX_TOTAL_CASH "PROBO_MAX_TOTAL_CASH"
-    int64_t MAX_USERS "PROBO_MAX_USERS"
-    int probo_ctz(unsigned long long x) noexcept nogil
-    int probo_clz(unsigned long long x) noexcept nogil
-    long long probo_fee(long long r, long long q, long long e, long long U,
-                        int mode, int up) noexcept nogil
-    long long probo_fee_unit(long long r, long long L, long long U,
-                             int mode) noexcept nogil
-    long long probo_affordable(long long cap, long long e, long long budget,
-                               long long r, long long U, int mode) noexcept nogil
-    int probo_cmp_u64(const void* a, const void* b) noexcept nogil
-    void probo_put(unsigned char* p, unsigned long long v, int n) noexcept nogil
-    unsigned long long probo_get(const unsigned char* p, int n) noexcept nogil
-    void probo_st64(unsigned char* p, unsigned long long v) noexcept nogil
-    void probo_st32(unsigned char* p, unsigned int v) noexcept nogil
-    unsigned long long probo_ld64(const unsigned char* p) noexcept nogil
-    unsigned int probo_ld32(const unsigned char* p) noexcept nogil
-    void probo_prefetch(const void* p) noexcept nogil
-    void probo_prefetchw(const void* p) noexcept nogil
-    unsigned int probo_crc32(unsigned int crc, const unsigned char* p,
-                             size_t n) noexcept nogil
-    int probo_crc_simd() noexcept nogil
-    void probo_populate(void* p, size_t n) noexcept nogil
-    void probo_hugepage(void* p, size_t n) noexcept nogil
-    int probo_thp
 
 # Returned by internal commands when an allocation failed before any mutation.
 cdef enum:
@@ -436,10 +179,8 @@ EVENT_LAYOUT = _event_layout()
 #: check_invariants() after every command: O(state) per command).
 DEBUG = bool(PROBO_DEBUG)
 
-import os as _os
-if _os.environ.get("PROBO_MADVISE_HUGEPAGE") == "0":
-    probo_thp = 0
-del _os
+# PROBO_MADVISE_HUGEPAGE=0 in the environment turns the huge-page hint off.
+probo_pagehint_init()
 
 # Build the CRC tables now, under the import lock, rather than on a first use
 # that could come from two threads at once with the GIL released.
@@ -559,181 +300,6 @@ cdef int64_t _client_id(object x) except -1:
     return v
 
 
-# ------------------------------------------------------------------ growth
-# libc malloc/realloc rather than PyMem_*: these run without the GIL in the
-# batch path, where the PyMem allocators must not be called.
-
-cdef int _grow(void** p, int64_t* cap, int64_t need, size_t size) noexcept nogil:
-    # Doubles *cap until it holds `need` elements; 0 on success, -1 when out
-    # of memory (the old block is then untouched).
-    cdef int64_t c = cap[0] if cap[0] > 0 else 16
-    cdef void* q
-    if need <= cap[0]:
-        return 0
-    while c < need:
-        c *= 2
-    q = realloc(p[0], <size_t>c * size)
-    if q == NULL:
-        return -1
-    probo_hugepage(q, <size_t>c * size)
-    p[0] = q
-    cap[0] = c
-    return 0
-
-
-# ---------------------------------------------------------------- hash map
-
-@cython.overflowcheck(False)
-cdef inline uint64_t im_slot(const IntMap* m, uint64_t k) noexcept nogil:
-    # Fibonacci hashing: the top bits of k * 2^64/phi (the product wraps
-    # modulo 2^64 on purpose, so no overflow check even in a debug build).
-    return (k * <uint64_t>0x9E3779B97F4A7C15) >> m.shift
-
-
-cdef int im_init(IntMap* m, int64_t cap) noexcept nogil:
-    cdef int32_t bits = 0
-    while (<int64_t>1 << bits) < cap:
-        bits += 1
-    cap = <int64_t>1 << bits
-    m.keys = <uint64_t*>malloc(<size_t>cap * sizeof(uint64_t))
-    m.vals = <int32_t*>malloc(<size_t>cap * sizeof(int32_t))
-    if m.keys == NULL or m.vals == NULL:
-        free(m.keys)
-        free(m.vals)
-        m.keys = NULL
-        m.vals = NULL
-        return -1
-    probo_hugepage(m.keys, <size_t>cap * sizeof(uint64_t))
-    probo_hugepage(m.vals, <size_t>cap * sizeof(int32_t))
-    memset(m.keys, 0, <size_t>cap * sizeof(uint64_t))
-    m.cap = cap
-    m.size = 0
-    m.shift = 64 - bits
-    return 0
-
-
-cdef void im_free(IntMap* m) noexcept nogil:
-    free(m.keys)
-    free(m.vals)
-    m.keys = NULL
-    m.vals = NULL
-    m.cap = 0
-    m.size = 0
-
-
-cdef inline int32_t im_get(const IntMap* m, uint64_t k) noexcept nogil:
-    cdef uint64_t mask = <uint64_t>m.cap - 1
-    cdef uint64_t i = im_slot(m, k)
-    while m.keys[i] != 0:
-        if m.keys[i] == k:
-            return m.vals[i]
-        i = (i + 1) & mask
-    return -1
-
-
-cdef inline void im_insert_nogrow(IntMap* m, uint64_t k, int32_t v) noexcept nogil:
-    cdef uint64_t mask = <uint64_t>m.cap - 1
-    cdef uint64_t i = im_slot(m, k)
-    while m.keys[i] != 0:
-        if m.keys[i] == k:
-            m.vals[i] = v
-            return
-        i = (i + 1) & mask
-    m.keys[i] = k
-    m.vals[i] = v
-    m.size += 1
-
-
-cdef int im_reserve(IntMap* m, int64_t extra) noexcept nogil:
-    # Keeps the load factor at or below 1/2 after `extra` more inserts.
-    cdef IntMap n
-    cdef int64_t i, cap = m.cap
-    if (m.size + extra) * 2 <= cap:
-        return 0
-    while (m.size + extra) * 2 > cap:
-        cap *= 2
-    if im_init(&n, cap) != 0:
-        return -1
-    for i in range(m.cap):
-        if m.keys[i] != 0:
-            im_insert_nogrow(&n, m.keys[i], m.vals[i])
-    im_free(m)
-    m[0] = n
-    return 0
-
-
-cdef inline void im_del(IntMap* m, uint64_t k) noexcept nogil:
-    # Backward-shift deletion keeps probe chains unbroken without tombstones.
-    cdef uint64_t mask = <uint64_t>m.cap - 1
-    cdef uint64_t i = im_slot(m, k)
-    cdef uint64_t j, h
-    while m.keys[i] != k:
-        if m.keys[i] == 0:
-            return
-        i = (i + 1) & mask
-    j = i
-    while True:
-        j = (j + 1) & mask
-        if m.keys[j] == 0:
-            break
-        h = im_slot(m, m.keys[j])
-        # the entry at j may move to i only if its home h is not in (i, j]
-        if (i <= j and (h <= i or h > j)) or (i > j and h <= i and h > j):
-            m.keys[i] = m.keys[j]
-            m.vals[i] = m.vals[j]
-            i = j
-    m.keys[i] = 0
-    m.size -= 1
-
-
-# ----------------------------------------------------------------- bitmaps
-
-@cython.overflowcheck(False)  # masks shift bits out on purpose
-cdef inline void bit_set(uint64_t* b, int32_t i) noexcept nogil:
-    b[i >> 6] |= (<uint64_t>1) << (i & 63)
-
-
-@cython.overflowcheck(False)  # masks shift bits out on purpose
-cdef inline void bit_clear(uint64_t* b, int32_t i) noexcept nogil:
-    b[i >> 6] &= ~((<uint64_t>1) << (i & 63))
-
-
-@cython.overflowcheck(False)  # masks shift bits out on purpose
-cdef inline int32_t bit_next_up(const uint64_t* b, int32_t nwords, int32_t i,
-                                int32_t none) noexcept nogil:
-    # Lowest set index >= i, or `none`.
-    cdef int32_t w = i >> 6
-    cdef uint64_t x
-    if w >= nwords:
-        return none
-    x = b[w] & (~(<uint64_t>0) << (i & 63))
-    while True:
-        if x != 0:
-            return (w << 6) + probo_ctz(x)
-        w += 1
-        if w >= nwords:
-            return none
-        x = b[w]
-
-
-@cython.overflowcheck(False)  # masks shift bits out on purpose
-cdef inline int32_t bit_next_down(const uint64_t* b, int32_t i) noexcept nogil:
-    # Highest set index <= i, or -1.
-    cdef int32_t w
-    cdef uint64_t x
-    if i < 0:
-        return -1
-    w = i >> 6
-    x = b[w] & (~(<uint64_t>0) >> (63 - (i & 63)))
-    while True:
-        if x != 0:
-            return (w << 6) + 63 - probo_clz(x)
-        w -= 1
-        if w < 0:
-            return -1
-        x = b[w]
-
-
 # -------------------------------------------------------------- the core
 
 cdef inline price_t _own(int outcome, price_t yprice, price_t payout) noexcept nogil:
@@ -841,7 +407,7 @@ cdef class Core:
         if (im_init(&self.oid_map, 1024) != 0 or im_init(&self.pos_map, 1024) != 0
                 or im_init(&self.cid_map, 64) != 0):
             raise MemoryError()
-        if _grow(<void**>&self.events, &self.cap_events, 256, sizeof(Event)) != 0:
+        if grow(<void**>&self.events, &self.cap_events, 256, sizeof(Event)) != 0:
             raise MemoryError()
 
     def __init__(self, *, max_qty=MAX_QTY, max_open_orders=0, max_balance=0,
@@ -903,7 +469,7 @@ cdef class Core:
             self.seq += 1
             return &self.scratch
         if self.n_events == self.cap_events:
-            if _grow(<void**>&self.events, &self.cap_events, self.n_events + 1,
+            if grow(<void**>&self.events, &self.cap_events, self.n_events + 1,
                      sizeof(Event)) != 0:
                 self.oom = True
                 e = &self.scratch
@@ -1262,7 +828,7 @@ cdef class Core:
             return p
         if im_reserve(&self.pos_map, 1) != 0:
             return -1
-        if _grow(<void**>&self.positions, &self.cap_pos, self.n_pos + 1,
+        if grow(<void**>&self.positions, &self.cap_pos, self.n_pos + 1,
                  sizeof(Position)) != 0:
             return -1
         p = <pos_t>self.n_pos
@@ -1290,7 +856,7 @@ cdef class Core:
         if tif == TIF_GTD:
             if self.n_heap > 2 * self.n_gtd + 64:
                 self._heap_compact()
-            if _grow(<void**>&self.heap, &self.cap_heap, self.n_heap + 1,
+            if grow(<void**>&self.heap, &self.cap_heap, self.n_heap + 1,
                      sizeof(Expiry)) != 0:
                 return -1
         return 0
@@ -1299,7 +865,7 @@ cdef class Core:
     cdef int _grow_arena(self) noexcept nogil:
         cdef int64_t cap = self.cap_orders
         cdef int64_t i
-        if _grow(<void**>&self.orders, &cap, cap + 1, sizeof(Order)) != 0:
+        if grow(<void**>&self.orders, &cap, cap + 1, sizeof(Order)) != 0:
             return -1
         # new slots go on the free list in ascending order
         for i in range(cap - 1, self.cap_orders - 1, -1):
@@ -2047,7 +1613,7 @@ cdef class Core:
             raise ValueError(f"too many users (the limit is {MAX_USERS})")
         if self.oom:
             raise MemoryError("the core lost an event to a failed allocation")
-        if _grow(<void**>&self.users, &self.cap_users, self.n_users + 1,
+        if grow(<void**>&self.users, &self.cap_users, self.n_users + 1,
                  sizeof(User)) != 0:
             raise MemoryError()
         self.n_events = 0
@@ -2125,13 +1691,13 @@ cdef class Core:
                              "time may not go backwards")
         self._begin(&t_s)
         # all allocations before any change
-        if _grow(<void**>&self.markets, &self.cap_markets, self.n_markets + 1,
+        if grow(<void**>&self.markets, &self.cap_markets, self.n_markets + 1,
                  sizeof(Market)) != 0:
             raise MemoryError()
         need = 0
         for i in range(self.n_markets):
             need += 2 * self.markets[i].nlevels
-        if _grow(<void**>&self.touched, &self.cap_touched, need + 2 * n,
+        if grow(<void**>&self.touched, &self.cap_touched, need + 2 * n,
                  sizeof(int64_t)) != 0:
             raise MemoryError()
         m = &self.markets[self.n_markets]
@@ -3035,7 +2601,7 @@ cdef class Core:
                 or self.net_cash > MAX_TOTAL_CASH or self.fee_balance < 0):
             raise SnapshotError("snapshot engine settings out of range")
         p = b + hdr
-        if _grow(<void**>&self.users, &self.cap_users, nu, sizeof(User)) != 0:
+        if grow(<void**>&self.users, &self.cap_users, nu, sizeof(User)) != 0:
             raise MemoryError()
         for i in range(nu):
             u = &self.users[i]
@@ -3057,8 +2623,8 @@ cdef class Core:
                 raise SnapshotError(f"market {i}: bad grid {payout}/{tick}")
             need += 2 * (payout // tick - 1)
             p += SNAP_MARKET
-        if _grow(<void**>&self.markets, &self.cap_markets, nm, sizeof(Market)) != 0 \
-                or _grow(<void**>&self.touched, &self.cap_touched, need,
+        if grow(<void**>&self.markets, &self.cap_markets, nm, sizeof(Market)) != 0 \
+                or grow(<void**>&self.touched, &self.cap_touched, need,
                          sizeof(int64_t)) != 0:
             raise MemoryError()
         p = b + hdr + SNAP_USER * nu
@@ -3109,7 +2675,7 @@ cdef class Core:
             p += SNAP_MARKET
         # positions as stored: strictly increasing (uid, mid), so no lookups;
         # the position map is built once at the end
-        if _grow(<void**>&self.positions, &self.cap_pos, npos, sizeof(Position)) != 0:
+        if grow(<void**>&self.positions, &self.cap_pos, npos, sizeof(Position)) != 0:
             raise MemoryError()
         prev_key = -1
         for i in range(npos):
@@ -3137,7 +2703,7 @@ cdef class Core:
             p += SNAP_POSITION
         # orders: arena slot i is the i-th order; level FIFO order as stored
         want = nord if nord > 16 else 16
-        if _grow(<void**>&self.orders, &cap, want, sizeof(Order)) != 0:
+        if grow(<void**>&self.orders, &cap, want, sizeof(Order)) != 0:
             raise MemoryError()
         self.cap_orders = <slot_t>cap
         probo_populate(self.orders, <size_t>nord * sizeof(Order))
@@ -3214,7 +2780,7 @@ cdef class Core:
                 im_insert_nogrow(cm, ck, <slot_t>i)
             if o.tif == TIF_GTD:
                 # heap entries appended here, ordered once after the loop
-                if _grow(<void**>&self.heap, &self.cap_heap, self.n_heap + 1,
+                if grow(<void**>&self.heap, &self.cap_heap, self.n_heap + 1,
                          sizeof(Expiry)) != 0:
                     raise MemoryError()
                 self.heap[self.n_heap].ts = o.expire_ts
@@ -3285,7 +2851,7 @@ cdef class Core:
                     mid = <int64_t>(ent[2 * a + 1] >> 32)
                     if stamp[mid] != i:
                         # an order's (user, market) without stored shares
-                        if _grow(<void**>&self.positions, &self.cap_pos,
+                        if grow(<void**>&self.positions, &self.cap_pos,
                                  self.n_pos + 1, sizeof(Position)) != 0:
                             raise MemoryError()
                         r = &self.positions[self.n_pos]

@@ -14,7 +14,8 @@ from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
-from probo_engine._book cimport (
+from probo_engine._book cimport crc32_update
+from probo_engine._types cimport (
     CMD_AMEND,
     CMD_CANCEL,
     CMD_CANCEL_ALL,
@@ -37,7 +38,6 @@ from probo_engine._book cimport (
     TIF_GTD,
     TIF_IOC,
     CmdRec,
-    crc32_update,
 )
 
 from probo_engine.errors import JournalCorruptError
