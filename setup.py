@@ -64,7 +64,10 @@ extensions = [
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
-    for name in ("_book", "_replay")  # _replay cimports _book's CmdRec
+    # _book: Core (matching, ledger, lifecycle, the def API); _snapshot and
+    # _invariants: cold code on Core's fields (cimport _book.pxd); _replay:
+    # journal replay into Core.run_batch.  Shared C: _c/*.h via the .pxd files.
+    for name in ("_book", "_snapshot", "_invariants", "_replay")
 ]
 
 setup(

@@ -88,7 +88,6 @@ cdef class Core:
     cdef int _enter(self, int what) except -1
     cdef int _set_limits(self, max_qty, max_open_orders, max_balance,
                          max_levels) except -1
-    cdef bytes _snapshot_bytes(self)
     cdef void _reject(self, int64_t cmd, int64_t code, int64_t mid, int64_t uid,
                       int64_t oid, int64_t side, int64_t outcome, int64_t price,
                       int64_t qty, int64_t ts) noexcept nogil
@@ -129,15 +128,6 @@ cdef class Core:
     cdef int64_t _status(self, int64_t mid, int64_t cmd, int64_t yes_value,
                          int64_t ts) noexcept nogil
     cdef int64_t _dispatch(self, const CmdRec* c) noexcept nogil
-    cdef int _load(self, const unsigned char[::1] view) except -1
     cdef int _check_user(self, int64_t uid) except -1
     cdef Market* _market(self, int64_t mid) except NULL
     cdef tuple _order_tuple(self, slot_t s, bint with_mid)
-    cdef int _check(self, int64_t* lock_cash, int64_t* lock_sh, int64_t* held,
-                    object fail) except -1
-    cdef int _check_maps(self, unsigned char* mark, unsigned char* pmark,
-                         object fail) except -1
-    cdef int _check_books(self, const unsigned char* mark, int64_t* lock_cash,
-                          int64_t* lock_sh, object fail) except -1
-    cdef int _check_ledger(self, const unsigned char* pmark, int64_t* lock_cash,
-                           int64_t* lock_sh, int64_t* held, object fail) except -1

@@ -262,3 +262,10 @@ ctypedef struct Taker:
     bint stopped       # self-trade prevention stopped it
 
 
+# What holds a Core while it runs with the GIL released (Core.busy); see
+# _book.pyx's _raise_busy.
+cdef enum:
+    BUSY_NONE = 0
+    BUSY_BATCH = 1          # Core.run_batch
+    BUSY_SNAPSHOT = 2       # Core.snapshot (_snapshot.dump)
+    BUSY_DEPTH = 3          # Core.depth_into

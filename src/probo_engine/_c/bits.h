@@ -22,7 +22,7 @@ static inline int probo_clz(unsigned long long x) { return __builtin_clzll(x); }
 #define probo_prefetchw(p) __builtin_prefetch((const void *)(p), 1, 3)
 
 /* qsort comparator: by the first uint64 of a pair (order id, user id). */
-static int probo_cmp_u64(const void *a, const void *b) {
+static inline int probo_cmp_u64(const void *a, const void *b) {
     unsigned long long x = *(const unsigned long long *)a;
     unsigned long long y = *(const unsigned long long *)b;
     return (x > y) - (x < y);

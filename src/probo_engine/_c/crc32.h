@@ -128,8 +128,8 @@ static int probo_clmul_ok = -1;
 #endif
 
 /* zlib.crc32(data[:n], crc) */
-static unsigned int probo_crc32(unsigned int crc, const unsigned char *p,
-                                size_t n) {
+static inline unsigned int probo_crc32(unsigned int crc, const unsigned char *p,
+                                       size_t n) {
     unsigned int c = ~crc;
     if (!probo_crc_ready) probo_crc_init();
 #if PROBO_HAVE_CLMUL
@@ -148,7 +148,7 @@ static unsigned int probo_crc32(unsigned int crc, const unsigned char *p,
 }
 
 /* For tests: 1 when the folding path is in use. */
-static int probo_crc_simd(void) {
+static inline int probo_crc_simd(void) {
 #if PROBO_HAVE_CLMUL
     return __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
 #else

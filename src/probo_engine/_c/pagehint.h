@@ -28,7 +28,7 @@
 
 static int probo_thp = 1;
 
-static void probo_hugepage(void *p, size_t n) {
+static inline void probo_hugepage(void *p, size_t n) {
     size_t h = (size_t)1 << 21;
     size_t a = ((size_t)p + h - 1) & ~(h - 1);
     size_t e = ((size_t)p + n) & ~(h - 1);
@@ -36,7 +36,7 @@ static void probo_hugepage(void *p, size_t n) {
         (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
 }
 
-static void probo_populate(void *p, size_t n) {
+static inline void probo_populate(void *p, size_t n) {
     size_t a = ((size_t)p + 4095) & ~(size_t)4095;
     size_t e = ((size_t)p + n) & ~(size_t)4095;
     probo_hugepage(p, n);
@@ -45,12 +45,12 @@ static void probo_populate(void *p, size_t n) {
 }
 #else
 static int probo_thp = 0;
-static void probo_hugepage(void *p, size_t n) { (void)p; (void)n; }
-static void probo_populate(void *p, size_t n) { (void)p; (void)n; }
+static inline void probo_hugepage(void *p, size_t n) { (void)p; (void)n; }
+static inline void probo_populate(void *p, size_t n) { (void)p; (void)n; }
 #endif
 
 /* Read PROBO_MADVISE_HUGEPAGE once, at module import. */
-static void probo_pagehint_init(void) {
+static inline void probo_pagehint_init(void) {
     const char *v = getenv("PROBO_MADVISE_HUGEPAGE");
     if (v != NULL && strcmp(v, "0") == 0) probo_thp = 0;
 }
