@@ -7,6 +7,7 @@ cimport cython
 from libc.stdint cimport int32_t, uint64_t
 
 from probo_engine._clib cimport probo_clz, probo_ctz
+from probo_engine._types cimport BOOK_BID, Market
 
 
 @cython.overflowcheck(False)  # masks shift bits out on purpose
@@ -54,3 +55,12 @@ cdef inline int32_t bit_next_down(const uint64_t* b, int32_t i) noexcept nogil:
             return -1
         x = b[w]
 
+
+
+cdef inline int32_t level_after(const Market* m, int bside, int32_t idx) noexcept nogil:
+    # The next occupied level of book side `bside` after level idx in
+    # priority order: bids go down in price (-1 = none), asks go up
+    # (m.nlevels = none).  Every best-first walk of a book steps with this.
+    if bside == BOOK_BID:
+        return bit_next_down(m.bits, idx - 1)
+    return bit_next_up(m.bits + m.nwords, m.nwords, idx + 1, m.nlevels)

@@ -128,6 +128,7 @@ cdef class Core:
     cdef int64_t _status(self, int64_t mid, int64_t cmd, int64_t yes_value,
                          int64_t ts) noexcept nogil
     cdef int64_t _dispatch(self, const CmdRec* c) noexcept nogil
+    cdef inline bint _unknown_user(self, int64_t uid) noexcept nogil
     cdef int _check_user(self, int64_t uid) except -1
     cdef Market* _market(self, int64_t mid) except NULL
     cdef tuple _order_tuple(self, slot_t s, bint with_mid)

@@ -28,7 +28,13 @@ from probo_engine.errors import (
 from probo_engine.types import FeeMode, Outcome, SelfTrade, Side, TimeInForce
 
 from probo_engine._alloc cimport grow
-from probo_engine._bitset cimport bit_clear, bit_next_down, bit_next_up, bit_set
+from probo_engine._bitset cimport (
+    bit_clear,
+    bit_next_down,
+    bit_next_up,
+    bit_set,
+    level_after,
+)
 from probo_engine._clib cimport (
     MAX_LEVELS,
     MAX_PAYOUT,
@@ -889,10 +895,7 @@ cdef class Core:
                     if got >= need:
                         return got
                 s = o.next
-            if t.bside == BOOK_BID:
-                idx = bit_next_up(m.bits + m.nwords, m.nwords, idx + 1, m.nlevels)
-            else:
-                idx = bit_next_down(m.bits, idx - 1)
+            idx = level_after(m, 1 - t.bside, idx)   # the side it takes from
 
     @cython.final
     cdef inline void _match(self, Market* m, Taker* t, int64_t ts) noexcept nogil:
@@ -1075,7 +1078,7 @@ cdef class Core:
             price = m.payout - m.tick if action == SIDE_BUY else m.tick
         if ts < self.clock_ts:
             code = REJ_STALE_TIME
-        elif uid < 0 or uid >= self.n_users:
+        elif self._unknown_user(uid):
             code = REJ_UNKNOWN_USER
         elif mid < 0 or mid >= self.n_markets:
             code = REJ_UNKNOWN_MARKET
@@ -1224,7 +1227,7 @@ cdef class Core:
         cdef qty_t old_qty, diff
         if ts < self.clock_ts:
             code = REJ_STALE_TIME
-        elif uid < 0 or uid >= self.n_users:
+        elif self._unknown_user(uid):
             code = REJ_UNKNOWN_USER
         else:
             if oid > 0:
@@ -1325,7 +1328,7 @@ cdef class Core:
         cdef int64_t code = 0
         if ts < self.clock_ts:
             code = REJ_STALE_TIME
-        elif uid < 0 or uid >= self.n_users:
+        elif self._unknown_user(uid):
             code = REJ_UNKNOWN_USER
         else:
             if oid > 0:
@@ -1346,7 +1349,7 @@ cdef class Core:
         cdef slot_t s, nxt
         if ts < self.clock_ts:
             code = REJ_STALE_TIME
-        elif uid < 0 or uid >= self.n_users:
+        elif self._unknown_user(uid):
             code = REJ_UNKNOWN_USER
         elif mid >= self.n_markets:
             code = REJ_UNKNOWN_MARKET
@@ -1371,7 +1374,7 @@ cdef class Core:
         cdef Event* e
         if ts < self.clock_ts:
             code = REJ_STALE_TIME
-        elif uid < 0 or uid >= self.n_users:
+        elif self._unknown_user(uid):
             code = REJ_UNKNOWN_USER
         elif amount <= 0:
             code = REJ_INVALID_AMOUNT
@@ -1410,7 +1413,7 @@ cdef class Core:
         cdef Event* e
         if ts < self.clock_ts:
             code = REJ_STALE_TIME
-        elif uid < 0 or uid >= self.n_users:
+        elif self._unknown_user(uid):
             code = REJ_UNKNOWN_USER
         elif mid < 0 or mid >= self.n_markets:
             code = REJ_UNKNOWN_MARKET
@@ -2197,7 +2200,7 @@ cdef class Core:
                     out[0, k, 0] = (idx + 1) * m.tick
                     out[0, k, 1] = lvl.total
                     out[0, k, 2] = lvl.count
-                    idx = bit_next_down(m.bits, idx - 1)
+                    idx = level_after(m, BOOK_BID, idx)
                 else:
                     out[0, k, 0] = out[0, k, 1] = out[0, k, 2] = 0
             idx = m.best_ask
@@ -2207,7 +2210,7 @@ cdef class Core:
                     out[1, k, 0] = (idx + 1) * m.tick
                     out[1, k, 1] = lvl.total
                     out[1, k, 2] = lvl.count
-                    idx = bit_next_up(m.bits + m.nwords, m.nwords, idx + 1, m.nlevels)
+                    idx = level_after(m, BOOK_ASK, idx)
                 else:
                     out[1, k, 0] = out[1, k, 1] = out[1, k, 2] = 0
         self.busy = prev
@@ -2304,10 +2307,15 @@ cdef class Core:
         return self.seq
 
     @cython.final
+    cdef inline bint _unknown_user(self, int64_t uid) noexcept nogil:
+        # the one user-id check of every command and query
+        return uid < 0 or uid >= self.n_users
+
+    @cython.final
     cdef int _check_user(self, int64_t uid) except -1:
         # every query that reads the state goes through here, _market or _guard
         self._guard()
-        if uid < 0 or uid >= self.n_users:
+        if self._unknown_user(uid):
             raise UnknownUserError(f"unknown user {uid}")
         return 0
 
@@ -2384,12 +2392,12 @@ cdef class Core:
         while idx >= 0 and len(bids) < k:
             lvl = &m.levels[idx]
             bids.append(((idx + 1) * m.tick, lvl.total, lvl.count))
-            idx = bit_next_down(m.bits, idx - 1)
+            idx = level_after(m, BOOK_BID, idx)
         idx = m.best_ask
         while idx < m.nlevels and len(asks) < k:
             lvl = &m.levels[m.nlevels + idx]
             asks.append(((idx + 1) * m.tick, lvl.total, lvl.count))
-            idx = bit_next_up(m.bits + m.nwords, m.nwords, idx + 1, m.nlevels)
+            idx = level_after(m, BOOK_ASK, idx)
         return (bids, asks)
 
     @cython.final
@@ -2419,11 +2427,7 @@ cdef class Core:
                 while s >= 0:
                     out.append(self._order_tuple(s, False))
                     s = self.orders[s].next
-                if side == BOOK_BID:
-                    idx = bit_next_down(m.bits, idx - 1)
-                else:
-                    idx = bit_next_up(m.bits + m.nwords, m.nwords, idx + 1,
-                                      m.nlevels)
+                idx = level_after(m, side, idx)
         return out
 
     def user_orders(self, uid):

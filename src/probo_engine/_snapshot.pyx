@@ -17,7 +17,7 @@ from libc.string cimport memcpy, memset
 
 from probo_engine._book cimport Core
 from probo_engine._alloc cimport grow
-from probo_engine._bitset cimport bit_next_down, bit_next_up
+from probo_engine._bitset cimport level_after
 from probo_engine._clib cimport (
     MAX_LEVELS,
     MAX_PAYOUT,
@@ -158,11 +158,7 @@ cdef bytes _dump(Core core):
                     lv[2 * nlv + 1] = at
                     at += lvl.count
                     nlv += 1
-                    if side == BOOK_BID:
-                        idx = bit_next_down(m.bits, idx - 1)
-                    else:
-                        idx = bit_next_up(m.bits + m.nwords, m.nwords, idx + 1,
-                                          m.nlevels)
+                    idx = level_after(m, side, idx)
         lv[2 * nlv] = -1
         lv[2 * nlv + 1] = at
     if bad or at != n_ord:
