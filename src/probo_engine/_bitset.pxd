@@ -56,7 +56,6 @@ cdef inline int32_t bit_next_down(const uint64_t* b, int32_t i) noexcept nogil:
         x = b[w]
 
 
-
 cdef inline int32_t level_after(const Market* m, int bside, int32_t idx) noexcept nogil:
     # The next occupied level of book side `bside` after level idx in
     # priority order: bids go down in price (-1 = none), asks go up

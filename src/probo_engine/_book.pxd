@@ -40,43 +40,43 @@ cdef class Core:
     cdef IntMap cid_map        # (client_id << 32 | uid) -> arena slot
 
     cdef User* users           # by user id
-    cdef int64_t n_users
-    cdef int64_t cap_users
+    cdef int64_t n_users       # in use
+    cdef int64_t cap_users     # allocated
 
     cdef Market* markets       # by market id
-    cdef int64_t n_markets
-    cdef int64_t cap_markets
+    cdef int64_t n_markets     # in use
+    cdef int64_t cap_markets   # allocated
 
     cdef Position* positions   # by position index
-    cdef int64_t n_pos
-    cdef int64_t cap_pos
+    cdef int64_t n_pos         # in use
+    cdef int64_t cap_pos       # allocated
     cdef IntMap pos_map        # (uid << 32 | mid) + 1 -> position index
 
     cdef Expiry* heap          # min-heap of pending GTD expiries by (ts, oid)
-    cdef int64_t n_heap
-    cdef int64_t cap_heap
+    cdef int64_t n_heap        # in use
+    cdef int64_t cap_heap      # allocated
 
     cdef Event* events         # events of the current command
-    cdef int64_t n_events
-    cdef int64_t cap_events
+    cdef int64_t n_events      # in use
+    cdef int64_t cap_events    # allocated
 
     cdef int64_t* touched      # (market, side, index) packed keys of levels changed
-    cdef int64_t n_touched
-    cdef int64_t cap_touched
+    cdef int64_t n_touched     # in use
+    cdef int64_t cap_touched   # allocated
 
     cdef seq_t seq             # last event sequence number issued
-    cdef int64_t clock_ts      # highest ts seen (caller time units); a lower ts is refused
+    cdef int64_t clock_ts      # highest ts seen (caller units); a lower ts is refused
     cdef oid_t next_oid        # id the next accepted order gets
     cdef amount_t net_cash     # total deposited minus total withdrawn
     cdef amount_t fee_balance  # the fee account, minor units
     cdef qty_t max_qty         # largest order quantity
     cdef int64_t max_open      # live orders per user (0 = unlimited)
-    cdef amount_t max_balance  # most cash a deposit may leave a user with (0 = unlimited)
+    cdef amount_t max_balance  # most cash a deposit may leave a user (0 = unlimited)
     cdef int64_t max_levels    # most price levels per market
     cdef Event scratch         # written instead of an event when the buffer cannot grow
-    cdef bint oom              # an event was lost to a failed allocation: engine unusable
-    cdef bint record           # store events (batches may turn this off; seq still counts)
-    cdef int busy              # a GIL-released section runs (BUSY_*): other threads refuse
+    cdef bint oom              # an event was lost to a failed allocation: unusable
+    cdef bint record           # store events (a batch may turn it off; seq counts)
+    cdef int busy              # a GIL-released section runs (BUSY_*): others refuse
     cdef unsigned long owner   # thread ident of the section while busy != 0
     cdef qty_t filled          # quantity the incoming order of the last command filled
 
@@ -92,7 +92,7 @@ cdef class Core:
                       int64_t oid, int64_t side, int64_t outcome, int64_t price,
                       int64_t qty, int64_t ts) noexcept nogil
     cdef inline void _touch(self, Market* m, int64_t mid, int32_t bside,
-                     int32_t idx) noexcept nogil
+                            int32_t idx) noexcept nogil
     cdef void _emit_levels(self, int64_t ts) noexcept nogil
     cdef inline void _level_push(self, slot_t s) noexcept nogil
     cdef inline void _level_remove(self, slot_t s) noexcept nogil
@@ -112,7 +112,8 @@ cdef class Core:
     cdef bint _crosses(self, Market* m, int bside, price_t yprice) noexcept nogil
     cdef qty_t _fillable(self, Market* m, Taker* t, qty_t need) noexcept nogil
     cdef inline void _match(self, Market* m, Taker* t, int64_t ts) noexcept nogil
-    cdef inline bint _finish(self, Market* m, Taker* t, slot_t s, int64_t ts) noexcept nogil
+    cdef inline bint _finish(self, Market* m, Taker* t, slot_t s,
+                             int64_t ts) noexcept nogil
     cdef int64_t _place(self, int64_t uid, int64_t mid, int action, int outcome,
                         int64_t price, int64_t qty, int tif, int stp, int64_t ts,
                         int flags, int64_t client_id, int64_t expire_ts,

@@ -7,22 +7,20 @@ slow model the property tests compare this module with.
 """
 
 cimport cython
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_CheckExact
 from cpython.number cimport PyNumber_Index
 from cpython.pythread cimport PyThread_get_thread_ident
 from libc.stdint cimport (
     INT16_MAX, INT16_MIN, INT32_MAX, INT32_MIN, int16_t, int32_t, int64_t, uint64_t,
 )
-from libc.stdlib cimport calloc, free, malloc, qsort, realloc
+from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memcpy, memset
 
 import hashlib
 
 from probo_engine.errors import (
     ConcurrentUseError,
-    InvariantError,
-    SnapshotError,
     UnknownUserError,
 )
 from probo_engine.types import FeeMode, Outcome, SelfTrade, Side, TimeInForce
@@ -47,17 +45,8 @@ from probo_engine._clib cimport (
     probo_crc32,
     probo_crc_simd,
     probo_fee,
-    probo_fee_unit,
-    probo_get,
-    probo_ld32,
-    probo_ld64,
     probo_pagehint_init,
-    probo_populate,
     probo_prefetch,
-    probo_prefetchw,
-    probo_put,
-    probo_st32,
-    probo_st64,
 )
 from probo_engine._intmap cimport (
     im_del,
@@ -66,7 +55,6 @@ from probo_engine._intmap cimport (
     im_init,
     im_insert_nogrow,
     im_reserve,
-    im_slot,
 )
 from probo_engine._pricing cimport _book_side, _fee_unit, _own
 from probo_engine._snapshot cimport SNAP_VERSION, SNAPSHOT_MAGIC_C
@@ -238,7 +226,6 @@ cdef inline int _enum(object x, str name, int hi) except -1:
     if v < 0 or v > hi:
         raise ValueError(f"{name} must be in 0..{hi}, got {v}")
     return <int>v
-
 
 
 cdef int _check_records(const CmdRec* cmds, Py_ssize_t n) except -1:
@@ -440,7 +427,7 @@ cdef class Core:
             return &self.scratch
         if self.n_events == self.cap_events:
             if grow(<void**>&self.events, &self.cap_events, self.n_events + 1,
-                     sizeof(Event)) != 0:
+                    sizeof(Event)) != 0:
                 self.oom = True
                 e = &self.scratch
                 memset(e, 0, sizeof(Event))
@@ -533,7 +520,7 @@ cdef class Core:
 
     @cython.final
     cdef inline void _touch(self, Market* m, int64_t mid, int32_t bside,
-                     int32_t idx) noexcept nogil:
+                            int32_t idx) noexcept nogil:
         # Remember a level whose total changed, once per command.  Capacity
         # for every level of every market is reserved in create_market.
         cdef Level* lvl = &m.levels[bside * m.nlevels + idx]
@@ -799,7 +786,7 @@ cdef class Core:
         if im_reserve(&self.pos_map, 1) != 0:
             return -1
         if grow(<void**>&self.positions, &self.cap_pos, self.n_pos + 1,
-                 sizeof(Position)) != 0:
+                sizeof(Position)) != 0:
             return -1
         p = <pos_t>self.n_pos
         r = &self.positions[p]
@@ -827,7 +814,7 @@ cdef class Core:
             if self.n_heap > 2 * self.n_gtd + 64:
                 self._heap_compact()
             if grow(<void**>&self.heap, &self.cap_heap, self.n_heap + 1,
-                     sizeof(Expiry)) != 0:
+                    sizeof(Expiry)) != 0:
                 return -1
         return 0
 
@@ -1017,7 +1004,8 @@ cdef class Core:
             m.last_price = x
 
     @cython.final
-    cdef inline bint _finish(self, Market* m, Taker* t, slot_t s, int64_t ts) noexcept nogil:
+    cdef inline bint _finish(self, Market* m, Taker* t, slot_t s,
+                             int64_t ts) noexcept nogil:
         # After matching: rest the remainder in slot `s` (fields set by the
         # caller) or cancel it, and settle the buy's lump lock.  Returns True
         # if the order rests.
@@ -1068,7 +1056,6 @@ cdef class Core:
         cdef slot_t s
         cdef Order* o
         cdef Event* e
-        cdef amount_t worst
         cdef int64_t code = 0
         cdef bint market_order = (flags & FLAG_MARKET) != 0
 
@@ -1581,7 +1568,7 @@ cdef class Core:
         if self.oom:
             raise MemoryError("the core lost an event to a failed allocation")
         if grow(<void**>&self.users, &self.cap_users, self.n_users + 1,
-                 sizeof(User)) != 0:
+                sizeof(User)) != 0:
             raise MemoryError()
         self.n_events = 0
         u = &self.users[self.n_users]
@@ -1654,18 +1641,18 @@ cdef class Core:
             raise ValueError("too many markets")
         nw = (n + 63) // 64
         if t_s != 0 and t_s < self.clock_ts:
-            raise ValueError(f"ts={t_s} is before the engine's clock ({self.clock_ts}): "
-                             "time may not go backwards")
+            raise ValueError(f"ts={t_s} is before the engine's clock "
+                             f"({self.clock_ts}): time may not go backwards")
         self._begin(&t_s)
         # all allocations before any change
         if grow(<void**>&self.markets, &self.cap_markets, self.n_markets + 1,
-                 sizeof(Market)) != 0:
+                sizeof(Market)) != 0:
             raise MemoryError()
         need = 0
         for i in range(self.n_markets):
             need += 2 * self.markets[i].nlevels
         if grow(<void**>&self.touched, &self.cap_touched, need + 2 * n,
-                 sizeof(int64_t)) != 0:
+                sizeof(int64_t)) != 0:
             raise MemoryError()
         m = &self.markets[self.n_markets]
         memset(m, 0, sizeof(Market))
@@ -2502,6 +2489,7 @@ cdef class Core:
         self._guard()
         from probo_engine._invariants import check
         check(self)
+
 
 def _restore(cls, data):
     # pickle support: Core.__reduce__ -> _restore(type, snapshot bytes)

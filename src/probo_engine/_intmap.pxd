@@ -12,6 +12,7 @@ from libc.string cimport memset
 from probo_engine._clib cimport probo_hugepage
 from probo_engine._types cimport IntMap
 
+
 @cython.overflowcheck(False)
 cdef inline uint64_t im_slot(const IntMap* m, uint64_t k) noexcept nogil:
     # Fibonacci hashing: the top bits of k * 2^64/phi (the product wraps
@@ -107,4 +108,3 @@ cdef inline void im_del(IntMap* m, uint64_t k) noexcept nogil:
             i = j
     m.keys[i] = 0
     m.size -= 1
-

@@ -9,14 +9,13 @@ independent, plain model of the same rules is tests/reference.py, which the
 property tests compare the core with.
 """
 
-cimport cython
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport calloc, free
 
 from probo_engine._book cimport Core
-from probo_engine._clib cimport probo_fee, probo_prefetch
+from probo_engine._clib cimport probo_prefetch
 from probo_engine._intmap cimport im_get, im_slot
-from probo_engine._pricing cimport _fee_unit, _own
+from probo_engine._pricing cimport _fee_unit
 from probo_engine._types cimport *
 
 from probo_engine.errors import InvariantError

@@ -9,10 +9,9 @@ one record kind after another, so a field's writer and reader can be read
 side by side with the format table; splitting them would scatter it.
 """
 
-cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
-from libc.stdlib cimport calloc, free, malloc, qsort
+from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memcpy, memset
 
 from probo_engine._book cimport Core
@@ -37,7 +36,7 @@ from probo_engine._clib cimport (
     probo_st32,
     probo_st64,
 )
-from probo_engine._intmap cimport im_get, im_init, im_insert_nogrow, im_reserve, im_slot
+from probo_engine._intmap cimport im_get, im_insert_nogrow, im_reserve, im_slot
 from probo_engine._pricing cimport _book_side
 from probo_engine._snapshot cimport *
 from probo_engine._types cimport *
@@ -52,6 +51,7 @@ probo_pagehint_init()
 SNAPSHOT_MAGIC = SNAPSHOT_MAGIC_C[:8]
 SNAPSHOT_VERSION = SNAP_VERSION
 JOURNAL_SNAPSHOT_MAGIC = JOURNAL_SNAPSHOT_MAGIC_C[:8]
+
 
 def dump(Core core):
     """The canonical bytes of ``core`` (Core.snapshot's body)."""
@@ -101,7 +101,7 @@ cdef int _refuse_journal_file(const unsigned char[::1] view) except -1:
 
 
 cdef bytes _dump(Core core):
-    cdef int64_t n_pos = 0, n_ord = core.n_live, size, i, j, nlv = 0, at = 0
+    cdef int64_t n_pos = 0, n_ord = core.n_live, size, i, nlv = 0, at = 0
     cdef int64_t lv_cap = 0
     cdef Position* r
     cdef Market* m
@@ -403,7 +403,7 @@ cdef int _load(Core core, const unsigned char[::1] view) except -1:
         p += SNAP_MARKET
     if grow(<void**>&core.markets, &core.cap_markets, nm, sizeof(Market)) != 0 \
             or grow(<void**>&core.touched, &core.cap_touched, need,
-                     sizeof(int64_t)) != 0:
+                    sizeof(int64_t)) != 0:
         raise MemoryError()
     p = b + hdr + SNAP_USER * nu
     for i in range(nm):
@@ -559,7 +559,7 @@ cdef int _load(Core core, const unsigned char[::1] view) except -1:
         if o.tif == TIF_GTD:
             # heap entries appended here, ordered once after the loop
             if grow(<void**>&core.heap, &core.cap_heap, core.n_heap + 1,
-                     sizeof(Expiry)) != 0:
+                    sizeof(Expiry)) != 0:
                 raise MemoryError()
             core.heap[core.n_heap].ts = o.expire_ts
             core.heap[core.n_heap].oid = o.oid
@@ -630,7 +630,7 @@ cdef int _load(Core core, const unsigned char[::1] view) except -1:
                 if stamp[mid] != i:
                     # an order's (user, market) without stored shares
                     if grow(<void**>&core.positions, &core.cap_pos,
-                             core.n_pos + 1, sizeof(Position)) != 0:
+                            core.n_pos + 1, sizeof(Position)) != 0:
                         raise MemoryError()
                     r = &core.positions[core.n_pos]
                     memset(r, 0, sizeof(Position))

@@ -86,7 +86,7 @@ cdef enum:
     CMD_PLACE_MARKET = 13  # batch records only (rejections report CMD_PLACE)
     CMD_EXPIRE = 14        # batch records only
     CMD_CREATE_USER = 32   # journal records only (commands.py)
-    CMD_CREATE_MARKET = 33 # journal records only (commands.py)
+    CMD_CREATE_MARKET = 33  # journal records only (commands.py)
 
     REJ_OK = 0
     REJ_UNKNOWN_USER = 101
@@ -124,7 +124,7 @@ ctypedef struct Order:
     slot_t unext       # next live order of the same user (-1 = last)
     uint32_t uid       # owner
     uint32_t mid       # market
-    uint32_t client_id # caller's id for the order, unique per user among live ones (0 = none)
+    uint32_t client_id  # caller's id, unique per user among live orders (0 = none)
     pos_t pos          # owner's position record in this market
     price_t yprice     # limit price in YES terms, minor units
     uint8_t action     # SIDE_BUY / SIDE_SELL
@@ -155,12 +155,12 @@ ctypedef struct Market:
     int32_t maker_fee  # basis points, -10000..10000 (negative = rebate)
     int32_t fee_mode   # FEE_BPS / FEE_CURVE
     int32_t cancel_on_halt  # 1: halt cancels every resting order
-    price_t last_price # last trade price, YES terms (0 = none)
+    price_t last_price  # last trade price, YES terms (0 = none)
     price_t yes_value  # what a YES share paid at resolution (-1 = unresolved)
     qty_t min_qty      # smallest order quantity, shares
     qty_t outstanding  # YES+NO pairs in existence (= YES shares = NO shares)
     int64_t n_orders   # orders resting in this market
-    Level* levels      # 2 * nlevels: bids at [0, n), asks at [n, 2n); index = price//tick - 1
+    Level* levels      # 2 * nlevels: bids [0, n), asks [n, 2n); index = price//tick - 1
     uint64_t* bits     # 2 * nwords: occupancy bitmaps, bids then asks
 
 
@@ -173,7 +173,7 @@ ctypedef struct Position:
 
 ctypedef struct User:
     amount_t avail     # available cash, minor units
-    amount_t locked    # cash locked by resting buys (price and fee reserve), minor units
+    amount_t locked    # cash locked by resting buys (price + fee reserve), minor units
     slot_t head        # oldest live order (-1 = none)
     slot_t tail        # newest live order (-1 = none)
     int64_t n_orders   # live orders
@@ -185,41 +185,42 @@ ctypedef struct User:
 # (probo_engine.batch.EVENT_DTYPE) is built from EVENT_LAYOUT, which the module
 # computes from this struct, so the two cannot drift apart.
 ctypedef struct Event:
+    # Per-kind meaning of every field: docs/semantics.md, "Events" (table).
     int64_t seq        # global sequence number, from 1, no gaps
-    int64_t ts         # the command's time
-    int64_t oid
-    int64_t qty
+    int64_t ts         # the command's time (caller units)
+    int64_t oid        # order id (ACCEPTED, FILL taker, CANCELED, AMENDED)
+    int64_t qty        # shares, or cash in minor units (CASH)
     int64_t user2      # maker uid (FILL), client id (ACCEPTED)
     int64_t oid2       # maker oid (FILL), expire_ts (ACCEPTED)
-    int64_t aux
-    int64_t fee
-    int64_t fee2
-    int32_t market
-    int32_t user
-    int32_t price
-    int32_t price2
+    int64_t aux        # kind-specific: maker qty left, book side, balance after
+    int64_t fee        # taker fee (FILL), minor units
+    int64_t fee2       # maker fee (FILL), minor units, negative = rebate
+    int32_t market     # market id
+    int32_t user       # user id (taker's for FILL)
+    int32_t price      # minor units: YES or own price by kind (see the table)
+    int32_t price2     # minor units: the second price by kind (see the table)
     int16_t kind       # EV_*
-    int16_t side
-    int16_t outcome
-    int16_t code
+    int16_t side       # SIDE_* (action) or BOOK_* (LEVEL)
+    int16_t outcome    # OUTCOME_*
+    int16_t code       # REJ_* / FILL_* / CANCEL_* / MARKET_* / tif, by kind
 
 
 # One command of a batch (numpy: probo_engine.batch.COMMAND_DTYPE).  Fields a
 # kind does not use are ignored; probo_engine.batch.Batch writes each kind.
 ctypedef struct CmdRec:
     int64_t kind       # CMD_*
-    int64_t uid
-    int64_t mid        # cancel_all: -1 for every market
-    int64_t side
-    int64_t outcome
+    int64_t uid        # user id
+    int64_t mid        # market id; cancel_all: -1 for every market
+    int64_t side       # SIDE_*
+    int64_t outcome    # OUTCOME_*
     int64_t price      # limit price; amend: new price; resolve: yes_value
     int64_t qty        # place/amend/mint/merge qty; deposit/withdraw amount
     int64_t oid        # cancel/amend
     int64_t tif        # place: TIF_*; place_market: TIF_IOC or TIF_FOK
-    int64_t stp
-    int64_t ts
+    int64_t stp        # STP_*
+    int64_t ts         # the command's time (caller units)
     int64_t post_only  # 0 or 1
-    int64_t client_id
+    int64_t client_id  # place: 0 = none
     int64_t expire_ts  # GTD only
     int64_t max_cost   # place_market buys: budget (0 = none)
     int64_t reserved   # 0
@@ -238,26 +239,26 @@ ctypedef struct IntMap:
 # A pending GTD expiry; stale once its order is gone (checked when popped).
 ctypedef struct Expiry:
     int64_t ts         # expire_ts of the order
-    oid_t oid
+    oid_t oid          # the order (compared with the arena when popped)
 
 
 # The incoming order while it matches (place, place_market, amend).
 ctypedef struct Taker:
-    int64_t uid
-    int64_t mid
-    oid_t oid
-    pos_t pos
-    int action
-    int outcome
-    int bside
-    int tif
-    int stp
-    int flags
-    price_t price      # own-outcome limit price
-    price_t yprice     # YES limit price
-    qty_t left         # quantity still to fill
-    amount_t lump      # buys: cash locked for this order and not yet spent
-    amount_t fee_unit  # per-share fee reserve if it rests
+    int64_t uid        # owner
+    int64_t mid        # market
+    oid_t oid          # its order id (assigned before matching)
+    pos_t pos          # owner's position record in this market (-1 = none yet)
+    int action         # SIDE_BUY / SIDE_SELL
+    int outcome        # OUTCOME_YES / OUTCOME_NO
+    int bside          # BOOK_BID / BOOK_ASK it would rest on
+    int tif            # TIF_*
+    int stp            # STP_* self-trade mode
+    int flags          # FLAG_POST_ONLY / FLAG_MARKET
+    price_t price      # own-outcome limit price, minor units
+    price_t yprice     # YES limit price, minor units
+    qty_t left         # quantity still to fill, shares
+    amount_t lump      # buys: cash locked for this order and not yet spent, minor units
+    amount_t fee_unit  # per-share fee reserve if it rests, minor units
     bint budget        # a market buy whose lump is a max_cost budget
     bint stopped       # self-trade prevention stopped it
 
