@@ -57,6 +57,14 @@ from probo_engine._intmap cimport (
     im_reserve,
 )
 from probo_engine._pricing cimport _book_side, _fee_unit, _own
+from probo_engine._rules cimport (
+    client_id_ok,
+    expiry_ok,
+    max_cost_ok,
+    place_market_ok,
+    place_ok,
+    post_only_ok,
+)
 from probo_engine._snapshot cimport SNAP_VERSION, SNAPSHOT_MAGIC_C
 from probo_engine._types cimport *
 
@@ -237,29 +245,14 @@ cdef int _check_records(const CmdRec* cmds, Py_ssize_t n) except -1:
 
 
 cdef inline bint _cmd_ok(const CmdRec* c) noexcept nogil:
-    # The misuse rules of the per-call methods, for one batch record.
+    # The misuse rules of the per-call methods (_rules.pxd), for one record.
     cdef int64_t k = c.kind
     if k < CMD_PLACE or k > CMD_EXPIRE or c.reserved != 0:
         return False
-    if k == CMD_PLACE or k == CMD_PLACE_MARKET:
-        if not (0 <= c.side <= 1 and 0 <= c.outcome <= 1 and 0 <= c.stp <= 2):
-            return False
-        if c.client_id < 0 or c.client_id > <int64_t>0xFFFFFFFF:
-            return False
-        if k == CMD_PLACE:
-            if not 0 <= c.tif <= 3 or c.max_cost != 0 or not 0 <= c.post_only <= 1:
-                return False
-            if c.post_only and c.tif != TIF_GTC and c.tif != TIF_GTD:
-                return False
-            if (c.tif == TIF_GTD) != (c.expire_ts != 0):
-                return False
-        else:
-            if c.tif != TIF_IOC and c.tif != TIF_FOK:
-                return False
-            if c.post_only or c.expire_ts or c.max_cost < 0:
-                return False
-            if c.max_cost > 0 and c.side == SIDE_SELL:
-                return False
+    if k == CMD_PLACE:
+        return place_ok(c)
+    if k == CMD_PLACE_MARKET:
+        return place_market_ok(c)
     return True
 
 
@@ -277,7 +270,7 @@ COMMAND_FIELDS = (
 
 cdef int64_t _client_id(object x) except -1:
     cdef int64_t v = _int(x, "client_id")
-    if v < 0 or v > 0xFFFFFFFF:
+    if not client_id_ok(v):
         raise ValueError(f"client_id must be in 0..{0xFFFFFFFF}, got {v}")
     return v
 
@@ -1618,7 +1611,7 @@ cdef class Core:
         cdef int64_t t_s = _int(ts, "ts")
         cdef int64_t tf = _int(taker_fee, "taker_fee")
         cdef int64_t mf = _int(maker_fee, "maker_fee")
-        cdef int fm = _enum(fee_mode, "fee_mode", 1)
+        cdef int fm = _enum(fee_mode, "fee_mode", FEE_CURVE)
         cdef int64_t mq = _int(min_qty, "min_qty")
         cdef int64_t n, nw, need, i
         cdef Market* m
@@ -1785,13 +1778,13 @@ cdef class Core:
         """
         cdef int64_t u_ = _int(uid, "uid")
         cdef int64_t m_ = _int(mid, "mid")
-        cdef int s_ = _enum(side, "side", 1)
-        cdef int o_ = _enum(outcome, "outcome", 1)
+        cdef int s_ = _enum(side, "side", SIDE_SELL)
+        cdef int o_ = _enum(outcome, "outcome", OUTCOME_NO)
         cdef int64_t p_ = _int(price, "price")
         cdef int64_t q_ = _int(qty, "qty")
         # the defaults are the cached small ints: skip their conversion
-        cdef int t_ = 0 if tif is 0 else _enum(tif, "tif", 3)
-        cdef int x_ = 0 if stp is 0 else _enum(stp, "stp", 2)
+        cdef int t_ = 0 if tif is 0 else _enum(tif, "tif", TIF_GTD)
+        cdef int x_ = 0 if stp is 0 else _enum(stp, "stp", STP_CANCEL_BOTH)
         cdef int64_t ts_ = 0 if ts is 0 else _int(ts, "ts")
         cdef int flags = 0
         cdef int64_t cid = 0, exp = 0
@@ -1799,14 +1792,14 @@ cdef class Core:
         if post_only is not False:
             if post_only is not True:
                 raise TypeError("post_only must be a bool")
-            if t_ != TIF_GTC and t_ != TIF_GTD:
+            if not post_only_ok(True, t_):
                 raise ValueError("post_only goes only with GTC or GTD")
             flags = FLAG_POST_ONLY
         if client_id is not 0:
             cid = _client_id(client_id)
         if t_ == TIF_GTD or expire_ts is not 0:
             exp = _int(expire_ts, "expire_ts")
-            if (t_ == TIF_GTD) != (exp != 0):
+            if not expiry_ok(t_, exp):
                 raise ValueError("expire_ts is required for GTD and only allowed "
                                  "with GTD")
         self._begin(&ts_)
@@ -1835,17 +1828,17 @@ cdef class Core:
         """
         cdef int64_t u_ = _int(uid, "uid")
         cdef int64_t m_ = _int(mid, "mid")
-        cdef int s_ = _enum(side, "side", 1)
-        cdef int o_ = _enum(outcome, "outcome", 1)
+        cdef int s_ = _enum(side, "side", SIDE_SELL)
+        cdef int o_ = _enum(outcome, "outcome", OUTCOME_NO)
         cdef int64_t q_ = _int(qty, "qty")
         cdef int64_t mc = _int(max_cost, "max_cost")
-        cdef int x_ = _enum(stp, "stp", 2)
+        cdef int x_ = _enum(stp, "stp", STP_CANCEL_BOTH)
         cdef int64_t ts_ = _int(ts, "ts")
         cdef int64_t cid = 0
         cdef int64_t r
         if fok is not True and fok is not False:
             raise TypeError("fok must be a bool")
-        if mc < 0 or (mc > 0 and s_ == SIDE_SELL):
+        if not max_cost_ok(mc, s_):
             raise ValueError("max_cost must be >= 0, and 0 for a sell")
         if client_id is not 0:
             cid = _client_id(client_id)

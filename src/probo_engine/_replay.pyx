@@ -15,6 +15,7 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 from probo_engine._book cimport crc32_update
+from probo_engine._rules cimport place_market_ok, place_ok
 from probo_engine._types cimport (
     CMD_AMEND,
     CMD_CANCEL,
@@ -32,10 +33,7 @@ from probo_engine._types cimport (
     CMD_RESOLVE,
     CMD_RESUME,
     CMD_WITHDRAW,
-    SIDE_SELL,
     TIF_FOK,
-    TIF_GTC,
-    TIF_GTD,
     TIF_IOC,
     CmdRec,
 )
@@ -98,7 +96,7 @@ cdef bint _decode(const uint8_t* p, Py_ssize_t n, CmdRec* c) noexcept nogil:
     # One batchable command into c; False if it is anything the Python path
     # must see: a wrong length, a bool byte other than 0/1 (commands.decode
     # refuses it), or an argument the per-call method refuses with an
-    # exception (Core._cmd_ok has the same rules).
+    # exception (the same rules as Core._cmd_ok: _rules.pxd).
     cdef int64_t k = p[1]
     memset(c, 0, sizeof(CmdRec))
     c.kind = k
@@ -117,14 +115,7 @@ cdef bint _decode(const uint8_t* p, Py_ssize_t n, CmdRec* c) noexcept nogil:
         c.post_only = p[74]
         c.client_id = _ld64(p + 75)
         c.expire_ts = _ld64(p + 83)
-        if not (0 <= c.side <= 1 and 0 <= c.outcome <= 1 and 0 <= c.stp <= 2
-                and 0 <= c.tif <= 3):
-            return False
-        if c.client_id < 0 or c.client_id > <int64_t>0xFFFFFFFF:
-            return False
-        if c.post_only and c.tif != TIF_GTC and c.tif != TIF_GTD:
-            return False
-        return (c.tif == TIF_GTD) == (c.expire_ts != 0)
+        return place_ok(c)
     if k == CMD_PLACE_MARKET:
         if n != 75 or not _bool_ok(p, 50):
             return False
@@ -138,11 +129,7 @@ cdef bint _decode(const uint8_t* p, Py_ssize_t n, CmdRec* c) noexcept nogil:
         c.stp = _ld64(p + 51)
         c.ts = _ld64(p + 59)
         c.client_id = _ld64(p + 67)
-        if not (0 <= c.side <= 1 and 0 <= c.outcome <= 1 and 0 <= c.stp <= 2):
-            return False
-        if c.client_id < 0 or c.client_id > <int64_t>0xFFFFFFFF:
-            return False
-        return c.max_cost >= 0 and not (c.max_cost > 0 and c.side == SIDE_SELL)
+        return place_market_ok(c)
     if k == CMD_CANCEL:
         if n != 26:
             return False
