@@ -128,14 +128,32 @@ class Core:
     def last_fills(self) -> list[int]: ...
     def fills_into(self, out: Any) -> int: ...
     def place_limit(
-        self, uid: _Int, mid: _Int, side: _Side, outcome: _Outcome, price: _Int, qty: _Int
+        self,
+        uid: _Int,
+        mid: _Int,
+        side: _Side,
+        outcome: _Outcome,
+        price: _Int,
+        qty: _Int,
     ) -> int: ...
     def place_ioc(
-        self, uid: _Int, mid: _Int, side: _Side, outcome: _Outcome, price: _Int, qty: _Int
+        self,
+        uid: _Int,
+        mid: _Int,
+        side: _Side,
+        outcome: _Outcome,
+        price: _Int,
+        qty: _Int,
     ) -> int: ...
     def _order_result(self, r: int, qty: int) -> OrderResult: ...
     def _submit_limit(
-        self, uid: _Int, mid: _Int, side: _Side, outcome: _Outcome, price: _Int, qty: _Int
+        self,
+        uid: _Int,
+        mid: _Int,
+        side: _Side,
+        outcome: _Outcome,
+        price: _Int,
+        qty: _Int,
     ) -> OrderResult: ...
     @property
     def n_last_events(self) -> int: ...
