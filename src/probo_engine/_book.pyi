@@ -146,15 +146,25 @@ class Core:
         qty: _Int,
     ) -> int: ...
     def _order_result(self, r: int, qty: int) -> OrderResult: ...
-    def _submit_limit(
+    def _uid_arg(self, user: Any, arg: str) -> int: ...
+    def _mid_arg(self, market: Any, arg: str) -> int: ...
+    def _submit(
         self,
-        uid: _Int,
-        mid: _Int,
+        user: Any,
+        market: Any,
         side: _Side,
         outcome: _Outcome,
         price: _Int,
         qty: _Int,
+        *,
+        tif: _Tif = ...,
+        stp: _Stp = ...,
+        ts: _Int = 0,
+        post_only: bool = False,
+        client_id: _Int = 0,
+        expire_ts: _Int = 0,
     ) -> OrderResult: ...
+    def _cancel_key(self, uid: Any, oid: _Int, ts: _Int = 0) -> int: ...
     @property
     def n_last_events(self) -> int: ...
     @property

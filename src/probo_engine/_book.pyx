@@ -9,6 +9,7 @@ slow model the property tests compare this module with.
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact
+from cpython.unicode cimport PyUnicode_CheckExact
 from cpython.number cimport PyNumber_Index
 from cpython.pythread cimport PyThread_get_thread_ident
 from libc.stdint cimport (
@@ -31,10 +32,13 @@ from probo_engine.errors import (
 from probo_engine.types import FeeMode, Outcome, SelfTrade, Side, TimeInForce
 from probo_engine.types import Fill, FillKind, OrderResult, RejectReason
 
-# Prebuilt enum members for Core._order_result (no enum call per fill).
+# Prebuilt enums and defaults for Core._submit and _order_result (no enum
+# call per fill).
 _FILL_KIND = tuple(FillKind)
 _REJECT = {int(v): v for v in RejectReason}
 _REJECT_OK = RejectReason.OK
+_TIF_GTC = TimeInForce.GTC
+_STP_DEFAULT = SelfTrade.CANCEL_MAKER
 
 cdef extern from "_debug.h":
     int PROBO_DEBUG
@@ -3423,10 +3427,31 @@ cdef class Core:
         """:meth:`place` of a GTC limit order with every option at its default.
 
         Same rules, result and events as ``place(uid, mid, side, outcome,
-        price, qty)``, with a six-argument signature that is cheaper to call.
+        price, qty)``, with a six-argument signature that is cheaper to call
+        (on an :class:`Engine`, ``uid``/``mid`` may be names).
         """
-        cdef int64_t u_ = _int(uid, "uid")
-        cdef int64_t m_ = _int(mid, "mid")
+        cdef int64_t u_
+        if PyLong_CheckExact(uid):
+            u_ = _int(uid, "uid")
+        elif PyUnicode_CheckExact(uid):
+            # an Engine's name: its dict _user_ids (-1 if unknown: refused)
+            try:
+                u_ = self._user_ids.get(uid, -1)
+            except AttributeError:  # a bare Core takes no names
+                u_ = _int(uid, "uid")
+        else:
+            u_ = _int(self._uid_arg(uid, "uid"), "uid")
+        cdef int64_t m_
+        if PyLong_CheckExact(mid):
+            m_ = _int(mid, "mid")
+        elif PyUnicode_CheckExact(mid):
+            # an Engine's name: its dict _market_ids (-1 if unknown: refused)
+            try:
+                m_ = self._market_ids.get(mid, -1)
+            except AttributeError:  # a bare Core takes no names
+                m_ = _int(mid, "mid")
+        else:
+            m_ = _int(self._mid_arg(mid, "mid"), "mid")
         cdef int s_ = _enum(side, "side", 1)
         cdef int o_ = _enum(outcome, "outcome", 1)
         cdef int64_t p_ = _int(price, "price")
@@ -3442,8 +3467,28 @@ cdef class Core:
         """:meth:`place` with ``tif=TimeInForce.IOC`` and the other options at
         their defaults: fill what crosses at ``price`` or better, cancel the
         rest."""
-        cdef int64_t u_ = _int(uid, "uid")
-        cdef int64_t m_ = _int(mid, "mid")
+        cdef int64_t u_
+        if PyLong_CheckExact(uid):
+            u_ = _int(uid, "uid")
+        elif PyUnicode_CheckExact(uid):
+            # an Engine's name: its dict _user_ids (-1 if unknown: refused)
+            try:
+                u_ = self._user_ids.get(uid, -1)
+            except AttributeError:  # a bare Core takes no names
+                u_ = _int(uid, "uid")
+        else:
+            u_ = _int(self._uid_arg(uid, "uid"), "uid")
+        cdef int64_t m_
+        if PyLong_CheckExact(mid):
+            m_ = _int(mid, "mid")
+        elif PyUnicode_CheckExact(mid):
+            # an Engine's name: its dict _market_ids (-1 if unknown: refused)
+            try:
+                m_ = self._market_ids.get(mid, -1)
+            except AttributeError:  # a bare Core takes no names
+                m_ = _int(mid, "mid")
+        else:
+            m_ = _int(self._mid_arg(mid, "mid"), "mid")
         cdef int s_ = _enum(side, "side", 1)
         cdef int o_ = _enum(outcome, "outcome", 1)
         cdef int64_t p_ = _int(price, "price")
@@ -3479,20 +3524,110 @@ cdef class Core:
             _REJECT_OK, r, filled, qty - filled - canceled, canceled,
             tuple(fills)))
 
-    def _submit_limit(self, uid, mid, side, outcome, price, qty):
-        # place_limit, then its OrderResult (Engine.submit's common case)
-        cdef int64_t u_ = _int(uid, "uid")
-        cdef int64_t m_ = _int(mid, "mid")
-        cdef int s_ = _enum(side, "side", 1)
-        cdef int o_ = _enum(outcome, "outcome", 1)
-        cdef int64_t p_ = _int(price, "price")
-        cdef int64_t q_ = _int(qty, "qty")
-        cdef int64_t ts_ = 0
+    def _uid_arg(self, user, arg):
+        # A user argument as an int id; Engine overrides this to map names
+        # (an unknown name to -1, which commands refuse with 101).
+        return _int(user, arg)
+
+    def _mid_arg(self, market, arg):
+        # The same for markets (Engine: symbols; unknown -> -1, refused 102).
+        return _int(market, arg)
+
+    def _submit(self, user, market, side, outcome, price, qty, *, tif=_TIF_GTC,
+                stp=_STP_DEFAULT, ts=0, post_only=False, client_id=0,
+                expire_ts=0):
+        """Place a limit order and return what happened to it, fills included.
+
+        Same rules, arguments and events as :meth:`Core.place`; ``user`` and
+        ``market`` may be names.  Returns an :class:`OrderResult` whose
+        ``fills`` are :class:`Fill` records.  Every refusal, an unknown user
+        or market (by id or name) included, is the result's ``status``
+        (``UNKNOWN_USER``/``UNKNOWN_MARKET`` for those, ``oid`` 0); misuse
+        (wrong types, values out of range) raises a ``ProboError`` that is
+        also a ``TypeError``/``ValueError``.  A GTC order without options
+        takes a short path in C (argument parsing of :meth:`place_limit`,
+        the result record built in the same call).
+        """
+        cdef int64_t u_
+        if PyLong_CheckExact(user):
+            u_ = _int(user, "user")
+        elif PyUnicode_CheckExact(user):
+            # an Engine's name: its dict _user_ids (-1 if unknown: refused)
+            try:
+                u_ = self._user_ids.get(user, -1)
+            except AttributeError:  # a bare Core takes no names
+                u_ = _int(user, "user")
+        else:
+            u_ = _int(self._uid_arg(user, "user"), "user")
+        cdef int64_t m_
+        if PyLong_CheckExact(market):
+            m_ = _int(market, "market")
+        elif PyUnicode_CheckExact(market):
+            # an Engine's name: its dict _market_ids (-1 if unknown: refused)
+            try:
+                m_ = self._market_ids.get(market, -1)
+            except AttributeError:  # a bare Core takes no names
+                m_ = _int(market, "market")
+        else:
+            m_ = _int(self._mid_arg(market, "market"), "market")
+        cdef int s_, o_
+        cdef int64_t p_, q_, r, i, ts_ = 0, filled = 0, canceled = 0
+        cdef Event* e
+        if ((tif is _TIF_GTC or tif is 0) and (stp is _STP_DEFAULT or stp is 0)
+                and ts is 0 and post_only is False and client_id is 0
+                and expire_ts is 0):
+            s_ = _enum(side, "side", 1)
+            o_ = _enum(outcome, "outcome", 1)
+            p_ = _int(price, "price")
+            q_ = _int(qty, "qty")
+            self._begin(&ts_)
+            r = self._place(u_, m_, s_, o_, p_, q_, TIF_GTC, 0, ts_, 0, 0, 0, 0)
+            self._end(r)
+        else:
+            r = Core.place(self, u_, m_, side, outcome, price, qty, tif, stp, ts,
+                           post_only, client_id, expire_ts)
+            q_ = _int(qty, "qty")
+        if r < 0:
+            return tuple.__new__(OrderResult, (_REJECT[-r], 0, 0, 0, 0, ()))
+        fills = []
+        for i in range(self.n_events):
+            e = &self.events[i]
+            if e.oid != r:
+                continue
+            if e.kind == EV_FILL:
+                fills.append(tuple.__new__(Fill, (
+                    e.oid2, e.user2, e.price2, e.price, e.qty, _FILL_KIND[e.code],
+                    e.fee, e.fee2)))
+                filled += e.qty
+            elif e.kind == EV_CANCELED:
+                canceled += e.qty
+        return tuple.__new__(OrderResult, (
+            _REJECT_OK, r, filled, q_ - filled - canceled, canceled, tuple(fills)))
+
+    def _cancel_key(self, uid, oid, ts=0):
+        """Cancel a live order of ``uid`` (an id or, on an Engine, a name).
+
+        As :meth:`Core.cancel`: 0, or -101 unknown user, -302 no such live
+        order of this user.  O(1) whatever the queue depth.
+        """
+        cdef int64_t u_
+        if PyLong_CheckExact(uid):
+            u_ = _int(uid, "uid")
+        elif PyUnicode_CheckExact(uid):
+            # an Engine's name: its dict _user_ids (-1 if unknown: refused)
+            try:
+                u_ = self._user_ids.get(uid, -1)
+            except AttributeError:  # a bare Core takes no names
+                u_ = _int(uid, "uid")
+        else:
+            u_ = _int(self._uid_arg(uid, "uid"), "uid")
+        cdef int64_t o_ = _int(oid, "oid")
+        cdef int64_t t = 0 if ts is 0 else _int(ts, "ts")
         cdef int64_t r
-        self._begin(&ts_)
-        r = self._place(u_, m_, s_, o_, p_, q_, TIF_GTC, 0, ts_, 0, 0, 0, 0)
+        self._begin(&t)
+        r = self._cancel(u_, o_, t)
         self._end(r)
-        return self._order_result(r, q_)
+        return r
 
     @property
     def n_last_events(self):

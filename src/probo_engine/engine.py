@@ -14,7 +14,7 @@ import json
 import operator
 import struct
 import zlib
-from typing import Any, Literal, SupportsIndex
+from typing import TYPE_CHECKING, Any, Literal, SupportsIndex
 
 from probo_engine import views
 from probo_engine._book import Core
@@ -265,60 +265,37 @@ class Engine(Core):
 
     # --------------------------------------------------------------- orders
 
-    def submit(
-        self,
-        user: UserKey,
-        market: MarketKey,
-        side: Side | Literal[0, 1],
-        outcome: Outcome | Literal[0, 1],
-        price: int,
-        qty: int,
-        *,
-        tif: TimeInForce | Literal[0, 1, 2, 3] = TimeInForce.GTC,
-        stp: SelfTrade | Literal[0, 1, 2] = SelfTrade.CANCEL_MAKER,
-        ts: int = 0,
-        post_only: bool = False,
-        client_id: int = 0,
-        expire_ts: int = 0,
-    ) -> OrderResult:
-        """Place a limit order and return what happened to it, fills included.
+    if TYPE_CHECKING:
 
-        Same rules as :meth:`Core.place`; users and markets may be names.
-        Every refusal, an unknown user or market included, is the result's
-        ``status`` (``UNKNOWN_USER``/``UNKNOWN_MARKET`` for those); misuse
-        (wrong types, values out of range) raises.  A GTC order with no
-        options takes a fast path (:meth:`Core.place_limit`, the record
-        built in C): about 2x the per-call cost of ``place`` alone.
-        """
-        if type(user) is not int:
-            user = self._uid_arg(user, "user")
-        if type(market) is not int:
-            market = self._mid_arg(market, "market")
-        if (
-            tif is _GTC
-            and stp is _CANCEL_MAKER
-            and ts == 0
-            and post_only is False
-            and client_id == 0
-            and expire_ts == 0
-        ):
-            return self._submit_limit(user, market, side, outcome, price, qty)
-        r: int = Core.place(
+        def submit(
             self,
-            user,
-            market,
-            side,
-            outcome,
-            price,
-            qty,
-            tif,
-            stp,
-            ts,
-            post_only,
-            client_id,
-            expire_ts,
-        )
-        return self._order_result(r, qty)
+            user: UserKey,
+            market: MarketKey,
+            side: Side | Literal[0, 1],
+            outcome: Outcome | Literal[0, 1],
+            price: SupportsIndex,
+            qty: SupportsIndex,
+            *,
+            tif: TimeInForce | Literal[0, 1, 2, 3] = TimeInForce.GTC,
+            stp: SelfTrade | Literal[0, 1, 2] = SelfTrade.CANCEL_MAKER,
+            ts: SupportsIndex = 0,
+            post_only: bool = False,
+            client_id: SupportsIndex = 0,
+            expire_ts: SupportsIndex = 0,
+        ) -> OrderResult:
+            """Place a limit order; return its :class:`OrderResult`."""
+
+        def cancel(  # type: ignore[override]
+            self, uid: UserKey, oid: SupportsIndex, ts: SupportsIndex = 0
+        ) -> int:
+            """:meth:`Core.cancel` with a user name or id."""
+
+    else:
+        # Both run in C (``Core._submit``/``Core._cancel_key`` in _book.pyx,
+        # with their docstrings): names are resolved through ``_uid_arg``/
+        # ``_mid_arg`` below, only when the argument is not an int.
+        submit = Core._submit
+        cancel = Core._cancel_key
 
     def submit_market(
         self,
@@ -393,44 +370,6 @@ class Engine(Core):
         )
         return r
 
-    def place_limit(  # type: ignore[override]
-        self,
-        uid: UserKey,
-        mid: MarketKey,
-        side: Side | Literal[0, 1],
-        outcome: Outcome | Literal[0, 1],
-        price: SupportsIndex,
-        qty: SupportsIndex,
-    ) -> int:
-        """:meth:`Core.place_limit` with names or ids."""
-        if type(uid) is not int:
-            uid = self._uid_arg(uid, "uid")
-        if type(mid) is not int:
-            mid = self._mid_arg(mid, "mid")
-        r: int = Core.place_limit(self, uid, mid, side, outcome, price, qty)
-        return r
-
-    def place_ioc(  # type: ignore[override]
-        self,
-        uid: UserKey,
-        mid: MarketKey,
-        side: Side | Literal[0, 1],
-        outcome: Outcome | Literal[0, 1],
-        price: SupportsIndex,
-        qty: SupportsIndex,
-    ) -> int:
-        """:meth:`Core.place_ioc` with names or ids."""
-        r: int = Core.place_ioc(
-            self,
-            self._uid_arg(uid, "uid"),
-            self._mid_arg(mid, "mid"),
-            side,
-            outcome,
-            price,
-            qty,
-        )
-        return r
-
     def place_market(  # type: ignore[override]
         self,
         uid: UserKey,
@@ -458,15 +397,6 @@ class Engine(Core):
             ts,
             client_id,
         )
-        return r
-
-    def cancel(  # type: ignore[override]
-        self, uid: UserKey, oid: SupportsIndex, ts: SupportsIndex = 0
-    ) -> int:
-        """:meth:`Core.cancel` with a user name or id."""
-        if type(uid) is not int:
-            uid = self._uid_arg(uid, "uid")
-        r: int = Core.cancel(self, uid, oid, ts)
         return r
 
     def amend(  # type: ignore[override]
@@ -692,10 +622,6 @@ class Engine(Core):
         """``{"available": ..., "locked": ...}`` cash of a user."""
         avail, locked = Core.balance(self, self.user_id(user))
         return {"available": avail, "locked": locked}
-
-
-_GTC = TimeInForce.GTC
-_CANCEL_MAKER = SelfTrade.CANCEL_MAKER
 
 
 def _index(x: Any, arg: str, what: str) -> int:
