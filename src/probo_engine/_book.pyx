@@ -3436,7 +3436,7 @@ cdef class Core:
         elif PyUnicode_CheckExact(uid):
             # an Engine's name: its dict _user_ids (-1 if unknown: refused)
             try:
-                u_ = self._user_ids.get(uid, -1)
+                u_ = (<dict?>self._user_ids).get(uid, -1)
             except AttributeError:  # a bare Core takes no names
                 u_ = _int(uid, "uid")
         else:
@@ -3447,7 +3447,7 @@ cdef class Core:
         elif PyUnicode_CheckExact(mid):
             # an Engine's name: its dict _market_ids (-1 if unknown: refused)
             try:
-                m_ = self._market_ids.get(mid, -1)
+                m_ = (<dict?>self._market_ids).get(mid, -1)
             except AttributeError:  # a bare Core takes no names
                 m_ = _int(mid, "mid")
         else:
@@ -3473,7 +3473,7 @@ cdef class Core:
         elif PyUnicode_CheckExact(uid):
             # an Engine's name: its dict _user_ids (-1 if unknown: refused)
             try:
-                u_ = self._user_ids.get(uid, -1)
+                u_ = (<dict?>self._user_ids).get(uid, -1)
             except AttributeError:  # a bare Core takes no names
                 u_ = _int(uid, "uid")
         else:
@@ -3484,7 +3484,7 @@ cdef class Core:
         elif PyUnicode_CheckExact(mid):
             # an Engine's name: its dict _market_ids (-1 if unknown: refused)
             try:
-                m_ = self._market_ids.get(mid, -1)
+                m_ = (<dict?>self._market_ids).get(mid, -1)
             except AttributeError:  # a bare Core takes no names
                 m_ = _int(mid, "mid")
         else:
@@ -3554,7 +3554,7 @@ cdef class Core:
         elif PyUnicode_CheckExact(user):
             # an Engine's name: its dict _user_ids (-1 if unknown: refused)
             try:
-                u_ = self._user_ids.get(user, -1)
+                u_ = (<dict?>self._user_ids).get(user, -1)
             except AttributeError:  # a bare Core takes no names
                 u_ = _int(user, "user")
         else:
@@ -3565,7 +3565,7 @@ cdef class Core:
         elif PyUnicode_CheckExact(market):
             # an Engine's name: its dict _market_ids (-1 if unknown: refused)
             try:
-                m_ = self._market_ids.get(market, -1)
+                m_ = (<dict?>self._market_ids).get(market, -1)
             except AttributeError:  # a bare Core takes no names
                 m_ = _int(market, "market")
         else:
@@ -3616,7 +3616,7 @@ cdef class Core:
         elif PyUnicode_CheckExact(uid):
             # an Engine's name: its dict _user_ids (-1 if unknown: refused)
             try:
-                u_ = self._user_ids.get(uid, -1)
+                u_ = (<dict?>self._user_ids).get(uid, -1)
             except AttributeError:  # a bare Core takes no names
                 u_ = _int(uid, "uid")
         else:
