@@ -8,8 +8,11 @@ from probo_engine._book import Core
 from probo_engine._version import __version__
 from probo_engine.engine import Engine
 from probo_engine.errors import (
+    ArgumentOverflowError,
+    ArgumentTypeError,
     CommandDecodeError,
     ConcurrentUseError,
+    InvalidArgumentError,
     InvalidOrderError,
     InvariantError,
     JournalCorruptError,
@@ -45,6 +48,8 @@ from probo_engine.types import (
 )
 
 __all__ = [
+    "ArgumentOverflowError",
+    "ArgumentTypeError",
     "BookSide",
     "CancelReason",
     "Command",
@@ -59,6 +64,7 @@ __all__ = [
     "FeeMode",
     "Fill",
     "FillKind",
+    "InvalidArgumentError",
     "InvalidOrderError",
     "InvariantError",
     "JournalCorruptError",

@@ -2,7 +2,14 @@
 
 from typing import Any, Literal, Self, SupportsIndex
 
-from probo_engine.types import FeeMode, Outcome, SelfTrade, Side, TimeInForce
+from probo_engine.types import (
+    FeeMode,
+    OrderResult,
+    Outcome,
+    SelfTrade,
+    Side,
+    TimeInForce,
+)
 
 _Int = SupportsIndex
 # Each enum argument takes its own IntEnum or a literal value, never another
@@ -117,6 +124,47 @@ class Core:
     def __reduce__(self) -> tuple[Any, ...]: ...
     # events and queries
     def last_events(self) -> list[_EventTuple]: ...
+    # fast per-call entry points (one block in _book.pyx after last_events)
+    def last_fills(self) -> list[int]: ...
+    def fills_into(self, out: Any) -> int: ...
+    def place_limit(
+        self,
+        uid: _Int,
+        mid: _Int,
+        side: _Side,
+        outcome: _Outcome,
+        price: _Int,
+        qty: _Int,
+    ) -> int: ...
+    def place_ioc(
+        self,
+        uid: _Int,
+        mid: _Int,
+        side: _Side,
+        outcome: _Outcome,
+        price: _Int,
+        qty: _Int,
+    ) -> int: ...
+    def _order_result(self, r: int, qty: int) -> OrderResult: ...
+    def _uid_arg(self, user: Any, arg: str) -> int: ...
+    def _mid_arg(self, market: Any, arg: str) -> int: ...
+    def _submit(
+        self,
+        user: Any,
+        market: Any,
+        side: _Side,
+        outcome: _Outcome,
+        price: _Int,
+        qty: _Int,
+        *,
+        tif: _Tif = ...,
+        stp: _Stp = ...,
+        ts: _Int = 0,
+        post_only: bool = False,
+        client_id: _Int = 0,
+        expire_ts: _Int = 0,
+    ) -> OrderResult: ...
+    def _cancel_key(self, uid: Any, oid: _Int, ts: _Int = 0) -> int: ...
     @property
     def n_last_events(self) -> int: ...
     @property

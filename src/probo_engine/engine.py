@@ -11,14 +11,21 @@ terms.
 from __future__ import annotations
 
 import json
+import operator
 import struct
 import zlib
-from typing import Any, Literal, SupportsIndex
+from typing import TYPE_CHECKING, Any, Literal, SupportsIndex
 
 from probo_engine import views
 from probo_engine._book import Core
 from probo_engine.commands import _bad_name
-from probo_engine.errors import SnapshotError, UnknownMarketError, UnknownUserError
+from probo_engine.errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    SnapshotError,
+    UnknownMarketError,
+    UnknownUserError,
+)
 from probo_engine.types import (
     BookSide,
     CancelReason,
@@ -26,7 +33,6 @@ from probo_engine.types import (
     Event,
     EventKind,
     FeeMode,
-    Fill,
     FillKind,
     Level,
     MarketInfo,
@@ -69,11 +75,14 @@ class Engine(Core):
     >>> eng.top("RAIN-TOMORROW")
     Top(bid_price=0, bid_qty=0, ask_price=0, ask_qty=0)
 
-    The queries of this class take a user or market by id or by name and
+    Every method takes a user by id or name and a market by id or symbol
+    (docs/semantics.md, "Errors and unknown ids").  Commands report an
+    unknown user or market as a refusal (result ``-101``/``-102``, or the
+    ``status`` of an :class:`OrderResult`), as :class:`Core` does; queries
+    raise :class:`UnknownUserError`/:class:`UnknownMarketError`.  Queries
     return named records (:class:`Top`, :class:`MarketInfo`,
     :class:`Position`, :class:`OrderInfo`; tuples, so they still compare
-    and unpack as the core's plain tuples do).  The core's commands
-    (``deposit``, ``cancel``, ...) take ids, as :class:`Core` does.
+    and unpack as the core's plain tuples do).
     """
 
     def __init__(
@@ -182,11 +191,9 @@ class Engine(Core):
         ``DurableEngine`` accepts too): ``TypeError``/``ValueError`` otherwise.
         """
         if name is not None:
-            bad = _bad_name("name", name)
-            if bad is not None:
-                raise bad
+            _check_name("name", name)
             if name in self._user_ids:
-                raise ValueError(f"user {name!r} already exists")
+                raise InvalidArgumentError(f"name: user {name!r} already exists")
         uid: int = super().create_user()
         if name is not None:
             self._user_ids[name] = uid
@@ -212,11 +219,9 @@ class Engine(Core):
         the rule of :meth:`create_user`'s ``name``.
         """
         if symbol is not None:
-            bad = _bad_name("symbol", symbol)
-            if bad is not None:
-                raise bad
+            _check_name("symbol", symbol)
             if symbol in self._market_ids:
-                raise ValueError(f"market {symbol!r} already exists")
+                raise InvalidArgumentError(f"symbol: market {symbol!r} already exists")
         mid: int = super().create_market(
             payout, tick, ts, taker_fee, maker_fee, fee_mode, min_qty, cancel_on_halt
         )
@@ -227,29 +232,30 @@ class Engine(Core):
 
     def user_id(self, user: UserKey) -> int:
         """The id of a user given by id or name (``UnknownUserError`` if none)."""
-        if isinstance(user, str):
-            try:
-                return self._user_ids[user]
-            except KeyError:
-                raise UnknownUserError(f"unknown user {user!r}") from None
-        if isinstance(user, bool) or not isinstance(user, int):
-            raise TypeError(f"user must be an int id or a str name, not {user!r}")
-        if not 0 <= user < self.totals()[1]:
-            raise UnknownUserError(f"unknown user {user}")
-        return user
+        uid = self._uid_arg(user, "user")
+        if not 0 <= uid < self.totals()[1]:
+            raise UnknownUserError(f"user: unknown user {user!r}")
+        return uid
 
     def market_id(self, market: MarketKey) -> int:
-        """The id of a market given by id or symbol."""
+        """The id of a market given by id or symbol (``UnknownMarketError`` if none)."""
+        mid = self._mid_arg(market, "market")
+        if not 0 <= mid < self.totals()[2]:
+            raise UnknownMarketError(f"market: unknown market {market!r}")
+        return mid
+
+    def _uid_arg(self, user: Any, arg: str) -> int:
+        # A user argument as an int id: a name maps to its id or -1 (not a
+        # user: commands then refuse it with 101, queries raise); an id is
+        # returned as is for the core to check.
+        if isinstance(user, str):
+            return self._user_ids.get(user, -1)
+        return _index(user, arg, "an int id or a str name")
+
+    def _mid_arg(self, market: Any, arg: str) -> int:
         if isinstance(market, str):
-            try:
-                return self._market_ids[market]
-            except KeyError:
-                raise UnknownMarketError(f"unknown market {market!r}") from None
-        if isinstance(market, bool) or not isinstance(market, int):
-            raise TypeError(f"market must be an int id or a str symbol, not {market!r}")
-        if not 0 <= market < self.totals()[2]:
-            raise UnknownMarketError(f"unknown market {market}")
-        return market
+            return self._market_ids.get(market, -1)
+        return _index(market, arg, "an int id or a str symbol")
 
     def user_name(self, uid: int) -> str | None:
         return self._user_names.get(uid)
@@ -259,45 +265,37 @@ class Engine(Core):
 
     # --------------------------------------------------------------- orders
 
-    def submit(
-        self,
-        user: UserKey,
-        market: MarketKey,
-        side: Side | Literal[0, 1],
-        outcome: Outcome | Literal[0, 1],
-        price: int,
-        qty: int,
-        *,
-        tif: TimeInForce | Literal[0, 1, 2, 3] = TimeInForce.GTC,
-        stp: SelfTrade | Literal[0, 1, 2] = SelfTrade.CANCEL_MAKER,
-        ts: int = 0,
-        post_only: bool = False,
-        client_id: int = 0,
-        expire_ts: int = 0,
-    ) -> OrderResult:
-        """Place a limit order and return what happened to it, fills included.
+    if TYPE_CHECKING:
 
-        Same rules as :meth:`Core.place`; users and markets may be names.
-        Unknown names raise (``UnknownUserError``/``UnknownMarketError``);
-        every other refusal is the result's ``status``.
-        """
-        uid = self.user_id(user)
-        mid = self.market_id(market)
-        r: int = self.place(
-            uid,
-            mid,
-            side,
-            outcome,
-            price,
-            qty,
-            tif,
-            stp,
-            ts,
-            post_only,
-            client_id,
-            expire_ts,
-        )
-        return self._result(r, qty)
+        def submit(
+            self,
+            user: UserKey,
+            market: MarketKey,
+            side: Side | Literal[0, 1],
+            outcome: Outcome | Literal[0, 1],
+            price: SupportsIndex,
+            qty: SupportsIndex,
+            *,
+            tif: TimeInForce | Literal[0, 1, 2, 3] = TimeInForce.GTC,
+            stp: SelfTrade | Literal[0, 1, 2] = SelfTrade.CANCEL_MAKER,
+            ts: SupportsIndex = 0,
+            post_only: bool = False,
+            client_id: SupportsIndex = 0,
+            expire_ts: SupportsIndex = 0,
+        ) -> OrderResult:
+            """Place a limit order; return its :class:`OrderResult`."""
+
+        def cancel(  # type: ignore[override]
+            self, uid: UserKey, oid: SupportsIndex, ts: SupportsIndex = 0
+        ) -> int:
+            """:meth:`Core.cancel` with a user name or id."""
+
+    else:
+        # Both run in C (``Core._submit``/``Core._cancel_key`` in _book.pyx,
+        # with their docstrings): names are resolved through ``_uid_arg``/
+        # ``_mid_arg`` below, only when the argument is not an int.
+        submit = Core._submit
+        cancel = Core._cancel_key
 
     def submit_market(
         self,
@@ -313,10 +311,12 @@ class Engine(Core):
         ts: int = 0,
         client_id: int = 0,
     ) -> OrderResult:
-        """Place a market order (see :meth:`Core.place_market`); return its result."""
-        r: int = self.place_market(
-            self.user_id(user),
-            self.market_id(market),
+        """Place a market order (see :meth:`Core.place_market`); return its
+        result (refusals, unknown users and markets included, in ``status``)."""
+        r: int = Core.place_market(
+            self,
+            self._uid_arg(user, "user"),
+            self._mid_arg(market, "market"),
             side,
             outcome,
             qty,
@@ -326,23 +326,153 @@ class Engine(Core):
             ts,
             client_id,
         )
-        return self._result(r, qty)
+        return self._order_result(r, qty)
 
-    def _result(self, r: int, qty: int) -> OrderResult:
-        if r < 0:
-            return OrderResult(RejectReason(-r), 0, 0, 0, 0, ())
-        fills = []
-        filled = canceled = 0
-        for e in self.last_events():
-            if e[1] == EventKind.FILL and e[5] == r:
-                fills.append(
-                    Fill(e[12], e[11], e[13], e[8], e[9], FillKind(e[10]), e[15], e[16])
-                )
-                filled += e[9]
-            elif e[1] == EventKind.CANCELED and e[5] == r:
-                canceled += e[9]
-        resting = int(qty) - filled - canceled
-        return OrderResult(RejectReason.OK, r, filled, resting, canceled, tuple(fills))
+    # ----------------------------------------- commands: names or ids
+    # Each is the Core command of the same name (same arguments, result and
+    # events) with ``uid``/``mid`` also accepted as a name/symbol; an unknown
+    # one is refused with -101/-102 as an unknown id is.
+
+    def place(  # type: ignore[override]
+        self,
+        uid: UserKey,
+        mid: MarketKey,
+        side: Side | Literal[0, 1],
+        outcome: Outcome | Literal[0, 1],
+        price: SupportsIndex,
+        qty: SupportsIndex,
+        tif: TimeInForce | Literal[0, 1, 2, 3] = 0,
+        stp: SelfTrade | Literal[0, 1, 2] = 0,
+        ts: SupportsIndex = 0,
+        post_only: bool = False,
+        client_id: SupportsIndex = 0,
+        expire_ts: SupportsIndex = 0,
+    ) -> int:
+        """:meth:`Core.place` with names or ids."""
+        if type(uid) is not int:
+            uid = self._uid_arg(uid, "uid")
+        if type(mid) is not int:
+            mid = self._mid_arg(mid, "mid")
+        r: int = Core.place(
+            self,
+            uid,
+            mid,
+            side,
+            outcome,
+            price,
+            qty,
+            tif,
+            stp,
+            ts,
+            post_only,
+            client_id,
+            expire_ts,
+        )
+        return r
+
+    def place_market(  # type: ignore[override]
+        self,
+        uid: UserKey,
+        mid: MarketKey,
+        side: Side | Literal[0, 1],
+        outcome: Outcome | Literal[0, 1],
+        qty: SupportsIndex,
+        max_cost: SupportsIndex = 0,
+        fok: bool = False,
+        stp: SelfTrade | Literal[0, 1, 2] = 0,
+        ts: SupportsIndex = 0,
+        client_id: SupportsIndex = 0,
+    ) -> int:
+        """:meth:`Core.place_market` with names or ids."""
+        r: int = Core.place_market(
+            self,
+            self._uid_arg(uid, "uid"),
+            self._mid_arg(mid, "mid"),
+            side,
+            outcome,
+            qty,
+            max_cost,
+            fok,
+            stp,
+            ts,
+            client_id,
+        )
+        return r
+
+    def amend(  # type: ignore[override]
+        self,
+        uid: UserKey,
+        oid: SupportsIndex,
+        price: SupportsIndex,
+        qty: SupportsIndex,
+        ts: SupportsIndex = 0,
+    ) -> int:
+        """:meth:`Core.amend` with a user name or id."""
+        r: int = Core.amend(self, self._uid_arg(uid, "uid"), oid, price, qty, ts)
+        return r
+
+    def cancel_all(  # type: ignore[override]
+        self, uid: UserKey, mid: MarketKey = -1, ts: SupportsIndex = 0
+    ) -> int:
+        """:meth:`Core.cancel_all` with names or ids (``mid=-1``: every market)."""
+        r: int = Core.cancel_all(
+            self, self._uid_arg(uid, "uid"), self._mid_arg(mid, "mid"), ts
+        )
+        return r
+
+    def deposit(  # type: ignore[override]
+        self, uid: UserKey, amount: SupportsIndex, ts: SupportsIndex = 0
+    ) -> int:
+        """:meth:`Core.deposit` with a user name or id."""
+        r: int = Core.deposit(self, self._uid_arg(uid, "uid"), amount, ts)
+        return r
+
+    def withdraw(  # type: ignore[override]
+        self, uid: UserKey, amount: SupportsIndex, ts: SupportsIndex = 0
+    ) -> int:
+        """:meth:`Core.withdraw` with a user name or id."""
+        r: int = Core.withdraw(self, self._uid_arg(uid, "uid"), amount, ts)
+        return r
+
+    def mint(  # type: ignore[override]
+        self, uid: UserKey, mid: MarketKey, qty: SupportsIndex, ts: SupportsIndex = 0
+    ) -> int:
+        """:meth:`Core.mint` with names or ids."""
+        r: int = Core.mint(
+            self, self._uid_arg(uid, "uid"), self._mid_arg(mid, "mid"), qty, ts
+        )
+        return r
+
+    def merge(  # type: ignore[override]
+        self, uid: UserKey, mid: MarketKey, qty: SupportsIndex, ts: SupportsIndex = 0
+    ) -> int:
+        """:meth:`Core.merge` with names or ids."""
+        r: int = Core.merge(
+            self, self._uid_arg(uid, "uid"), self._mid_arg(mid, "mid"), qty, ts
+        )
+        return r
+
+    def halt(self, mid: MarketKey, ts: SupportsIndex = 0) -> int:  # type: ignore[override]
+        """:meth:`Core.halt` with a market symbol or id."""
+        r: int = Core.halt(self, self._mid_arg(mid, "mid"), ts)
+        return r
+
+    def resume(self, mid: MarketKey, ts: SupportsIndex = 0) -> int:  # type: ignore[override]
+        """:meth:`Core.resume` with a market symbol or id."""
+        r: int = Core.resume(self, self._mid_arg(mid, "mid"), ts)
+        return r
+
+    def close(self, mid: MarketKey, ts: SupportsIndex = 0) -> int:  # type: ignore[override]
+        """:meth:`Core.close` with a market symbol or id."""
+        r: int = Core.close(self, self._mid_arg(mid, "mid"), ts)
+        return r
+
+    def resolve(  # type: ignore[override]
+        self, mid: MarketKey, yes_value: SupportsIndex, ts: SupportsIndex = 0
+    ) -> int:
+        """:meth:`Core.resolve` with a market symbol or id."""
+        r: int = Core.resolve(self, self._mid_arg(mid, "mid"), yes_value, ts)
+        return r
 
     def events(self) -> list[Event]:
         """Events of the most recent command as :class:`Event` records, with
@@ -382,9 +512,50 @@ class Engine(Core):
     def _uid(self, user: UserKey) -> int:
         return user if type(user) is int else self.user_id(user)
 
+    def balance(self, uid: UserKey) -> tuple[int, int]:  # type: ignore[override]
+        """``(available, locked)`` cash of a user (by id or name)."""
+        r: tuple[int, int] = Core.balance(self, self._uid(uid))
+        return r
+
+    def user_orders(self, uid: UserKey) -> list[Any]:  # type: ignore[override]
+        """:meth:`Core.user_orders` of a user by id or name."""
+        r: list[Any] = Core.user_orders(self, self._uid(uid))
+        return r
+
+    def order_by_client_id(  # type: ignore[override]
+        self, uid: UserKey, client_id: SupportsIndex
+    ) -> OrderInfo | None:
+        """A user's live order by client id, or ``None``; an unknown user
+        raises ``UnknownUserError`` (the rule of every query)."""
+        t = Core.order_by_client_id(self, self.user_id(uid), client_id)
+        return None if t is None else _info(t)
+
+    def last_price(self, mid: MarketKey) -> int:  # type: ignore[override]
+        """:meth:`Core.last_price` of a market by id or symbol."""
+        r: int = Core.last_price(self, self._mid(mid))
+        return r
+
+    def market_config(self, mid: MarketKey) -> tuple[Any, ...]:  # type: ignore[override]
+        """:meth:`Core.market_config` of a market by id or symbol."""
+        r: tuple[Any, ...] = Core.market_config(self, self._mid(mid))
+        return r
+
+    def depth(  # type: ignore[override]
+        self, mid: MarketKey, n: SupportsIndex = 10
+    ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        """:meth:`Core.depth` of a market by id or symbol."""
+        r: tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]
+        r = Core.depth(self, self._mid(mid), n)
+        return r
+
+    def book_orders(self, mid: MarketKey) -> list[Any]:  # type: ignore[override]
+        """:meth:`Core.book_orders` of a market by id or symbol."""
+        r: list[Any] = Core.book_orders(self, self._mid(mid))
+        return r
+
     def open_orders(self, user: UserKey) -> list[OrderInfo]:
         """A user's live orders, oldest first."""
-        return [_info(t) for t in self.user_orders(self.user_id(user))]
+        return [_info(t) for t in Core.user_orders(self, self.user_id(user))]
 
     def order_info(self, oid: int) -> OrderInfo | None:
         """A live order by id, or ``None`` (the same as :meth:`order`)."""
@@ -449,8 +620,29 @@ class Engine(Core):
 
     def balances(self, user: UserKey) -> dict[str, int]:
         """``{"available": ..., "locked": ...}`` cash of a user."""
-        avail, locked = self.balance(self.user_id(user))
+        avail, locked = Core.balance(self, self.user_id(user))
         return {"available": avail, "locked": locked}
+
+
+def _index(x: Any, arg: str, what: str) -> int:
+    # an id given as an int (or anything with __index__, e.g. numpy ints);
+    # bool and float are misuse, as everywhere in the core
+    if type(x) is int:
+        return x
+    if not isinstance(x, (bool, float)):
+        try:
+            return operator.index(x)
+        except TypeError:
+            pass
+    raise ArgumentTypeError(f"{arg} must be {what}, not {type(x).__name__}")
+
+
+def _check_name(arg: str, name: Any) -> None:
+    bad = _bad_name(arg, name)
+    if bad is None:
+        return
+    cls = ArgumentTypeError if isinstance(bad, TypeError) else InvalidArgumentError
+    raise cls(str(bad))
 
 
 def _info(t: tuple[int, ...]) -> OrderInfo:

@@ -11,8 +11,11 @@ import os
 from typing import Any
 
 __all__ = [
+    "ArgumentOverflowError",
+    "ArgumentTypeError",
     "CommandDecodeError",
     "ConcurrentUseError",
+    "InvalidArgumentError",
     "InvalidOrderError",
     "InvariantError",
     "JournalCorruptError",
@@ -27,6 +30,24 @@ __all__ = [
 
 class ProboError(Exception):
     """Base class of every probo_engine exception."""
+
+
+class ArgumentTypeError(ProboError, TypeError):
+    """An argument of the wrong type (a ``str`` id, a ``float`` price, an
+    enum of the wrong kind, ...): misuse, raised before anything changes.
+    The message names the argument."""
+
+
+class InvalidArgumentError(ProboError, ValueError):
+    """An argument of the right type but outside what it may be (an enum
+    value out of range, a buffer too short, ...): misuse, raised before
+    anything changes.  The message names the argument."""
+
+
+class ArgumentOverflowError(InvalidArgumentError, OverflowError):
+    """An integer argument too large (or too small) for the engine's 64-bit
+    fields; also an ``OverflowError``, as before.  The message names the
+    argument."""
 
 
 class InvalidOrderError(ProboError, ValueError):

@@ -1,0 +1,174 @@
+"""Fills per call without tuples, the short entry points and Engine.submit's
+C path (issue 10 items 2-3): each must equal the general path it shortens."""
+
+from __future__ import annotations
+
+import array
+import random
+
+import numpy as np
+import pytest
+
+from probo_engine import (
+    Core,
+    Engine,
+    EventKind,
+    Fill,
+    FillKind,
+    InvalidArgumentError,
+    OrderResult,
+    ProboError,
+    RejectReason,
+    SelfTrade,
+    TimeInForce,
+)
+
+FILL = int(EventKind.FILL)
+
+
+def _fills_from_events(core: Core) -> list[int]:
+    out: list[int] = []
+    for e in core.last_events():
+        if e[1] == FILL:
+            out += [e[12], e[8], e[9]]
+    return out
+
+
+def _stream(seed: int, n: int = 3000) -> list[tuple[int, ...]]:
+    rng = random.Random(seed)
+    ops = []
+    for _ in range(n):
+        r = rng.random()
+        if r < 0.15:
+            ops.append(("cancel", rng.randrange(8), rng.randrange(1, 400)))
+        else:
+            tif = 1 if r < 0.3 else 0
+            ops.append(
+                (
+                    "place",
+                    rng.randrange(8),
+                    rng.randrange(2),  # side
+                    rng.randrange(2),  # outcome
+                    rng.choice([rng.randrange(1, 100), 0, 100, 37]),  # off-grid too
+                    rng.choice([rng.randrange(1, 60), 0]),
+                    tif,
+                )
+            )
+    return ops
+
+
+def _setup(core: Core) -> int:
+    m = core.create_market(100, 1)
+    for _ in range(8):
+        u = core.create_user()
+        core.deposit(u, 10**7)
+        core.mint(u, m, 500)  # shares, so sells can rest and fill
+    return m
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_last_fills_and_fills_into_equal_the_fill_events(seed):
+    core = Core()
+    m = _setup(core)
+    buf = np.zeros(3 * 64, np.int64)
+    seen = 0
+    for op in _stream(seed):
+        if op[0] == "cancel":
+            core.cancel(op[1], op[2])
+        else:
+            _, u, s, o, p, q, tif = op
+            core.place(u, m, s, o, p, q, tif)
+        want = _fills_from_events(core)
+        assert core.last_fills() == want
+        n = core.fills_into(buf)
+        assert n * 3 == len(want) and buf[: 3 * n].tolist() == want
+        seen += n
+    assert seen > 200  # the stream does trade
+
+
+def test_fills_into_a_short_buffer_names_the_size_and_writes_nothing():
+    core = Core()
+    m = _setup(core)
+    core.place_limit(0, m, 0, 0, 60, 5)
+    core.place_limit(0, m, 0, 0, 61, 5)
+    assert core.place_limit(1, m, 1, 0, 50, 10) > 0  # sells YES into both bids
+    assert core.last_fills() == [2, 61, 5, 1, 60, 5]
+    short = array.array("q", [7] * 5)
+    with pytest.raises(InvalidArgumentError, match="need 6") as err:
+        core.fills_into(short)
+    assert isinstance(err.value, ValueError) and isinstance(err.value, ProboError)
+    assert short.tolist() == [7] * 5
+    exact = array.array("q", [0] * 6)
+    assert core.fills_into(exact) == 2 and exact.tolist() == [2, 61, 5, 1, 60, 5]
+    core.cancel(0, 99)
+    assert core.last_fills() == [] and core.fills_into(exact) == 0
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_place_limit_and_place_ioc_are_place_with_defaults(seed):
+    a, b = Core(), Core()
+    ma, mb = _setup(a), _setup(b)
+    for op in _stream(seed):
+        if op[0] == "cancel":
+            assert a.cancel(op[1], op[2]) == b.cancel(op[1], op[2])
+        else:
+            _, u, s, o, p, q, tif = op
+            fast = (a.place_ioc if tif else a.place_limit)(u, ma, s, o, p, q)
+            assert fast == b.place(u, mb, s, o, p, q, tif)
+        assert a.last_events() == b.last_events()
+    assert a.state_hash() == b.state_hash()
+
+
+def _old_result(core: Core, r: int, qty: int) -> OrderResult:
+    # Engine.submit's result as the Python code built it before (reference)
+    if r < 0:
+        return OrderResult(RejectReason(-r), 0, 0, 0, 0, ())
+    fills, filled, canceled = [], 0, 0
+    for e in core.last_events():
+        if e[1] == FILL and e[5] == r:
+            fills.append(
+                Fill(e[12], e[11], e[13], e[8], e[9], FillKind(e[10]), e[15], e[16])
+            )
+            filled += e[9]
+        elif e[1] == int(EventKind.CANCELED) and e[5] == r:
+            canceled += e[9]
+    return OrderResult(
+        RejectReason.OK, r, filled, qty - filled - canceled, canceled, tuple(fills)
+    )
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_engine_submit_equals_place_and_the_events(seed):
+    """Both of submit's paths (GTC without options in C, anything else through
+    place) give the record the events describe, with enum-typed fields."""
+    eng, ref = Engine(), Core()
+    me, mr = _setup(eng), _setup(ref)
+    rng = random.Random(seed)
+    for op in _stream(seed):
+        if op[0] == "cancel":
+            assert eng.cancel(op[1], op[2]) == ref.cancel(op[1], op[2])
+            continue
+        _, u, s, o, p, q, tif = op
+        opts = {}
+        if rng.random() < 0.3:
+            opts = {"stp": SelfTrade.CANCEL_TAKER, "client_id": rng.randrange(1, 50)}
+        res = eng.submit(u, me, s, o, p, q, tif=TimeInForce(tif), **opts)
+        r = ref.place(u, mr, s, o, p, q, tif, **opts)
+        assert res == _old_result(ref, r, q)
+        assert type(res) is OrderResult and type(res.status) is RejectReason
+        assert all(type(f) is Fill and type(f.kind) is FillKind for f in res.fills)
+        assert eng.last_events() == ref.last_events()
+    assert eng.state_hash() == ref.state_hash()
+
+
+def test_submit_market_result_matches_its_events():
+    eng = Engine()
+    m = _setup(eng)
+    eng.submit(0, m, 1, 0, 60, 5)  # sell YES @60
+    eng.submit(1, m, 1, 0, 62, 5)
+    res = eng.submit_market(2, m, 0, 0, 8)
+    assert res.status is RejectReason.OK and res.filled == 8 and res.canceled == 0
+    assert [(f.maker_oid, f.yes_price, f.qty) for f in res.fills] == [
+        (1, 60, 5),
+        (2, 62, 3),
+    ]
