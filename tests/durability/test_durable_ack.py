@@ -129,7 +129,7 @@ def test_execute_async_refuses_misuse_before_anything(tmp_path):
 
 
 def test_execute_async_sync_failure_is_a_journal_error(tmp_path, monkeypatch):
-    from probo_engine import _groupcommit
+    from probo_engine.journal import groupcommit
 
     def broken(fd: int) -> None:
         os.close(fd)
@@ -138,7 +138,7 @@ def test_execute_async_sync_failure_is_a_journal_error(tmp_path, monkeypatch):
     async def main() -> None:
         db = DurableEngine.open(tmp_path)
         try:
-            monkeypatch.setattr(_groupcommit, "_sync_and_close", broken)
+            monkeypatch.setattr(groupcommit, "sync_and_close", broken)
             with pytest.raises(JournalError, match="sync failed"):
                 await db.execute_async(CreateUser())
             with pytest.raises(JournalError):  # and refuses further commands

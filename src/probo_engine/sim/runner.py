@@ -28,9 +28,9 @@ from collections.abc import Callable
 from typing import Any
 
 from probo_engine._book import Core
+from probo_engine._progress import ProgressBar
 from probo_engine.sim._deps import require
 from probo_engine.sim.config import AgentType, SimConfig
-from probo_engine.sim.progress import ProgressBar
 from probo_engine.sim.result import (
     AGENT_DTYPE,
     PRICE_DTYPE,

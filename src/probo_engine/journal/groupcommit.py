@@ -24,13 +24,13 @@ import os
 from typing import Any
 
 from probo_engine.errors import JournalError
+from probo_engine.journal.files import datasync
 
-_datasync = getattr(os, "fdatasync", os.fsync)
 
-
-def _sync_and_close(fd: int) -> None:
+def sync_and_close(fd: int) -> None:
+    """``fdatasync`` a duplicate descriptor in the executor, then close it."""
     try:
-        _datasync(fd)
+        datasync(fd)
     finally:
         os.close(fd)
 
@@ -75,7 +75,7 @@ class GroupCommit:
         except BaseException as exc:  # noqa: BLE001 - handed to every waiter
             self._fail(exc)
             return
-        fut = self.loop.run_in_executor(None, _sync_and_close, fd)
+        fut = self.loop.run_in_executor(None, sync_and_close, fd)
         self.inflight = fut
         fut.add_done_callback(functools.partial(self._done, target))
 
