@@ -21,6 +21,7 @@ order of operations), because results must be reproducible bit for bit.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -88,19 +89,18 @@ class SharedMarket:
         self._place: Callable[..., int] = engine.place
         self._cancel = engine.cancel
         self._last_events = engine.last_events
-        # the core's raw tuples (Engine's named records cost more)
-        self._top = Core.top.__get__(engine)
-        self._position = Core.position.__get__(engine)
-
-    def best(self) -> tuple[int, int, int, int]:
-        """``(bid price, bid qty, ask price, ask qty)``; 0s for an empty side."""
-        top: tuple[int, int, int, int] = self._top(self.market)
-        return top
-
-    def position(self, agent: int) -> tuple[int, int, int, int]:
-        """The agent's ``(YES available, YES locked, NO available, NO locked)``."""
-        pos: tuple[int, int, int, int] = self._position(self.users[agent], self.market)
-        return pos
+        # The core's raw tuples (Engine's named records cost more), bound so
+        # that a call costs no Python frame:
+        #: ``best()``: ``(bid price, bid qty, ask price, ask qty)`` of the
+        #: market, 0s for an empty side
+        self.best: Callable[[], tuple[int, int, int, int]] = functools.partial(
+            Core.top.__get__(engine), market
+        )
+        #: ``position(uid, market)``: ``(YES available, YES locked, NO
+        #: available, NO locked)``
+        self.position: Callable[[int, int], tuple[int, int, int, int]] = (
+            Core.position.__get__(engine)
+        )
 
     def send(
         self,
@@ -139,22 +139,18 @@ class SharedMarket:
     ) -> int:
         """Go long YES at index ``k``: sell NO held, else buy YES."""
         if no_held >= qty:
-            return self.send(agent, _SELL, _NO, self._no_price(k), qty, tif, step)
-        return self.send(agent, _BUY, _YES, self._yes_price(k), qty, tif, step)
+            no_price = self.payout - k * self.tick
+            return self.send(agent, _SELL, _NO, no_price, qty, tif, step)
+        return self.send(agent, _BUY, _YES, k * self.tick, qty, tif, step)
 
     def sell_yes_or_buy_no(
         self, agent: int, k: int, qty: int, tif: int, step: int, yes_held: int
     ) -> int:
         """Go short YES at index ``k``: sell YES held, else buy NO."""
         if yes_held >= qty:
-            return self.send(agent, _SELL, _YES, self._yes_price(k), qty, tif, step)
-        return self.send(agent, _BUY, _NO, self._no_price(k), qty, tif, step)
-
-    def _yes_price(self, k: int) -> int:
-        return k * self.tick
-
-    def _no_price(self, k: int) -> int:
-        return self.payout - k * self.tick
+            return self.send(agent, _SELL, _YES, k * self.tick, qty, tif, step)
+        no_price = self.payout - k * self.tick
+        return self.send(agent, _BUY, _NO, no_price, qty, tif, step)
 
 
 class NoiseTraders:
@@ -207,7 +203,9 @@ class NoiseTraders:
             k = self._behind_the_best(bid, ask, offset, bullish)
         k = min(max(k, 1), self.n_prices)
         qty = 1 + int(size_draw * self.max_qty)
-        yes_held, _yl, no_held, _nl = market.position(agent)
+        yes_held, _yl, no_held, _nl = market.position(
+            market.users[agent], market.market
+        )
         if bullish:
             oid = market.buy_yes_or_sell_no(agent, k, qty, tif, step, no_held)
         else:
@@ -305,7 +303,9 @@ class MarketMakers:
         if self.ask_oid[agent]:
             market.cancel(agent, self.ask_oid[agent], step)
             self.ask_oid[agent] = 0
-        yes_held, yes_locked, no_held, no_locked = market.position(agent)
+        yes_held, yes_locked, no_held, no_locked = market.position(
+            market.users[agent], market.market
+        )
         inventory = yes_held + yes_locked - no_held - no_locked
         center = (belief - self.skew * inventory) * self.ticks_per_unit
         k_bid = math.floor(center - self.half_spread_ticks)
@@ -368,7 +368,9 @@ class InformedTraders:
         bid_is_rich = bool(bid and k_sell <= self.n_prices and bid >= k_sell * tick)
         if not (ask_is_cheap or bid_is_rich):
             return
-        yes_held, yes_locked, no_held, no_locked = market.position(agent)
+        yes_held, yes_locked, no_held, no_locked = market.position(
+            market.users[agent], market.market
+        )
         position = yes_held + yes_locked - no_held - no_locked
         qty = 1 + int(size_draw * self.max_qty)
         if ask_is_cheap:

@@ -319,7 +319,7 @@ def _sample(
     holdings.step[s] = step
     holdings.fees[s] = eng.fees()
     holdings.cash[s] = [sum(eng.balance(u)) for u in market.users]
-    pos = [market.position(a) for a in range(len(market.users))]
+    pos = [market.position(u, market.market) for u in market.users]
     holdings.yes[s] = [p[0] + p[1] for p in pos]
     holdings.no[s] = [p[2] + p[3] for p in pos]
 
