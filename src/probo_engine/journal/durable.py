@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from probo_engine._progress import ProgressBar
 from probo_engine.commands import (
+    COMMANDS,
     FORMAT_VERSION,
     CommandRecord,
     call,
@@ -71,6 +72,8 @@ class DurableEngine:
     _closed: bool
     _view: EngineView
     _gc: GroupCommit | None
+    _never_sync: bool  #: policy "none"
+    _direct: dict[type, tuple[Callable[..., Any], Callable[..., bytes], int]]
     recovery: RecoveryInfo  #: what the last :meth:`open` found and did
 
     def __init__(self, *_: object, **__: object) -> None:
@@ -181,6 +184,14 @@ class DurableEngine:
         self._closed = False
         self._view = EngineView(engine)
         self._gc = None
+        # Per record class without names: the bound engine method, the
+        # encoder and the type code (what _apply would look up each time).
+        self._direct = {
+            spec.cls: (getattr(engine, spec.method), spec.struct.pack, spec.code)
+            for spec in COMMANDS.values()
+            if not spec.names
+        }
+        self._never_sync = policy is SyncPolicy.NONE
         self.recovery = info
         return self
 
@@ -242,17 +253,24 @@ class DurableEngine:
         the commands that arrive are applied and buffered, and the next sync
         covers them all (:mod:`probo_engine.journal.groupcommit`).  The
         command is applied to the engine at once, in call order, whatever the
-        policy; under policy
-        ``"none"`` nothing waits.  A caller cancelled while waiting does not
-        unapply its command: it becomes durable with the next sync.
+        policy; under policy ``"none"`` nothing waits.  A caller cancelled
+        while waiting does not unapply its command: the cancellation reaches
+        it (``CancelledError``) once the sync it waits for has finished.
 
         Raises as :meth:`execute` does; ``JournalError`` if the sync fails
         (the DurableEngine then refuses further commands).
         """
-        result, payload = self._apply(cmd)
         writer = self._writer
+        direct = self._direct.get(type(cmd))
+        if direct is not None and writer.failed is None and not self._closed:
+            # _apply's first branch, inlined: this is the hot path.
+            method, pack, code = direct
+            result = method(*cmd)
+            payload = pack(FORMAT_VERSION, code, *cmd)
+        else:
+            result, payload = self._apply(cmd)
         try:
-            if writer.policy is SyncPolicy.NONE:
+            if self._never_sync:
                 writer.append(payload)
                 return result
             seq = writer.append_buffered(payload)
@@ -262,7 +280,7 @@ class DurableEngine:
             raise
         if writer.acked < seq:
             gc = self._gc
-            if gc is None or not gc.loop.is_running():
+            if gc is None or gc.running_loop() is not gc.loop:
                 gc = self._group_commit()  # first use, or a new event loop
             await gc.wait(seq)
         return result
@@ -284,6 +302,14 @@ class DurableEngine:
 
     def _apply(self, cmd: CommandRecord) -> tuple[Any, bytes]:
         """Apply a command to the engine; return its result and its record."""
+        direct = self._direct.get(type(cmd))
+        if direct is not None:
+            if self._writer.failed is not None or self._closed:
+                raise JournalError("this DurableEngine is closed or has failed")
+            # As below: the core validates every argument before it changes
+            # anything, so misuse is never journaled and the pack cannot fail.
+            method, pack, code = direct
+            return method(*cmd), pack(FORMAT_VERSION, code, *cmd)
         spec = spec_for_class(type(cmd))
         if spec is None:
             raise TypeError(f"not a command record: {cmd!r}")

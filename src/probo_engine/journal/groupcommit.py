@@ -10,6 +10,10 @@ the commands that arrived during it go out in the next sync at once.  So
 with one caller each command costs one sync, and with many callers one sync
 covers all of those that arrived while the previous one ran.
 
+Per command, the only asyncio object made is the future its caller awaits
+(created directly, not through ``loop.create_future``); the futures of the
+records that go out in one sync are kept in one list, released together.
+
 No task is created: the in-flight sync is an executor future whose
 completion callback releases the waiters and starts the next sync; the
 DurableEngine waits for it on ``aclose()``.
@@ -18,13 +22,16 @@ DurableEngine waits for it on ``aclose()``.
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import os
 from typing import Any
 
 from probo_engine.errors import JournalError
 from probo_engine.journal.files import datasync
+
+_Future = asyncio.Future  # the C future, made directly
+
+__all__ = ["GroupCommit", "sync_and_close"]
 
 
 def sync_and_close(fd: int) -> None:
@@ -35,83 +42,111 @@ def sync_and_close(fd: int) -> None:
         os.close(fd)
 
 
+#: The futures of the callers one sync covers, in append order.
+Waiters = list["asyncio.Future[None]"]
+
+
 class GroupCommit:
     """The waiters of one DurableEngine's journal writer in one event loop."""
 
     def __init__(self, writer: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.writer = writer
         self.loop = loop
-        self.waiters: collections.deque[tuple[int, asyncio.Future[None]]] = (
-            collections.deque()
-        )
+        #: the waiters of the records appended since the last sync started
+        #: (None: nobody waits), and the last seq they cover
+        self.next: Waiters | None = None
+        self.next_seq = 0
+        #: the sync in flight (an executor future) and the waiters it covers
         self.inflight: asyncio.Future[None] | None = None
+        self.inflight_waiters: Waiters | None = None
         self.kick_scheduled = False
+        #: ``asyncio._get_running_loop`` (C): the caller's loop, cheaply
+        self.running_loop = asyncio._get_running_loop
 
     def wait(self, seq: int) -> asyncio.Future[None]:
-        """A future done once the record ``seq`` is synced."""
-        fut: asyncio.Future[None] = self.loop.create_future()
-        self.waiters.append((seq, fut))
-        if self.inflight is None and not self.kick_scheduled:
-            # After the callbacks ready now: the other callers that are about
-            # to append join this sync.
-            self.kick_scheduled = True
-            self.loop.call_soon(self._kick)
+        """A future done once the record ``seq`` (just appended) is synced."""
+        fut: asyncio.Future[None] = _Future(loop=self.loop)
+        batch = self.next
+        if batch is None:
+            batch = self.next = [fut]
+            if self.inflight is None and not self.kick_scheduled:
+                # After the callbacks ready now: the other callers that are
+                # about to append join this sync.
+                self.kick_scheduled = True
+                self.loop.call_soon(self._kick)
+        else:
+            batch.append(fut)
+        self.next_seq = seq
         return fut
 
     def idle(self) -> bool:
-        return self.inflight is None and not self.waiters
+        return self.inflight is None and self.next is None
 
     def _kick(self) -> None:
         self.kick_scheduled = False
-        if self.inflight is not None:
-            return
-        self._release(self.writer.acked)  # a blocking sync may have covered them
-        if not self.waiters:
+        waiters = self.next
+        if self.inflight is not None or waiters is None:
             return
         w = self.writer
+        if w.acked >= self.next_seq:  # a blocking sync covered them
+            self.next = None
+            _resolve(waiters)
+            return
         try:
             target = w.write_out()
             fd = os.dup(w.fd)
         except BaseException as exc:  # noqa: BLE001 - handed to every waiter
             self._fail(exc)
             return
+        self.next = None
         fut = self.loop.run_in_executor(None, sync_and_close, fd)
-        self.inflight = fut
+        self.inflight, self.inflight_waiters = fut, waiters
         fut.add_done_callback(functools.partial(self._done, target))
 
     def _done(self, target: int, fut: asyncio.Future[None]) -> None:
-        self.inflight = None
+        waiters = self.inflight_waiters
+        self.inflight = self.inflight_waiters = None
         exc = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
         if exc is not None:
             if self.writer.failed is None:
                 self.writer.failed = exc
+            if waiters is not None:
+                _reject(waiters, exc)
             self._fail(exc)
             return
         self.writer.synced(target)
-        self._release(self.writer.acked)
-        if self.waiters:
+        if waiters is not None:
+            _resolve(waiters)
+        if self.next is not None:
             self._kick()
 
-    def _release(self, upto: int) -> None:
-        waiters = self.waiters
-        while waiters and waiters[0][0] <= upto:
-            _seq, fut = waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-
     def _fail(self, exc: BaseException) -> None:
-        while self.waiters:
-            _seq, fut = self.waiters.popleft()
-            if not fut.done():
-                err = JournalError(f"journal sync failed: {exc!r}")
-                err.__cause__ = exc
-                fut.set_exception(err)
+        waiters, self.next = self.next, None
+        if waiters is not None:
+            _reject(waiters, exc)
 
     def release_all(self) -> None:
         """The writer synced everything (closing): release every waiter."""
-        self._release(self.writer.acked)
+        for waiters in (self.inflight_waiters, self.next):
+            if waiters is not None:
+                _resolve(waiters)
+        self.next = None
 
     async def drain(self) -> None:
         """Wait for the sync in flight, if any (its errors go to its waiters)."""
         while self.inflight is not None:
             await asyncio.wait([self.inflight])
+
+
+def _resolve(waiters: Waiters) -> None:
+    for f in waiters:
+        if not f.done():
+            f.set_result(None)
+
+
+def _reject(waiters: Waiters, exc: BaseException) -> None:
+    for f in waiters:
+        if not f.done():
+            err = JournalError(f"journal sync failed: {exc!r}")
+            err.__cause__ = exc
+            f.set_exception(err)

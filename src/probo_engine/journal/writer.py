@@ -13,6 +13,7 @@ from probo_engine.errors import JournalError
 from probo_engine.journal.files import datasync, fsync_dir, write_all
 from probo_engine.journal.format import (
     JOURNAL_FORMAT,
+    REC_HDR,
     REC_HEAD,
     SEG_HDR,
     U32,
@@ -23,6 +24,12 @@ from probo_engine.journal.format import (
 __all__ = ["NONE_FLUSH_BYTES", "SyncPolicy", "Writer"]
 
 NONE_FLUSH_BYTES = 1 << 20  #: policy "none" writes in chunks of about this size
+
+
+_crc32 = zlib.crc32
+_pack_hdr = REC_HDR.pack
+_pack_head = REC_HEAD.pack
+_pack_u32 = U32.pack
 
 
 class SyncPolicy(str, Enum):
@@ -91,9 +98,21 @@ class Writer:
 
     def append_buffered(self, payload: bytes) -> int:
         """Append with no sync of the policy's: the caller syncs (the group
-        commit of :meth:`DurableEngine.execute_async`)."""
-        seq = self._buffer(payload)
-        if self.size + len(self.buf) >= self.segment_bytes:
+        commit of :meth:`DurableEngine.execute_async`).
+
+        :meth:`_buffer`, inlined: this is once per command on the async path.
+        """
+        if self.failed is not None:
+            raise JournalError(f"journal failed earlier: {self.failed!r}")
+        seq = self.seq + 1
+        n = len(payload)
+        head = _pack_hdr(n, seq, _crc32(_pack_head(n, seq)))
+        buf = self.buf
+        buf += head
+        buf += payload
+        buf += _pack_u32(_crc32(payload, _crc32(head)))
+        self.seq = seq
+        if self.size + len(buf) >= self.segment_bytes:
             self.rotate()
         return seq
 
