@@ -254,8 +254,8 @@ class DurableEngine:
         covers them all (:mod:`probo_engine.journal.groupcommit`).  The
         command is applied to the engine at once, in call order, whatever the
         policy; under policy ``"none"`` nothing waits.  A caller cancelled
-        while waiting does not unapply its command: the cancellation reaches
-        it (``CancelledError``) once the sync it waits for has finished.
+        while waiting does not unapply its command: it becomes durable with
+        the sync that covers it.
 
         Raises as :meth:`execute` does; ``JournalError`` if the sync fails
         (the DurableEngine then refuses further commands).
