@@ -779,3 +779,21 @@ def from_json(text: str | bytes | bytearray) -> CommandRecord:
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, ...
         raise CommandDecodeError(f"not valid JSON: {exc}") from None
     return from_dict(obj)
+
+
+# --------------------------------------------------------------- lookups
+# Public forms of the tables above, for the journal (which must not reach for
+# their private names).
+
+#: The spec of a record class, or ``None`` if it is not one: the table's own
+#: ``dict.get``, so the journal's per-command lookup costs no Python call.
+spec_for_class: Callable[[type], CommandSpec | None] = _BY_CLASS.get
+
+
+def spec_for_code(code: int) -> CommandSpec | None:
+    """The spec of a type code (0..255), or ``None`` if no command has it.
+
+    >>> spec_for_code(2).name, spec_for_code(0)
+    ('cancel', None)
+    """
+    return _BY_CODE[code]

@@ -46,12 +46,12 @@ def open_db(path: Any, *, c: bool = True, **kw: Any) -> Any:
     from probo_engine import journal
 
     kw.setdefault("engine_options", ENGINE_OPTIONS)
-    old = journal._C_REPLAY
-    journal._C_REPLAY = c
+    old = journal.replay.C_REPLAY
+    journal.replay.C_REPLAY = c
     try:
         return journal.DurableEngine.open(path, **kw)
     finally:
-        journal._C_REPLAY = old
+        journal.replay.C_REPLAY = old
 
 
 def make_stream(seed: int, n: int) -> list[tuple[int, ...]]:

@@ -118,6 +118,29 @@ def test_execute_async_returns_once_durable_and_groups_callers(tmp_path):
         assert db.engine.balance(0) == (200, 0)
 
 
+def test_a_cancelled_async_caller_leaves_the_others_waiting_and_stays_applied(
+    tmp_path,
+):
+    async def main() -> None:
+        async with DurableEngine.open(tmp_path, policy="group") as db:
+            await db.execute_async(CreateUser())
+            tasks = [
+                asyncio.ensure_future(db.execute_async(Deposit(0, 1)))
+                for _ in range(10)
+            ]
+            await asyncio.sleep(0)  # all ten applied and waiting on one sync
+            assert db.appended_seq == 11 and db.acked_seq == 1
+            tasks[3].cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            assert isinstance(results[3], asyncio.CancelledError)
+            assert [r for i, r in enumerate(results) if i != 3] == [0] * 9
+            assert db.acked_seq == 11
+
+    asyncio.run(main())
+    with DurableEngine.open(tmp_path) as db:
+        assert db.engine.balance(0) == (10, 0)  # the cancelled one too
+
+
 def test_execute_async_refuses_misuse_before_anything(tmp_path):
     async def main() -> None:
         async with DurableEngine.open(tmp_path) as db:
@@ -129,7 +152,7 @@ def test_execute_async_refuses_misuse_before_anything(tmp_path):
 
 
 def test_execute_async_sync_failure_is_a_journal_error(tmp_path, monkeypatch):
-    from probo_engine import _groupcommit
+    from probo_engine.journal import groupcommit
 
     def broken(fd: int) -> None:
         os.close(fd)
@@ -138,7 +161,7 @@ def test_execute_async_sync_failure_is_a_journal_error(tmp_path, monkeypatch):
     async def main() -> None:
         db = DurableEngine.open(tmp_path)
         try:
-            monkeypatch.setattr(_groupcommit, "_sync_and_close", broken)
+            monkeypatch.setattr(groupcommit, "sync_and_close", broken)
             with pytest.raises(JournalError, match="sync failed"):
                 await db.execute_async(CreateUser())
             with pytest.raises(JournalError):  # and refuses further commands

@@ -141,7 +141,7 @@ def test_failed_snapshot_write_is_a_journal_error_and_leaves_no_tmp(
     with open_db(tmp_path) as db:
         run_to(db, 200)
         with monkeypatch.context() as m:
-            m.setattr(journal.os, "fsync", enospc)  # the snapshot's own fsync
+            m.setattr(os, "fsync", enospc)  # the snapshot's own fsync
             with pytest.raises(JournalError, match="not written") as err:
                 db.snapshot()
         assert isinstance(err.value, ProboError)
@@ -154,7 +154,9 @@ def test_failed_snapshot_write_is_a_journal_error_and_leaves_no_tmp(
 
 
 def test_io_error_while_opening_is_a_journal_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(journal, "_write_all", enospc)  # the disk is full
+    # the disk is full: engine.json and the first segment header fail
+    monkeypatch.setattr(journal.recovery, "write_all", enospc)
+    monkeypatch.setattr(journal.writer, "write_all", enospc)
     with pytest.raises(JournalError, match="cannot open") as err:
         open_db(tmp_path / "d")
     assert isinstance(err.value.__cause__, OSError)

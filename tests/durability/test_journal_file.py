@@ -26,9 +26,9 @@ from probo_engine.journal import (
     DurableEngine,
     JournalCorruptError,
     JournalError,
-    ProgressBar,
     read_journal,
 )
+from probo_engine.journal.durable import replay_progress_bar
 
 STREAM = make_stream(7, 600)
 
@@ -442,11 +442,13 @@ def test_progress_callback_and_bar(tmp_path):
     assert calls and calls[-1][0] == calls[-1][1] and calls[-1][2] == len(STREAM)
     assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:], strict=False))
     out = io.StringIO()
-    bar = ProgressBar(out, interval=0)
+    bar = replay_progress_bar()
+    bar.stream, bar.interval = out, 0
     bar(10, 100, 5)
     bar(100, 100, 50)
     text = out.getvalue()
-    assert "replaying journal" in text and "100.0%" in text and text.endswith("\n")
+    assert "replaying journal" in text and "100%" in text and text.endswith("\n")
+    assert "50 commands" in text
     with open_db(tmp_path, progress=True):
         pass  # draws on stderr; must not fail
 

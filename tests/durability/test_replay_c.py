@@ -3,7 +3,7 @@
 Recovery runs the journal through ``_replay.Replayer`` when the engine is a
 ``Core`` whose batchable methods are the Core's own; every record it cannot
 handle goes through the Python path.  Both must give the same state, the same
-errors and the same truncations.  ``journal._C_REPLAY = False`` forces the
+errors and the same truncations.  ``journal.replay.C_REPLAY = False`` forces the
 Python path.
 """
 
@@ -60,14 +60,14 @@ def outcome(path: Path, c: bool) -> tuple:
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(path, work, ignore=shutil.ignore_patterns("LOCK"))
     made = []
-    original = journal._c_replayer
+    original = journal.replay.c_replayer
 
     def spy(engine):
         r = original(engine)
         made.append(r)
         return r
 
-    journal._c_replayer = spy
+    journal.replay.c_replayer = spy
     try:
         with open_db(work, c=c) as db:
             info = db.recovery
@@ -82,7 +82,7 @@ def outcome(path: Path, c: bool) -> tuple:
     except JournalCorruptError as exc:
         got = ("error", Path(exc.path).name, exc.offset, exc.reason)
     finally:
-        journal._c_replayer = original
+        journal.replay.c_replayer = original
     files = {p.name: p.read_bytes() for p in sorted(work.glob("journal-*.wal"))}
     shutil.rmtree(work)
     return got, files, made[0].applied if made[0] else 0

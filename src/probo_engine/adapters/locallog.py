@@ -399,7 +399,7 @@ class LocalEntryLog:
                 return
             path = _j._write_snapshot(self._dir, seq, data, _FMT)
             self._snapshot_seq = seq
-            self._writer._rotate()
+            self._writer.rotate()
             try:
                 _j._read_snapshot(path, seq)  # the newest must read back before pruning
             except SnapshotError:  # pragma: no cover - the disk lied

@@ -33,8 +33,8 @@ from probo_engine.sim._deps import INSTALL_HINT, require
 
 require("numpy", "probo_engine.sim")
 
+from probo_engine._progress import ProgressBar  # noqa: E402
 from probo_engine.sim.config import AGENT_TYPES, AgentType, SimConfig  # noqa: E402
-from probo_engine.sim.progress import ProgressBar  # noqa: E402
 from probo_engine.sim.result import (  # noqa: E402
     AGENT_DTYPE,
     PRICE_DTYPE,

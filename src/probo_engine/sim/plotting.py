@@ -8,15 +8,45 @@ Long runs are thinned to at most ``max_points`` points per line.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from probo_engine.sim._deps import require
-from probo_engine.sim.config import AGENT_TYPES
+from probo_engine.sim.config import AGENT_TYPES, SimConfig
 
-if TYPE_CHECKING:
-    from probo_engine.sim.result import SimResult
+__all__ = [
+    "Plottable",
+    "dashboard",
+    "plot_depth",
+    "plot_pnl",
+    "plot_price",
+    "plot_spread",
+]
 
-__all__ = ["dashboard", "plot_depth", "plot_pnl", "plot_price", "plot_spread"]
+
+class Plottable(Protocol):
+    """What the plots read: a :class:`~probo_engine.sim.SimResult`.
+
+    A protocol, so that this module does not import ``sim/result.py`` (whose
+    ``SimResult.plot()`` imports this one).
+    """
+
+    config: SimConfig
+    yes_won: bool
+    prices: Any
+    depth: Any
+    holdings: Any
+    agents: Any
+
+    @property
+    def payout(self) -> int: ...
+
+    @property
+    def tick(self) -> int: ...
+
+    def mtm_pnl(self) -> Any: ...
+
+    def pnl_by_type(self) -> dict[str, int]: ...
+
 
 #: Colour of each agent type in every plot.
 TYPE_COLORS = {"noise": "tab:gray", "maker": "tab:blue", "informed": "tab:red"}
@@ -36,7 +66,7 @@ def _bins(n: int, max_points: int) -> int:
     return max(1, -(-n // max_points))
 
 
-def plot_price(result: SimResult, ax: Any = None, *, max_points: int = 4000) -> Any:
+def plot_price(result: Plottable, ax: Any = None, *, max_points: int = 4000) -> Any:
     """Last trade, mid and the bid-ask band over time, against the truth."""
 
     ax = _axes(ax)
@@ -77,7 +107,7 @@ def plot_price(result: SimResult, ax: Any = None, *, max_points: int = 4000) -> 
     return ax
 
 
-def plot_spread(result: SimResult, ax: Any = None, *, max_points: int = 400) -> Any:
+def plot_spread(result: Plottable, ax: Any = None, *, max_points: int = 400) -> Any:
     """Bid-ask spread in ticks, averaged over bins of steps."""
     import numpy as np
 
@@ -112,7 +142,7 @@ def plot_spread(result: SimResult, ax: Any = None, *, max_points: int = 400) -> 
     return ax
 
 
-def plot_depth(result: SimResult, ax: Any = None) -> Any:
+def plot_depth(result: Plottable, ax: Any = None) -> Any:
     """Heat map of resting quantity by price and time (bids +, asks -)."""
     import numpy as np
 
@@ -155,7 +185,7 @@ def plot_depth(result: SimResult, ax: Any = None) -> Any:
     return ax
 
 
-def plot_pnl(result: SimResult, ax: Any = None) -> Any:
+def plot_pnl(result: Plottable, ax: Any = None) -> Any:
     """P&L by agent type: marked to market over time, then settled."""
     ax = _axes(ax)
     U = float(result.payout)
@@ -189,7 +219,7 @@ def plot_pnl(result: SimResult, ax: Any = None) -> Any:
     return ax
 
 
-def dashboard(result: SimResult, *, figsize: tuple[float, float] = (14, 8.5)) -> Any:
+def dashboard(result: Plottable, *, figsize: tuple[float, float] = (14, 8.5)) -> Any:
     """The four panels on one figure; returns the Figure."""
     plt = _plt()
     fig, axes = plt.subplots(2, 2, figsize=figsize, constrained_layout=True)

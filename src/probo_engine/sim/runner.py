@@ -13,10 +13,13 @@ chunk size or the progress bar -- and are the same on every platform (numpy
 keeps ``Generator`` streams portable; a new numpy release may, rarely, change
 how a distribution is drawn).
 
-The hot loop keeps to plain Python integers and floats in local variables:
-random numbers are drawn a chunk at a time with numpy and turned into lists,
-fills are kept as the engine's own event tuples until the end of the chunk,
-and the only objects made per order are the ones the engine returns.
+The agents' strategies are in :mod:`probo_engine.sim.agents`; this module
+draws the random numbers, picks who acts at each step, samples the book, and
+turns what happened into the result's arrays.  The hot loop keeps to plain
+Python integers and floats: random numbers are drawn a chunk at a time with
+numpy and turned into lists, fills are kept as the engine's own event tuples
+until the end of the chunk, and the only objects made per order are the ones
+the engine returns.
 """
 
 from __future__ import annotations
@@ -24,13 +27,18 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-from probo_engine._book import Core
+from probo_engine._progress import ProgressBar
 from probo_engine.sim._deps import require
+from probo_engine.sim.agents import (
+    AgentAction,
+    InformedTraders,
+    MarketMakers,
+    NoiseTraders,
+    SharedMarket,
+)
 from probo_engine.sim.config import AgentType, SimConfig
-from probo_engine.sim.progress import ProgressBar
 from probo_engine.sim.result import (
     AGENT_DTYPE,
     PRICE_DTYPE,
@@ -39,22 +47,14 @@ from probo_engine.sim.result import (
     Holdings,
     SimResult,
 )
-from probo_engine.sim.settlement import resolve
+from probo_engine.sim.settlement import Settlement, resolve
 from probo_engine.types import Event, FeeMode
 
 __all__ = ["simulate"]
 
-# Core constants (docs/semantics.md); plain ints so the loop compares ints.
-_BUY, _SELL = 0, 1
-_YES, _NO = 0, 1
-_GTC, _IOC = 0, 1
-_EV_FILL = 3
 # Fields of the engine's event tuples, by name (docs/semantics.md, "Events").
 EVENT_FIELDS: tuple[str, ...] = Event._fields
-_F = {name: i for i, name in enumerate(EVENT_FIELDS)}
-_KIND = _F["kind"]
-_PRICE = _F["price"]
-_UNKNOWN_ORDER = -302  # cancel refuses an unknown order with -code
+_FIELD_AT = {name: i for i, name in enumerate(EVENT_FIELDS)}
 _NOISE, _MAKER, _INFORMED = (
     int(AgentType.NOISE),
     int(AgentType.MAKER),
@@ -62,6 +62,29 @@ _NOISE, _MAKER, _INFORMED = (
 )
 
 _CHUNK = 16_384
+
+
+class _Streams(NamedTuple):
+    """One numpy ``Generator`` per purpose, spawned from the seed."""
+
+    agent: Any  #: which agent acts at each step
+    side: Any  #: the four per-step draws handed to ``act``
+    action: Any
+    size: Any
+    offset: Any  #: (a standard normal)
+    outcome: Any
+    belief: Any  #: the makers' starting beliefs
+    informed: Any  #: the informed agents' errors
+
+
+class _Tape(NamedTuple):
+    """What the loop recorded: the book after each step, the fills, samples."""
+
+    tops: Any  #: (n_steps, 4) bid price, bid qty, ask price, ask qty
+    lasts: Any  #: (n_steps,) last trade price (0: none yet)
+    fills: Any  #: (n_fills, len(EVENT_FIELDS)) the engine's fill events
+    depth: DepthSamples
+    holdings: Holdings
 
 
 def simulate(
@@ -87,27 +110,78 @@ def simulate(
     from probo_engine.engine import Engine
 
     t_start = time.perf_counter()
-
-    # ------------------------------------------------------------ random streams
-    streams = np.random.SeedSequence(cfg.seed).spawn(8)
-    g_agent, g_u1, g_u2, g_u3, g_z, g_outcome, g_belief, g_informed = (
-        np.random.Generator(np.random.PCG64(s)) for s in streams
+    streams = _Streams(
+        *(
+            np.random.Generator(np.random.PCG64(s))
+            for s in np.random.SeedSequence(cfg.seed).spawn(8)
+        )
     )
     yes_won = (
-        bool(g_outcome.random() < cfg.true_prob) if cfg.outcome is None else cfg.outcome
+        bool(streams.outcome.random() < cfg.true_prob)
+        if cfg.outcome is None
+        else cfg.outcome
     )
-
-    # ----------------------------------------------------------- market, agents
-    U, T = cfg.payout, cfg.tick
-    NL = cfg.n_prices  # highest price index: prices are k*T for k in 1..NL
     eng = Engine()
     mid = eng.create_market(
-        U, T, 0, cfg.taker_fee, cfg.maker_fee, FeeMode(cfg.fee_mode)
+        cfg.payout, cfg.tick, 0, cfg.taker_fee, cfg.maker_fee, FeeMode(cfg.fee_mode)
     )
-    atype: list[int] = (
+    kinds = (
         [_NOISE] * cfg.n_noise + [_MAKER] * cfg.n_makers + [_INFORMED] * cfg.n_informed
     )
-    A = len(atype)
+    users, deposits = _open_accounts(eng, cfg, kinds)
+    market = SharedMarket(eng, mid, users, cfg.payout, cfg.tick)
+    beliefs, fair = _starting_views(np, cfg, kinds, streams)
+    makers = MarketMakers(cfg, market, beliefs)
+    by_kind: dict[int, AgentAction] = {
+        _NOISE: NoiseTraders(cfg, market, len(kinds)).act,
+        _MAKER: makers.act,
+        _INFORMED: InformedTraders(cfg, market, fair).act,
+    }
+    actions = [by_kind[kind] for kind in kinds]
+    tape = _run(np, cfg, market, actions, _activation_cdf(np, cfg, kinds), streams,
+                _chunk)  # fmt: skip
+    elapsed = time.perf_counter() - t_start
+
+    settle = resolve(eng, mid, users, cfg.payout if yes_won else 0, ts=cfg.n_steps)
+    trades = _trades(np, tape.fills, users, kinds)
+    agents = _agents(np, cfg, market, settle, trades, kinds, deposits)
+    agents["belief"] = np.where(agents["type"] == _MAKER, makers.belief, np.nan)
+    agents["fair"] = np.where(
+        agents["type"] == _INFORMED, np.asarray(fair) / cfg.payout, np.nan
+    )
+    n_orders = int(sum(market.n_orders))
+    stats = {
+        "n_steps": cfg.n_steps,
+        "n_orders": n_orders,
+        "n_rejects": int(sum(market.n_rejects)),
+        "reject_codes": dict(sorted(market.reject_codes.items())),
+        "n_cancels": int(sum(market.n_cancels)),
+        "n_cancel_missed": market.n_cancel_missed,
+        "n_trades": len(trades),
+        "volume": int(trades["qty"].sum()),
+        "n_canceled_at_resolution": settle.n_canceled,
+        "fee_account": int(eng.fees()),
+        "elapsed_s": elapsed,
+        "orders_per_s": n_orders / elapsed if elapsed > 0 else math.inf,
+    }
+    return SimResult(
+        config=cfg,
+        yes_won=yes_won,
+        market=mid,
+        trades=trades,
+        prices=_prices(np, tape),
+        depth=tape.depth,
+        holdings=tape.holdings,
+        agents=agents,
+        stats=stats,
+        engine=eng,
+    )
+
+
+def _open_accounts(
+    eng: Any, cfg: SimConfig, kinds: list[int]
+) -> tuple[list[int], list[int]]:
+    """One user per agent with its starting cash: ``(users, deposits)``."""
     cash_units = {
         _NOISE: cfg.noise_cash,
         _MAKER: cfg.maker_cash,
@@ -115,333 +189,202 @@ def simulate(
     }
     users: list[int] = []
     deposits: list[int] = []
-    for t in atype:
+    for kind in kinds:
         uid = eng.create_user()
-        amount = cash_units[t] * U
+        amount = cash_units[kind] * cfg.payout
         if amount > 0 and eng.deposit(uid, amount, 0) != 0:
             raise ValueError(f"deposit of {amount} refused (cash limit)")
         users.append(uid)
         deposits.append(amount)
+    return users, deposits
 
-    weights = np.zeros(A)
-    for t, n, w in (
+
+def _starting_views(
+    np: Any, cfg: SimConfig, kinds: list[int], streams: _Streams
+) -> tuple[list[float], list[float]]:
+    """Per agent: the makers' starting beliefs (probabilities) and the informed
+    agents' fair values (minor units); 0.0 for the other kinds."""
+    n = len(kinds)
+    beliefs: list[float] = [0.0] * n
+    fair: list[float] = [0.0] * n
+    makers = [a for a in range(n) if kinds[a] == _MAKER]
+    informed = [a for a in range(n) if kinds[a] == _INFORMED]
+    b0 = streams.belief.normal(cfg.maker_prior, cfg.maker_prior_sd, len(makers))
+    for a, b in zip(makers, np.clip(b0, 0.01, 0.99).tolist(), strict=True):
+        beliefs[a] = b
+    f0 = streams.informed.normal(cfg.true_prob, cfg.informed_noise, len(informed))
+    for a, f in zip(informed, np.clip(f0, 0.0, 1.0).tolist(), strict=True):
+        fair[a] = f * cfg.payout
+    return beliefs, fair
+
+
+def _activation_cdf(np: Any, cfg: SimConfig, kinds: list[int]) -> Any:
+    """Cumulative probability of each agent being the one that acts: each
+    kind's weight, split evenly among its agents."""
+    weights = np.zeros(len(kinds))
+    for kind, n, w in (
         (_NOISE, cfg.n_noise, cfg.noise_weight),
         (_MAKER, cfg.n_makers, cfg.maker_weight),
         (_INFORMED, cfg.n_informed, cfg.informed_weight),
     ):
         if n:
-            weights[np.asarray(atype) == t] = w / n
-    cdf = np.cumsum(weights / weights.sum())
+            weights[np.asarray(kinds) == kind] = w / n
+    return np.cumsum(weights / weights.sum())
 
-    belief: list[float] = [0.0] * A
-    fair: list[float] = [0.0] * A
-    makers = [a for a in range(A) if atype[a] == _MAKER]
-    informed = [a for a in range(A) if atype[a] == _INFORMED]
-    b0 = g_belief.normal(cfg.maker_prior, cfg.maker_prior_sd, len(makers))
-    for a, b in zip(makers, np.clip(b0, 0.01, 0.99).tolist(), strict=True):
-        belief[a] = b
-    f0 = g_informed.normal(cfg.true_prob, cfg.informed_noise, len(informed))
-    for a, f in zip(informed, np.clip(f0, 0.0, 1.0).tolist(), strict=True):
-        fair[a] = f * U
 
-    # --------------------------------------------------------------- outputs
+def _run(
+    np: Any,
+    cfg: SimConfig,
+    market: SharedMarket,
+    actions: list[AgentAction],
+    cdf: Any,
+    streams: _Streams,
+    chunk: int,
+) -> _Tape:
+    """The steps: one agent acts per step; the book is recorded after each."""
     n_steps = cfg.n_steps
-    prices_top = np.zeros((n_steps, 4), dtype=np.int64)
-    prices_last = np.zeros(n_steps, dtype=np.int64)
-    trade_chunks: list[Any] = []
-    K = cfg.sample_every
-    N = cfg.depth_levels
-    S = n_steps // K
-    depth = DepthSamples.empty(S, N)
-    hold = Holdings.empty(S, A)
-
-    n_orders = [0] * A
-    n_rejects = [0] * A
-    n_cancels = [0] * A
-    reject_codes: dict[int, int] = {}
-    n_cancel_missed = 0
-
-    # --------------------------------------------------------- bound methods
-    # plain ints in the hot loop (the stubs type the enum arguments)
-    place: Callable[..., int] = eng.place
-    cancel = eng.cancel
-    last_events = eng.last_events
-    # the core's raw tuples in the hot loop (Engine's named records cost more)
-    top = Core.top.__get__(eng)
-    position = Core.position.__get__(eng)
-    balance = eng.balance
-    fee_account = eng.fees
-    floor = math.floor
-    ceil = math.ceil
-    fills: list[tuple[int, ...]] = []
-    fills_append = fills.append
-    last = 0  # last trade price (YES terms), 0 before the first trade
-
-    def send(
-        a: int, side: int, outcome: int, price: int, qty: int, tif: int, step: int
-    ) -> int:
-        # Place one order for agent ``a``; keep its fills; return the engine's
-        # result (order id > 0, or -code).
-        nonlocal last
-        n_orders[a] += 1
-        r: int = place(users[a], mid, side, outcome, price, qty, tif, 0, step)
-        if r < 0:
-            n_rejects[a] += 1
-            reject_codes[-r] = reject_codes.get(-r, 0) + 1
-        elif eng.n_last_events > 2:  # 2 = accepted + (level | IOC cancel): no fill
-            for e in last_events():
-                if e[_KIND] == _EV_FILL:
-                    fills_append(e)
-                    last = e[_PRICE]
-        return r
-
-    def sample(s: int, step: int) -> None:
-        bids, asks = eng.depth(mid, N)
-        depth.step[s] = step
-        for i, (p, q, c) in enumerate(bids):
-            depth.bid_price[s, i] = p
-            depth.bid_qty[s, i] = q
-            depth.bid_orders[s, i] = c
-        for i, (p, q, c) in enumerate(asks):
-            depth.ask_price[s, i] = p
-            depth.ask_qty[s, i] = q
-            depth.ask_orders[s, i] = c
-        hold.step[s] = step
-        hold.fees[s] = fee_account()
-        hold.cash[s] = [sum(balance(u)) for u in users]
-        pos = [position(u, mid) for u in users]
-        hold.yes[s] = [p[0] + p[1] for p in pos]
-        hold.no[s] = [p[2] + p[3] for p in pos]
-
-    # ------------------------------------------------------------ parameters
-    inv_T = 1.0 / T
-    U_over_T = U / T
-    center = (NL + 1) / 2.0
-    # noise
-    n_maxq = cfg.noise_max_qty
-    p_cancel = cfg.noise_cancel_prob
-    p_market = cfg.noise_cancel_prob + cfg.noise_market_prob
-    sd_t = cfg.noise_price_sd * U_over_T
-    max_open = cfg.noise_max_open
-    open_orders: list[list[int]] = [[] for _ in range(A)]
-    # makers
-    alpha = cfg.maker_learning
-    inv_U = 1.0 / U
-    skew = cfg.maker_skew
-    hs_t = cfg.maker_half_spread * U_over_T
-    m_size = cfg.maker_size
-    m_maxinv = cfg.maker_max_inventory
-    q_bid = [0] * A
-    q_ask = [0] * A
-    # informed
-    edge = cfg.informed_edge * U
-    i_maxq = cfg.informed_max_qty
-    i_maxpos = cfg.informed_max_position
-    k_buy = [min(NL, floor((fair[a] - edge) * inv_T + 1e-9)) for a in range(A)]
-    k_sell = [max(1, ceil((fair[a] + edge) * inv_T - 1e-9)) for a in range(A)]
-
+    n_agents = len(actions)
+    every = cfg.sample_every
+    levels = cfg.depth_levels
+    tops_all = np.zeros((n_steps, 4), dtype=np.int64)
+    lasts_all = np.zeros(n_steps, dtype=np.int64)
+    depth = DepthSamples.empty(n_steps // every, levels)
+    holdings = Holdings.empty(n_steps // every, n_agents)
+    fill_chunks: list[Any] = []
+    best = market.best
     bar = ProgressBar(n_steps, enabled=cfg.progress)
-    next_sample = K - 1
-    s_idx = 0
-
-    # ------------------------------------------------------------- the loop
-    for base in range(0, n_steps, _chunk):
-        C = min(_chunk, n_steps - base)
-        who = np.minimum(np.searchsorted(cdf, g_agent.random(C), side="right"), A - 1)
+    next_sample = every - 1
+    n_samples = 0
+    for base in range(0, n_steps, chunk):
+        size = min(chunk, n_steps - base)
+        who = np.minimum(
+            np.searchsorted(cdf, streams.agent.random(size), side="right"),
+            n_agents - 1,
+        )
         tops: list[tuple[int, int, int, int]] = []
         tops_append = tops.append
         lasts: list[int] = []
         lasts_append = lasts.append
         for step, a, u1, u2, u3, z in zip(
-            range(base, base + C),
+            range(base, base + size),
             who.tolist(),
-            g_u1.random(C).tolist(),
-            g_u2.random(C).tolist(),
-            g_u3.random(C).tolist(),
-            g_z.standard_normal(C).tolist(),
+            streams.side.random(size).tolist(),
+            streams.action.random(size).tolist(),
+            streams.size.random(size).tolist(),
+            streams.offset.standard_normal(size).tolist(),
             strict=True,
         ):
-            kind = atype[a]
-            uid = users[a]
-            if kind == _NOISE:
-                if u2 < p_cancel:
-                    oo = open_orders[a]
-                    if oo:
-                        n_cancels[a] += 1
-                        if cancel(uid, oo.pop(0), step) == _UNKNOWN_ORDER:
-                            n_cancel_missed += 1
-                else:
-                    bp, _bq, ap, _aq = top(mid)
-                    if bp and ap:
-                        ref = (bp + ap) * 0.5 * inv_T
-                    elif last:
-                        ref = last * inv_T
-                    elif bp:
-                        ref = bp * inv_T
-                    elif ap:
-                        ref = ap * inv_T
-                    else:
-                        ref = center
-                    off = abs(z) * sd_t
-                    bullish = u1 < 0.5
-                    if u2 < p_market:  # marketable: through the best, IOC
-                        tif = _IOC
-                        if bullish:
-                            k = floor((ap * inv_T if ap else ref) + off)
-                        else:
-                            k = ceil((bp * inv_T if bp else ref) - off)
-                    else:  # passive: behind the mid, never through the best
-                        tif = _GTC
-                        if bullish:
-                            k = floor(ref - off)
-                            if ap and k * T >= ap:
-                                k = ap // T - 1
-                        else:
-                            k = ceil(ref + off)
-                            if bp and k * T <= bp:
-                                k = bp // T + 1
-                    if k < 1:
-                        k = 1
-                    elif k > NL:
-                        k = NL
-                    qty = 1 + int(u3 * n_maxq)
-                    ya, _yl, na, _nl = position(uid, mid)
-                    if bullish:
-                        if na >= qty:
-                            r = send(a, _SELL, _NO, U - k * T, qty, tif, step)
-                        else:
-                            r = send(a, _BUY, _YES, k * T, qty, tif, step)
-                    elif ya >= qty:
-                        r = send(a, _SELL, _YES, k * T, qty, tif, step)
-                    else:
-                        r = send(a, _BUY, _NO, U - k * T, qty, tif, step)
-                    if r > 0 and tif == _GTC:
-                        oo = open_orders[a]
-                        oo.append(r)
-                        if len(oo) > max_open:
-                            n_cancels[a] += 1
-                            if cancel(uid, oo.pop(0), step) == _UNKNOWN_ORDER:
-                                n_cancel_missed += 1
-            elif kind == _MAKER:
-                b = belief[a]
-                if last:
-                    b += alpha * (last * inv_U - b)
-                    belief[a] = b
-                if q_bid[a]:
-                    n_cancels[a] += 1
-                    if cancel(uid, q_bid[a], step) == _UNKNOWN_ORDER:
-                        n_cancel_missed += 1
-                    q_bid[a] = 0
-                if q_ask[a]:
-                    n_cancels[a] += 1
-                    if cancel(uid, q_ask[a], step) == _UNKNOWN_ORDER:
-                        n_cancel_missed += 1
-                    q_ask[a] = 0
-                ya, yl, na, nl = position(uid, mid)
-                inv = ya + yl - na - nl
-                c = (b - skew * inv) * U_over_T
-                kb = floor(c - hs_t)
-                ka = ceil(c + hs_t)
-                if ka <= kb:
-                    ka = kb + 1
-                if inv < m_maxinv and 1 <= kb <= NL:
-                    if na >= m_size:
-                        r = send(a, _SELL, _NO, U - kb * T, m_size, _GTC, step)
-                    else:
-                        r = send(a, _BUY, _YES, kb * T, m_size, _GTC, step)
-                    if r > 0:
-                        q_bid[a] = r
-                if inv > -m_maxinv and 1 <= ka <= NL:
-                    if ya >= m_size:
-                        r = send(a, _SELL, _YES, ka * T, m_size, _GTC, step)
-                    else:
-                        r = send(a, _BUY, _NO, U - ka * T, m_size, _GTC, step)
-                    if r > 0:
-                        q_ask[a] = r
-            else:  # informed
-                bp, _bq, ap, _aq = top(mid)
-                kbuy = k_buy[a]
-                ksell = k_sell[a]
-                if (ap and kbuy >= 1 and ap <= kbuy * T) or (
-                    bp and ksell <= NL and bp >= ksell * T
-                ):
-                    ya, yl, na, nl = position(uid, mid)
-                    inv = ya + yl - na - nl
-                    qty = 1 + int(u3 * i_maxq)
-                    if ap and kbuy >= 1 and ap <= kbuy * T:
-                        if inv < i_maxpos:
-                            if na >= qty:
-                                send(a, _SELL, _NO, U - kbuy * T, qty, _IOC, step)
-                            else:
-                                send(a, _BUY, _YES, kbuy * T, qty, _IOC, step)
-                    elif inv > -i_maxpos:
-                        if ya >= qty:
-                            send(a, _SELL, _YES, ksell * T, qty, _IOC, step)
-                        else:
-                            send(a, _BUY, _NO, U - ksell * T, qty, _IOC, step)
-            tops_append(top(mid))
-            lasts_append(last)
+            actions[a](a, step, u1, u2, u3, z)
+            tops_append(best())
+            lasts_append(market.last)
             if step == next_sample:
-                sample(s_idx, step)
-                s_idx += 1
-                next_sample += K
-        prices_top[base : base + C] = tops
-        prices_last[base : base + C] = lasts
-        if fills:
-            trade_chunks.append(np.array(fills, dtype=np.int64))
-            fills.clear()
-        bar.update(C)
+                _sample(market, depth, holdings, n_samples, step, levels)
+                n_samples += 1
+                next_sample += every
+        tops_all[base : base + size] = tops
+        lasts_all[base : base + size] = lasts
+        if market.fills:
+            fill_chunks.append(np.array(market.fills, dtype=np.int64))
+            market.fills.clear()
+        bar.update(size)
     bar.close()
-    elapsed = time.perf_counter() - t_start
-
-    # ------------------------------------------------------------ resolution
-    settle = resolve(eng, mid, users, U if yes_won else 0, ts=n_steps)
-
-    # --------------------------------------------------------------- results
-    uid_to_agent = np.full(max(users) + 1, -1, dtype=np.int64)
-    uid_to_agent[np.asarray(users)] = np.arange(A)
-    ev = (
-        np.concatenate(trade_chunks)
-        if trade_chunks
+    fills = (
+        np.concatenate(fill_chunks)
+        if fill_chunks
         else np.zeros((0, len(EVENT_FIELDS)), dtype=np.int64)
     )
-    F = _F
-    atype_arr = np.asarray(atype, dtype=np.int8)
-    trades = np.zeros(len(ev), dtype=TRADE_DTYPE)
-    trades["step"] = ev[:, F["ts"]]
-    trades["price"] = ev[:, F["price"]]
-    trades["qty"] = ev[:, F["qty"]]
-    trades["kind"] = ev[:, F["code"]]
-    trades["taker"] = uid_to_agent[ev[:, F["user"]]]
-    trades["maker"] = uid_to_agent[ev[:, F["user2"]]]
-    trades["taker_side"] = ev[:, F["side"]]
-    trades["taker_outcome"] = ev[:, F["outcome"]]
-    trades["taker_type"] = atype_arr[trades["taker"]]
-    trades["maker_type"] = atype_arr[trades["maker"]]
-    trades["taker_oid"] = ev[:, F["oid"]]
-    trades["maker_oid"] = ev[:, F["oid2"]]
-    trades["taker_fee"] = ev[:, F["fee"]]
-    trades["maker_fee"] = ev[:, F["fee2"]]
+    return _Tape(tops_all, lasts_all, fills, depth, holdings)
 
-    prices = np.zeros(n_steps, dtype=PRICE_DTYPE)
-    prices["step"] = np.arange(n_steps)
+
+def _sample(
+    market: SharedMarket,
+    depth: DepthSamples,
+    holdings: Holdings,
+    s: int,
+    step: int,
+    levels: int,
+) -> None:
+    """Record sample ``s``: the top ``levels`` of the book, everyone's holdings."""
+    eng = market.engine
+    bids, asks = eng.depth(market.market, levels)
+    depth.step[s] = step
+    for i, (p, q, c) in enumerate(bids):
+        depth.bid_price[s, i] = p
+        depth.bid_qty[s, i] = q
+        depth.bid_orders[s, i] = c
+    for i, (p, q, c) in enumerate(asks):
+        depth.ask_price[s, i] = p
+        depth.ask_qty[s, i] = q
+        depth.ask_orders[s, i] = c
+    holdings.step[s] = step
+    holdings.fees[s] = eng.fees()
+    holdings.cash[s] = [sum(eng.balance(u)) for u in market.users]
+    pos = [market.position(u, market.market) for u in market.users]
+    holdings.yes[s] = [p[0] + p[1] for p in pos]
+    holdings.no[s] = [p[2] + p[3] for p in pos]
+
+
+def _trades(np: Any, ev: Any, users: list[int], kinds: list[int]) -> Any:
+    """The fill events as :data:`TRADE_DTYPE` rows (users as agent numbers)."""
+    uid_to_agent = np.full(max(users) + 1, -1, dtype=np.int64)
+    uid_to_agent[np.asarray(users)] = np.arange(len(users))
+    kind_of = np.asarray(kinds, dtype=np.int8)
+    at = _FIELD_AT
+    trades = np.zeros(len(ev), dtype=TRADE_DTYPE)
+    trades["step"] = ev[:, at["ts"]]
+    trades["price"] = ev[:, at["price"]]
+    trades["qty"] = ev[:, at["qty"]]
+    trades["kind"] = ev[:, at["code"]]
+    trades["taker"] = uid_to_agent[ev[:, at["user"]]]
+    trades["maker"] = uid_to_agent[ev[:, at["user2"]]]
+    trades["taker_side"] = ev[:, at["side"]]
+    trades["taker_outcome"] = ev[:, at["outcome"]]
+    trades["taker_type"] = kind_of[trades["taker"]]
+    trades["maker_type"] = kind_of[trades["maker"]]
+    trades["taker_oid"] = ev[:, at["oid"]]
+    trades["maker_oid"] = ev[:, at["oid2"]]
+    trades["taker_fee"] = ev[:, at["fee"]]
+    trades["maker_fee"] = ev[:, at["fee2"]]
+    return trades
+
+
+def _prices(np: Any, tape: _Tape) -> Any:
+    """The book after each step as :data:`PRICE_DTYPE` rows."""
+    tops, lasts = tape.tops, tape.lasts
+    prices = np.zeros(len(lasts), dtype=PRICE_DTYPE)
+    prices["step"] = np.arange(len(lasts))
     # the core reports an empty side / no trade yet as 0: NaN here (prices are
     # never 0 on the grid)
-    prices["last"] = np.where(prices_last > 0, prices_last, np.nan)
-    prices["bid"] = np.where(prices_top[:, 1] > 0, prices_top[:, 0], np.nan)
-    prices["bid_qty"] = prices_top[:, 1]
-    prices["ask"] = np.where(prices_top[:, 3] > 0, prices_top[:, 2], np.nan)
-    prices["ask_qty"] = prices_top[:, 3]
-    two_sided = (prices_top[:, 1] > 0) & (prices_top[:, 3] > 0)
+    prices["last"] = np.where(lasts > 0, lasts, np.nan)
+    prices["bid"] = np.where(tops[:, 1] > 0, tops[:, 0], np.nan)
+    prices["bid_qty"] = tops[:, 1]
+    prices["ask"] = np.where(tops[:, 3] > 0, tops[:, 2], np.nan)
+    prices["ask_qty"] = tops[:, 3]
+    two_sided = (tops[:, 1] > 0) & (tops[:, 3] > 0)
     prices["mid"] = np.where(two_sided, (prices["bid"] + prices["ask"]) / 2.0, np.nan)
     prices["spread"] = np.where(
         two_sided, (prices["ask"] - prices["bid"]).astype(float), np.nan
     )
+    return prices
 
-    agents = np.zeros(A, dtype=AGENT_DTYPE)
-    agents["agent"] = np.arange(A)
-    agents["user"] = users
-    agents["type"] = atype_arr
+
+def _agents(
+    np: Any,
+    cfg: SimConfig,
+    market: SharedMarket,
+    settle: Settlement,
+    trades: Any,
+    kinds: list[int],
+    deposits: list[int],
+) -> Any:
+    """One :data:`AGENT_DTYPE` row per agent after the resolution (``belief``
+    and ``fair`` are left for the caller)."""
+    n = len(kinds)
+    U = cfg.payout
+    agents = np.zeros(n, dtype=AGENT_DTYPE)
+    agents["agent"] = np.arange(n)
+    agents["user"] = market.users
+    agents["type"] = np.asarray(kinds, dtype=np.int8)
     agents["deposit"] = deposits
     agents["cash"] = settle.cash
     agents["yes"] = settle.yes
@@ -450,9 +393,9 @@ def simulate(
     agents["final_cash"] = settle.final_cash
     agents["pnl"] = settle.final_cash - np.asarray(deposits, dtype=np.int64)
     agents["fees"] = np.bincount(
-        trades["taker"], weights=trades["taker_fee"], minlength=A
+        trades["taker"], weights=trades["taker_fee"], minlength=n
     ).astype(np.int64) + np.bincount(
-        trades["maker"], weights=trades["maker_fee"], minlength=A
+        trades["maker"], weights=trades["maker_fee"], minlength=n
     ).astype(np.int64)
     agents["pnl_before_fees"] = agents["pnl"] + agents["fees"]
     agents["pnl_expected"] = (
@@ -461,44 +404,15 @@ def simulate(
         + settle.no * ((1.0 - cfg.true_prob) * U)
         - np.asarray(deposits, dtype=np.int64)
     )
-    agents["n_orders"] = n_orders
-    agents["n_rejects"] = n_rejects
-    agents["n_cancels"] = n_cancels
-    agents["n_trades"] = np.bincount(trades["taker"], minlength=A) + np.bincount(
-        trades["maker"], minlength=A
+    agents["n_orders"] = market.n_orders
+    agents["n_rejects"] = market.n_rejects
+    agents["n_cancels"] = market.n_cancels
+    agents["n_trades"] = np.bincount(trades["taker"], minlength=n) + np.bincount(
+        trades["maker"], minlength=n
     )
     agents["volume"] = np.bincount(
-        trades["taker"], weights=trades["qty"], minlength=A
+        trades["taker"], weights=trades["qty"], minlength=n
     ).astype(np.int64) + np.bincount(
-        trades["maker"], weights=trades["qty"], minlength=A
+        trades["maker"], weights=trades["qty"], minlength=n
     ).astype(np.int64)
-    agents["belief"] = np.where(atype_arr == _MAKER, belief, np.nan)
-    agents["fair"] = np.where(atype_arr == _INFORMED, np.asarray(fair) / U, np.nan)
-
-    n_ord = int(sum(n_orders))
-    stats = {
-        "n_steps": n_steps,
-        "n_orders": n_ord,
-        "n_rejects": int(sum(n_rejects)),
-        "reject_codes": dict(sorted(reject_codes.items())),
-        "n_cancels": int(sum(n_cancels)),
-        "n_cancel_missed": n_cancel_missed,
-        "n_trades": len(trades),
-        "volume": int(trades["qty"].sum()),
-        "n_canceled_at_resolution": settle.n_canceled,
-        "fee_account": int(eng.fees()),
-        "elapsed_s": elapsed,
-        "orders_per_s": n_ord / elapsed if elapsed > 0 else math.inf,
-    }
-    return SimResult(
-        config=cfg,
-        yes_won=yes_won,
-        market=mid,
-        trades=trades,
-        prices=prices,
-        depth=depth,
-        holdings=hold,
-        agents=agents,
-        stats=stats,
-        engine=eng,
-    )
+    return agents

@@ -18,9 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from probo_engine.types import Event, EventKind
+
 __all__ = ["Settlement", "payout_from_positions", "resolve"]
 
-_EV_CANCELED = 4
+_CANCELED = int(EventKind.CANCELED)
+_KIND_AT = Event._fields.index("kind")
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def resolve(
         code = core.resolve(mid, yes_value, ts)
         if code != 0:
             raise RuntimeError(f"resolve({mid}, {yes_value}) refused with code {-code}")
-        n_canceled = sum(1 for e in core.last_events() if e[1] == _EV_CANCELED)
+        n_canceled = sum(1 for e in core.last_events() if e[_KIND_AT] == _CANCELED)
         final_cash, _, _ = _holdings(core, mid, users)
         paid = final_cash - cash
     else:  # a stand-in: the engine cannot pay, so the payout is only reported
