@@ -79,6 +79,7 @@ def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow  # builds an sdist
 def test_sdist_ships_the_cython_sources_not_generated_c(sdist: Path) -> None:
     with tarfile.open(sdist) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}

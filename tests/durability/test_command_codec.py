@@ -555,6 +555,7 @@ def json_commands(draw: st.DrawFn) -> dict[str, object]:
     return obj
 
 
+@pytest.mark.slow  # many Hypothesis examples
 @given(st.one_of(json_commands(), JSON_VALUES))
 @FUZZ
 def test_fuzzed_json_decodes_or_raises_decode_error(obj):

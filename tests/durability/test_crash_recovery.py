@@ -30,6 +30,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from cmdstream import ENGINE_OPTIONS, fingerprint, make_stream, reference_run
 
 from probo_engine.commands import encode
@@ -110,6 +111,7 @@ class Child:
         return rc
 
 
+@pytest.mark.slow  # SIGKILLs a child over and over
 def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path):
     seed = int(
         os.environ.get("PROBO_CRASH_SEED", random.SystemRandom().randrange(2**32))

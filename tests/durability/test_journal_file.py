@@ -402,6 +402,7 @@ def test_a_valid_record_of_an_unknown_command_is_corruption(written):
         open_db(written)
 
 
+@pytest.mark.slow  # corrupts every position
 def test_corruption_is_found_wherever_it_is(tmp_path):
     """Flip each byte of a small journal in turn: recovery either keeps every
     record before the flip (a torn tail) or names that record's offset."""

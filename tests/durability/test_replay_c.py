@@ -285,6 +285,7 @@ def test_create_commands_raising_in_c_report_as_python(tmp_path):
     )
 
 
+@pytest.mark.slow  # flips every byte
 def test_every_flipped_byte_does_the_same_in_c_and_python(tmp_path):
     """Flip each byte of a small journal: C and Python recover (or refuse) alike."""
     cmds = [c for c in STREAM[:40] if type(c) is not CreateMarket][:16]

@@ -8,7 +8,8 @@ the test asserts exit code 0 and no crash artifact.  Where atheris has no
 wheel (see the ``test`` extra's marker) the test skips -- except in CI
 (``PROBO_REQUIRE_SERVICES=1`` or ``CI=true``) on Linux x86_64, where a missing
 atheris is a failure.  The harnesses' ``check`` functions also run on the
-seeds here directly, without atheris.
+seeds here directly, without atheris.  The libFuzzer runs are marked ``slow``
+(a developer's ``pytest -m "not slow"`` leaves them out; CI runs them).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def test_commands_harness_takes_an_older_format_record():
     _harness("commands").check(bytes.fromhex("010e017e000000553d61"))
 
 
+@pytest.mark.slow  # 5-15 s a harness; `pytest -m "not slow"` leaves it out
 @pytest.mark.parametrize("name", sorted(seeds.SEEDS))
 def test_atheris_finds_nothing(name, tmp_path):
     if not HAVE_ATHERIS:

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 CHILD = r"""
 import json, sys
 from probo_engine import Core
@@ -37,6 +39,7 @@ print(json.dumps({"samples": samples, "live": c.totals()[3]}))
 """
 
 
+@pytest.mark.slow  # a million cycles
 def test_rss_is_flat_over_a_million_cycles():
     out = subprocess.run(
         [sys.executable, "-c", CHILD, "1000000"],

@@ -786,4 +786,6 @@ Lockstep.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestCoreMatchesReference = Lockstep.TestCase
+# slow: the longest test at 300 examples; run it (`pytest tests/property`) when the
+# core or the oracle changes.  The plain `pytest` run and CI include it.
+TestCoreMatchesReference = pytest.mark.slow(Lockstep.TestCase)

@@ -263,6 +263,7 @@ def _gen(rng: random.Random) -> tuple[str, str, bytes, bool, dict[str, str]]:
     return method, path, raw, rng.random() < 0.5, headers
 
 
+@pytest.mark.slow  # a 10,000-request corpus
 async def test_malformed_corpus(tmp_path: Path) -> None:
     cfg = ServerConfig(
         data=tmp_path,

@@ -91,6 +91,7 @@ def test_committed_figures_exist():
         assert (EXAMPLES / name).read_bytes()[:8] == PNG_MAGIC, name
 
 
+@pytest.mark.slow  # executes the whole notebook
 def test_notebook_executes_and_writes_its_figures(tmp_path, monkeypatch):
     pytest.importorskip("nbclient")
     import nbformat

@@ -3,12 +3,15 @@
 Order types (market, post-only, GTD, minimum size), order management (amend,
 cancel_all, client ids), mint/merge commands, the market lifecycle to
 resolution, fees and engine limits.  Each runs against every implementation
-(``engine_cls``: the oracle and the Cython core) and ends with ``finish``.
+(``engine_cls``: the oracle and the Cython core) and ends with ``finish``
+(invariants plus conservation, shared with the other scenarios in
+scenario_helpers.py).
 """
 
 from __future__ import annotations
 
 import pytest
+from scenario_helpers import finish
 
 from probo_engine.types import (
     CancelReason,
@@ -24,21 +27,6 @@ from probo_engine.types import (
 BUY, SELL, YES, NO = 0, 1, 0, 1
 GTC, IOC, FOK, GTD = (int(t) for t in TimeInForce)
 R = RejectReason
-
-
-def finish(e) -> None:
-    """check_invariants() plus conservation recomputed from public queries."""
-    e.check_invariants()
-    net, n_users, n_markets, _ = e.totals()
-    cash = sum(sum(e.balance(u)) for u in range(n_users))
-    pairs = 0
-    for m in range(n_markets):
-        payout, _, _, outstanding = e.market(m)
-        yes = sum(e.position(u, m)[0] + e.position(u, m)[1] for u in range(n_users))
-        no = sum(e.position(u, m)[2] + e.position(u, m)[3] for u in range(n_users))
-        assert yes == no == outstanding
-        pairs += payout * outstanding
-    assert cash + e.fees() + pairs == net
 
 
 def kinds(e) -> list[int]:

@@ -108,6 +108,7 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+@pytest.mark.slow  # drives Chromium
 def test_trade_cancel_amend_errors_and_resolution(
     serve: ServeProcess, browser: Any
 ) -> None:
@@ -195,6 +196,7 @@ def test_trade_cancel_amend_errors_and_resolution(
     shot(asha, "markets")
 
 
+@pytest.mark.slow  # drives Chromium
 def test_phone_width_keyboard_and_connection_loss(
     serve: ServeProcess, browser: Any
 ) -> None:

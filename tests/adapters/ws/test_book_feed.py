@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from probo_engine.adapters.websocket.client import FeedClient
 from probo_engine.types import EventKind, Outcome
 
@@ -16,6 +18,7 @@ def _levels(depth):
     return [tuple(x) for x in depth.bids], [tuple(x) for x in depth.asks]
 
 
+@pytest.mark.slow  # 10,000 orders
 def test_book_from_snapshot_and_deltas_after_10000_orders_in_both_views():
     async def main() -> None:
         p = Primary()

@@ -33,6 +33,7 @@ async def _ws_server(url: str, prefix: str):
             yield server, f"ws://127.0.0.1:{port}/v1/ws"
 
 
+@pytest.mark.slow  # two server processes
 def test_two_servers_behind_redis_deliver_identical_sequences(
     redis_url, redis_prefix, tmp_path
 ):
