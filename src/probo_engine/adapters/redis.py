@@ -72,9 +72,16 @@ from probo_engine.adapters.entries import (
     decode_entry,
     encode_entry,
 )
+from probo_engine.adapters.runner import APPLIED as OK
 from probo_engine.adapters.runner import (
     DEFAULT_WINDOW,
+    DUPLICATE,
+    MALFORMED,
+    MAX_KEY_BYTES,
+    TYPE_ERROR,
+    VALUE_ERROR,
     EngineRunner,
+    Outcome,
     Reply,
     _check_key,
 )
@@ -107,14 +114,14 @@ _log = logging.getLogger("probo_engine.redis")
 
 WIRE_VERSION = b"1"
 
-# reply statuses
-OK, DUPLICATE, TYPE_ERROR, VALUE_ERROR, MALFORMED = 0, 1, 2, 3, 4
+# reply statuses: the runner's outcome statuses (OK is APPLIED), imported above
 _UNSENT = 255  # (gateway-local) the XADD failed: unavailable
 _REPLY = struct.Struct("<QBQqI")  # q, status, seq, result, payload length
 _EV_MARKET_AT = 72  # byte offset of ``market`` (i4) in a packed event
 _EVENT_SIZE = 96
 _I32 = struct.Struct("<i")
 _U32 = struct.Struct("<I")
+_NATIVE_LE = sys.byteorder == "little"
 
 #: The runner snapshot files an engine keeps in its data directory.
 _SNAP_FMT = _j.SegmentFormat(snapshot_prefix="redis-runner")
@@ -589,9 +596,7 @@ class RedisEngine:
                     raise _Rebuild(f"reading {keys.cmd} failed: {resp!r}")
                 batch = resp[0][1]
                 out = _Out()
-                for sid, flat in batch:
-                    it = iter(flat)
-                    self._one(runner, sid, dict(zip(it, it, strict=False)), out)
+                self._apply_batch(runner, batch, out)
                 self.position = batch[-1][0]
                 self._consumed += len(batch)
                 read[-1] = self.position
@@ -614,9 +619,81 @@ class RedisEngine:
         if runner.seq > self._snap_seq:
             await self.snapshot(r)
 
+    def _apply_batch(
+        self,
+        runner: EngineRunner,
+        batch: Sequence[tuple[bytes, list[bytes]]],
+        out: _Out,
+    ) -> None:
+        """Apply one ``XREAD`` batch of command stream entries, in order.
+
+        Entries in the gateways' field layout (``v k c g q``, in that order)
+        go to the runner together (:meth:`EngineRunner.apply_encoded`); any
+        other entry goes through :meth:`_one` on its own, after the entries
+        before it.  Either way each entry's outcome, reply and log line are
+        those of :meth:`_one` (the tests compare both paths).
+        """
+        # (sid, gateway, q) of each entry in ``items``
+        slots: list[tuple[bytes, bytes, int]] = []
+        items: list[tuple[bytes, bytes, int]] = []
+        last_ms = b""
+        now = 0
+        for sid, flat in batch:
+            if (
+                len(flat) == 10
+                and flat[0] == b"v"
+                and flat[1] == WIRE_VERSION
+                and flat[2] == b"k"
+                and flat[4] == b"c"
+                and flat[6] == b"g"
+                and flat[8] == b"q"
+                and len(flat[3]) <= MAX_KEY_BYTES
+            ):
+                ms = sid.partition(b"-")[0]
+                if ms != last_ms:
+                    now = int(ms) * 1_000_000
+                    last_ms = ms
+                try:
+                    q = int(flat[9])
+                except ValueError:
+                    q = 0
+                slots.append((sid, flat[7], q))
+                items.append((flat[5], flat[3], now))
+                continue
+            if items:
+                self._outcomes(slots, runner.apply_encoded(items), out)
+                slots, items = [], []
+            it = iter(flat)
+            self._one(runner, sid, dict(zip(it, it, strict=False)), out)
+        if items:
+            self._outcomes(slots, runner.apply_encoded(items), out)
+
+    @staticmethod
+    def _outcomes(
+        slots: list[tuple[bytes, bytes, int]], outcomes: list[Outcome], out: _Out
+    ) -> None:
+        reply, add = out.reply, out.entry
+        for (sid, g, q), (status, seq, result, payload, entry) in zip(
+            slots, outcomes, strict=True
+        ):
+            if status == OK:
+                add(seq, entry, payload)
+            elif status == MALFORMED:
+                _log.warning(
+                    "malformed command",
+                    extra={"id": sid.decode(), "error": payload.decode()},
+                )
+            elif status != DUPLICATE:
+                _log.info(
+                    "command refused",
+                    extra={"id": sid.decode(), "error": payload.decode()},
+                )
+            reply(g, (q, status, seq, result, payload))
+
     def _one(
         self, runner: EngineRunner, sid: bytes, fields: dict[bytes, bytes], out: _Out
     ) -> None:
+        """Apply one command stream entry, whatever its fields (the general path)."""
         g = fields.get(b"g")
         try:
             q = int(fields.get(b"q", b"0"))
@@ -631,7 +708,7 @@ class RedisEngine:
             key = fields.get(b"k", b"")
             if raw is None:
                 raise _Malformed("no command field 'c'")
-            if len(key) > 64:
+            if len(key) > MAX_KEY_BYTES:
                 raise _Malformed(f"key of {len(key)} bytes")
             try:
                 cmd = commands.decode(raw)
@@ -653,7 +730,7 @@ class RedisEngine:
         if isinstance(res, Reply):
             out.reply(g, (q, DUPLICATE, res.seq, res.result, res.events))
             return
-        out.entries.append(res)
+        out.entry(res.seq, encode_entry(res), res.events)
         out.reply(g, (q, OK, res.seq, res.result, res.events))
 
     async def _flush(self, r: Any, out: _Out, n_commands: int) -> None:
@@ -661,19 +738,15 @@ class RedisEngine:
         ev_key = keys.events
         cmds: list[tuple[Any, ...]] = []
         md: dict[int, list[bytes]] = {}
-        head = self._events_head
-        fresh = [e for e in out.entries if e.seq > head]
-        if fresh:  # one stream entry for the batch, id = its last seq
-            cmds.append(
-                ("XADD", ev_key, f"{fresh[-1].seq}-0", "e", pack_entries(fresh))
-            )
-        if cfg.publish:
-            for entry in out.entries:
-                ev = entry.events
-                for at in range(0, len(ev), _EVENT_SIZE):
-                    mid = _I32.unpack_from(ev, at + _EV_MARKET_AT)[0]
-                    if mid >= 0:
-                        md.setdefault(mid, []).append(ev[at : at + _EVENT_SIZE])
+        blobs = out.blobs
+        last = out.first + len(blobs) - 1  # the batch's last entry seq
+        # entries a replay re-applied that the event stream already holds
+        # are not written again (and Redis would refuse their id)
+        skip = max(0, self._events_head + 1 - out.first)
+        if len(blobs) > skip:  # one stream entry for the batch, id = its last seq
+            cmds.append(("XADD", ev_key, f"{last}-0", "e", b"".join(blobs[skip:])))
+        if cfg.publish and out.events:
+            md = _by_market(b"".join(out.events))
         n = len(cmds)
         for g, replies in out.replies.items():
             rk = keys.reply(g)
@@ -691,8 +764,8 @@ class RedisEngine:
             if isinstance(res, Exception):
                 # the event stream holds something we did not expect: rebuild
                 raise _Rebuild(f"writing entries failed: {res!r}")
-        if out.entries:
-            self._events_head = max(self._events_head, out.entries[-1].seq)
+        if blobs:
+            self._events_head = max(self._events_head, last)
         self.applied += n_commands
 
     # --------------------------------------------------------- snapshots
@@ -745,17 +818,60 @@ class _Rebuild(Exception):
 
 
 class _Out:
-    """What one batch produces: entries, and replies grouped by gateway."""
+    """What one batch produces: entries, and replies grouped by gateway.
 
-    __slots__ = ("entries", "replies")
+    ``blobs`` holds the applied entries (seqs ``first``, ``first + 1``, ...)
+    as :func:`pack_entries` parts (``u32 length, encode_entry``), ``events``
+    their non-empty packed events.
+    """
+
+    __slots__ = ("blobs", "events", "first", "replies")
 
     def __init__(self) -> None:
-        self.entries: list[Entry] = []
+        self.first = 0
+        self.blobs: list[bytes] = []
+        self.events: list[bytes] = []
         self.replies: dict[bytes, list[tuple[int, int, int, int, bytes]]] = {}
+
+    def entry(self, seq: int, encoded: bytes, events: bytes) -> None:
+        if not self.blobs:
+            self.first = seq
+        self.blobs.append(_U32.pack(len(encoded)) + encoded)
+        if events:
+            self.events.append(events)
 
     def reply(self, g: bytes | None, rec: tuple[int, int, int, int, bytes]) -> None:
         if g:
-            self.replies.setdefault(g, []).append(rec)
+            replies = self.replies.get(g)
+            if replies is None:
+                self.replies[g] = [rec]
+            else:
+                replies.append(rec)
+
+
+def _by_market(events: bytes) -> dict[int, list[bytes]]:
+    """Packed events grouped by their ``market`` field (events of none, -1,
+    left out), in order."""
+    md: dict[int, list[bytes]] = {}
+    if _NATIVE_LE:  # every event's market in one C-level slice
+        markets = memoryview(events).cast("i")[_EV_MARKET_AT // 4 :: _EVENT_SIZE // 4]
+        mids = markets.tolist()
+    else:
+        mids = [m for (m,) in _I32.iter_unpack(events)][_EV_MARKET_AT // 4 :: 24]
+    first = mids[0]
+    if mids.count(first) == len(mids):  # one market (the common case)
+        if first >= 0:
+            md[first] = [events]
+        return md
+    at = 0
+    for mid in mids:
+        if mid >= 0:
+            group = md.get(mid)
+            if group is None:
+                md[mid] = group = []
+            group.append(events[at : at + _EVENT_SIZE])
+        at += _EVENT_SIZE
+    return md
 
 
 def _redis_response_error() -> type[BaseException]:

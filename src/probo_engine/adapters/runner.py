@@ -41,18 +41,34 @@ import struct
 import time
 import zlib
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from probo_engine import commands
-from probo_engine.adapters.entries import Entry, EntrySource, MemoryEntryLog
+from probo_engine.adapters.entries import (
+    ENTRY_VERSION,
+    Entry,
+    EntrySource,
+    MemoryEntryLog,
+    encode_entry,
+)
 from probo_engine.commands import CommandRecord
 from probo_engine.engine import Engine
-from probo_engine.errors import InvariantError, SnapshotError, UnavailableError
+from probo_engine.errors import (
+    CommandDecodeError,
+    InvariantError,
+    SnapshotError,
+    UnavailableError,
+)
 
 __all__ = [
+    "APPLIED",
     "DEFAULT_WINDOW",
+    "DUPLICATE",
+    "MALFORMED",
+    "TYPE_ERROR",
+    "VALUE_ERROR",
     "MAX_KEY_BYTES",
     "CommandBus",
     "DurableEntryLog",
@@ -76,7 +92,20 @@ _RUN_VERSION = 1
 _RUN_HEAD = struct.Struct("<8sHHQqIIIQ")
 _SLOT = struct.Struct("<HQqI")  # key length, seq, result, events length
 _U32 = struct.Struct("<I")
+_ENTRY_HEAD = struct.Struct("<BQqH")  # entries.encode_entry's head
+_I64_MAX = 2**63 - 1
 _log = logging.getLogger("probo_engine.bus")
+
+#: Outcome statuses of :meth:`EngineRunner.apply_encoded` (the Redis reply
+#: statuses use the same numbers): applied, a key already in the dedup window,
+#: misuse refused with ``TypeError``, with ``ValueError``/``OverflowError``,
+#: and bytes that are not a command (``CommandDecodeError``).
+APPLIED, DUPLICATE, TYPE_ERROR, VALUE_ERROR, MALFORMED = 0, 1, 2, 3, 4
+
+#: One outcome of :meth:`EngineRunner.apply_encoded`: ``(status, seq, result,
+#: payload, entry)``; ``payload`` is the events (APPLIED, DUPLICATE) or the
+#: UTF-8 error message, ``entry`` the ``encode_entry`` bytes (APPLIED) or b"".
+Outcome = tuple[int, int, int, bytes, bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +187,30 @@ def _check_int(name: str, v: object, lo: int = 0) -> int:
     return v
 
 
+_FORMAT_VERSION = commands.FORMAT_VERSION
+# header bytes -> (body struct, size, ts index, pack, code, bound method, bool
+# byte offsets) of a command without names (apply_encoded's fast path)
+_Fast = tuple[
+    struct.Struct, int, int, Callable[..., bytes], int, Callable[..., int],
+    tuple[int, ...],
+]  # fmt: skip
+
+
+def _fast_table(engine: Engine) -> dict[bytes, _Fast]:
+    table: dict[bytes, _Fast] = {}
+    for spec in commands.COMMANDS.values():
+        if spec.names:
+            continue
+        ts_at = spec.fields.index("ts") if "ts" in spec.fields else -1
+        method = getattr(engine, spec.method)
+        for version in range(1, _FORMAT_VERSION + 1):
+            table[bytes((version, spec.code))] = (
+                spec.body, spec.size, ts_at, spec.struct.pack, spec.code, method,
+                spec.bool_offsets,
+            )  # fmt: skip
+    return table
+
+
 class EngineRunner:
     """An :class:`~probo_engine.Engine`, the next command seq and the dedup window.
 
@@ -200,6 +253,7 @@ class EngineRunner:
         self._last_ts = _check_int("last_ts", last_ts)
         # key -> (seq, result, events), oldest first
         self._window: OrderedDict[bytes, tuple[int, int, bytes]] = OrderedDict()
+        self._fast: dict[bytes, _Fast] | None = None  # for apply_encoded
 
     # ------------------------------------------------------------ state
 
@@ -288,6 +342,120 @@ class EngineRunner:
             if hit is not None:
                 return Reply(hit[0], hit[1], hit[2], True)
         return self._apply(k, cmd, payload, key, verify=None)
+
+    def apply_encoded(self, items: Iterable[tuple[bytes, bytes, int]]) -> list[Outcome]:
+        """Apply encoded commands in order: the batched form of :meth:`apply`.
+
+        Each item is ``(command bytes, key, now_ns)``; its outcome is exactly
+        what ``apply(commands.decode(command), key, now_ns=now_ns)`` would
+        give, as an :data:`Outcome` ``(status, seq, result, payload, entry)``:
+
+        * ``APPLIED``: the command got ``seq``; ``payload`` is its events and
+          ``entry`` the :func:`~probo_engine.adapters.entries.encode_entry`
+          bytes of its :class:`Entry`;
+        * ``DUPLICATE``: the key was in the window (also when an earlier item
+          of the same call put it there): the original seq, result, events;
+        * ``TYPE_ERROR`` / ``VALUE_ERROR``: misuse (what :meth:`apply` raises;
+          ``OverflowError`` counts as ``VALUE_ERROR``), nothing applied,
+          ``payload`` the message;
+        * ``MALFORMED``: the bytes do not decode (``CommandDecodeError``).
+
+        Commands of the current binary form without names (every command but
+        the two that create) are unpacked, stamped and re-packed with one
+        ``struct`` call each and applied without building a record or an
+        :class:`Entry`; the others go through :meth:`apply` itself.  The
+        tests run random streams both ways and compare every outcome, entry
+        and the final state.
+        """
+        fast = self._fast
+        if fast is None:
+            fast = self._fast = _fast_table(self._engine)
+        engine = self._engine
+        window, wsize = self._window, self._window_size
+        head, u32 = _ENTRY_HEAD.pack, _U32.pack
+        events_bytes = engine.events_bytes
+        seq, last_ts = self._next, self._last_ts
+        out: list[Outcome] = []
+        append = out.append
+        for raw, key, now in items:
+            f = fast.get(raw[:2])
+            if (
+                f is None
+                or len(raw) != f[1]
+                or type(key) is not bytes
+                or len(key) > MAX_KEY_BYTES
+                or type(now) is not int
+                or not 0 <= now <= _I64_MAX
+            ):
+                self._next, self._last_ts = seq, last_ts
+                append(self._apply_one_encoded(raw, key, now))
+                seq, last_ts = self._next, self._last_ts
+                continue
+            body, _size, ts_at, pack, code, method, bools = f
+            if bools:
+                bad = False
+                for at in bools:
+                    if raw[at] > 1:
+                        bad = True
+                if bad:
+                    self._next, self._last_ts = seq, last_ts
+                    append(self._apply_one_encoded(raw, key, now))  # MALFORMED
+                    seq, last_ts = self._next, self._last_ts
+                    continue
+            fields = body.unpack(raw)
+            if ts_at >= 0:
+                ts = now if now > last_ts else last_ts
+                fields = (*fields[:ts_at], ts, *fields[ts_at + 1 :])
+            if key:
+                hit = window.get(key)
+                if hit is not None:
+                    append((DUPLICATE, hit[0], hit[1], hit[2], b""))
+                    continue
+            try:
+                result = method(*fields)
+            except TypeError as exc:
+                append((TYPE_ERROR, 0, 0, str(exc).encode(), b""))
+                continue
+            except (ValueError, OverflowError) as exc:
+                append((VALUE_ERROR, 0, 0, str(exc).encode(), b""))
+                continue
+            events = events_bytes() if engine.n_last_events else b""
+            payload = pack(_FORMAT_VERSION, code, *fields)
+            entry = b"".join(
+                (
+                    head(ENTRY_VERSION, seq, result, len(key)),
+                    key,
+                    u32(len(payload)),
+                    payload,
+                    events,
+                )
+            )
+            if ts_at >= 0 and ts > last_ts:
+                last_ts = ts
+            if key and wsize:
+                window[key] = (seq, result, events)
+                if len(window) > wsize:
+                    window.popitem(last=False)
+            append((APPLIED, seq, result, events, entry))
+            seq += 1
+        self._next, self._last_ts = seq, last_ts
+        return out
+
+    def _apply_one_encoded(self, raw: bytes, key: bytes, now: int) -> Outcome:
+        """:meth:`apply_encoded` for one item, the general way."""
+        try:
+            cmd = commands.decode(raw)
+        except CommandDecodeError as exc:
+            return (MALFORMED, 0, 0, str(exc).encode(), b"")
+        try:
+            res = self.apply(cmd, key, now_ns=now)
+        except TypeError as exc:
+            return (TYPE_ERROR, 0, 0, str(exc).encode(), b"")
+        except (ValueError, OverflowError) as exc:
+            return (VALUE_ERROR, 0, 0, str(exc).encode(), b"")
+        if isinstance(res, Reply):
+            return (DUPLICATE, res.seq, res.result, res.events, b"")
+        return (APPLIED, res.seq, res.result, res.events, encode_entry(res))
 
     def apply_entry(self, entry: Entry, *, verify: bool = True) -> None:
         """Re-apply a logged entry (recovery): its command as recorded, no stamping.
