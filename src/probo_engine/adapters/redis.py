@@ -638,26 +638,19 @@ class RedisEngine:
         items: list[tuple[bytes, bytes, int]] = []
         last_ms = b""
         now = 0
+        layout = _LAYOUT
         for sid, flat in batch:
             if (
                 len(flat) == 10
-                and flat[0] == b"v"
+                and flat[::2] == layout
                 and flat[1] == WIRE_VERSION
-                and flat[2] == b"k"
-                and flat[4] == b"c"
-                and flat[6] == b"g"
-                and flat[8] == b"q"
                 and len(flat[3]) <= MAX_KEY_BYTES
             ):
                 ms = sid.partition(b"-")[0]
                 if ms != last_ms:
                     now = int(ms) * 1_000_000
                     last_ms = ms
-                try:
-                    q = int(flat[9])
-                except ValueError:
-                    q = 0
-                slots.append((sid, flat[7], q))
+                slots.append((sid, flat[7], _request_number(flat[9])))
                 items.append((flat[5], flat[3], now))
                 continue
             if items:
@@ -672,12 +665,25 @@ class RedisEngine:
     def _outcomes(
         slots: list[tuple[bytes, bytes, int]], outcomes: list[Outcome], out: _Out
     ) -> None:
-        reply, add = out.reply, out.entry
+        # (out.entry and out.reply, inlined)
+        blobs, events, replies = out.blobs, out.events, out.replies
+        u32, head = _U32.pack, _REPLY.pack
         for (sid, g, q), (status, seq, result, payload, entry) in zip(
             slots, outcomes, strict=True
         ):
+            if g:
+                group = replies.get(g)
+                if group is None:
+                    replies[g] = group = []
+                group.append(head(q, status, seq, result, len(payload)))
+                group.append(payload)
             if status == OK:
-                add(seq, entry, payload)
+                if not blobs:
+                    out.first = seq
+                blobs.append(u32(len(entry)))
+                blobs.append(entry)
+                if payload:
+                    events.append(payload)
             elif status == MALFORMED:
                 _log.warning(
                     "malformed command",
@@ -688,17 +694,13 @@ class RedisEngine:
                     "command refused",
                     extra={"id": sid.decode(), "error": payload.decode()},
                 )
-            reply(g, (q, status, seq, result, payload))
 
     def _one(
         self, runner: EngineRunner, sid: bytes, fields: dict[bytes, bytes], out: _Out
     ) -> None:
         """Apply one command stream entry, whatever its fields (the general path)."""
         g = fields.get(b"g")
-        try:
-            q = int(fields.get(b"q", b"0"))
-        except ValueError:
-            q = 0
+        q = _request_number(fields.get(b"q", b"0"))
         try:
             if fields.get(b"v") != WIRE_VERSION:
                 raise _Malformed(
@@ -739,10 +741,10 @@ class RedisEngine:
         cmds: list[tuple[Any, ...]] = []
         md: dict[int, list[bytes]] = {}
         blobs = out.blobs
-        last = out.first + len(blobs) - 1  # the batch's last entry seq
+        last = out.first + len(blobs) // 2 - 1  # the batch's last entry seq
         # entries a replay re-applied that the event stream already holds
         # are not written again (and Redis would refuse their id)
-        skip = max(0, self._events_head + 1 - out.first)
+        skip = 2 * max(0, self._events_head + 1 - out.first)
         if len(blobs) > skip:  # one stream entry for the batch, id = its last seq
             cmds.append(("XADD", ev_key, f"{last}-0", "e", b"".join(blobs[skip:])))
         if cfg.publish and out.events:
@@ -751,7 +753,7 @@ class RedisEngine:
         for g, replies in out.replies.items():
             rk = keys.reply(g)
             cmds.append(("XADD", rk, "MAXLEN", "~", cfg.reply_keep, "*", "r",
-                         pack_replies(replies)))  # fmt: skip
+                         b"".join(replies)))  # fmt: skip
             cmds.append(("PEXPIRE", rk, cfg.reply_ttl_ms))
         for mid, evs in md.items():
             cmds.append(("PUBLISH", keys.md(mid), b"".join(evs)))
@@ -821,8 +823,9 @@ class _Out:
     """What one batch produces: entries, and replies grouped by gateway.
 
     ``blobs`` holds the applied entries (seqs ``first``, ``first + 1``, ...)
-    as :func:`pack_entries` parts (``u32 length, encode_entry``), ``events``
-    their non-empty packed events.
+    as :func:`pack_entries` parts: ``u32 length`` and ``encode_entry`` bytes,
+    two items an entry; ``events`` their non-empty packed events; ``replies``
+    the :func:`pack_replies` parts of each gateway's replies.
     """
 
     __slots__ = ("blobs", "events", "first", "replies")
@@ -831,22 +834,30 @@ class _Out:
         self.first = 0
         self.blobs: list[bytes] = []
         self.events: list[bytes] = []
-        self.replies: dict[bytes, list[tuple[int, int, int, int, bytes]]] = {}
+        self.replies: dict[bytes, list[bytes]] = {}
 
     def entry(self, seq: int, encoded: bytes, events: bytes) -> None:
         if not self.blobs:
             self.first = seq
-        self.blobs.append(_U32.pack(len(encoded)) + encoded)
+        self.blobs += (_U32.pack(len(encoded)), encoded)
         if events:
             self.events.append(events)
 
     def reply(self, g: bytes | None, rec: tuple[int, int, int, int, bytes]) -> None:
         if g:
-            replies = self.replies.get(g)
-            if replies is None:
-                self.replies[g] = [rec]
-            else:
-                replies.append(rec)
+            self.replies.setdefault(g, []).append(pack_replies([rec]))
+
+
+_LAYOUT = [b"v", b"k", b"c", b"g", b"q"]  # a gateway's fields, in its order
+
+
+def _request_number(q: bytes) -> int:
+    """A stream entry's ``q`` (0 when it is not a u64 in ASCII)."""
+    try:
+        n = int(q)
+    except ValueError:
+        return 0
+    return n if 0 <= n < 1 << 64 else 0
 
 
 def _by_market(events: bytes) -> dict[int, list[bytes]]:
