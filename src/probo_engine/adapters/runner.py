@@ -188,11 +188,11 @@ def _check_int(name: str, v: object, lo: int = 0) -> int:
 
 
 _FORMAT_VERSION = commands.FORMAT_VERSION
-# header bytes -> (body struct, size, ts index, pack, code, bound method, bool
-# byte offsets) of a command without names (apply_encoded's fast path)
+# header bytes -> (body struct, size, ts index, pack, code, bound method, the
+# offset of its bool byte or 0) of a command without names (apply_encoded's
+# fast path)
 _Fast = tuple[
-    struct.Struct, int, int, Callable[..., bytes], int, Callable[..., int],
-    tuple[int, ...],
+    struct.Struct, int, int, Callable[..., bytes], int, Callable[..., int], int
 ]  # fmt: skip
 
 
@@ -203,10 +203,13 @@ def _fast_table(engine: Engine) -> dict[bytes, _Fast]:
             continue
         ts_at = spec.fields.index("ts") if "ts" in spec.fields else -1
         method = getattr(engine, spec.method)
+        if len(spec.bool_offsets) > 1:
+            continue  # (none has two: apply() takes it)
+        bool_at = spec.bool_offsets[0] if spec.bool_offsets else 0
         for version in range(1, _FORMAT_VERSION + 1):
             table[bytes((version, spec.code))] = (
                 spec.body, spec.size, ts_at, spec.struct.pack, spec.code, method,
-                spec.bool_offsets,
+                bool_at,
             )  # fmt: skip
     return table
 
@@ -391,17 +394,12 @@ class EngineRunner:
                 append(self._apply_one_encoded(raw, key, now))
                 seq, last_ts = self._next, self._last_ts
                 continue
-            body, _size, ts_at, pack, code, method, bools = f
-            if bools:
-                bad = False
-                for at in bools:
-                    if raw[at] > 1:
-                        bad = True
-                if bad:
-                    self._next, self._last_ts = seq, last_ts
-                    append(self._apply_one_encoded(raw, key, now))  # MALFORMED
-                    seq, last_ts = self._next, self._last_ts
-                    continue
+            body, _size, ts_at, pack, code, method, bool_at = f
+            if bool_at and raw[bool_at] > 1:
+                self._next, self._last_ts = seq, last_ts
+                append(self._apply_one_encoded(raw, key, now))  # MALFORMED
+                seq, last_ts = self._next, self._last_ts
+                continue
             fields = body.unpack(raw)
             if ts_at >= 0:
                 ts = now if now > last_ts else last_ts
