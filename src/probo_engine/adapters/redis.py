@@ -116,6 +116,7 @@ WIRE_VERSION = b"1"
 
 # reply statuses: the runner's outcome statuses (OK is APPLIED), imported above
 _UNSENT = 255  # (gateway-local) the XADD failed: unavailable
+_TIMED_OUT = 254  # (gateway-local) no reply in time: unavailable
 _REPLY = struct.Struct("<QBQqI")  # q, status, seq, result, payload length
 _EV_MARKET_AT = 72  # byte offset of ``market`` (i4) in a packed event
 _EVENT_SIZE = 96
@@ -885,6 +886,11 @@ def _by_market(events: bytes) -> dict[int, list[bytes]]:
     return md
 
 
+def _time_out(fut: asyncio.Future[tuple[int, int, int, bytes]]) -> None:
+    if not fut.done():
+        fut.set_result((_TIMED_OUT, 0, 0, b""))
+
+
 def _redis_response_error() -> type[BaseException]:
     r = require("redis", extra="redis")
     err: type[BaseException] = r.ResponseError
@@ -1019,24 +1025,25 @@ class RedisBus:
         if not self._engine_up:
             raise UnavailableError("no engine is running for this shard")
         q = next(self._q)
-        fut: asyncio.Future[tuple[int, int, int, bytes]] = (
-            asyncio.get_running_loop().create_future()
-        )
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[tuple[int, int, int, bytes]] = loop.create_future()
         self._waiting[q] = fut
         self._outbox.append(
             (q, ("XADD", self.keys.cmd, "*", "v", WIRE_VERSION, "k", key,
                  "c", payload, "g", self.gateway_id, "q", q))
         )  # fmt: skip
         self._send_wake.set()
+        # a timer that answers the future (cheaper than asyncio.timeout)
+        timer = loop.call_later(timeout, _time_out, fut)
         try:
-            async with asyncio.timeout(timeout):
-                status, seq, result, data = await fut
-        except TimeoutError:
+            status, seq, result, data = await fut
+        finally:
+            timer.cancel()
+            self._waiting.pop(q, None)
+        if status == _TIMED_OUT:
             raise UnavailableError(
                 f"no reply from the engine in {timeout} s (retry with the same key)"
-            ) from None
-        finally:
-            self._waiting.pop(q, None)
+            )
         if status == _UNSENT:
             raise UnavailableError(f"redis is unavailable: {data.decode()}")
         if status in (OK, DUPLICATE):
