@@ -15,7 +15,16 @@ For each Redis ``appendfsync`` setting it prints:
 * **end to end**: gateway (``RedisBus``) -> Redis -> engine (a separate
   process) -> reply, with C concurrent clients, each submitting one command
   at a time; commands/s and the p50/p99 latency of ``submit``.  The clients
-  run in ``--gateways`` gateway processes.
+  run in ``--gateways`` gateway processes.  Also the CPU time per command of
+  the gateways (their timed section), the engine process and redis-server
+  (``/proc``), and what their sum allows on 2 cores.
+* components: ``EngineRunner.apply`` alone, the engine's batch loop without
+  Redis (parse a recorded ``XREAD`` reply, apply, pack the writes), ``XADD``
+  rates.
+
+``--instructions SMALL LARGE`` instead counts the engine process's
+instructions per command applying from the stream (callgrind, repeatable on
+a busy machine), e.g. ``--instructions 2000 12000``.
 * **in-process**: the same with ``InProcessBus`` on a ``LocalEntryLog`` in a
   temporary directory (embedded mode: group commit, fdatasync).
 
@@ -340,6 +349,51 @@ def engine_loop_cpu(cmds: list[Any], batch: int = 1024) -> float:
     return len(cmds) / (time.process_time() - c0)
 
 
+# ------------------------------------------------------- instruction counts
+
+
+async def _apply_child(url: str, prefix: str, total: int) -> None:
+    """The engine loop of ``engine_apply`` alone (run under callgrind)."""
+    cfg = EngineConfig(redis_url=url, prefix=prefix, batch=1024, block_ms=20,
+                       snapshot_every=10**9, lease_ms=600_000,
+                       op_timeout=600)  # fmt: skip
+    eng = RedisEngine(cfg)
+    stop = asyncio.Event()
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(eng.run(stop))
+        while eng.applied < total:
+            await asyncio.sleep(0.5)
+        stop.set()
+
+
+def instructions(url: str, small: int, large: int) -> float:
+    """Instructions per command of the engine process applying from the
+    stream, counted by callgrind: two runs (``small`` and ``large`` commands
+    pre-filled), the difference divided by ``large - small`` (start-up,
+    recovery and shutdown cancel out; the final snapshot's window does not
+    quite).  Repeatable whatever else the machine is doing."""
+    import re
+    import site
+
+    exe = os.path.realpath(sys._base_executable)  # valgrind: no venv launcher
+    path = os.pathsep.join([str(ROOT / "src"), *site.getsitepackages()])
+    counts = []
+    for n in (small, large):
+        asyncio.run(prefill(url, f"cg{n}", n))
+        total = n + len(setup_commands())
+        with tempfile.TemporaryDirectory() as d:
+            p = subprocess.run(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={d}/cg",
+                 exe, __file__, "_apply", url, f"cg{n}", str(total)],
+                env=dict(os.environ, PYTHONPATH=path), capture_output=True,
+                text=True, check=True,
+            )  # fmt: skip
+        m = re.search(r"Collected : (\d+)", p.stderr)
+        assert m, p.stderr[-2000:]
+        counts.append(int(m.group(1)))
+    return (counts[1] - counts[0]) / (large - small)
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -348,6 +402,10 @@ def main() -> None:
         url, prefix, c, s, g = sys.argv[2:7]
         res = asyncio.run(gateway_run(url, prefix, int(c), float(s), int(g)))
         print(json.dumps(res))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "_apply":
+        url, prefix, total = sys.argv[2:5]
+        asyncio.run(_apply_child(url, prefix, int(total)))
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="short runs")
@@ -358,7 +416,28 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument(
+        "--instructions",
+        nargs=2,
+        type=int,
+        metavar=("SMALL", "LARGE"),
+        help="only count the engine's instructions per command applying from "
+        "the stream (callgrind; e.g. 2000 12000), with appendfsync always",
+    )
     args = p.parse_args()
+    if args.instructions:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-bus-"))
+        server = OwnRedis(tmp / "redis", fsync="always")
+        server.start()
+        try:
+            per = instructions(server.url, *args.instructions)
+        finally:
+            server.kill()
+            shutil.rmtree(tmp, ignore_errors=True)
+        print(f"engine apply from the stream: {per:,.0f} instructions per command "
+              f"(callgrind, {args.instructions[0]:,} vs {args.instructions[1]:,} "
+              "commands)")  # fmt: skip
+        return
     if args.quick:
         args.n, args.seconds, args.repeat = 20_000, 1.5, 1
     print(f"# bench_bus: {os.cpu_count()} CPUs, medians of {args.repeat} runs")
