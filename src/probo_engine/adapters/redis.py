@@ -651,7 +651,11 @@ class RedisEngine:
                 if ms != last_ms:
                     now = int(ms) * 1_000_000
                     last_ms = ms
-                slots.append((sid, flat[7], _request_number(flat[9])))
+                try:
+                    q = int(flat[9])
+                except ValueError:
+                    q = 0
+                slots.append((sid, flat[7], q if 0 <= q < _U64_END else 0))
                 items.append((flat[5], flat[3], now))
                 continue
             if items:
@@ -850,6 +854,7 @@ class _Out:
 
 
 _LAYOUT = [b"v", b"k", b"c", b"g", b"q"]  # a gateway's fields, in its order
+_U64_END = 1 << 64
 
 
 def _request_number(q: bytes) -> int:
@@ -858,7 +863,7 @@ def _request_number(q: bytes) -> int:
         n = int(q)
     except ValueError:
         return 0
-    return n if 0 <= n < 1 << 64 else 0
+    return n if 0 <= n < _U64_END else 0
 
 
 def _by_market(events: bytes) -> dict[int, list[bytes]]:

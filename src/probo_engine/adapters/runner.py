@@ -93,6 +93,7 @@ _RUN_HEAD = struct.Struct("<8sHHQqIIIQ")
 _SLOT = struct.Struct("<HQqI")  # key length, seq, result, events length
 _U32 = struct.Struct("<I")
 _ENTRY_HEAD = struct.Struct("<BQqH")  # entries.encode_entry's head
+_I64 = struct.Struct("<q")
 _I64_MAX = 2**63 - 1
 _log = logging.getLogger("probo_engine.bus")
 
@@ -188,29 +189,32 @@ def _check_int(name: str, v: object, lo: int = 0) -> int:
 
 
 _FORMAT_VERSION = commands.FORMAT_VERSION
-# header bytes -> (body struct, size, ts index, pack, code, bound method, the
-# offset of its bool byte or 0) of a command without names (apply_encoded's
-# fast path)
-_Fast = tuple[
-    struct.Struct, int, int, Callable[..., bytes], int, Callable[..., int], int
-]  # fmt: skip
+# header bytes -> (body struct, size, byte offset of ts or 0, the current
+# header, u32 size, bound method, byte offset of its bool or 0) of a command
+# without names (apply_encoded's fast path)
+_Fast = tuple[struct.Struct, int, int, bytes, bytes, Callable[..., int], int]
 
 
 def _fast_table(engine: Engine) -> dict[bytes, _Fast]:
     table: dict[bytes, _Fast] = {}
     for spec in commands.COMMANDS.values():
-        if spec.names:
-            continue
-        ts_at = spec.fields.index("ts") if "ts" in spec.fields else -1
-        method = getattr(engine, spec.method)
-        if len(spec.bool_offsets) > 1:
-            continue  # (none has two: apply() takes it)
-        bool_at = spec.bool_offsets[0] if spec.bool_offsets else 0
+        if spec.names or len(spec.bool_offsets) > 1:
+            continue  # (none has two bools: apply() would take it)
+        # byte offsets: 2 header bytes, then 8 per int and 1 per bool field
+        at, ts_at = 2, 0
+        for name, kind in zip(spec.fields, spec.kinds, strict=True):
+            if name == "ts":
+                ts_at = at
+            at += 1 if kind is bool else 8
+        assert at == spec.size, spec
+        hdr = bytes((_FORMAT_VERSION, spec.code))
+        entry = (
+            spec.body, spec.size, ts_at, hdr, _U32.pack(spec.size),
+            getattr(engine, spec.method),
+            spec.bool_offsets[0] if spec.bool_offsets else 0,
+        )  # fmt: skip
         for version in range(1, _FORMAT_VERSION + 1):
-            table[bytes((version, spec.code))] = (
-                spec.body, spec.size, ts_at, spec.struct.pack, spec.code, method,
-                bool_at,
-            )  # fmt: skip
+            table[bytes((version, spec.code))] = entry
     return table
 
 
@@ -375,13 +379,13 @@ class EngineRunner:
             fast = self._fast = _fast_table(self._engine)
         engine = self._engine
         window, wsize = self._window, self._window_size
-        head, u32 = _ENTRY_HEAD.pack, _U32.pack
+        head, q8 = _ENTRY_HEAD.pack, _I64.pack
         events_bytes = engine.events_bytes
         seq, last_ts = self._next, self._last_ts
         out: list[Outcome] = []
         append = out.append
         for raw, key, now in items:
-            f = fast.get(raw[:2])
+            f = fast.get(raw[:2]) if type(raw) is bytes else None
             if (
                 f is None
                 or len(raw) != f[1]
@@ -394,23 +398,27 @@ class EngineRunner:
                 append(self._apply_one_encoded(raw, key, now))
                 seq, last_ts = self._next, self._last_ts
                 continue
-            body, _size, ts_at, pack, code, method, bool_at = f
+            body, _size, ts_at, hdr, size_u32, method, bool_at = f
             if bool_at and raw[bool_at] > 1:
                 self._next, self._last_ts = seq, last_ts
                 append(self._apply_one_encoded(raw, key, now))  # MALFORMED
                 seq, last_ts = self._next, self._last_ts
                 continue
-            fields = body.unpack(raw)
-            if ts_at >= 0:
+            # the stamped command in its current binary form, then its fields
+            if ts_at:
                 ts = now if now > last_ts else last_ts
-                fields = (*fields[:ts_at], ts, *fields[ts_at + 1 :])
+                payload = b"".join((hdr, raw[2:ts_at], q8(ts), raw[ts_at + 8 :]))
+            elif raw[0] == _FORMAT_VERSION:
+                payload = raw
+            else:
+                payload = hdr + raw[2:]
             if key:
                 hit = window.get(key)
                 if hit is not None:
                     append((DUPLICATE, hit[0], hit[1], hit[2], b""))
                     continue
             try:
-                result = method(*fields)
+                result = method(*body.unpack(payload))
             except TypeError as exc:
                 append((TYPE_ERROR, 0, 0, str(exc).encode(), b""))
                 continue
@@ -418,17 +426,11 @@ class EngineRunner:
                 append((VALUE_ERROR, 0, 0, str(exc).encode(), b""))
                 continue
             events = events_bytes() if engine.n_last_events else b""
-            payload = pack(_FORMAT_VERSION, code, *fields)
             entry = b"".join(
-                (
-                    head(ENTRY_VERSION, seq, result, len(key)),
-                    key,
-                    u32(len(payload)),
-                    payload,
-                    events,
-                )
-            )
-            if ts_at >= 0 and ts > last_ts:
+                (head(ENTRY_VERSION, seq, result, len(key)), key, size_u32, payload,
+                 events)
+            )  # fmt: skip
+            if ts_at and ts > last_ts:
                 last_ts = ts
             if key and wsize:
                 window[key] = (seq, result, events)

@@ -159,14 +159,14 @@ def test_apply_encoded_checks_its_items_as_apply_does():
             (raw, b"k", 2**63),
             (commands.encode(CreateUser()), b"u", 5),
             (raw, b"k", 7),
+            (bytearray(raw), b"k2", 8),  # (any bytes-like command, as decode)
+            (memoryview(raw), b"k3", 9),
         ]
     )
     assert [o[0] for o in out] == [TYPE_ERROR, VALUE_ERROR, TYPE_ERROR] + [
-        VALUE_ERROR,
-        APPLIED,
-        APPLIED,
-    ]
-    assert r.seq == 2 and decode_entry(out[5][4]).command == commands.encode(
+        VALUE_ERROR
+    ] + [APPLIED] * 4
+    assert r.seq == 4 and decode_entry(out[5][4]).command == commands.encode(
         Deposit(0, 5, ts=7)
     )
 
