@@ -367,9 +367,9 @@ class EngineRunner:
           ``payload`` the message;
         * ``MALFORMED``: the bytes do not decode (``CommandDecodeError``).
 
-        Commands of the current binary form without names (every command but
-        the two that create) are unpacked, stamped and re-packed with one
-        ``struct`` call each and applied without building a record or an
+        Commands without names (every command but the two that create), as
+        ``bytes`` of their full length, are stamped in their bytes, unpacked
+        with one ``struct`` call and applied without building a record or an
         :class:`Entry`; the others go through :meth:`apply` itself.  The
         tests run random streams both ways and compare every outcome, entry
         and the final state.
