@@ -372,7 +372,16 @@ class EngineRunner:
         with one ``struct`` call and applied without building a record or an
         :class:`Entry`; the others go through :meth:`apply` itself.  The
         tests run random streams both ways and compare every outcome, entry
-        and the final state.
+        and the final state.  O(1) per command (plus the core's own work).
+
+        >>> from probo_engine.commands import CreateMarket, Deposit, encode
+        >>> r = EngineRunner()
+        >>> m = encode(CreateMarket())
+        >>> out = r.apply_encoded([(m, b"m", 1), (m, b"m", 2), (b"junk", b"", 3)])
+        >>> [o[:3] for o in out]  # applied, a retry of key b"m", not a command
+        [(0, 1, 0), (1, 1, 0), (4, 0, 0)]
+        >>> out[2][3]
+        b'command format version 106 (this library reads 1..2)'
         """
         fast = self._fast
         if fast is None:
