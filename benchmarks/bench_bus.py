@@ -15,7 +15,16 @@ For each Redis ``appendfsync`` setting it prints:
 * **end to end**: gateway (``RedisBus``) -> Redis -> engine (a separate
   process) -> reply, with C concurrent clients, each submitting one command
   at a time; commands/s and the p50/p99 latency of ``submit``.  The clients
-  run in ``--gateways`` gateway processes.
+  run in ``--gateways`` gateway processes.  Also the CPU time per command of
+  the gateways (their timed section), the engine process and redis-server
+  (``/proc``), and what their sum allows on 2 cores.
+* components: ``EngineRunner.apply`` alone, the engine's batch loop without
+  Redis (parse a recorded ``XREAD`` reply, apply, pack the writes), ``XADD``
+  rates.
+
+``--instructions SMALL LARGE`` instead counts the engine process's
+instructions per command applying from the stream (callgrind, repeatable on
+a busy machine), e.g. ``--instructions 2000 12000``.
 * **in-process**: the same with ``InProcessBus`` on a ``LocalEntryLog`` in a
   temporary directory (embedded mode: group commit, fdatasync).
 
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -125,18 +135,34 @@ async def gateway_run(
                 i += clients
                 n += 1
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         async with asyncio.TaskGroup() as tg:
             for k in range(clients):
                 tg.create_task(client(k))
         elapsed = time.perf_counter() - t0
-    return {"n": n, "elapsed": elapsed, "lat": lat}
+        cpu = time.process_time() - c0
+    return {"n": n, "elapsed": elapsed, "lat": lat, "cpu": cpu}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def end_to_end(
-    url: str, prefix: str, clients: int, gateways: int, seconds: float
-) -> tuple[float, float, float]:
+    url: str,
+    prefix: str,
+    clients: int,
+    gateways: int,
+    seconds: float,
+    pids: tuple[int, int],
+) -> tuple[float, float, float, tuple[float, float, float]]:
+    """(commands/s, p50 ms, p99 ms, CPU us per command of the gateways, the
+    engine process and redis-server (``pids``))."""
     per = [clients // gateways + (g < clients % gateways) for g in range(gateways)]
+    before = [cpu_seconds(p) for p in pids]
     procs = [
         subprocess.Popen(
             [
@@ -156,10 +182,22 @@ def end_to_end(
         if c
     ]
     results = [json.loads(p.communicate(timeout=seconds + 120)[0]) for p in procs]
+    # (the engine and Redis idle while the gateways start: a few wake-ups)
+    engine_cpu, redis_cpu = (
+        cpu_seconds(p) - b for p, b in zip(pids, before, strict=True)
+    )
     n = sum(r["n"] for r in results)
     elapsed = max(r["elapsed"] for r in results)
     lat = sorted(x for r in results for x in r["lat"])
-    return n / elapsed, lat[len(lat) // 2] * 1e3, lat[int(len(lat) * 0.99)] * 1e3
+    us = tuple(
+        x / n * 1e6 for x in (sum(r["cpu"] for r in results), engine_cpu, redis_cpu)
+    )
+    return (
+        n / elapsed,
+        lat[len(lat) // 2] * 1e3,
+        lat[int(len(lat) * 0.99)] * 1e3,
+        (us[0], us[1], us[2]),
+    )
 
 
 async def setup_users(url: str, prefix: str) -> None:
@@ -231,6 +269,10 @@ def components(url: str) -> None:
           f"{len(cmds) / wall:>10,.0f} commands/s  "
           f"({len(cmds) / cpu:,.0f} per CPU second)")  # fmt: skip
 
+    rate = engine_loop_cpu(cmds)
+    print(f"component  engine batch loop without Redis (parse XREAD, apply, "
+          f"pack writes) {rate:>10,.0f} commands per CPU second")  # fmt: skip
+
     async def xadds() -> None:
         import redis.asyncio as aioredis
 
@@ -260,6 +302,98 @@ def components(url: str) -> None:
     asyncio.run(xadds())
 
 
+def engine_loop_cpu(cmds: list[Any], batch: int = 1024) -> float:
+    """Commands per CPU second of the engine's work per XREAD batch, without
+    Redis: hiredis parses a recorded ``XREAD`` reply (the gateways' fields, 4
+    gateways), ``RedisEngine._apply_batch`` applies it, ``_flush`` packs the
+    batch's writes (``hiredis.pack_command``; nothing is sent)."""
+    import hiredis
+
+    from probo_engine.adapters.redis import _Out
+    from probo_engine.adapters.runner import EngineRunner
+
+    def bulk(b: bytes) -> bytes:
+        return b"$%d\r\n%s\r\n" % (len(b), b)
+
+    replies = []
+    for lo in range(0, len(cmds), batch):
+        parts = [b"*1\r\n*2\r\n", bulk(b"p:{0}:cmd"),
+                 b"*%d\r\n" % len(cmds[lo : lo + batch])]  # fmt: skip
+        for i in range(lo, min(lo + batch, len(cmds))):
+            sid = b"%d-%d" % (1_700_000_000_000 + i // 8, i % 8)
+            flat = [b"v", WIRE_VERSION, b"k", b"k%d" % i, b"c",
+                    commands.encode(cmds[i]), b"g", b"gw%d" % (i % 4), b"q",
+                    b"%d" % i]  # fmt: skip
+            parts.append(b"*2\r\n" + bulk(sid) + b"*10\r\n")
+            parts += [bulk(x) for x in flat]
+        replies.append(b"".join(parts))
+
+    class Pipe:  # packs what the engine would send
+        async def execute(self, cmds: list[tuple[Any, ...]]) -> list[Any]:
+            b"".join([hiredis.pack_command(c) for c in cmds])
+            return [b"0-1"] * len(cmds)
+
+    eng = RedisEngine(EngineConfig())
+    eng.runner = EngineRunner()
+    eng._pipe = Pipe()  # type: ignore[assignment]
+    c0 = time.process_time()
+    for data in replies:
+        reader = hiredis.Reader()
+        reader.feed(data)
+        entries = reader.gets()[0][1]
+        out = _Out()
+        eng._apply_batch(eng.runner, entries, out)
+        flush = eng._flush(None, out, len(entries))
+        with contextlib.suppress(StopIteration):
+            flush.send(None)  # never suspends: Pipe.execute does not
+    return len(cmds) / (time.process_time() - c0)
+
+
+# ------------------------------------------------------- instruction counts
+
+
+async def _apply_child(url: str, prefix: str, total: int) -> None:
+    """The engine loop of ``engine_apply`` alone (run under callgrind)."""
+    cfg = EngineConfig(redis_url=url, prefix=prefix, batch=1024, block_ms=20,
+                       snapshot_every=10**9, lease_ms=600_000,
+                       op_timeout=600)  # fmt: skip
+    eng = RedisEngine(cfg)
+    stop = asyncio.Event()
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(eng.run(stop))
+        while eng.applied < total:
+            await asyncio.sleep(0.5)
+        stop.set()
+
+
+def instructions(url: str, small: int, large: int) -> float:
+    """Instructions per command of the engine process applying from the
+    stream, counted by callgrind: two runs (``small`` and ``large`` commands
+    pre-filled), the difference divided by ``large - small`` (start-up,
+    recovery and shutdown cancel out; the final snapshot's window does not
+    quite).  Repeatable whatever else the machine is doing."""
+    import re
+    import site
+
+    exe = os.path.realpath(sys._base_executable)  # valgrind: no venv launcher
+    path = os.pathsep.join([str(ROOT / "src"), *site.getsitepackages()])
+    counts = []
+    for n in (small, large):
+        asyncio.run(prefill(url, f"cg{n}", n))
+        total = n + len(setup_commands())
+        with tempfile.TemporaryDirectory() as d:
+            p = subprocess.run(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={d}/cg",
+                 exe, __file__, "_apply", url, f"cg{n}", str(total)],
+                env=dict(os.environ, PYTHONPATH=path), capture_output=True,
+                text=True, check=True,
+            )  # fmt: skip
+        m = re.search(r"Collected : (\d+)", p.stderr)
+        assert m, p.stderr[-2000:]
+        counts.append(int(m.group(1)))
+    return (counts[1] - counts[0]) / (large - small)
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -268,6 +402,10 @@ def main() -> None:
         url, prefix, c, s, g = sys.argv[2:7]
         res = asyncio.run(gateway_run(url, prefix, int(c), float(s), int(g)))
         print(json.dumps(res))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "_apply":
+        url, prefix, total = sys.argv[2:5]
+        asyncio.run(_apply_child(url, prefix, int(total)))
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="short runs")
@@ -278,7 +416,28 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument(
+        "--instructions",
+        nargs=2,
+        type=int,
+        metavar=("SMALL", "LARGE"),
+        help="only count the engine's instructions per command applying from "
+        "the stream (callgrind; e.g. 2000 12000), with appendfsync always",
+    )
     args = p.parse_args()
+    if args.instructions:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-bus-"))
+        server = OwnRedis(tmp / "redis", fsync="always")
+        server.start()
+        try:
+            per = instructions(server.url, *args.instructions)
+        finally:
+            server.kill()
+            shutil.rmtree(tmp, ignore_errors=True)
+        print(f"engine apply from the stream: {per:,.0f} instructions per command "
+              f"(callgrind, {args.instructions[0]:,} vs {args.instructions[1]:,} "
+              "commands)")  # fmt: skip
+        return
     if args.quick:
         args.n, args.seconds, args.repeat = 20_000, 1.5, 1
     print(f"# bench_bus: {os.cpu_count()} CPUs, medians of {args.repeat} runs")
@@ -306,18 +465,26 @@ def main() -> None:
             )  # fmt: skip
             asyncio.run(setup_users(server.url, "e2e"))
             for c in args.clients:
+                assert server.proc is not None
+                pids = (eng_proc.pid, server.proc.pid)
                 runs = [
                     end_to_end(
-                        server.url, "e2e", c, min(args.gateways, c), args.seconds
+                        server.url, "e2e", c, min(args.gateways, c), args.seconds, pids
                     )
                     for _ in range(args.repeat)
                 ]
                 rate = statistics.median(r[0] for r in runs)
                 p50 = statistics.median(r[1] for r in runs)
                 p99 = statistics.median(r[2] for r in runs)
+                gw, en, rd = (
+                    statistics.median(r[3][i] for r in runs) for i in range(3)
+                )
                 print(f"appendfsync {fsync:8}  end to end {c:3} clients "
                       f"{rate:>10,.0f} commands/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
-                      f"  ({args.gateways} gateway process(es))")  # fmt: skip
+                      f"  ({args.gateways} gateway process(es)); CPU us per command:"
+                      f" gateways {gw:.1f}, engine {en:.1f}, redis-server {rd:.1f}"
+                      f" (all {gw + en + rd:.1f}: at most"
+                      f" {2e6 / (gw + en + rd):,.0f}/s on 2 cores)")  # fmt: skip
         finally:
             if eng_proc is not None:
                 eng_proc.terminate()

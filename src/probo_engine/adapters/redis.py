@@ -72,9 +72,16 @@ from probo_engine.adapters.entries import (
     decode_entry,
     encode_entry,
 )
+from probo_engine.adapters.runner import APPLIED as OK
 from probo_engine.adapters.runner import (
     DEFAULT_WINDOW,
+    DUPLICATE,
+    MALFORMED,
+    MAX_KEY_BYTES,
+    TYPE_ERROR,
+    VALUE_ERROR,
     EngineRunner,
+    Outcome,
     Reply,
     _check_key,
 )
@@ -107,14 +114,15 @@ _log = logging.getLogger("probo_engine.redis")
 
 WIRE_VERSION = b"1"
 
-# reply statuses
-OK, DUPLICATE, TYPE_ERROR, VALUE_ERROR, MALFORMED = 0, 1, 2, 3, 4
+# reply statuses: the runner's outcome statuses (OK is APPLIED), imported above
 _UNSENT = 255  # (gateway-local) the XADD failed: unavailable
+_TIMED_OUT = 254  # (gateway-local) no reply in time: unavailable
 _REPLY = struct.Struct("<QBQqI")  # q, status, seq, result, payload length
 _EV_MARKET_AT = 72  # byte offset of ``market`` (i4) in a packed event
 _EVENT_SIZE = 96
 _I32 = struct.Struct("<i")
 _U32 = struct.Struct("<I")
+_NATIVE_LE = sys.byteorder == "little"
 
 #: The runner snapshot files an engine keeps in its data directory.
 _SNAP_FMT = _j.SegmentFormat(snapshot_prefix="redis-runner")
@@ -589,9 +597,7 @@ class RedisEngine:
                     raise _Rebuild(f"reading {keys.cmd} failed: {resp!r}")
                 batch = resp[0][1]
                 out = _Out()
-                for sid, flat in batch:
-                    it = iter(flat)
-                    self._one(runner, sid, dict(zip(it, it, strict=False)), out)
+                self._apply_batch(runner, batch, out)
                 self.position = batch[-1][0]
                 self._consumed += len(batch)
                 read[-1] = self.position
@@ -614,14 +620,92 @@ class RedisEngine:
         if runner.seq > self._snap_seq:
             await self.snapshot(r)
 
+    def _apply_batch(
+        self,
+        runner: EngineRunner,
+        batch: Sequence[tuple[bytes, list[bytes]]],
+        out: _Out,
+    ) -> None:
+        """Apply one ``XREAD`` batch of command stream entries, in order.
+
+        Entries in the gateways' field layout (``v k c g q``, in that order)
+        go to the runner together (:meth:`EngineRunner.apply_encoded`); any
+        other entry goes through :meth:`_one` on its own, after the entries
+        before it.  Either way each entry's outcome, reply and log line are
+        those of :meth:`_one` (the tests compare both paths).
+        """
+        # (sid, gateway, q) of each entry in ``items``
+        slots: list[tuple[bytes, bytes, int]] = []
+        items: list[tuple[bytes, bytes, int]] = []
+        last_ms = b""
+        now = 0
+        layout = _LAYOUT
+        for sid, flat in batch:
+            if (
+                len(flat) == 10
+                and flat[::2] == layout
+                and flat[1] == WIRE_VERSION
+                and len(flat[3]) <= MAX_KEY_BYTES
+            ):
+                ms = sid.partition(b"-")[0]
+                if ms != last_ms:
+                    now = int(ms) * 1_000_000
+                    last_ms = ms
+                try:
+                    q = int(flat[9])
+                except ValueError:
+                    q = 0
+                slots.append((sid, flat[7], q if 0 <= q < _U64_END else 0))
+                items.append((flat[5], flat[3], now))
+                continue
+            if items:
+                self._outcomes(slots, runner.apply_encoded(items), out)
+                slots, items = [], []
+            it = iter(flat)
+            self._one(runner, sid, dict(zip(it, it, strict=False)), out)
+        if items:
+            self._outcomes(slots, runner.apply_encoded(items), out)
+
+    @staticmethod
+    def _outcomes(
+        slots: list[tuple[bytes, bytes, int]], outcomes: list[Outcome], out: _Out
+    ) -> None:
+        # (out.entry and out.reply, inlined)
+        blobs, events, replies = out.blobs, out.events, out.replies
+        u32, head = _U32.pack, _REPLY.pack
+        for (sid, g, q), (status, seq, result, payload, entry) in zip(
+            slots, outcomes, strict=True
+        ):
+            if g:
+                group = replies.get(g)
+                if group is None:
+                    replies[g] = group = []
+                group.append(head(q, status, seq, result, len(payload)))
+                group.append(payload)
+            if status == OK:
+                if not blobs:
+                    out.first = seq
+                blobs.append(u32(len(entry)))
+                blobs.append(entry)
+                if payload:
+                    events.append(payload)
+            elif status == MALFORMED:
+                _log.warning(
+                    "malformed command",
+                    extra={"id": sid.decode(), "error": payload.decode()},
+                )
+            elif status != DUPLICATE:
+                _log.info(
+                    "command refused",
+                    extra={"id": sid.decode(), "error": payload.decode()},
+                )
+
     def _one(
         self, runner: EngineRunner, sid: bytes, fields: dict[bytes, bytes], out: _Out
     ) -> None:
+        """Apply one command stream entry, whatever its fields (the general path)."""
         g = fields.get(b"g")
-        try:
-            q = int(fields.get(b"q", b"0"))
-        except ValueError:
-            q = 0
+        q = _request_number(fields.get(b"q", b"0"))
         try:
             if fields.get(b"v") != WIRE_VERSION:
                 raise _Malformed(
@@ -631,7 +715,7 @@ class RedisEngine:
             key = fields.get(b"k", b"")
             if raw is None:
                 raise _Malformed("no command field 'c'")
-            if len(key) > 64:
+            if len(key) > MAX_KEY_BYTES:
                 raise _Malformed(f"key of {len(key)} bytes")
             try:
                 cmd = commands.decode(raw)
@@ -653,7 +737,7 @@ class RedisEngine:
         if isinstance(res, Reply):
             out.reply(g, (q, DUPLICATE, res.seq, res.result, res.events))
             return
-        out.entries.append(res)
+        out.entry(res.seq, encode_entry(res), res.events)
         out.reply(g, (q, OK, res.seq, res.result, res.events))
 
     async def _flush(self, r: Any, out: _Out, n_commands: int) -> None:
@@ -661,24 +745,20 @@ class RedisEngine:
         ev_key = keys.events
         cmds: list[tuple[Any, ...]] = []
         md: dict[int, list[bytes]] = {}
-        head = self._events_head
-        fresh = [e for e in out.entries if e.seq > head]
-        if fresh:  # one stream entry for the batch, id = its last seq
-            cmds.append(
-                ("XADD", ev_key, f"{fresh[-1].seq}-0", "e", pack_entries(fresh))
-            )
-        if cfg.publish:
-            for entry in out.entries:
-                ev = entry.events
-                for at in range(0, len(ev), _EVENT_SIZE):
-                    mid = _I32.unpack_from(ev, at + _EV_MARKET_AT)[0]
-                    if mid >= 0:
-                        md.setdefault(mid, []).append(ev[at : at + _EVENT_SIZE])
+        blobs = out.blobs
+        last = out.first + len(blobs) // 2 - 1  # the batch's last entry seq
+        # entries a replay re-applied that the event stream already holds
+        # are not written again (and Redis would refuse their id)
+        skip = 2 * max(0, self._events_head + 1 - out.first)
+        if len(blobs) > skip:  # one stream entry for the batch, id = its last seq
+            cmds.append(("XADD", ev_key, f"{last}-0", "e", b"".join(blobs[skip:])))
+        if cfg.publish and out.events:
+            md = _by_market(b"".join(out.events))
         n = len(cmds)
         for g, replies in out.replies.items():
             rk = keys.reply(g)
             cmds.append(("XADD", rk, "MAXLEN", "~", cfg.reply_keep, "*", "r",
-                         pack_replies(replies)))  # fmt: skip
+                         b"".join(replies)))  # fmt: skip
             cmds.append(("PEXPIRE", rk, cfg.reply_ttl_ms))
         for mid, evs in md.items():
             cmds.append(("PUBLISH", keys.md(mid), b"".join(evs)))
@@ -691,8 +771,8 @@ class RedisEngine:
             if isinstance(res, Exception):
                 # the event stream holds something we did not expect: rebuild
                 raise _Rebuild(f"writing entries failed: {res!r}")
-        if out.entries:
-            self._events_head = max(self._events_head, out.entries[-1].seq)
+        if blobs:
+            self._events_head = max(self._events_head, last)
         self.applied += n_commands
 
     # --------------------------------------------------------- snapshots
@@ -745,17 +825,75 @@ class _Rebuild(Exception):
 
 
 class _Out:
-    """What one batch produces: entries, and replies grouped by gateway."""
+    """What one batch produces: entries, and replies grouped by gateway.
 
-    __slots__ = ("entries", "replies")
+    ``blobs`` holds the applied entries (seqs ``first``, ``first + 1``, ...)
+    as :func:`pack_entries` parts: ``u32 length`` and ``encode_entry`` bytes,
+    two items an entry; ``events`` their non-empty packed events; ``replies``
+    the :func:`pack_replies` parts of each gateway's replies.
+    """
+
+    __slots__ = ("blobs", "events", "first", "replies")
 
     def __init__(self) -> None:
-        self.entries: list[Entry] = []
-        self.replies: dict[bytes, list[tuple[int, int, int, int, bytes]]] = {}
+        self.first = 0
+        self.blobs: list[bytes] = []
+        self.events: list[bytes] = []
+        self.replies: dict[bytes, list[bytes]] = {}
+
+    def entry(self, seq: int, encoded: bytes, events: bytes) -> None:
+        if not self.blobs:
+            self.first = seq
+        self.blobs += (_U32.pack(len(encoded)), encoded)
+        if events:
+            self.events.append(events)
 
     def reply(self, g: bytes | None, rec: tuple[int, int, int, int, bytes]) -> None:
         if g:
-            self.replies.setdefault(g, []).append(rec)
+            self.replies.setdefault(g, []).append(pack_replies([rec]))
+
+
+_LAYOUT = [b"v", b"k", b"c", b"g", b"q"]  # a gateway's fields, in its order
+_U64_END = 1 << 64
+
+
+def _request_number(q: bytes) -> int:
+    """A stream entry's ``q`` (0 when it is not a u64 in ASCII)."""
+    try:
+        n = int(q)
+    except ValueError:
+        return 0
+    return n if 0 <= n < _U64_END else 0
+
+
+def _by_market(events: bytes) -> dict[int, list[bytes]]:
+    """Packed events grouped by their ``market`` field (events of none, -1,
+    left out), in order."""
+    md: dict[int, list[bytes]] = {}
+    if _NATIVE_LE:  # every event's market in one C-level slice
+        markets = memoryview(events).cast("i")[_EV_MARKET_AT // 4 :: _EVENT_SIZE // 4]
+        mids = markets.tolist()
+    else:
+        mids = [m for (m,) in _I32.iter_unpack(events)][_EV_MARKET_AT // 4 :: 24]
+    first = mids[0]
+    if mids.count(first) == len(mids):  # one market (the common case)
+        if first >= 0:
+            md[first] = [events]
+        return md
+    at = 0
+    for mid in mids:
+        if mid >= 0:
+            group = md.get(mid)
+            if group is None:
+                md[mid] = group = []
+            group.append(events[at : at + _EVENT_SIZE])
+        at += _EVENT_SIZE
+    return md
+
+
+def _time_out(fut: asyncio.Future[tuple[int, int, int, bytes]]) -> None:
+    if not fut.done():
+        fut.set_result((_TIMED_OUT, 0, 0, b""))
 
 
 def _redis_response_error() -> type[BaseException]:
@@ -892,24 +1030,25 @@ class RedisBus:
         if not self._engine_up:
             raise UnavailableError("no engine is running for this shard")
         q = next(self._q)
-        fut: asyncio.Future[tuple[int, int, int, bytes]] = (
-            asyncio.get_running_loop().create_future()
-        )
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[tuple[int, int, int, bytes]] = loop.create_future()
         self._waiting[q] = fut
         self._outbox.append(
             (q, ("XADD", self.keys.cmd, "*", "v", WIRE_VERSION, "k", key,
                  "c", payload, "g", self.gateway_id, "q", q))
         )  # fmt: skip
         self._send_wake.set()
+        # a timer that answers the future (cheaper than asyncio.timeout)
+        timer = loop.call_later(timeout, _time_out, fut)
         try:
-            async with asyncio.timeout(timeout):
-                status, seq, result, data = await fut
-        except TimeoutError:
+            status, seq, result, data = await fut
+        finally:
+            timer.cancel()
+            self._waiting.pop(q, None)
+        if status == _TIMED_OUT:
             raise UnavailableError(
                 f"no reply from the engine in {timeout} s (retry with the same key)"
-            ) from None
-        finally:
-            self._waiting.pop(q, None)
+            )
         if status == _UNSENT:
             raise UnavailableError(f"redis is unavailable: {data.decode()}")
         if status in (OK, DUPLICATE):

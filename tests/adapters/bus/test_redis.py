@@ -215,6 +215,31 @@ def test_gateway_answers_unavailable_fast(cfg, redis_url):
     asyncio.run(no_redis())
 
 
+def test_gateway_times_out_when_the_engine_does_not_answer(cfg):
+    # a lease but no engine reading the stream: the submit gives up after
+    # its timeout with UnavailableError, and forgets the request
+    async def main():
+        import redis.asyncio as aioredis
+
+        r = aioredis.Redis.from_url(cfg.redis_url)
+        try:
+            await r.set(RedisKeys(cfg.prefix).lease, b"nobody", px=30_000)
+            async with gateway(cfg) as bus:
+                assert bus.health()["engine"]
+                t = time.monotonic()
+                with pytest.raises(UnavailableError, match="no reply"):
+                    await asyncio.wait_for(
+                        bus.submit(CreateUser(), b"a", timeout=0.3), 10
+                    )
+                assert time.monotonic() - t >= 0.3  # not before its time
+                assert bus.health()["pending"] == 0
+                assert await r.xlen(RedisKeys(cfg.prefix).cmd) == 1  # it was sent
+        finally:
+            await r.aclose()
+
+    asyncio.run(main())
+
+
 def test_entry_source_waits_and_resumes(cfg):
     async def main():
         src = RedisEntrySource(cfg.redis_url, prefix=cfg.prefix)

@@ -1,0 +1,264 @@
+"""The batched apply path gives exactly what the per-command path gives.
+
+``EngineRunner.apply_encoded`` (one call per batch) against one
+``EngineRunner.apply`` per command, and ``RedisEngine._apply_batch`` (an
+``XREAD`` batch at a time) against ``RedisEngine._one`` per stream entry, on
+random streams with refusals, misuse, malformed commands and stream entries,
+and idempotency keys repeated within one batch and across batches: every
+outcome, entry, reply, market-data message and the final state must be equal.
+No Redis needed: the engine's batch functions are pure.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from probo_engine import commands
+from probo_engine.adapters.entries import decode_entry, encode_entry
+from probo_engine.adapters.redis import (
+    WIRE_VERSION,
+    EngineConfig,
+    RedisEngine,
+    _by_market,
+    _Out,
+)
+from probo_engine.adapters.runner import (
+    APPLIED,
+    DUPLICATE,
+    MALFORMED,
+    TYPE_ERROR,
+    VALUE_ERROR,
+    EngineRunner,
+    Reply,
+)
+from probo_engine.commands import (
+    CreateMarket,
+    CreateUser,
+    Deposit,
+    Expire,
+    Halt,
+    Place,
+    PlaceMarket,
+    Resume,
+)
+from probo_engine.errors import CommandDecodeError
+
+from .busstream import random_commands, setup_commands
+
+
+def _reference(runner: EngineRunner, raw: bytes, key: bytes, now: int) -> tuple:
+    """One item the per-command way: decode, then ``EngineRunner.apply``."""
+    try:
+        cmd = commands.decode(raw)
+    except CommandDecodeError as exc:
+        return (MALFORMED, 0, 0, str(exc).encode(), b"")
+    try:
+        res = runner.apply(cmd, key, now_ns=now)
+    except TypeError as exc:
+        return (TYPE_ERROR, 0, 0, str(exc).encode(), b"")
+    except (ValueError, OverflowError) as exc:
+        return (VALUE_ERROR, 0, 0, str(exc).encode(), b"")
+    if isinstance(res, Reply):
+        assert res.duplicate
+        return (DUPLICATE, res.seq, res.result, res.events, b"")
+    return (APPLIED, res.seq, res.result, res.events, encode_entry(res))
+
+
+def _odd_commands(rng: random.Random) -> list[bytes]:
+    """Encoded commands off the fast path, or not commands at all."""
+    place = commands.encode(Place(1, 0, 0, 0, 500, 3))
+    pm = commands.encode(PlaceMarket(2, 1, 0, 1, 4))
+    return [
+        b"",  # empty
+        b"\x02",  # too short
+        b"\xff\x01" + place[2:],  # unknown format version
+        b"\x02\xee" + place[2:],  # unknown type code
+        place[:-3],  # truncated
+        place + b"\x00",  # too long
+        place[:74] + b"\x02" + place[75:],  # a bool byte that is not 0 or 1
+        pm[:50] + b"\x07" + pm[51:],
+        b"\x01" + place[1:],  # format version 1: still read
+        commands.encode(Place(1, 0, 0, 7, 500, 3)),  # misuse: outcome 7
+        commands.encode(Place(1, 0, 5, 0, 500, 3)),  # misuse: side 5
+        commands.encode(Place(1, 99, 0, 0, 500, 3)),  # refused: no market 99
+        commands.encode(Place(1, 0, 0, 0, 510, 3)),  # refused: off the tick
+        commands.encode(Deposit(0, -5)),
+        commands.encode(CreateUser(name=f"user{rng.randrange(20)}")),  # taken?
+        commands.encode(CreateMarket(1000, 30)),  # a bad grid: misuse
+        commands.encode(CreateMarket(1000, 50, symbol=f"X{rng.randrange(3)}")),
+        commands.encode(Halt(rng.randrange(3))),
+        commands.encode(Resume(rng.randrange(3))),
+        commands.encode(Expire(0)),
+    ]
+
+
+def _stream(seed: int, n: int) -> list[tuple[bytes, bytes, int]]:
+    """(command bytes, key, now_ns) items: setup, then a random mix."""
+    rng = random.Random(seed)
+    body = random_commands(seed, n)
+    items: list[tuple[bytes, bytes, int]] = []
+    now = 1_700_000_000_000_000_000
+    for i, cmd in enumerate(setup_commands()):
+        items.append((commands.encode(cmd), f"s{i}".encode(), now))
+    used: list[bytes] = []
+    for i, cmd in enumerate(body):
+        raw = commands.encode(cmd)
+        if rng.random() < 0.08:
+            raw = rng.choice(_odd_commands(rng))
+        r = rng.random()
+        if r < 0.05 and used:
+            key = rng.choice(used[-40:])  # a retry, often within one batch
+        elif r < 0.1:
+            key = b""  # no dedup
+        else:
+            key = f"k{seed}-{i}".encode()
+            used.append(key)
+        # time mostly advances, sometimes repeats or goes back
+        now += rng.choice((0, 0, 1_000_000, 3_000_000, -2_000_000))
+        items.append((raw, key, now))
+    return items
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_apply_encoded_equals_apply_per_command(seed):
+    items = _stream(seed, 3_000)
+    window = (0, 50, 100_000)[seed % 3]  # small windows evict mid-stream
+    ref, fast = EngineRunner(window=window), EngineRunner(window=window)
+    want = [_reference(ref, *item) for item in items]
+    rng = random.Random(seed)
+    got: list[tuple] = []
+    at = 0
+    while at < len(items):
+        k = rng.choice((1, 2, 7, 64, 300, 1024))
+        got += fast.apply_encoded(items[at : at + k])
+        at += k
+    assert got == want
+    statuses = {o[0] for o in got}  # (TYPE_ERROR: the test below)
+    want_statuses = {APPLIED, MALFORMED, VALUE_ERROR}
+    assert statuses == (want_statuses | {DUPLICATE} if window else want_statuses)
+    for out in got:  # every entry decodes, and says what the outcome says
+        if out[0] == APPLIED:
+            e = decode_entry(out[4])
+            assert (e.seq, e.result, e.events) == out[1:4]
+    assert fast.seq == ref.seq and fast.last_ts == ref.last_ts
+    assert fast.window_keys() == ref.window_keys()
+    assert fast.engine.state_hash() == ref.engine.state_hash()
+    assert fast.snapshot(b"p") == ref.snapshot(b"p")
+
+
+def test_apply_encoded_checks_its_items_as_apply_does():
+    r = EngineRunner()
+    raw = commands.encode(Deposit(0, 5))
+    out = r.apply_encoded(
+        [
+            (raw, "text key", 1),  # type: ignore[list-item]
+            (raw, b"x" * 65, 1),
+            (raw, b"k", -1),
+            (raw, b"k", 2**63),
+            (commands.encode(CreateUser()), b"u", 5),
+            (raw, b"k", 7),
+            (bytearray(raw), b"k2", 8),  # (any bytes-like command, as decode)
+            (memoryview(raw), b"k3", 9),
+        ]
+    )
+    assert [o[0] for o in out] == [TYPE_ERROR, VALUE_ERROR, TYPE_ERROR] + [
+        VALUE_ERROR
+    ] + [APPLIED] * 4
+    assert r.seq == 4 and decode_entry(out[5][4]).command == commands.encode(
+        Deposit(0, 5, ts=7)
+    )
+
+
+# ------------------------------------------------------------------ engine
+
+
+def _xread_batch(seed: int, n: int, start_ms: int) -> list[tuple[bytes, list[bytes]]]:
+    """Command stream entries as XREAD returns them: the gateways' layout,
+    with odd layouts and malformed entries mixed in."""
+    rng = random.Random(seed)
+    out = []
+    ms, k = start_ms, 0
+    for raw, key, _now in _stream(seed, n):
+        if rng.random() < 0.7:
+            ms += 1
+            k = 0
+        else:
+            k += 1
+        sid = f"{ms}-{k}".encode()
+        g = rng.choice((b"gw-a", b"gw-b", b"gw-c", b""))
+        q = str(rng.randrange(1, 10**6)).encode()
+        r = rng.random()
+        if r < 0.9:
+            flat = [b"v", WIRE_VERSION, b"k", key, b"c", raw, b"g", g, b"q", q]
+        elif r < 0.92:  # same fields, another order (the general path)
+            flat = [b"k", key, b"v", WIRE_VERSION, b"c", raw, b"g", g, b"q", q]
+        elif r < 0.93:  # no key field
+            flat = [b"v", WIRE_VERSION, b"c", raw, b"g", g, b"q", q]
+        elif r < 0.94:  # an extra field
+            flat = [b"v", WIRE_VERSION, b"k", key, b"c", raw, b"g", g, b"q", q,
+                    b"x", b"y"]  # fmt: skip
+        elif r < 0.95:
+            flat = [b"v", b"9", b"k", key, b"c", raw, b"g", g, b"q", q]
+        elif r < 0.96:
+            flat = [b"v", WIRE_VERSION, b"k", b"x" * 65, b"c", raw, b"g", g,
+                    b"q", q]  # fmt: skip
+        elif r < 0.97:
+            bad_q = rng.choice((b"not a number", b"-5", b"%d" % (1 << 64)))
+            flat = [b"v", WIRE_VERSION, b"k", key, b"c", raw, b"g", g, b"q", bad_q]
+        elif r < 0.98:
+            flat = [b"junk", b"\x00" * 7]
+        elif r < 0.99:
+            flat = [b"v", WIRE_VERSION, b"k", key, b"x", raw, b"g", g, b"q", q]
+        else:
+            flat = [b"v", WIRE_VERSION, b"k", key, b"c", raw[:-1], b"g", g,
+                    b"q", q]  # fmt: skip
+        out.append((sid, flat))
+    return out
+
+
+def _md_reference(out: _Out) -> dict[int, list[bytes]]:
+    md: dict[int, list[bytes]] = {}
+    for ev in out.events:
+        for at in range(0, len(ev), 96):
+            mid = int.from_bytes(ev[at + 72 : at + 76], "little", signed=True)
+            if mid >= 0:
+                md.setdefault(mid, []).append(ev[at : at + 96])
+    return md
+
+
+def _joined(md: dict) -> dict:
+    return {m: b"".join(v) for m, v in md.items()}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_engine_batch_equals_one_entry_at_a_time(seed):
+    batch = _xread_batch(seed, 2_500, 1_700_000_000_000)
+    ref = RedisEngine(EngineConfig())
+    fast = RedisEngine(EngineConfig())
+    ref.runner, fast.runner = EngineRunner(), EngineRunner()
+    rng = random.Random(seed)
+    at = 0
+    while at < len(batch):
+        part = batch[at : at + rng.choice((1, 5, 100, 1024))]
+        at += len(part)
+        want, got = _Out(), _Out()
+        for sid, flat in part:
+            it = iter(flat)
+            ref._one(ref.runner, sid, dict(zip(it, it, strict=False)), want)
+        fast._apply_batch(fast.runner, part, got)
+        assert _joined(got.replies) == _joined(want.replies)
+        assert list(got.replies) == list(want.replies)
+        assert (got.first, b"".join(got.blobs), got.events) == (
+            want.first,
+            b"".join(want.blobs),
+            want.events,
+        )
+        if got.events:
+            assert _joined(_by_market(b"".join(got.events))) == _joined(
+                _md_reference(got)
+            )
+    assert fast.runner.seq == ref.runner.seq > 2_000
+    assert fast.runner.engine.state_hash() == ref.runner.engine.state_hash()
+    assert fast.runner.snapshot(b"p") == ref.runner.snapshot(b"p")
