@@ -459,15 +459,41 @@ async def book_at(
             (s,),
         )
     else:
+        last = await _last_command_at(store, _int("ts", ts), cp[0][0])
         rows = await store.fetch(
             "SELECT seq, first_event + n_events - 1 FROM commands "
-            "WHERE n_events > 0 AND ts <= ? ORDER BY seq DESC LIMIT 1",
-            (_int("ts", ts),),
+            "WHERE seq <= ? AND n_events > 0 AND ts IS NOT NULL "
+            "ORDER BY seq DESC LIMIT 1",
+            (last,),
         )
     if not rows:
         return BookAt(0, 0, [])
     cmd_seq, upto = rows[0]
     return BookAt(upto, cmd_seq, await _book_orders(store, mid, upto))
+
+
+async def _last_command_at(store: HistoryStore, ts: int, head: int) -> int:
+    """The last command seq (up to ``head``) such that every command up to it
+    that has a ``ts`` has one at or before ``ts`` (0: none).
+
+    A binary search on the primary key (``commands`` has no index on ``ts``:
+    it would cost every archived command an index entry), exact because the
+    commands' ``ts`` never goes backwards (docs/service.md, "Time"); about
+    ``log2(head)`` point reads.
+    """
+    lo, hi = 0, head  # the answer is in [lo, hi]
+    while lo < hi:
+        m = (lo + hi + 1) // 2
+        r = await store.fetch(
+            "SELECT ts FROM commands WHERE seq <= ? AND ts IS NOT NULL "
+            "ORDER BY seq DESC LIMIT 1",
+            (m,),
+        )
+        if not r or r[0][0] <= ts:
+            lo = m
+        else:
+            hi = m - 1
+    return lo
 
 
 async def _book_orders(store: HistoryStore, mid: int, upto: int) -> list[BookOrder]:

@@ -371,7 +371,9 @@ CREATE TABLE rejects (
 # cash for a buy, shares for a sell), so queries read them as before.  The
 # book at a past point is read from ``orders (mid, seq)`` and each order's
 # last change (``order_changes`` primary key), so ``order_changes`` needs no
-# index by market.
+# index by market.  ``commands`` loses its index on ``ts`` (one entry per
+# command): the commands' ``ts`` never goes backwards, so ``book_at(ts=)``
+# finds its command by a binary search on the primary key instead.
 _V2 = """
 ALTER TABLE orders ADD COLUMN locked BIGINT NOT NULL DEFAULT 0;
 UPDATE orders SET locked = COALESCE((SELECT l.d_locked FROM ledger l
@@ -383,6 +385,7 @@ DELETE FROM order_updates WHERE kind = 1;
 DROP INDEX order_updates_mid;
 ALTER TABLE order_updates RENAME TO order_changes;
 CREATE INDEX orders_mid ON orders (mid, seq);
+DROP INDEX commands_ts;
 
 -- every cash and share movement (as in version 1): the stored ones, and the
 -- lock of each accepted order
