@@ -73,11 +73,15 @@ def test_each_acceptance_is_one_orders_row():
     rows = Deriver().derive(d.entries, Checkpoint(0, 0)).rows
     assert rows["orders"]
     assert all(r[6] != 1 for r in rows["order_changes"])  # no ACCEPTED change
-    assert all(r[9] != 1 for r in rows["ledger_moves"])  # no ACCEPTED movement
+    # no ACCEPTED, CANCELED or AMENDED movement stored: they are derived
+    assert all(r[9] not in (1, 4, 8) for r in rows["ledger_moves"])
     updates = order_update_rows(rows)
     ledger = ledger_rows(rows)
     assert len(updates) == len(rows["order_changes"]) + len(rows["orders"])
-    assert len(ledger) == len(rows["ledger_moves"]) + len(rows["orders"])
+    moved = [c for c in rows["order_changes"] if c[6] == 8 or c[15]]
+    assert {c[6] for c in moved} == {4, 8}
+    assert all(c[15] == 0 for c in rows["order_changes"] if c[6] == 3)  # fills
+    assert len(ledger) == len(rows["ledger_moves"]) + len(rows["orders"]) + len(moved)
     by_seq = {r[0]: r for r in ledger if r[9] == 1}
     for o in rows["orders"]:
         oid, seq, uid, side, qty, locked = o[0], o[1], o[5], o[6], o[10], o[16]

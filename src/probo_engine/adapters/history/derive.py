@@ -32,7 +32,8 @@ ledger row with ``reason`` 0 on the order's last event.  Reconciliation
 
 An order's acceptance is one ``orders`` row, whose ``locked`` column is its
 lock: the database derives the accepted order update and the lock's ledger
-movement from it (the ``order_updates`` and ``ledger`` views of schema
+movement from it; likewise a cancel's or an amend's ledger movement from the
+``d_locked`` column of its ``order_changes`` row (the ``order_updates`` and ``ledger`` views of schema
 version 2), and :func:`ledger_rows` and :func:`order_update_rows` do the same
 for a batch's rows.
 """
@@ -162,14 +163,24 @@ def fee_unit(m: MarketConfig, price: int) -> int:
 
 def ledger_rows(rows: dict[str, list[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
     """Every ledger movement of a batch's ``rows`` (the ``ledger`` view):
-    the stored ``ledger_moves`` and the lock of each accepted order, in
-    ``(seq, idx)`` order.
+    the stored ``ledger_moves``, the lock of each accepted order and what
+    each cancel and amend moved between available and locked, in ``(seq,
+    idx)`` order.
 
     >>> order = (7, 3, 2, 0, 0, 1, 0, 0, 600, 600, 5, 0, 0, 0, 0, 0, 3030)
     >>> ledger_rows({"orders": [order], "ledger_moves": []})
     [(3, 0, 2, 0, 1, -1, 0, -3030, 3030, 1)]
     """
     out = list(rows.get("ledger_moves", ()))
+    for c in rows.get("order_changes", ()):
+        seq, _oid, cs, ts, mid, uid, kind, side, outcome = c[:9]
+        locked = c[15]
+        if kind == _AMENDED or locked:
+            if side == _BUY:
+                out.append((seq, 0, cs, ts, uid, -1, CASH, -locked, locked, kind))
+            else:
+                share = YES if outcome == 0 else NO
+                out.append((seq, 0, cs, ts, uid, mid, share, -locked, locked, kind))
     for o in rows.get("orders", ()):
         seq, cs, ts, mid, uid, side, outcome, locked = *o[1:8], o[16]
         if side == _BUY:
@@ -187,7 +198,7 @@ def order_update_rows(
     """Every order update of a batch's ``rows`` (the ``order_updates`` view):
     the stored ``order_changes`` and each order's acceptance, in ``(seq,
     oid)`` order."""
-    out = list(rows.get("order_changes", ()))
+    out = [c[:15] for c in rows.get("order_changes", ())]
     for o in rows.get("orders", ()):
         oid, seq, cs, ts, mid, uid, side, outcome, price, yes_price, qty = o[:11]
         out.append(
@@ -474,6 +485,7 @@ class Deriver:
                         taker.remaining,
                         fk,
                         0,
+                        0,
                     )
                 )
                 updates(
@@ -492,6 +504,7 @@ class Deriver:
                         q,
                         mk_left,
                         fk,
+                        0,
                         0,
                     )
                 )
@@ -520,7 +533,16 @@ class Deriver:
                     ledger((seq, 4, cs, ts, FEE_ACCOUNT, -1, CASH, fees, 0, kind))
             elif kind == _CANCELED:
                 m = markets.get(mid) or _no_market(mid, seq)
-                share = YES if outcome == 0 else NO
+                mine = taker is not None and taker.oid == oid
+                # what the cancel unlocks: a sell's shares, a resting buy's
+                # cash (an incoming buy's remainder is part of its lump); the
+                # ledger movement is derived from this column (schema v2)
+                if side != _BUY:
+                    unlock = qty
+                elif not mine:
+                    unlock = qty * (price + fee_unit(m, price))
+                else:
+                    unlock = 0
                 updates(
                     (
                         seq,
@@ -538,14 +560,9 @@ class Deriver:
                         0,
                         code,
                         0,
+                        -unlock,
                     )
                 )
-                mine = taker is not None and taker.oid == oid
-                if side != _BUY:
-                    ledger((seq, 0, cs, ts, uid, mid, share, qty, -qty, kind))
-                elif not mine:
-                    amt = qty * (price + fee_unit(m, price))
-                    ledger((seq, 0, cs, ts, uid, -1, CASH, amt, -amt, kind))
                 if taker is not None and mine:
                     taker.remaining -= qty
                     taker.last_seq = seq
@@ -591,6 +608,14 @@ class Deriver:
                 m = markets.get(mid) or _no_market(mid, seq)
                 old_price, old_qty, kept = price2, aux, code
                 yes_price = price if outcome == 0 else m.payout - price
+                # the lock moves by ``delta`` (cash for a buy, shares for a
+                # sell); the ledger movement is derived from it (schema v2)
+                if side == _BUY:
+                    new = qty * (price + fee_unit(m, price))
+                    old = old_qty * (old_price + fee_unit(m, old_price))
+                    delta = new - old
+                else:
+                    new = delta = qty - old_qty
                 updates(
                     (
                         seq,
@@ -608,17 +633,9 @@ class Deriver:
                         qty,
                         kept,
                         1 - kept,
+                        delta,
                     )
                 )
-                if side == _BUY:
-                    new = qty * (price + fee_unit(m, price))
-                    old = old_qty * (old_price + fee_unit(m, old_price))
-                    delta = new - old
-                    ledger((seq, 0, cs, ts, uid, -1, CASH, -delta, delta, kind))
-                else:
-                    new = delta = qty - old_qty
-                    share = YES if outcome == 0 else NO
-                    ledger((seq, 0, cs, ts, uid, mid, share, -delta, delta, kind))
                 if not kept:  # it re-enters the book and may take liquidity
                     taker = _Taker(oid, uid, mid, side, outcome, price)
                     taker.yes_price, taker.remaining = yes_price, qty
