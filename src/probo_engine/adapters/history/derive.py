@@ -31,11 +31,11 @@ ledger row with ``reason`` 0 on the order's last event.  Reconciliation
 (:mod:`.reconcile`) checks these rules against the engine itself.
 
 An order's acceptance is one ``orders`` row, whose ``locked`` column is its
-lock: the database derives the accepted order update and the lock's ledger
-movement from it; likewise a cancel's or an amend's ledger movement from the
-``d_locked`` column of its ``order_changes`` row (the ``order_updates`` and ``ledger`` views of schema
-version 2), and :func:`ledger_rows` and :func:`order_update_rows` do the same
-for a batch's rows.
+lock, and a cancel or an amend one ``order_changes`` row, whose ``d_locked``
+column is the lock's change: the database derives the accepted order update
+and those ledger movements from them (the ``order_updates`` and ``ledger``
+views of schema version 2), and :func:`ledger_rows` and
+:func:`order_update_rows` do the same for a batch's rows.
 """
 
 from __future__ import annotations

@@ -363,19 +363,19 @@ CREATE TABLE rejects (
 );
 """
 
-# Version 2: an order's acceptance is written once, in its ``orders`` row,
-# instead of three times (the row, an ``order_updates`` row and a ``ledger``
-# row), and a cancel or an amend once, in its ``order_changes`` row (whose
-# new ``d_locked`` column is the lock's change), instead of twice: the
-# tables the archiver writes lose about a quarter of their rows.  ``order_updates`` and ``ledger`` become views that give
-# exactly the rows they had (the accepted state and the lock derived from the
-# ``orders`` row, whose new ``locked`` column is the amount the order locked:
-# cash for a buy, shares for a sell), so queries read them as before.  The
-# book at a past point is read from ``orders (mid, seq)`` and each order's
-# last change (``order_changes`` primary key), so ``order_changes`` needs no
-# index by market.  ``commands`` loses its index on ``ts`` (one entry per
-# command): the commands' ``ts`` never goes backwards, so ``book_at(ts=)``
-# finds its command by a binary search on the primary key instead.
+# Version 2: an order's acceptance is written once, in its ``orders`` row
+# (new column ``locked``: what it locked, cash for a buy, shares for a sell),
+# instead of three times (that row, an ``order_updates`` row and a ``ledger``
+# row); a cancel or an amend once, in its ``order_changes`` row (new column
+# ``d_locked``: the lock's change), instead of twice.  The tables the
+# archiver writes lose about a quarter of their rows.  ``order_updates`` and
+# ``ledger`` become views that give exactly the rows they had, so queries
+# read them as before.  The book at a past point is read from ``orders (mid,
+# seq)`` and each order's last change (``order_changes`` primary key), so
+# ``order_changes`` needs no index by market.  ``commands`` loses its index
+# on ``ts`` (one entry per command): the commands' ``ts`` never goes
+# backwards, so ``book_at(ts=)`` finds its command by a binary search on the
+# primary key instead.
 _V2 = """
 ALTER TABLE orders ADD COLUMN locked BIGINT NOT NULL DEFAULT 0;
 UPDATE orders SET locked = COALESCE((SELECT l.d_locked FROM ledger l
