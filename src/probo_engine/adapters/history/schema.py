@@ -393,6 +393,9 @@ DELETE FROM order_updates WHERE kind = 1;
 DROP INDEX order_updates_mid;
 ALTER TABLE order_updates RENAME TO order_changes;
 CREATE INDEX orders_mid ON orders (mid, seq);
+-- a user's cancels and amends that moved a lock: their ledger rows
+CREATE INDEX order_changes_moved ON order_changes (uid, seq)
+    WHERE kind = 8 OR d_locked <> 0;
 DROP INDEX commands_ts;
 
 -- every cash and share movement (as in version 1): the stored ones, the
