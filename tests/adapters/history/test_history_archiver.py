@@ -303,6 +303,40 @@ def test_a_batch_that_does_not_follow_the_checkpoint_changes_nothing(store_url, 
     asyncio.run(main())
 
 
+def test_two_stores_racing_for_one_checkpoint_write_once(store_url, driver):
+    # Two archivers on one database writing the same batch at the same time:
+    # one commits, the other is refused (PostgreSQL: its checkpoint UPDATE
+    # waits for the first's row lock, then matches no row), rows stored once.
+    entries = driver.entries[:400]
+
+    async def main() -> None:
+        a = await open_store(store_url)
+        b = await open_store(store_url)
+        try:
+            batch = Deriver().derive(entries, Checkpoint(0, 0))
+            for _ in a.prepare(batch):
+                pass
+            got = await asyncio.gather(
+                a.write(batch), b.write(batch), return_exceptions=True
+            )
+            assert sorted(type(g).__name__ for g in got) == [
+                "CheckpointConflictError",
+                "NoneType",
+            ]
+            assert await a.checkpoint() == batch.upto
+            assert await _counts(b) == {t.name: len(batch.rows[t.name]) for t in TABLES}
+            nxt = Deriver(await b.load_markets()).derive(
+                driver.entries[400:500], batch.upto
+            )
+            await b.write(nxt)  # the loser goes on from the checkpoint
+            assert await a.checkpoint() == nxt.upto
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+
+
 def test_rows_written_twice_are_stored_once(store_url, driver):
     entries = driver.entries[:500]
 
