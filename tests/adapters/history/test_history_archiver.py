@@ -303,6 +303,40 @@ def test_a_batch_that_does_not_follow_the_checkpoint_changes_nothing(store_url, 
     asyncio.run(main())
 
 
+def test_two_stores_racing_for_one_checkpoint_write_once(store_url, driver):
+    # Two archivers on one database writing the same batch at the same time:
+    # one commits, the other is refused (PostgreSQL: its checkpoint UPDATE
+    # waits for the first's row lock, then matches no row), rows stored once.
+    entries = driver.entries[:400]
+
+    async def main() -> None:
+        a = await open_store(store_url)
+        b = await open_store(store_url)
+        try:
+            batch = Deriver().derive(entries, Checkpoint(0, 0))
+            for _ in a.prepare(batch):
+                pass
+            got = await asyncio.gather(
+                a.write(batch), b.write(batch), return_exceptions=True
+            )
+            assert sorted(type(g).__name__ for g in got) == [
+                "CheckpointConflictError",
+                "NoneType",
+            ]
+            assert await a.checkpoint() == batch.upto
+            assert await _counts(b) == {t.name: len(batch.rows[t.name]) for t in TABLES}
+            nxt = Deriver(await b.load_markets()).derive(
+                driver.entries[400:500], batch.upto
+            )
+            await b.write(nxt)  # the loser goes on from the checkpoint
+            assert await a.checkpoint() == nxt.upto
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+
+
 def test_rows_written_twice_are_stored_once(store_url, driver):
     entries = driver.entries[:500]
 
@@ -373,7 +407,7 @@ def test_reconcile_reports_what_was_lost_or_changed(store_url, driver):
         try:
             await Archiver(store, log).run(until=head)
             assert await reconcile(store, driver.engine, head) == []
-            # lose one ledger movement, one order update and one command
+            # lose one ledger movement, one order change and one command
             uid, seq, idx = (
                 await store.fetch(
                     "SELECT uid, seq, idx FROM ledger WHERE uid >= 0 AND reason = 3 "
@@ -381,15 +415,16 @@ def test_reconcile_reports_what_was_lost_or_changed(store_url, driver):
                 )
             )[0]
             (oid_row,) = await store.fetch(
-                "SELECT u.seq, u.oid, u.mid FROM order_updates u WHERE u.kind = 1 "
-                "AND u.remaining > 0 ORDER BY u.seq DESC LIMIT 1"
+                "SELECT c.seq, c.oid, c.mid FROM order_changes c WHERE c.remaining > 0 "
+                "AND c.seq = (SELECT MAX(x.seq) FROM order_changes x "
+                "WHERE x.oid = c.oid) ORDER BY c.seq DESC LIMIT 1"
             )
             await _execute(
-                store, f"DELETE FROM ledger WHERE seq = {seq} AND idx = {idx}"
+                store, f"DELETE FROM ledger_moves WHERE seq = {seq} AND idx = {idx}"
             )
             await _execute(
                 store,
-                f"DELETE FROM order_updates WHERE seq = {oid_row[0]} "
+                f"DELETE FROM order_changes WHERE seq = {oid_row[0]} "
                 f"AND oid = {oid_row[1]}",
             )
             await _execute(store, "DELETE FROM commands WHERE seq = 5")
@@ -545,7 +580,7 @@ def test_postgres_rows_encoded_ahead_are_the_rows_asyncpg_writes(pg_dsn, driver)
             batch = Deriver().derive(driver.entries[:300], Checkpoint(0, 0))
             for _ in store.prepare(batch):
                 pass
-            assert set(batch.encoded) >= {"ledger", "order_updates", "orders"}
+            assert set(batch.encoded) >= {"ledger_moves", "order_changes", "orders"}
             conn = await store._writer_conn()  # type: ignore[attr-defined]
             await conn.execute("UPDATE checkpoint SET cmd_seq = 0, event_seq = 0")
             counts = await _counts(store)
@@ -560,7 +595,7 @@ def test_postgres_rows_encoded_ahead_are_the_rows_asyncpg_writes(pg_dsn, driver)
             bad.rows["rejects"][0] = (*r0[:6], 99_999, *r0[7:])  # code: SMALLINT
             for _ in store.prepare(bad):
                 pass
-            assert "rejects" not in bad.encoded and "ledger" in bad.encoded
+            assert "rejects" not in bad.encoded and "ledger_moves" in bad.encoded
             store.encode_ahead = False  # type: ignore[attr-defined]
             again = Deriver().derive(driver.entries[:300], Checkpoint(0, 0))
             assert list(store.prepare(again)) == [] and again.encoded == {}

@@ -7,6 +7,7 @@ import sys
 from contextlib import closing
 
 from probo_engine.adapters.history.__main__ import main
+from probo_engine.adapters.history.schema import SCHEMA_VERSION
 
 
 def test_importing_history_loads_no_database_driver():
@@ -26,7 +27,7 @@ def test_cli_migrate_then_status(tmp_path, capsys):
     assert main(["status", url]) == 1
     assert "no such file" in capsys.readouterr().err
     assert main(["migrate", url]) == 0
-    assert "schema version 1" in capsys.readouterr().out
+    assert f"schema version {SCHEMA_VERSION}" in capsys.readouterr().out
     assert main(["status", url]) == 0
     out = capsys.readouterr().out
     assert "checkpoint: command 0, event 0" in out and "ledger" in out

@@ -11,7 +11,13 @@ from history_streams import drive
 
 from probo_engine import commands as C
 from probo_engine.adapters.history import Checkpoint, DeriveError, Deriver
-from probo_engine.adapters.history.derive import Batch, MarketConfig, fee_unit
+from probo_engine.adapters.history.derive import (
+    Batch,
+    MarketConfig,
+    fee_unit,
+    ledger_rows,
+    order_update_rows,
+)
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -22,7 +28,8 @@ def test_ledger_sums_to_the_engines_balances(seed):
     d.apply(C.Resolve(3, 3700, late))
     batch = Deriver().derive(d.entries, Checkpoint(0, 0))
     total: dict[tuple[int, int, int], list[int]] = defaultdict(lambda: [0, 0])
-    for _seq, _idx, _cs, _ts, uid, mid, asset, da, dl, _reason in batch.rows["ledger"]:
+    ledger = ledger_rows(batch.rows)  # the stored movements and the orders' locks
+    for _seq, _idx, _cs, _ts, uid, mid, asset, da, dl, _reason in ledger:
         total[(uid, mid, asset)][0] += da
         total[(uid, mid, asset)][1] += dl
     eng = d.engine
@@ -36,7 +43,7 @@ def test_ledger_sums_to_the_engines_balances(seed):
     assert tuple(total.pop((-1, -1, 0))) == (eng.fees(), 0)
     assert all(v == [0, 0] for v in total.values())
     # the stream exercised what the rules are about
-    reasons = {r[9] for r in batch.rows["ledger"]}
+    reasons = {r[9] for r in ledger}
     assert {0, 1, 3, 4, 7, 8, 9, 10} <= reasons
     assert any(r[18] < 0 for r in batch.rows["fills"])  # a maker rebate
     assert {r[4] for r in batch.rows["fills"]} == {0, 1, 2}  # every fill kind
@@ -57,6 +64,33 @@ def test_batch_boundaries_do_not_change_the_rows():
         cp, markets, at = b.upto, der.markets, at + n
     assert cp == whole.upto
     assert dict(rows) == whole.rows
+
+
+def test_each_acceptance_is_one_orders_row():
+    # Schema v2: an accepted order is stored once; its order update and its
+    # lock are derived from the orders row (the database's views do the same).
+    d = drive(5, 1500)
+    rows = Deriver().derive(d.entries, Checkpoint(0, 0)).rows
+    assert rows["orders"]
+    assert all(r[6] != 1 for r in rows["order_changes"])  # no ACCEPTED change
+    # no ACCEPTED, CANCELED or AMENDED movement stored: they are derived
+    assert all(r[9] not in (1, 4, 8) for r in rows["ledger_moves"])
+    updates = order_update_rows(rows)
+    ledger = ledger_rows(rows)
+    assert len(updates) == len(rows["order_changes"]) + len(rows["orders"])
+    moved = [c for c in rows["order_changes"] if c[6] == 8 or c[15]]
+    assert {c[6] for c in moved} == {4, 8}
+    assert all(c[15] == 0 for c in rows["order_changes"] if c[6] == 3)  # fills
+    assert len(ledger) == len(rows["ledger_moves"]) + len(rows["orders"]) + len(moved)
+    by_seq = {r[0]: r for r in ledger if r[9] == 1}
+    for o in rows["orders"]:
+        oid, seq, uid, side, qty, locked = o[0], o[1], o[5], o[6], o[10], o[16]
+        assert locked > 0
+        if side == 1:
+            assert locked == qty  # a sell locks its shares
+        lock = by_seq[seq]
+        assert (lock[4], lock[7], lock[8]) == (uid, -locked, locked)
+        assert (seq, oid) in {(u[0], u[1]) for u in updates if u[6] == 1}
 
 
 def test_a_failed_derive_leaves_the_deriver_unchanged():

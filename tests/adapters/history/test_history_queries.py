@@ -203,6 +203,17 @@ def test_book_at_any_past_seq_or_time_is_the_engines_book(store_url):
                 for mid in range(len(d.books[last])):
                     book = await Q.book_at(store, mid, ts=ts)
                     assert [tuple(o) for o in book.orders] == d.books[last][mid]
+            # times between commands' (book_at(ts=) searches the commands by seq)
+            stamps = sorted(d.by_ts)
+            for ts in rng.sample(stamps, 10):
+                between = ts + 1
+                if between in d.by_ts:
+                    continue
+                last = d.by_ts[max(t for t in stamps if t <= between)]
+                book = await Q.book_at(store, 0, ts=between)
+                assert book.seq == last
+                assert [tuple(o) for o in book.orders] == d.books[last][0]
+            assert (await Q.book_at(store, 0, ts=stamps[0] - 1)).seq == 0
             # depth() agrees with the engine's own depth now
             for mid in range(4):
                 book = await Q.book_at(store, mid, seq=d.n_events)

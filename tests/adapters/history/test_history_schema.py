@@ -152,3 +152,73 @@ def test_a_failing_migration_changes_nothing(store_url, monkeypatch):
         assert await _raw_fetch(store_url, sql) == []  # rolled back with the rest
 
     asyncio.run(main())
+
+
+def test_migration_2_keeps_every_row_of_a_version_1_database(store_url):
+    # A database written by the version-1 archiver (an order's acceptance in
+    # orders, order_updates and ledger) migrated to version 2: the stored
+    # tables hold what the version-2 archiver writes, the order_updates and
+    # ledger views give back every version-1 row, reconciliation is exact.
+    from history_streams import drive
+
+    from probo_engine.adapters.history import Checkpoint, Deriver, reconcile
+    from probo_engine.adapters.history.derive import ledger_rows, order_update_rows
+    from probo_engine.adapters.history.schema import MIGRATIONS, VERSION_TABLE
+
+    d = drive(21, 1200)
+    batch = Deriver().derive(d.entries, Checkpoint(0, 0))
+    rows = batch.rows
+    v1 = {
+        **rows,
+        "orders": [r[:16] for r in rows["orders"]],
+        "order_updates": order_update_rows(rows),
+        "ledger": ledger_rows(rows),
+    }
+    del v1["order_changes"], v1["ledger_moves"]
+    setup = [VERSION_TABLE, *statements(MIGRATIONS[1])]
+    setup.append("INSERT INTO schema_version VALUES (1, 'v1')")
+    cp = f"UPDATE checkpoint SET cmd_seq = {batch.upto[0]}, event_seq = {batch.upto[1]}"
+
+    async def write_v1() -> None:
+        path = sqlite_path(store_url)
+        if path is not None:
+            with closing(sqlite3.connect(path)) as db, db:
+                for stmt in setup:
+                    db.execute(stmt)
+                for name, r in v1.items():
+                    if r:
+                        marks = ", ".join("?" * len(r[0]))
+                        db.executemany(f"INSERT INTO {name} VALUES ({marks})", r)
+                db.execute(cp)
+            return
+        import asyncpg
+
+        conn = await asyncpg.connect(store_url)
+        try:
+            async with conn.transaction():
+                for stmt in setup:
+                    await conn.execute(stmt)
+                for name, r in v1.items():
+                    if r:
+                        await conn.copy_records_to_table(name, records=r)
+                await conn.execute(cp)
+        finally:
+            await conn.close()
+
+    async def main() -> None:
+        await write_v1()
+        store = await open_store(store_url)
+        try:
+            assert await store.schema_version() == SCHEMA_VERSION
+            for t in TABLES:
+                got = await store.fetch(f"SELECT {', '.join(t.columns)} FROM {t.name}")
+                assert sorted(map(tuple, got)) == sorted(rows[t.name]), t.name
+            for view, cols in (("order_updates", 15), ("ledger", 10)):
+                got = await store.fetch(f"SELECT * FROM {view}")
+                assert all(len(r) == cols for r in got)
+                assert sorted(map(tuple, got)) == sorted(v1[view]), view
+            assert await reconcile(store, d.engine, batch.upto.cmd_seq) == []
+        finally:
+            await store.close()
+
+    asyncio.run(main())

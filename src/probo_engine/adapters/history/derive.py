@@ -29,6 +29,13 @@ The incoming buy's lock is settled as one amount: once its events are over,
 what exceeds ``rest * (price + fee_unit)`` returns to available cash, as a
 ledger row with ``reason`` 0 on the order's last event.  Reconciliation
 (:mod:`.reconcile`) checks these rules against the engine itself.
+
+An order's acceptance is one ``orders`` row, whose ``locked`` column is its
+lock, and a cancel or an amend one ``order_changes`` row, whose ``d_locked``
+column is the lock's change: the database derives the accepted order update
+and those ledger movements from them (the ``order_updates`` and ``ledger``
+views of schema version 2), and :func:`ledger_rows` and
+:func:`order_update_rows` do the same for a batch's rows.
 """
 
 from __future__ import annotations
@@ -53,6 +60,8 @@ __all__ = [
     "Deriver",
     "MarketConfig",
     "fee_unit",
+    "ledger_rows",
+    "order_update_rows",
 ]
 
 # EventKind and FillKind values (docs/semantics.md), as plain ints for speed.
@@ -150,6 +159,54 @@ def fee_unit(m: MarketConfig, price: int) -> int:
     u = m.payout
     g = price * (u - price) if 2 * price <= u else (u // 2) * (u - u // 2)
     return -(-r * g // (u * 10000))
+
+
+def ledger_rows(rows: dict[str, list[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
+    """Every ledger movement of a batch's ``rows`` (the ``ledger`` view):
+    the stored ``ledger_moves``, the lock of each accepted order and what
+    each cancel and amend moved between available and locked, in ``(seq,
+    idx)`` order.
+
+    >>> order = (7, 3, 2, 0, 0, 1, 0, 0, 600, 600, 5, 0, 0, 0, 0, 0, 3030)
+    >>> ledger_rows({"orders": [order], "ledger_moves": []})
+    [(3, 0, 2, 0, 1, -1, 0, -3030, 3030, 1)]
+    """
+    out = list(rows.get("ledger_moves", ()))
+    for c in rows.get("order_changes", ()):
+        seq, _oid, cs, ts, mid, uid, kind, side, outcome = c[:9]
+        locked = c[15]
+        if kind == _AMENDED or locked:
+            if side == _BUY:
+                out.append((seq, 0, cs, ts, uid, -1, CASH, -locked, locked, kind))
+            else:
+                share = YES if outcome == 0 else NO
+                out.append((seq, 0, cs, ts, uid, mid, share, -locked, locked, kind))
+    for o in rows.get("orders", ()):
+        seq, cs, ts, mid, uid, side, outcome, locked = *o[1:8], o[16]
+        if side == _BUY:
+            out.append((seq, 0, cs, ts, uid, -1, CASH, -locked, locked, _ACCEPTED))
+        else:
+            share = YES if outcome == 0 else NO
+            out.append((seq, 0, cs, ts, uid, mid, share, -locked, locked, _ACCEPTED))
+    out.sort(key=lambda r: (r[0], r[1]))
+    return out
+
+
+def order_update_rows(
+    rows: dict[str, list[tuple[Any, ...]]],
+) -> list[tuple[Any, ...]]:
+    """Every order update of a batch's ``rows`` (the ``order_updates`` view):
+    the stored ``order_changes`` and each order's acceptance, in ``(seq,
+    oid)`` order."""
+    out = [c[:15] for c in rows.get("order_changes", ())]
+    for o in rows.get("orders", ()):
+        oid, seq, cs, ts, mid, uid, side, outcome, price, yes_price, qty = o[:11]
+        out.append(
+            (seq, oid, cs, ts, mid, uid, _ACCEPTED, side, outcome, price, yes_price)
+            + (qty, qty, 0, 1)
+        )
+    out.sort(key=lambda r: (r[0], r[1]))
+    return out
 
 
 @dataclass
@@ -255,9 +312,9 @@ class Deriver:
             "markets": [],
             "market_status": [],
             "orders": [],
-            "order_updates": [],
+            "order_changes": [],
             "fills": [],
-            "ledger": [],
+            "ledger_moves": [],
             "rejects": [],
         }
         cmd_seq, ev_seq = after
@@ -349,8 +406,8 @@ class Deriver:
         markets: dict[int, MarketConfig],
         out: dict[str, list[tuple[Any, ...]]],
     ) -> None:
-        ledger = out["ledger"].append
-        updates = out["order_updates"].append
+        ledger = out["ledger_moves"].append
+        updates = out["order_changes"].append
         taker: _Taker | None = None
 
         for (
@@ -428,6 +485,7 @@ class Deriver:
                         taker.remaining,
                         fk,
                         0,
+                        0,
                     )
                 )
                 updates(
@@ -446,6 +504,7 @@ class Deriver:
                         q,
                         mk_left,
                         fk,
+                        0,
                         0,
                     )
                 )
@@ -474,7 +533,16 @@ class Deriver:
                     ledger((seq, 4, cs, ts, FEE_ACCOUNT, -1, CASH, fees, 0, kind))
             elif kind == _CANCELED:
                 m = markets.get(mid) or _no_market(mid, seq)
-                share = YES if outcome == 0 else NO
+                mine = taker is not None and taker.oid == oid
+                # what the cancel unlocks: a sell's shares, a resting buy's
+                # cash (an incoming buy's remainder is part of its lump); the
+                # ledger movement is derived from this column (schema v2)
+                if side != _BUY:
+                    unlock = qty
+                elif not mine:
+                    unlock = qty * (price + fee_unit(m, price))
+                else:
+                    unlock = 0
                 updates(
                     (
                         seq,
@@ -492,20 +560,24 @@ class Deriver:
                         0,
                         code,
                         0,
+                        -unlock,
                     )
                 )
-                mine = taker is not None and taker.oid == oid
-                if side != _BUY:
-                    ledger((seq, 0, cs, ts, uid, mid, share, qty, -qty, kind))
-                elif not mine:
-                    amt = qty * (price + fee_unit(m, price))
-                    ledger((seq, 0, cs, ts, uid, -1, CASH, amt, -amt, kind))
                 if taker is not None and mine:
                     taker.remaining -= qty
                     taker.last_seq = seq
             elif kind == _ACCEPTED:
                 m = markets.get(mid) or _no_market(mid, seq)
                 is_market = (aux >> 2) & 1
+                # The order as accepted, and what it locked (cash for a buy,
+                # shares for a sell): its accepted order update and ledger
+                # movement are derived from this row (views of schema v2).
+                if side == _BUY:
+                    lock = qty * (price + fee_unit(m, price))
+                    if is_market and 0 < max_cost < lock:
+                        lock = max_cost
+                else:
+                    lock = qty
                 out["orders"].append(
                     (
                         oid,
@@ -524,43 +596,26 @@ class Deriver:
                         oid2,
                         (aux >> 1) & 1,
                         is_market,
-                    )
-                )
-                updates(
-                    (
-                        seq,
-                        oid,
-                        cs,
-                        ts,
-                        mid,
-                        uid,
-                        kind,
-                        side,
-                        outcome,
-                        price,
-                        price2,
-                        qty,
-                        qty,
-                        0,
-                        1,
+                        lock,
                     )
                 )
                 taker = _Taker(oid, uid, mid, side, outcome, price)
                 taker.yes_price, taker.remaining = price2, qty
                 taker.last_seq, taker.ts = seq, ts
                 if side == _BUY:
-                    lock = qty * (price + fee_unit(m, price))
-                    if is_market and 0 < max_cost < lock:
-                        lock = max_cost
                     taker.lump = lock
-                    ledger((seq, 0, cs, ts, uid, -1, CASH, -lock, lock, kind))
-                else:
-                    share = YES if outcome == 0 else NO
-                    ledger((seq, 0, cs, ts, uid, mid, share, -qty, qty, kind))
             elif kind == _AMENDED:
                 m = markets.get(mid) or _no_market(mid, seq)
                 old_price, old_qty, kept = price2, aux, code
                 yes_price = price if outcome == 0 else m.payout - price
+                # the lock moves by ``delta`` (cash for a buy, shares for a
+                # sell); the ledger movement is derived from it (schema v2)
+                if side == _BUY:
+                    new = qty * (price + fee_unit(m, price))
+                    old = old_qty * (old_price + fee_unit(m, old_price))
+                    delta = new - old
+                else:
+                    new = delta = qty - old_qty
                 updates(
                     (
                         seq,
@@ -578,17 +633,9 @@ class Deriver:
                         qty,
                         kept,
                         1 - kept,
+                        delta,
                     )
                 )
-                if side == _BUY:
-                    new = qty * (price + fee_unit(m, price))
-                    old = old_qty * (old_price + fee_unit(m, old_price))
-                    delta = new - old
-                    ledger((seq, 0, cs, ts, uid, -1, CASH, -delta, delta, kind))
-                else:
-                    new = delta = qty - old_qty
-                    share = YES if outcome == 0 else NO
-                    ledger((seq, 0, cs, ts, uid, mid, share, -delta, delta, kind))
                 if not kept:  # it re-enters the book and may take liquidity
                     taker = _Taker(oid, uid, mid, side, outcome, price)
                     taker.yes_price, taker.remaining = yes_price, qty

@@ -8,14 +8,19 @@ A batch is written in one transaction on one writer connection:
    twice;
 2. each table's rows are ``COPY``-ed (``copy_records_to_table``).  Because
    of 1, none of the batch's keys can be in the tables already, so they are
-   copied straight into the tables, inside a savepoint.  Should a key be
-   there anyway (someone moved the checkpoint back by hand), the copy fails
-   on the primary key, the savepoint is rolled back and the batch takes the
-   idempotent path: ``COPY`` into a temporary staging table, then ``INSERT
-   INTO t SELECT ... FROM stage ON CONFLICT DO NOTHING``.  Set
+   copied straight into the tables.  Should a key be there anyway (someone
+   moved the checkpoint back by hand), the copy fails on the primary key,
+   the transaction is rolled back and the batch is written again in one
+   that takes the idempotent path: ``COPY`` into a temporary staging table,
+   then ``INSERT INTO t SELECT ... FROM stage ON CONFLICT DO NOTHING``.  Set
    :attr:`PostgresStore.direct_copy` to False to always take that path (it
    is about half as fast: the merge is an insert of its own);
 3. the checkpoint row is set to the batch's end, and the transaction commits.
+
+On the direct path, 1 and the move of 3 are one statement sent with
+``BEGIN`` (``UPDATE checkpoint ... WHERE`` it is the batch's start: the row
+is locked and checked at once), so a batch is ``2 +`` (tables with rows)
+round trips.
 
 The rows of the all-integer tables are normally encoded before the write
 (:meth:`PostgresStore.prepare`, which the archiver runs while the previous
@@ -318,29 +323,8 @@ class PostgresStore:
     async def write(self, batch: Batch) -> None:
         conn = await self._writer_conn()
         try:
-            async with conn.transaction():
-                row = await conn.fetchrow(
-                    "SELECT cmd_seq, event_seq FROM checkpoint WHERE id = 1 FOR UPDATE"
-                )
-                if (row[0], row[1]) != tuple(batch.after):
-                    raise CheckpointConflictError(
-                        f"the store's checkpoint is {(row[0], row[1])}, the batch "
-                        f"follows {tuple(batch.after)}"
-                    )
-                merge = not self.direct_copy
-                if not merge:
-                    try:
-                        async with conn.transaction():  # a savepoint
-                            await self._copy(conn, batch, staged=False)
-                    except self._pg.UniqueViolationError:
-                        merge = True  # rows past the checkpoint exist: merge
-                        self.fallbacks += 1
-                if merge:
-                    await self._copy(conn, batch, staged=True)
-                await conn.execute(
-                    "UPDATE checkpoint SET cmd_seq = $1, event_seq = $2 WHERE id = 1",
-                    *batch.upto,
-                )
+            if not (self.direct_copy and await self._write_direct(conn, batch)):
+                await self._write_merged(conn, batch)
         except self._errors as exc:
             await self._drop_writer()
             raise self._unavailable(exc) from exc
@@ -348,6 +332,54 @@ class PostgresStore:
             if conn.is_in_transaction() or conn.is_closed():
                 await self._drop_writer()
             raise
+
+    async def _write_direct(self, conn: Any, batch: Batch) -> bool:
+        """COPY the rows straight into the tables; False (nothing written) if
+        a key was there already."""
+        (c0, e0), (c1, e1) = batch.after, batch.upto
+        # One round trip opens the transaction and moves the checkpoint, if
+        # it is the batch's starting point; that locks its row until COMMIT
+        # as SELECT ... FOR UPDATE would (an archiver racing on the same
+        # database waits, then finds the checkpoint moved: UPDATE 0).  The
+        # values are ints formatted with int(): the simple query protocol
+        # (several statements) takes no parameters.
+        status = await conn.execute(
+            f"BEGIN; UPDATE checkpoint SET cmd_seq = {int(c1)}, "
+            f"event_seq = {int(e1)} WHERE id = 1 AND cmd_seq = {int(c0)} "
+            f"AND event_seq = {int(e0)}"
+        )
+        if status != "UPDATE 1":
+            row = await conn.fetchrow("SELECT cmd_seq, event_seq FROM checkpoint")
+            await conn.execute("ROLLBACK")
+            raise CheckpointConflictError(
+                f"the store's checkpoint is {(row[0], row[1])}, the batch "
+                f"follows {tuple(batch.after)}"
+            )
+        try:
+            await self._copy(conn, batch, staged=False)
+        except self._pg.UniqueViolationError:
+            await conn.execute("ROLLBACK")  # rows past the checkpoint exist
+            self.fallbacks += 1
+            return False
+        await conn.execute("COMMIT")
+        return True
+
+    async def _write_merged(self, conn: Any, batch: Batch) -> None:
+        """The idempotent path: COPY into staging, INSERT ... ON CONFLICT."""
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT cmd_seq, event_seq FROM checkpoint WHERE id = 1 FOR UPDATE"
+            )
+            if (row[0], row[1]) != tuple(batch.after):
+                raise CheckpointConflictError(
+                    f"the store's checkpoint is {(row[0], row[1])}, the batch "
+                    f"follows {tuple(batch.after)}"
+                )
+            await self._copy(conn, batch, staged=True)
+            await conn.execute(
+                "UPDATE checkpoint SET cmd_seq = $1, event_seq = $2 WHERE id = 1",
+                *batch.upto,
+            )
 
     async def _copy(self, conn: Any, batch: Batch, *, staged: bool) -> None:
         for t in TABLES:

@@ -441,7 +441,8 @@ async def book_at(
     of a match), or after the last command with ``ts`` at or before ``ts``.
     Raises ``ValueError`` for a ``seq`` not archived yet.
 
-    Complexity: one scan of the market's order updates up to that point.
+    Complexity: one scan of the market's orders accepted by then (an index),
+    with an index lookup of each one's last change.
     """
     mid = _int("market", market)
     if (seq is None) == (ts is None):
@@ -458,10 +459,12 @@ async def book_at(
             (s,),
         )
     else:
+        last = await _last_command_at(store, _int("ts", ts), cp[0][0])
         rows = await store.fetch(
             "SELECT seq, first_event + n_events - 1 FROM commands "
-            "WHERE n_events > 0 AND ts <= ? ORDER BY seq DESC LIMIT 1",
-            (_int("ts", ts),),
+            "WHERE seq <= ? AND n_events > 0 AND ts IS NOT NULL "
+            "ORDER BY seq DESC LIMIT 1",
+            (last,),
         )
     if not rows:
         return BookAt(0, 0, [])
@@ -469,16 +472,43 @@ async def book_at(
     return BookAt(upto, cmd_seq, await _book_orders(store, mid, upto))
 
 
+async def _last_command_at(store: HistoryStore, ts: int, head: int) -> int:
+    """The last command seq (up to ``head``) such that every command up to it
+    that has a ``ts`` has one at or before ``ts`` (0: none).
+
+    A binary search on the primary key (``commands`` has no index on ``ts``:
+    it would cost every archived command an index entry), exact because the
+    commands' ``ts`` never goes backwards (docs/service.md, "Time"); about
+    ``log2(head)`` point reads.
+    """
+    lo, hi = 0, head  # the answer is in [lo, hi]
+    while lo < hi:
+        m = (lo + hi + 1) // 2
+        r = await store.fetch(
+            "SELECT ts FROM commands WHERE seq <= ? AND ts IS NOT NULL "
+            "ORDER BY seq DESC LIMIT 1",
+            (m,),
+        )
+        if not r or r[0][0] <= ts:
+            lo = m
+        else:
+            hi = m - 1
+    return lo
+
+
 async def _book_orders(store: HistoryStore, mid: int, upto: int) -> list[BookOrder]:
+    # The market's orders accepted by then (orders (mid, seq)), each with its
+    # last change by then and its last requeue (order_changes' primary key
+    # (oid, seq)); an order without changes is as accepted, which requeued it.
     rows = await store.fetch(
-        "WITH l AS (SELECT oid, MAX(seq) AS s FROM order_updates "
-        " WHERE mid = ? AND seq <= ? GROUP BY oid), "
-        "q AS (SELECT oid, MAX(seq) AS s FROM order_updates "
-        " WHERE mid = ? AND seq <= ? AND requeue = 1 GROUP BY oid) "
-        "SELECT u.oid, u.uid, u.side, u.outcome, u.price, u.remaining, u.yes_price, "
-        "q.s FROM order_updates u JOIN l ON u.oid = l.oid AND u.seq = l.s "
-        "JOIN q ON q.oid = u.oid WHERE u.remaining > 0",
-        (mid, upto, mid, upto),
+        "SELECT o.oid, o.uid, o.side, o.outcome, COALESCE(c.price, o.price), "
+        "COALESCE(c.remaining, o.qty), COALESCE(c.yes_price, o.yes_price), "
+        "COALESCE((SELECT MAX(r.seq) FROM order_changes r WHERE r.oid = o.oid "
+        " AND r.seq <= ? AND r.requeue = 1), o.seq) "
+        "FROM orders o LEFT JOIN order_changes c ON c.oid = o.oid AND c.seq = "
+        "(SELECT MAX(x.seq) FROM order_changes x WHERE x.oid = o.oid AND x.seq <= ?) "
+        "WHERE o.mid = ? AND o.seq <= ? AND COALESCE(c.remaining, o.qty) > 0",
+        (upto, upto, mid, upto),
     )
     bids: list[tuple[int, int, BookOrder]] = []
     asks: list[tuple[int, int, BookOrder]] = []
