@@ -372,6 +372,18 @@ ROWS: list[tuple[str, Callable[..., tuple[float, int]], bool]] = [
 ]
 
 
+#: short keys of the rows (callgrind_fair.py), in ROWS order
+ROWS_BY_KEY: list[tuple[str, Callable[..., tuple[float, int]]]] = [
+    ("pybook", row_pybook),
+    ("core_last_events", row_core_events),
+    ("core_last_fills", row_core_fills),
+    ("core_fills_into", row_core_buffer),
+    ("engine_submit_ids", row_engine),
+    ("engine_submit_names", row_engine_names),
+    ("batch", row_batch),
+]
+
+
 # ------------------------------------------------------------ latency
 
 

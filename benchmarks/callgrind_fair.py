@@ -1,0 +1,93 @@
+"""Instructions per command of each per-call row of bench_fair.py (callgrind).
+
+Wall-clock ratios on a shared machine spread; instruction counts repeat.  For
+each row, the row's loop runs under ``valgrind --tool=callgrind`` twice on the
+same stream (``bench_fair.make_stream``): once over ``WARM + N`` commands and
+once over ``WARM``; the difference divided by ``N`` is one command, its fill
+reading and the Python loop included.  Collections are frozen out as in
+bench_fair.  Slow (valgrind runs ~50x slower): keep ``--n`` small.
+
+    python benchmarks/callgrind_fair.py --shape small --n 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WARM = 5_000
+
+DRIVER = """
+import gc, pickle, sys
+sys.path.insert(0, {here!r})
+import bench_fair as b
+stream = pickle.load(open({path!r}, "rb"))[: {upto}]
+b.named_stream(stream)
+gc.collect(); gc.freeze()
+dict(b.ROWS_BY_KEY)[{key!r}](stream, None)
+"""
+
+
+def count(python: str, src: str, path: str, key: str, upto: int, tmp: str) -> int:
+    code = DRIVER.format(here=HERE, path=path, key=key, upto=upto)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, HERE]))
+    proc = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={tmp}/cg.out",
+            python,
+            "-c",
+            code,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    m = re.search(r"Collected : (\d+)", proc.stderr)
+    if m is None:
+        raise RuntimeError(f"no callgrind total in:\n{proc.stderr[-2000:]}")
+    return int(m.group(1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=5_000, help="measured commands")
+    ap.add_argument("--shape", default="small", choices=["deep", "small"])
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+    sys.path.insert(0, HERE)
+    import bench_fair as b
+    import probo_engine
+
+    python = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    src = os.path.dirname(os.path.dirname(probo_engine.__file__))
+    stream, _ = b.make_stream(WARM + args.n, args.shape, args.seed)
+    print(f"$ python benchmarks/callgrind_fair.py --shape {args.shape} --n {args.n}")
+    print("| row | instructions per command | × pybook |")
+    print("|---|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "stream.pkl")
+        with open(path, "wb") as f:
+            pickle.dump(stream, f)
+        base = 0.0
+        for key, _ in b.ROWS_BY_KEY:
+            if key == "batch":
+                continue
+            full = count(python, src, path, key, WARM + args.n, tmp)
+            warm = count(python, src, path, key, WARM, tmp)
+            per = (full - warm) / args.n
+            base = base or per
+            print(f"| {key} | {per:,.0f} | {base / per:.2f}× |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
