@@ -276,11 +276,11 @@ cdef int64_t _client_id(object x) except -1:
 
 
 # ---------------------------------------------------------- cold helpers
-# Table growth, out of line.  The .pxd versions are `inline` (a .pxd can hold
-# no other kind), and with that hint GCC inlined map and array growth into
-# _pos_make and _reserve_order, which then stopped being inlined into _place:
-# +2% instructions per command.  Plain static functions restore the old
-# trade-off (the compiler inlines them only where it pays).
+# Table growth as plain static functions, as before the split.  The .pxd
+# versions are `inline` (a .pxd can hold no other kind); with that hint GCC
+# inlined map and array growth into _pos_make and _reserve_order.  These
+# wrappers were meant to undo that; callgrind showed no gain (1,988 -> 1,999
+# instructions per command, d8a4fe5: ~1,944), so the +2.5% is still open.
 
 cdef int _grow(void** p, int64_t* cap, int64_t need, size_t size) noexcept nogil:
     return grow(p, cap, need, size)
