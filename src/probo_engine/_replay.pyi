@@ -8,6 +8,7 @@ __test__: dict[str, str]
 LITTLE_ENDIAN: bool
 
 def crc32(data: bytes | bytearray | memoryview, value: int = 0) -> int: ...
+def record_layout() -> dict[int, tuple[int, dict[str, int]]]: ...
 
 @final
 class Replayer:

@@ -92,6 +92,69 @@ cdef inline bint _bool_ok(const uint8_t* p, Py_ssize_t at) noexcept nogil:
     return p[at] <= 1
 
 
+# Payload layouts of the batchable commands: u8 format version, u8 type
+# code, then the fields in commands.py's order, int64 as 8 bytes and bool as
+# one byte.  A run of int64 fields is read as field k of the run starting at
+# byte `at` (at + 8 * k).  record_layout() lists every size and offset these
+# give, and tests/durability/test_replay_layout.py holds it equal to the
+# layout commands.py derives from its record classes.
+cdef enum:
+    FIELDS = 2             # the first field, after version and code
+    PLACE_POST_ONLY = 74   # Place: 9 int64, post_only, client_id, expire_ts
+    PLACE_TAIL = 75
+    PLACE_SIZE = 91
+    MARKET_FOK = 50        # PlaceMarket: 6 int64, fok, stp, ts, client_id
+    MARKET_TAIL = 51
+    MARKET_SIZE = 75
+    SIZE_1 = 10            # one int64 field (expire)
+    SIZE_2 = 18            # two (halt, resume, close)
+    SIZE_3 = 26            # three (cancel, deposit, withdraw, cancel_all, resolve)
+    SIZE_4 = 34            # four (mint, merge)
+    SIZE_5 = 42            # five (amend)
+    CREATE_MARKET_BOOL = 58  # CreateMarket: 7 int64, cancel_on_halt, [name]
+    CREATE_MARKET_NAME = 59
+
+
+cdef inline int64_t _f(const uint8_t* p, int at, int k) noexcept nogil:
+    # int64 field k of the run that starts at byte `at`
+    return _ld64(p + at + 8 * k)
+
+
+def record_layout():
+    """``{code: (size, {field: byte offset})}`` as ``_decode`` reads them."""
+    def run(at, names):
+        return {name: at + 8 * k for k, name in enumerate(names)}
+
+    place = run(FIELDS, ("uid", "mid", "side", "outcome", "price", "qty", "tif",
+                         "stp", "ts"))
+    place["post_only"] = PLACE_POST_ONLY
+    place.update(run(PLACE_TAIL, ("client_id", "expire_ts")))
+    market = run(FIELDS, ("uid", "mid", "side", "outcome", "qty", "max_cost"))
+    market["fok"] = MARKET_FOK
+    market.update(run(MARKET_TAIL, ("stp", "ts", "client_id")))
+    cm = run(FIELDS, ("payout", "tick", "ts", "taker_fee", "maker_fee", "fee_mode",
+                      "min_qty"))
+    cm["cancel_on_halt"] = CREATE_MARKET_BOOL
+    return {
+        CMD_PLACE: (PLACE_SIZE, place),
+        CMD_PLACE_MARKET: (MARKET_SIZE, market),
+        CMD_CANCEL: (SIZE_3, run(FIELDS, ("uid", "oid", "ts"))),
+        CMD_DEPOSIT: (SIZE_3, run(FIELDS, ("uid", "amount", "ts"))),
+        CMD_WITHDRAW: (SIZE_3, run(FIELDS, ("uid", "amount", "ts"))),
+        CMD_AMEND: (SIZE_5, run(FIELDS, ("uid", "oid", "price", "qty", "ts"))),
+        CMD_CANCEL_ALL: (SIZE_3, run(FIELDS, ("uid", "mid", "ts"))),
+        CMD_MINT: (SIZE_4, run(FIELDS, ("uid", "mid", "qty", "ts"))),
+        CMD_MERGE: (SIZE_4, run(FIELDS, ("uid", "mid", "qty", "ts"))),
+        CMD_HALT: (SIZE_2, run(FIELDS, ("mid", "ts"))),
+        CMD_RESUME: (SIZE_2, run(FIELDS, ("mid", "ts"))),
+        CMD_CLOSE: (SIZE_2, run(FIELDS, ("mid", "ts"))),
+        CMD_RESOLVE: (SIZE_3, run(FIELDS, ("mid", "yes_value", "ts"))),
+        CMD_EXPIRE: (SIZE_1, run(FIELDS, ("ts",))),
+        CMD_CREATE_USER: (FIELDS, {}),
+        CMD_CREATE_MARKET: (CREATE_MARKET_NAME, cm),
+    }
+
+
 cdef bint _decode(const uint8_t* p, Py_ssize_t n, CmdRec* c) noexcept nogil:
     # One batchable command into c; False if it is anything the Python path
     # must see: a wrong length, a bool byte other than 0/1 (commands.decode
@@ -101,90 +164,90 @@ cdef bint _decode(const uint8_t* p, Py_ssize_t n, CmdRec* c) noexcept nogil:
     memset(c, 0, sizeof(CmdRec))
     c.kind = k
     if k == CMD_PLACE:
-        if n != 91 or not _bool_ok(p, 74):
+        if n != PLACE_SIZE or not _bool_ok(p, PLACE_POST_ONLY):
             return False
-        c.uid = _ld64(p + 2)
-        c.mid = _ld64(p + 10)
-        c.side = _ld64(p + 18)
-        c.outcome = _ld64(p + 26)
-        c.price = _ld64(p + 34)
-        c.qty = _ld64(p + 42)
-        c.tif = _ld64(p + 50)
-        c.stp = _ld64(p + 58)
-        c.ts = _ld64(p + 66)
-        c.post_only = p[74]
-        c.client_id = _ld64(p + 75)
-        c.expire_ts = _ld64(p + 83)
+        c.uid = _f(p, FIELDS, 0)
+        c.mid = _f(p, FIELDS, 1)
+        c.side = _f(p, FIELDS, 2)
+        c.outcome = _f(p, FIELDS, 3)
+        c.price = _f(p, FIELDS, 4)
+        c.qty = _f(p, FIELDS, 5)
+        c.tif = _f(p, FIELDS, 6)
+        c.stp = _f(p, FIELDS, 7)
+        c.ts = _f(p, FIELDS, 8)
+        c.post_only = p[PLACE_POST_ONLY]
+        c.client_id = _f(p, PLACE_TAIL, 0)
+        c.expire_ts = _f(p, PLACE_TAIL, 1)
         return place_ok(c)
     if k == CMD_PLACE_MARKET:
-        if n != 75 or not _bool_ok(p, 50):
+        if n != MARKET_SIZE or not _bool_ok(p, MARKET_FOK):
             return False
-        c.uid = _ld64(p + 2)
-        c.mid = _ld64(p + 10)
-        c.side = _ld64(p + 18)
-        c.outcome = _ld64(p + 26)
-        c.qty = _ld64(p + 34)
-        c.max_cost = _ld64(p + 42)
-        c.tif = TIF_FOK if p[50] else TIF_IOC
-        c.stp = _ld64(p + 51)
-        c.ts = _ld64(p + 59)
-        c.client_id = _ld64(p + 67)
+        c.uid = _f(p, FIELDS, 0)
+        c.mid = _f(p, FIELDS, 1)
+        c.side = _f(p, FIELDS, 2)
+        c.outcome = _f(p, FIELDS, 3)
+        c.qty = _f(p, FIELDS, 4)
+        c.max_cost = _f(p, FIELDS, 5)
+        c.tif = TIF_FOK if p[MARKET_FOK] else TIF_IOC
+        c.stp = _f(p, MARKET_TAIL, 0)
+        c.ts = _f(p, MARKET_TAIL, 1)
+        c.client_id = _f(p, MARKET_TAIL, 2)
         return place_market_ok(c)
     if k == CMD_CANCEL:
-        if n != 26:
+        if n != SIZE_3:
             return False
-        c.uid = _ld64(p + 2)
-        c.oid = _ld64(p + 10)
-        c.ts = _ld64(p + 18)
+        c.uid = _f(p, FIELDS, 0)
+        c.oid = _f(p, FIELDS, 1)
+        c.ts = _f(p, FIELDS, 2)
         return True
     if k == CMD_DEPOSIT or k == CMD_WITHDRAW:
-        if n != 26:
+        if n != SIZE_3:
             return False
-        c.uid = _ld64(p + 2)
-        c.qty = _ld64(p + 10)
-        c.ts = _ld64(p + 18)
+        c.uid = _f(p, FIELDS, 0)
+        c.qty = _f(p, FIELDS, 1)  # amount
+        c.ts = _f(p, FIELDS, 2)
         return True
     if k == CMD_AMEND:
-        if n != 42:
+        if n != SIZE_5:
             return False
-        c.uid = _ld64(p + 2)
-        c.oid = _ld64(p + 10)
-        c.price = _ld64(p + 18)
-        c.qty = _ld64(p + 26)
-        c.ts = _ld64(p + 34)
+        c.uid = _f(p, FIELDS, 0)
+        c.oid = _f(p, FIELDS, 1)
+        c.price = _f(p, FIELDS, 2)
+        c.qty = _f(p, FIELDS, 3)
+        c.ts = _f(p, FIELDS, 4)
         return True
     if k == CMD_CANCEL_ALL:
-        if n != 26:
+        if n != SIZE_3:
             return False
-        c.uid = _ld64(p + 2)
-        c.mid = _ld64(p + 10)
-        c.ts = _ld64(p + 18)
+        c.uid = _f(p, FIELDS, 0)
+        c.mid = _f(p, FIELDS, 1)
+        c.ts = _f(p, FIELDS, 2)
         return True
     if k == CMD_MINT or k == CMD_MERGE:
-        if n != 34:
+        if n != SIZE_4:
             return False
-        c.uid = _ld64(p + 2)
-        c.mid = _ld64(p + 10)
-        c.qty = _ld64(p + 18)
-        c.ts = _ld64(p + 26)
+        c.uid = _f(p, FIELDS, 0)
+        c.mid = _f(p, FIELDS, 1)
+        c.qty = _f(p, FIELDS, 2)
+        c.ts = _f(p, FIELDS, 3)
         return True
     if k == CMD_HALT or k == CMD_RESUME or k == CMD_CLOSE:
-        if n != 18:
+        if n != SIZE_2:
             return False
-        c.mid = _ld64(p + 2)
-        c.ts = _ld64(p + 10)
+        c.mid = _f(p, FIELDS, 0)
+        c.ts = _f(p, FIELDS, 1)
         return True
     if k == CMD_RESOLVE:
-        if n != 26:
+        if n != SIZE_3:
             return False
-        c.mid = _ld64(p + 2)
-        c.price = _ld64(p + 10)  # yes_value
-        c.ts = _ld64(p + 18)
+        c.mid = _f(p, FIELDS, 0)
+        c.price = _f(p, FIELDS, 1)  # yes_value
+        c.ts = _f(p, FIELDS, 2)
         return True
     if k == CMD_EXPIRE:
-        if n != 10:
+        if n != SIZE_1:
             return False
-        c.ts = _ld64(p + 2)
+        c.ts = _f(p, FIELDS, 0)
         return True
     return False
 
@@ -329,9 +392,10 @@ cdef class Replayer:
                 break
             if code == CMD_CREATE_USER or code == CMD_CREATE_MARKET:
                 if code == CMD_CREATE_USER:
-                    name = _name(p, n, 2, version)
-                elif n >= 59 and _bool_ok(p, 58):
-                    name = _name(p, n, 59, version)
+                    name = _name(p, n, FIELDS, version)
+                elif (n >= CREATE_MARKET_NAME
+                        and _bool_ok(p, CREATE_MARKET_BOOL)):
+                    name = _name(p, n, CREATE_MARKET_NAME, version)
                 else:
                     break
                 if name is False:
@@ -398,8 +462,9 @@ cdef class Replayer:
             else:
                 self.create_user(name=name)
             return 0
-        args = (_ld64(p + 2), _ld64(p + 10), _ld64(p + 18), _ld64(p + 26),
-                _ld64(p + 34), _ld64(p + 42), _ld64(p + 50), p[58] == 1)
+        args = (_f(p, FIELDS, 0), _f(p, FIELDS, 1), _f(p, FIELDS, 2),
+                _f(p, FIELDS, 3), _f(p, FIELDS, 4), _f(p, FIELDS, 5),
+                _f(p, FIELDS, 6), p[CREATE_MARKET_BOOL] == 1)
         if name is None:
             self.create_market(*args)
         else:
