@@ -7,7 +7,7 @@ slow model the property tests compare this module with.
 """
 
 cimport cython
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact
 from cpython.unicode cimport PyUnicode_CheckExact
 from cpython.number cimport PyNumber_Index
@@ -236,7 +236,7 @@ _ENUM_ARG = {Side: "side", Outcome: "outcome", TimeInForce: "tif", SelfTrade: "s
 
 cdef int _wrong_enum(object x, str name) except -1:
     raise ArgumentTypeError(f"{name} must be a {_ENUM_NAME[name]} (or its int value), "
-                    f"not {type(x).__name__}.{x.name}")
+                            f"not {type(x).__name__}.{x.name}")
 
 
 _ENUM_NAME = {v: k.__name__ for k, v in _ENUM_ARG.items()}
