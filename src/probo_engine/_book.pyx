@@ -263,7 +263,8 @@ cdef int _check_records(const CmdRec* cmds, Py_ssize_t n) except -1:
     cdef Py_ssize_t i
     for i in range(n):
         if not _cmd_ok(&cmds[i]):
-            raise ValueError(f"command {i} is malformed: {_cmd_problem(cmds[i])}")
+            raise InvalidArgumentError(
+                f"command {i} is malformed: {_cmd_problem(cmds[i])}")
     return 0
 
 
@@ -416,8 +417,8 @@ cdef class Core:
                 _int(max_levels, "max_levels")) == self.limits():
             return
         if self.n_users or self.n_markets or self.seq:
-            raise TypeError("the engine's limits are fixed once it has state; "
-                            "pass them to the constructor")
+            raise ArgumentTypeError("the engine's limits are fixed once it has state; "
+                                    "pass them to the constructor")
         self._set_limits(max_qty, max_open_orders, max_balance, max_levels)
 
     @cython.final
@@ -428,11 +429,11 @@ cdef class Core:
         cdef int64_t b = _int(max_balance, "max_balance")
         cdef int64_t lv = _int(max_levels, "max_levels")
         if not 1 <= q <= MAX_QTY:
-            raise ValueError(f"max_qty must be in 1..{MAX_QTY}")
+            raise InvalidArgumentError(f"max_qty must be in 1..{MAX_QTY}")
         if o < 0 or b < 0:
-            raise ValueError("max_open_orders and max_balance must be >= 0")
+            raise InvalidArgumentError("max_open_orders and max_balance must be >= 0")
         if not 1 <= lv <= MAX_LEVELS:
-            raise ValueError(f"max_levels must be in 1..{MAX_LEVELS}")
+            raise InvalidArgumentError(f"max_levels must be in 1..{MAX_LEVELS}")
         self.max_qty, self.max_open, self.max_balance, self.max_levels = q, o, b, lv
         return 0
 
@@ -1603,7 +1604,7 @@ cdef class Core:
         cdef User* u
         self._guard()
         if self.n_users >= MAX_USERS:
-            raise ValueError(f"too many users (the limit is {MAX_USERS})")
+            raise InvalidArgumentError(f"too many users (the limit is {MAX_USERS})")
         if self.oom:
             raise MemoryError("the core lost an event to a failed allocation")
         if _grow(<void**>&self.users, &self.cap_users, self.n_users + 1,
@@ -1663,25 +1664,28 @@ cdef class Core:
         cdef Market* m
         cdef Event* e
         if cancel_on_halt is not True and cancel_on_halt is not False:
-            raise TypeError("cancel_on_halt must be a bool")
+            raise ArgumentTypeError("cancel_on_halt must be a bool")
         if t <= 0 or p <= 0 or p > MAX_PAYOUT or p % t != 0 or p < 2 * t:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"invalid grid payout={p} tick={t}: need 0 < tick, payout % tick "
                 f"== 0, payout >= 2*tick and payout <= {MAX_PAYOUT}")
         n = p // t - 1
         if n > self.max_levels:
-            raise ValueError(f"{n} price levels exceed the limit of {self.max_levels}")
+            raise InvalidArgumentError(
+                f"{n} price levels exceed the limit of {self.max_levels}")
         if not 0 <= tf <= 10000 or not -10000 <= mf <= 10000:
-            raise ValueError(f"fee rates out of range: taker_fee={tf} (0..10000), "
-                             f"maker_fee={mf} (-10000..10000)")
+            raise InvalidArgumentError(
+                f"fee rates out of range: taker_fee={tf} (0..10000), "
+                f"maker_fee={mf} (-10000..10000)")
         if not 1 <= mq <= self.max_qty:
-            raise ValueError(f"min_qty={mq} must be in 1..{self.max_qty}")
+            raise InvalidArgumentError(f"min_qty={mq} must be in 1..{self.max_qty}")
         if self.n_markets >= (1 << 20):
-            raise ValueError("too many markets")
+            raise InvalidArgumentError("too many markets")
         nw = (n + 63) // 64
         if t_s != 0 and t_s < self.clock_ts:
-            raise ValueError(f"ts={t_s} is before the engine's clock "
-                             f"({self.clock_ts}): time may not go backwards")
+            raise InvalidArgumentError(
+                f"ts={t_s} is before the engine's clock "
+                f"({self.clock_ts}): time may not go backwards")
         self._begin(&t_s)
         # all allocations before any change
         if _grow(<void**>&self.markets, &self.cap_markets, self.n_markets + 1,
@@ -1837,17 +1841,18 @@ cdef class Core:
         cdef int64_t r
         if post_only is not False:
             if post_only is not True:
-                raise TypeError("post_only must be a bool")
+                raise ArgumentTypeError("post_only must be a bool")
             if not post_only_ok(True, t_):
-                raise ValueError("post_only goes only with GTC or GTD")
+                raise InvalidArgumentError("post_only goes only with GTC or GTD")
             flags = FLAG_POST_ONLY
         if client_id is not 0:
             cid = _client_id(client_id)
         if t_ == TIF_GTD or expire_ts is not 0:
             exp = _int(expire_ts, "expire_ts")
             if not expiry_ok(t_, exp):
-                raise ValueError("expire_ts is required for GTD and only allowed "
-                                 "with GTD")
+                raise InvalidArgumentError(
+                    "expire_ts is required for GTD and only allowed "
+                    "with GTD")
         self._begin(&ts_)
         r = self._place(u_, m_, s_, o_, p_, q_, t_, x_, ts_, flags, cid, exp, 0)
         self._end(r)
@@ -1883,9 +1888,9 @@ cdef class Core:
         cdef int64_t cid = 0
         cdef int64_t r
         if fok is not True and fok is not False:
-            raise TypeError("fok must be a bool")
+            raise ArgumentTypeError("fok must be a bool")
         if not max_cost_ok(mc, s_):
-            raise ValueError("max_cost must be >= 0, and 0 for a sell")
+            raise InvalidArgumentError("max_cost must be >= 0, and 0 for a sell")
         if client_id is not 0:
             cid = _client_id(client_id)
         self._begin(&ts_)
@@ -2119,11 +2124,13 @@ cdef class Core:
         cdef bint bad = False
         cdef int prev
         if raw.shape[0] % sizeof(CmdRec):
-            raise ValueError(f"commands buffer of {raw.shape[0]} bytes is not a "
-                             f"whole number of {sizeof(CmdRec)}-byte records")
+            raise InvalidArgumentError(
+                f"commands buffer of {raw.shape[0]} bytes is not a "
+                f"whole number of {sizeof(CmdRec)}-byte records")
         n = raw.shape[0] // sizeof(CmdRec)
         if results.shape[0] < n or (filled is not None and filled.shape[0] < n):
-            raise ValueError("results/filled arrays are shorter than the batch")
+            raise InvalidArgumentError(
+                "results/filled arrays are shorter than the batch")
         if n == 0:
             self._guard()
             self.n_events = 0
@@ -2163,8 +2170,9 @@ cdef class Core:
         cdef const unsigned char[::1] raw = memoryview(commands).cast("B")
         cdef Py_ssize_t n
         if raw.shape[0] % sizeof(CmdRec):
-            raise ValueError(f"commands buffer of {raw.shape[0]} bytes is not a "
-                             f"whole number of {sizeof(CmdRec)}-byte records")
+            raise InvalidArgumentError(
+                f"commands buffer of {raw.shape[0]} bytes is not a "
+                f"whole number of {sizeof(CmdRec)}-byte records")
         n = raw.shape[0] // sizeof(CmdRec)
         if n:
             _check_records(<const CmdRec*>&raw[0], n)
@@ -2194,7 +2202,8 @@ cdef class Core:
         cdef size_t size = self.n_events * sizeof(Event)
         self._guard()
         if <size_t>out.shape[0] < size:
-            raise ValueError(f"events_into needs {size} bytes, got {out.shape[0]}")
+            raise InvalidArgumentError(
+                f"events_into needs {size} bytes, got {out.shape[0]}")
         if size:
             memcpy(&out[0], self.events, size)
         return self.n_events
@@ -2216,7 +2225,7 @@ cdef class Core:
         cdef Level* lvl
         cdef int prev
         if out.shape[0] != 2 or out.shape[2] != 3:
-            raise ValueError("out must have shape (2, n, 3)")
+            raise InvalidArgumentError("out must have shape (2, n, 3)")
         prev = self._enter(BUSY_DEPTH)
         with nogil:
             idx = m.best_bid

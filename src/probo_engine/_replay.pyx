@@ -38,7 +38,7 @@ from probo_engine._types cimport (
     CmdRec,
 )
 
-from probo_engine.errors import JournalCorruptError
+from probo_engine.errors import InvalidArgumentError, JournalCorruptError
 
 # Plain literals: an expression here crashes Cython 3's code generation when
 # overflowcheck is on (the PROBO_DEBUG=1 build).
@@ -302,7 +302,7 @@ cdef class Replayer:
 
     def __cinit__(self, engine, int max_version, Py_ssize_t chunk=2048):
         if chunk < 1:
-            raise ValueError(f"chunk must be >= 1, got {chunk}")
+            raise InvalidArgumentError(f"chunk must be >= 1, got {chunk}")
         self.cap = chunk
         self.store = bytearray(chunk * sizeof(CmdRec))
         self.recs = <CmdRec*>PyByteArray_AS_STRING(self.store)

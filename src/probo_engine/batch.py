@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 
 from probo_engine._book import COMMAND_FIELDS, CONSTANTS, EVENT_LAYOUT, EVENT_SIZE, Core
 from probo_engine._optional import require
+from probo_engine.errors import InvalidArgumentError
 
 np = require("numpy", extra="sim", feature="probo_engine.batch")
 
@@ -130,7 +131,9 @@ def run(
     else:
         results, filled = out[0], out[1]
         if len(results) < n or len(filled) < n:
-            raise ValueError("results/filled arrays are shorter than the batch")
+            raise InvalidArgumentError(
+                "results/filled arrays are shorter than the batch"
+            )
     buf: Any = out[2] if out is not None and len(out) > 2 and events else None
     if n > SUB_BATCH:
         core.check_batch(cmds)

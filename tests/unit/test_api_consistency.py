@@ -207,6 +207,33 @@ def test_misuse_is_a_probo_error_that_is_also_the_builtin(cls):
         assert isinstance(err2.value, ValueError)
 
 
+@pytest.mark.parametrize("cls", [Core, Engine])
+def test_misuse_found_inside_the_commands_is_a_probo_error_too(cls):
+    """The checks each command makes itself raise the same three types."""
+    e = cls()
+    m = e.create_market(100, 1)
+    u = e.create_user()
+    before = e.state_hash()
+    value_errors = [
+        lambda: e.place(u, m, 0, 0, 50, 1, tif=1, post_only=True),  # post-only IOC
+        lambda: e.place(u, m, 0, 0, 50, 1, tif=3),  # GTD without expire_ts
+        lambda: e.place_market(u, m, 1, 0, 1, max_cost=5),  # budget on a sell
+        lambda: e.create_market(100, 1, taker_fee=20_000),
+    ]
+    for call in value_errors:
+        with pytest.raises(InvalidArgumentError) as err:
+            call()
+        assert isinstance(err.value, ValueError) and isinstance(err.value, ProboError)
+    for call in [
+        lambda: e.place(u, m, 0, 0, 50, 1, post_only=1),
+        lambda: e.place_market(u, m, 0, 0, 1, fok=1),
+    ]:
+        with pytest.raises(ArgumentTypeError) as err2:
+            call()
+        assert isinstance(err2.value, TypeError) and isinstance(err2.value, ProboError)
+    assert e.state_hash() == before  # nothing changed
+
+
 def test_engine_names_misuse_is_a_probo_error():
     e, _ = _pair()
     with pytest.raises(InvalidArgumentError, match="name"):
