@@ -322,6 +322,32 @@ cdef int _im_reserve(IntMap* m, int64_t extra) noexcept nogil:
     return im_reserve(m, extra)
 
 
+cdef inline int64_t _user_key(Core core, object x, str name) except? -2:
+    # a user id, or an Engine's user name looked up in its dict _user_ids
+    # (-1 if unknown: the command refuses it with UNKNOWN_USER)
+    if PyLong_CheckExact(x):
+        return _int(x, name)
+    if PyUnicode_CheckExact(x):
+        try:
+            return (<dict?>core._user_ids).get(x, -1)
+        except AttributeError:  # a bare Core takes no names
+            return _int(x, name)
+    return _int(core._uid_arg(x, name), name)
+
+
+cdef inline int64_t _market_key(Core core, object x, str name) except? -2:
+    # a market id, or an Engine's market symbol (dict _market_ids; -1 if
+    # unknown: refused with UNKNOWN_MARKET)
+    if PyLong_CheckExact(x):
+        return _int(x, name)
+    if PyUnicode_CheckExact(x):
+        try:
+            return (<dict?>core._market_ids).get(x, -1)
+        except AttributeError:  # a bare Core takes no names
+            return _int(x, name)
+    return _int(core._mid_arg(x, name), name)
+
+
 # -------------------------------------------------------------- the core
 
 # What holds a Core while it runs with the GIL released (Core.busy); a call
@@ -2393,28 +2419,8 @@ cdef class Core:
         price, qty)``, with a six-argument signature that is cheaper to call
         (on an :class:`Engine`, ``uid``/``mid`` may be names).
         """
-        cdef int64_t u_
-        if PyLong_CheckExact(uid):
-            u_ = _int(uid, "uid")
-        elif PyUnicode_CheckExact(uid):
-            # an Engine's name: its dict _user_ids (-1 if unknown: refused)
-            try:
-                u_ = (<dict?>self._user_ids).get(uid, -1)
-            except AttributeError:  # a bare Core takes no names
-                u_ = _int(uid, "uid")
-        else:
-            u_ = _int(self._uid_arg(uid, "uid"), "uid")
-        cdef int64_t m_
-        if PyLong_CheckExact(mid):
-            m_ = _int(mid, "mid")
-        elif PyUnicode_CheckExact(mid):
-            # an Engine's name: its dict _market_ids (-1 if unknown: refused)
-            try:
-                m_ = (<dict?>self._market_ids).get(mid, -1)
-            except AttributeError:  # a bare Core takes no names
-                m_ = _int(mid, "mid")
-        else:
-            m_ = _int(self._mid_arg(mid, "mid"), "mid")
+        cdef int64_t u_ = _user_key(self, uid, "uid")
+        cdef int64_t m_ = _market_key(self, mid, "mid")
         cdef int s_ = _enum(side, "side", 1)
         cdef int o_ = _enum(outcome, "outcome", 1)
         cdef int64_t p_ = _int(price, "price")
@@ -2430,28 +2436,8 @@ cdef class Core:
         """:meth:`place` with ``tif=TimeInForce.IOC`` and the other options at
         their defaults: fill what crosses at ``price`` or better, cancel the
         rest."""
-        cdef int64_t u_
-        if PyLong_CheckExact(uid):
-            u_ = _int(uid, "uid")
-        elif PyUnicode_CheckExact(uid):
-            # an Engine's name: its dict _user_ids (-1 if unknown: refused)
-            try:
-                u_ = (<dict?>self._user_ids).get(uid, -1)
-            except AttributeError:  # a bare Core takes no names
-                u_ = _int(uid, "uid")
-        else:
-            u_ = _int(self._uid_arg(uid, "uid"), "uid")
-        cdef int64_t m_
-        if PyLong_CheckExact(mid):
-            m_ = _int(mid, "mid")
-        elif PyUnicode_CheckExact(mid):
-            # an Engine's name: its dict _market_ids (-1 if unknown: refused)
-            try:
-                m_ = (<dict?>self._market_ids).get(mid, -1)
-            except AttributeError:  # a bare Core takes no names
-                m_ = _int(mid, "mid")
-        else:
-            m_ = _int(self._mid_arg(mid, "mid"), "mid")
+        cdef int64_t u_ = _user_key(self, uid, "uid")
+        cdef int64_t m_ = _market_key(self, mid, "mid")
         cdef int s_ = _enum(side, "side", 1)
         cdef int o_ = _enum(outcome, "outcome", 1)
         cdef int64_t p_ = _int(price, "price")
@@ -2511,28 +2497,8 @@ cdef class Core:
         takes a short path in C (argument parsing of :meth:`place_limit`,
         the result record built in the same call).
         """
-        cdef int64_t u_
-        if PyLong_CheckExact(user):
-            u_ = _int(user, "user")
-        elif PyUnicode_CheckExact(user):
-            # an Engine's name: its dict _user_ids (-1 if unknown: refused)
-            try:
-                u_ = (<dict?>self._user_ids).get(user, -1)
-            except AttributeError:  # a bare Core takes no names
-                u_ = _int(user, "user")
-        else:
-            u_ = _int(self._uid_arg(user, "user"), "user")
-        cdef int64_t m_
-        if PyLong_CheckExact(market):
-            m_ = _int(market, "market")
-        elif PyUnicode_CheckExact(market):
-            # an Engine's name: its dict _market_ids (-1 if unknown: refused)
-            try:
-                m_ = (<dict?>self._market_ids).get(market, -1)
-            except AttributeError:  # a bare Core takes no names
-                m_ = _int(market, "market")
-        else:
-            m_ = _int(self._mid_arg(market, "market"), "market")
+        cdef int64_t u_ = _user_key(self, user, "user")
+        cdef int64_t m_ = _market_key(self, market, "market")
         cdef int s_, o_
         cdef int64_t p_, q_, r, i, ts_ = 0, filled = 0, canceled = 0
         cdef Event* e
@@ -2573,17 +2539,7 @@ cdef class Core:
         As :meth:`Core.cancel`: 0, or -101 unknown user, -302 no such live
         order of this user.  O(1) whatever the queue depth.
         """
-        cdef int64_t u_
-        if PyLong_CheckExact(uid):
-            u_ = _int(uid, "uid")
-        elif PyUnicode_CheckExact(uid):
-            # an Engine's name: its dict _user_ids (-1 if unknown: refused)
-            try:
-                u_ = (<dict?>self._user_ids).get(uid, -1)
-            except AttributeError:  # a bare Core takes no names
-                u_ = _int(uid, "uid")
-        else:
-            u_ = _int(self._uid_arg(uid, "uid"), "uid")
+        cdef int64_t u_ = _user_key(self, uid, "uid")
         cdef int64_t o_ = _int(oid, "oid")
         cdef int64_t t = 0 if ts is 0 else _int(ts, "ts")
         cdef int64_t r
