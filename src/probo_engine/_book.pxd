@@ -114,6 +114,12 @@ cdef class Core:
     cdef inline void _match(self, Market* m, Taker* t, int64_t ts) noexcept nogil
     cdef inline bint _finish(self, Market* m, Taker* t, slot_t s,
                              int64_t ts) noexcept nogil
+    cdef inline int64_t _place_refusal(self, int64_t uid, int64_t mid, int64_t price,
+                                       int64_t qty, int tif, int64_t ts,
+                                       int64_t client_id,
+                                       int64_t expire_ts) noexcept nogil
+    cdef inline void _rest_new(self, Taker* t, slot_t s, int64_t client_id,
+                               int64_t expire_ts) noexcept nogil
     cdef int64_t _place(self, int64_t uid, int64_t mid, int action, int outcome,
                         int64_t price, int64_t qty, int tif, int stp, int64_t ts,
                         int flags, int64_t client_id, int64_t expire_ts,

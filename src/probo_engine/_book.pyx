@@ -359,6 +359,16 @@ _BUSY_NAMES = {BUSY_BATCH: "run_batch", BUSY_SNAPSHOT: "snapshot",
                BUSY_DEPTH: "depth_into"}
 
 
+cdef int _debug_checks(Core core) except -1:
+    # A PROBO_DEBUG=1 build runs both invariant checkers after every command:
+    # the plain one (check_invariants) and restore's tuned one, so the unit
+    # scenarios show that both accept every state they reach.
+    from probo_engine._invariants import check, check_tuned
+    check(core)
+    check_tuned(core)
+    return 0
+
+
 cdef int _raise_busy(int what) except -1:
     raise ConcurrentUseError(
         f"this Core is running {_BUSY_NAMES.get(what, what)}() in another thread; "
@@ -562,7 +572,7 @@ cdef class Core:
         if self.oom:
             raise MemoryError("out of memory while recording events")
         if PROBO_DEBUG:
-            self.check_invariants()
+            _debug_checks(self)
         return 0
 
     @cython.final
@@ -1109,54 +1119,101 @@ cdef class Core:
         return rests
 
     @cython.final
+    cdef inline int64_t _place_refusal(self, int64_t uid, int64_t mid, int64_t price,
+                                       int64_t qty, int tif, int64_t ts,
+                                       int64_t client_id,
+                                       int64_t expire_ts) noexcept nogil:
+        # The first rule a new order breaks that needs no balance (REJ_*), or
+        # 0; in the order docs/semantics.md lists them.
+        cdef Market* m
+        if ts < self.clock_ts:
+            return REJ_STALE_TIME
+        if self._unknown_user(uid):
+            return REJ_UNKNOWN_USER
+        if mid < 0 or mid >= self.n_markets:
+            return REJ_UNKNOWN_MARKET
+        m = &self.markets[mid]
+        if m.status != MARKET_OPEN:
+            return REJ_MARKET_NOT_OPEN
+        if qty <= 0 or qty > self.max_qty:
+            return REJ_INVALID_QTY
+        if qty < m.min_qty:
+            return REJ_BELOW_MIN_QTY
+        if price < m.tick or price > m.payout - m.tick or price % m.tick != 0:
+            return REJ_PRICE_OFF_GRID
+        if tif == TIF_GTD and expire_ts <= ts:
+            return REJ_INVALID_EXPIRY
+        if client_id != 0 and im_get(
+                &self.cid_map, (<uint64_t>client_id << 32) | <uint64_t>uid) >= 0:
+            return REJ_DUPLICATE_CLIENT_ID
+        if ((tif == TIF_GTC or tif == TIF_GTD) and self.max_open > 0
+                and self.users[uid].n_orders >= self.max_open):
+            return REJ_TOO_MANY_ORDERS
+        return 0
+
+    @cython.final
+    cdef inline void _rest_new(self, Taker* t, slot_t s, int64_t client_id,
+                               int64_t expire_ts) noexcept nogil:
+        # The reserved free slot s becomes the unfilled rest of the order: in
+        # the arena, its owner's list, the maps and (GTD) the expiry heap.
+        # _finish then pushes it on its level.
+        cdef Order* o = &self.orders[s]
+        cdef User* u = &self.users[t.uid]
+        self.free_head = o.next
+        o.oid = t.oid
+        o.expire_ts = expire_ts
+        o.uid = <uint32_t>t.uid
+        o.mid = <uint32_t>t.mid
+        o.client_id = <uint32_t>client_id
+        o.pos = t.pos
+        o.yprice = t.yprice
+        o.action = <uint8_t>t.action
+        o.outcome = <uint8_t>t.outcome
+        o.bside = <uint8_t>t.bside
+        o.tif = <uint8_t>t.tif
+        o.stp = <uint8_t>t.stp
+        o.flags = <uint8_t>(t.flags & FLAG_POST_ONLY)
+        o.unext = -1
+        o.uprev = u.tail
+        if u.tail >= 0:
+            self.orders[u.tail].unext = s
+        else:
+            u.head = s
+        u.tail = s
+        u.n_orders += 1
+        im_insert_nogrow(&self.oid_map, t.oid, s)
+        if client_id != 0:
+            im_insert_nogrow(&self.cid_map,
+                             (<uint64_t>client_id << 32) | <uint64_t>t.uid, s)
+        if t.tif == TIF_GTD:
+            self.n_gtd += 1
+            self._heap_push(expire_ts, t.oid)
+        self.n_live += 1
+
+    @cython.final
     cdef int64_t _place(self, int64_t uid, int64_t mid, int action, int outcome,
                         int64_t price, int64_t qty, int tif, int stp, int64_t ts,
                         int flags, int64_t client_id, int64_t expire_ts,
                         int64_t max_cost) noexcept nogil:
         # Returns the new order id, -reason if refused, or ERR_NOMEM before any
         # change.  Validation first, then mutation (semantics.md "place").
-        cdef Market* m
-        cdef User* u
+        cdef Market* m = NULL
+        cdef User* u = NULL
         cdef Position* p
         cdef Taker t
         cdef slot_t s
-        cdef Order* o
         cdef Event* e
-        cdef int64_t code = 0
-        cdef bint market_order = (flags & FLAG_MARKET) != 0
+        cdef int64_t code
 
-        if market_order and 0 <= mid < self.n_markets:
+        if flags & FLAG_MARKET and 0 <= mid < self.n_markets:
             # the worst price of the grid, reported by any rejection too
             m = &self.markets[mid]
             price = m.payout - m.tick if action == SIDE_BUY else m.tick
-        if ts < self.clock_ts:
-            code = REJ_STALE_TIME
-        elif self._unknown_user(uid):
-            code = REJ_UNKNOWN_USER
-        elif mid < 0 or mid >= self.n_markets:
-            code = REJ_UNKNOWN_MARKET
-        else:
+        code = self._place_refusal(uid, mid, price, qty, tif, ts, client_id,
+                                   expire_ts)
+        if code == 0:
             m = &self.markets[mid]
             u = &self.users[uid]
-            if market_order:
-                price = m.payout - m.tick if action == SIDE_BUY else m.tick
-            if m.status != MARKET_OPEN:
-                code = REJ_MARKET_NOT_OPEN
-            elif qty <= 0 or qty > self.max_qty:
-                code = REJ_INVALID_QTY
-            elif qty < m.min_qty:
-                code = REJ_BELOW_MIN_QTY
-            elif price < m.tick or price > m.payout - m.tick or price % m.tick != 0:
-                code = REJ_PRICE_OFF_GRID
-            elif tif == TIF_GTD and expire_ts <= ts:
-                code = REJ_INVALID_EXPIRY
-            elif client_id != 0 and im_get(
-                    &self.cid_map, (<uint64_t>client_id << 32) | <uint64_t>uid) >= 0:
-                code = REJ_DUPLICATE_CLIENT_ID
-            elif ((tif == TIF_GTC or tif == TIF_GTD) and self.max_open > 0
-                    and u.n_orders >= self.max_open):
-                code = REJ_TOO_MANY_ORDERS
-        if code == 0:
             t.uid = uid
             t.mid = mid
             t.action = action
@@ -1176,7 +1233,7 @@ cdef class Core:
             if action == SIDE_BUY:
                 t.fee_unit = _fee_unit(m, t.price)
                 t.lump = qty * (<amount_t>price + t.fee_unit)
-                if market_order and max_cost > 0 and max_cost < t.lump:
+                if flags & FLAG_MARKET and max_cost > 0 and max_cost < t.lump:
                     t.lump = max_cost
                     t.budget = True
                 if u.avail < t.lump:
@@ -1227,38 +1284,7 @@ cdef class Core:
         self._match(m, &t, ts)
         s = self.free_head
         if t.left > 0 and not t.stopped and (tif == TIF_GTC or tif == TIF_GTD):
-            # fill the reserved slot before _finish pushes it on its level
-            o = &self.orders[s]
-            self.free_head = o.next
-            o.oid = t.oid
-            o.expire_ts = expire_ts
-            o.uid = <uint32_t>uid
-            o.mid = <uint32_t>mid
-            o.client_id = <uint32_t>client_id
-            o.pos = t.pos
-            o.yprice = t.yprice
-            o.action = <uint8_t>action
-            o.outcome = <uint8_t>outcome
-            o.bside = <uint8_t>t.bside
-            o.tif = <uint8_t>tif
-            o.stp = <uint8_t>stp
-            o.flags = <uint8_t>(flags & FLAG_POST_ONLY)
-            o.unext = -1
-            o.uprev = u.tail
-            if u.tail >= 0:
-                self.orders[u.tail].unext = s
-            else:
-                u.head = s
-            u.tail = s
-            u.n_orders += 1
-            im_insert_nogrow(&self.oid_map, t.oid, s)
-            if client_id != 0:
-                im_insert_nogrow(&self.cid_map,
-                                 (<uint64_t>client_id << 32) | <uint64_t>uid, s)
-            if tif == TIF_GTD:
-                self.n_gtd += 1
-                self._heap_push(expire_ts, t.oid)
-            self.n_live += 1
+            self._rest_new(&t, s, client_id, expire_ts)   # before _finish
         self._finish(m, &t, s, ts)
         self._emit_levels(ts)
         return <int64_t>t.oid
@@ -2752,6 +2778,9 @@ cdef class Core:
 
     def check_invariants(self):
         """Check every structural and accounting invariant; O(size of state).
+
+        The plain checker (``_invariants.check``); restore runs a tuned one
+        that refuses the same states (``_invariants.check_tuned``).
 
         Raises
         ------

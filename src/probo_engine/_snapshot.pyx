@@ -64,7 +64,7 @@ def dump(Core core):
 
 def load(cls, data):
     """A new ``cls`` engine from snapshot bytes (Core.restore's body)."""
-    from probo_engine._invariants import check
+    from probo_engine._invariants import check_tuned
 
     cdef Core core
     cdef const unsigned char[::1] view
@@ -76,7 +76,7 @@ def load(cls, data):
     core = cls()
     try:
         _load(core, view)
-        check(core)
+        check_tuned(core)
     except InvariantError as exc:
         raise SnapshotError(f"snapshot state is inconsistent: {exc}") from None
     return core
