@@ -93,6 +93,7 @@ def test_sdist_ships_the_cython_sources_not_generated_c(sdist: Path) -> None:
         "src/probo_engine/_rules.pxd",
         "src/probo_engine/_c/crc32.h",
         "src/probo_engine/_c/debug.h",
+        "src/probo_engine/_c/pyint.h",
         "src/probo_engine/_book.pyi",
         "src/probo_engine/py.typed",
         "LICENSE",

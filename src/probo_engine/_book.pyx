@@ -60,6 +60,7 @@ from probo_engine._clib cimport (
     probo_fee,
     probo_pagehint_init,
     probo_prefetch,
+    probo_small_int,
 )
 from probo_engine._intmap cimport (
     im_del,
@@ -222,6 +223,8 @@ cdef inline int64_t _int(object x, str name) except? -1:
     cdef int overflow = 0
     cdef long long v
     if PyLong_CheckExact(x):
+        if probo_small_int(x, &v):
+            return v
         v = PyLong_AsLongLongAndOverflow(x, &overflow)
         if not overflow:
             return v

@@ -45,3 +45,6 @@ cdef extern from "_c/pagehint.h":
     void probo_pagehint_init() noexcept nogil
     void probo_populate(void* p, size_t n) noexcept nogil
     void probo_hugepage(void* p, size_t n) noexcept nogil
+
+cdef extern from "_c/pyint.h":
+    bint probo_small_int(object x, long long* v) noexcept
