@@ -64,10 +64,12 @@ extensions = [
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
-    # _book: Core (matching, ledger, lifecycle, the def API); _snapshot and
-    # _invariants: cold code on Core's fields (cimport _book.pxd); _replay:
-    # journal replay into Core.run_batch.  Shared C: _c/*.h via the .pxd files.
-    for name in ("_book", "_snapshot", "_invariants", "_replay")
+    # _book: Core (matching, ledger, the def API); _snapshot, _invariants,
+    # _lifecycle and _queries: cold code on Core's fields (cimport _book.pxd);
+    # _args: the cold half of argument conversion; _layout: the Python-level
+    # tables; _replay: journal replay into Core.run_batch.  Shared C: _c/*.h
+    # via the .pxd files.
+    for name in ("_book", "_args", "_layout", "_snapshot", "_invariants", "_replay")
 ]
 
 setup(

@@ -8,9 +8,6 @@ slow model the property tests compare this module with.
 
 cimport cython
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact
-from cpython.unicode cimport PyUnicode_CheckExact
-from cpython.number cimport PyNumber_Index
 from cpython.pythread cimport PyThread_get_thread_ident
 from libc.stdint cimport (
     INT16_MAX, INT16_MIN, INT32_MAX, INT32_MIN, int16_t, int32_t, int64_t, uint64_t,
@@ -21,13 +18,12 @@ from libc.string cimport memcpy, memset
 import hashlib
 
 from probo_engine.errors import (
-    ArgumentOverflowError,
     ArgumentTypeError,
     ConcurrentUseError,
     InvalidArgumentError,
     UnknownUserError,
 )
-from probo_engine.types import FeeMode, Outcome, SelfTrade, Side, TimeInForce
+from probo_engine.types import SelfTrade, TimeInForce
 from probo_engine.types import Fill, FillKind, OrderResult, RejectReason
 
 # Prebuilt enums and defaults for Core._submit and _order_result (no enum
@@ -39,6 +35,14 @@ _TIF_GTC = TimeInForce.GTC
 _STP_DEFAULT = SelfTrade.CANCEL_MAKER
 
 from probo_engine._alloc cimport grow
+from probo_engine._args cimport (
+    _check_records,
+    _client_id,
+    _enum,
+    _int,
+    _market_key,
+    _user_key,
+)
 from probo_engine._bitset cimport (
     bit_clear,
     bit_next_down,
@@ -60,7 +64,6 @@ from probo_engine._clib cimport (
     probo_fee,
     probo_pagehint_init,
     probo_prefetch,
-    probo_small_int,
 )
 from probo_engine._intmap cimport (
     im_del,
@@ -72,14 +75,10 @@ from probo_engine._intmap cimport (
 )
 from probo_engine._pricing cimport _book_side, _fee_unit, _own
 from probo_engine._rules cimport (
-    client_id_ok,
     expiry_ok,
     max_cost_ok,
-    place_market_ok,
-    place_ok,
     post_only_ok,
 )
-from probo_engine._snapshot cimport SNAP_VERSION, SNAPSHOT_MAGIC_C
 from probo_engine._types cimport *
 
 
@@ -87,98 +86,17 @@ from probo_engine._types cimport *
 cdef enum:
     ERR_NOMEM = -1
 
-CONSTANTS = {
-    "SIDE_BUY": SIDE_BUY, "SIDE_SELL": SIDE_SELL,
-    "OUTCOME_YES": OUTCOME_YES, "OUTCOME_NO": OUTCOME_NO,
-    "BOOK_BID": BOOK_BID, "BOOK_ASK": BOOK_ASK,
-    "TIF_GTC": TIF_GTC, "TIF_IOC": TIF_IOC, "TIF_FOK": TIF_FOK,
-    "TIF_GTD": TIF_GTD,
-    "STP_CANCEL_MAKER": STP_CANCEL_MAKER, "STP_CANCEL_TAKER": STP_CANCEL_TAKER,
-    "STP_CANCEL_BOTH": STP_CANCEL_BOTH,
-    "FILL_TRANSFER": FILL_TRANSFER, "FILL_MINT": FILL_MINT,
-    "FILL_MERGE": FILL_MERGE,
-    "CANCEL_USER": CANCEL_USER, "CANCEL_IOC": CANCEL_IOC,
-    "CANCEL_SELF_TRADE": CANCEL_SELF_TRADE, "CANCEL_EXPIRED": CANCEL_EXPIRED,
-    "CANCEL_HALTED": CANCEL_HALTED, "CANCEL_CLOSED": CANCEL_CLOSED,
-    "CANCEL_RESOLVED": CANCEL_RESOLVED,
-    "MARKET_OPEN": MARKET_OPEN, "MARKET_HALTED": MARKET_HALTED,
-    "MARKET_CLOSED": MARKET_CLOSED, "MARKET_RESOLVED": MARKET_RESOLVED,
-    "FEE_BPS": FEE_BPS, "FEE_CURVE": FEE_CURVE,
-    "EV_ACCEPTED": EV_ACCEPTED, "EV_REJECTED": EV_REJECTED, "EV_FILL": EV_FILL,
-    "EV_CANCELED": EV_CANCELED, "EV_LEVEL": EV_LEVEL, "EV_MARKET": EV_MARKET,
-    "EV_CASH": EV_CASH, "EV_AMENDED": EV_AMENDED, "EV_PAIR": EV_PAIR,
-    "EV_SETTLEMENT": EV_SETTLEMENT,
-    "CMD_PLACE": CMD_PLACE, "CMD_CANCEL": CMD_CANCEL,
-    "CMD_DEPOSIT": CMD_DEPOSIT, "CMD_WITHDRAW": CMD_WITHDRAW,
-    "CMD_AMEND": CMD_AMEND, "CMD_CANCEL_ALL": CMD_CANCEL_ALL,
-    "CMD_MINT": CMD_MINT, "CMD_MERGE": CMD_MERGE, "CMD_HALT": CMD_HALT,
-    "CMD_RESUME": CMD_RESUME, "CMD_CLOSE": CMD_CLOSE,
-    "CMD_RESOLVE": CMD_RESOLVE, "CMD_PLACE_MARKET": CMD_PLACE_MARKET,
-    "CMD_EXPIRE": CMD_EXPIRE, "CMD_CREATE_USER": CMD_CREATE_USER,
-    "CMD_CREATE_MARKET": CMD_CREATE_MARKET,
-    "REJ_OK": REJ_OK, "REJ_UNKNOWN_USER": REJ_UNKNOWN_USER,
-    "REJ_UNKNOWN_MARKET": REJ_UNKNOWN_MARKET,
-    "REJ_PRICE_OFF_GRID": REJ_PRICE_OFF_GRID,
-    "REJ_INVALID_QTY": REJ_INVALID_QTY,
-    "REJ_INVALID_AMOUNT": REJ_INVALID_AMOUNT,
-    "REJ_DUPLICATE_CLIENT_ID": REJ_DUPLICATE_CLIENT_ID,
-    "REJ_INVALID_EXPIRY": REJ_INVALID_EXPIRY,
-    "REJ_BELOW_MIN_QTY": REJ_BELOW_MIN_QTY, "REJ_STALE_TIME": REJ_STALE_TIME,
-    "REJ_INSUFFICIENT_FUNDS": REJ_INSUFFICIENT_FUNDS,
-    "REJ_INSUFFICIENT_SHARES": REJ_INSUFFICIENT_SHARES,
-    "REJ_CASH_LIMIT": REJ_CASH_LIMIT,
-    "REJ_TOO_MANY_ORDERS": REJ_TOO_MANY_ORDERS,
-    "REJ_FOK_NOT_FILLABLE": REJ_FOK_NOT_FILLABLE,
-    "REJ_UNKNOWN_ORDER": REJ_UNKNOWN_ORDER,
-    "REJ_POST_ONLY_WOULD_CROSS": REJ_POST_ONLY_WOULD_CROSS,
-    "REJ_MARKET_NOT_OPEN": REJ_MARKET_NOT_OPEN,
-    "REJ_INVALID_TRANSITION": REJ_INVALID_TRANSITION,
-    "REJ_INVALID_SETTLEMENT": REJ_INVALID_SETTLEMENT,
-    "MAX_QTY": MAX_QTY, "MAX_PAYOUT": MAX_PAYOUT, "MAX_LEVELS": MAX_LEVELS,
-    "MAX_TOTAL_CASH": MAX_TOTAL_CASH,
-}
-
-# Snapshot format constants: _snapshot.pxd (the codec is _snapshot.pyx).
-SNAPSHOT_MAGIC = SNAPSHOT_MAGIC_C[:8]
-SNAPSHOT_VERSION = SNAP_VERSION
-
-EVENT_FIELDS = (
-    "seq", "kind", "ts", "market", "user", "oid", "side", "outcome", "price",
-    "qty", "code", "user2", "oid2", "price2", "aux", "fee", "fee2",
+# The Python-level tables live in _layout.pyx; re-exported here, where the
+# package imports them from.
+from probo_engine._layout import (
+    COMMAND_FIELDS,  # no-cython-lint (re-exported)
+    CONSTANTS,  # no-cython-lint (re-exported)
+    EVENT_FIELDS,  # no-cython-lint (re-exported)
+    EVENT_LAYOUT,  # no-cython-lint (re-exported)
+    EVENT_SIZE,  # no-cython-lint (re-exported)
+    SNAPSHOT_MAGIC,  # no-cython-lint (re-exported)
+    SNAPSHOT_VERSION,  # no-cython-lint (re-exported)
 )
-
-
-cdef tuple _event_layout():
-    # (name, numpy format, byte offset) of every Event field, in EVENT_FIELDS
-    # order, taken from the compiled struct itself.
-    cdef Event ev
-    cdef char* base = <char*>&ev
-    cdef dict where = {
-        "seq": (<char*>&ev.seq - base, sizeof(ev.seq)),
-        "kind": (<char*>&ev.kind - base, sizeof(ev.kind)),
-        "ts": (<char*>&ev.ts - base, sizeof(ev.ts)),
-        "market": (<char*>&ev.market - base, sizeof(ev.market)),
-        "user": (<char*>&ev.user - base, sizeof(ev.user)),
-        "oid": (<char*>&ev.oid - base, sizeof(ev.oid)),
-        "side": (<char*>&ev.side - base, sizeof(ev.side)),
-        "outcome": (<char*>&ev.outcome - base, sizeof(ev.outcome)),
-        "price": (<char*>&ev.price - base, sizeof(ev.price)),
-        "qty": (<char*>&ev.qty - base, sizeof(ev.qty)),
-        "code": (<char*>&ev.code - base, sizeof(ev.code)),
-        "user2": (<char*>&ev.user2 - base, sizeof(ev.user2)),
-        "oid2": (<char*>&ev.oid2 - base, sizeof(ev.oid2)),
-        "price2": (<char*>&ev.price2 - base, sizeof(ev.price2)),
-        "aux": (<char*>&ev.aux - base, sizeof(ev.aux)),
-        "fee": (<char*>&ev.fee - base, sizeof(ev.fee)),
-        "fee2": (<char*>&ev.fee2 - base, sizeof(ev.fee2)),
-    }
-    return tuple((name, f"<i{where[name][1]}", where[name][0])
-                 for name in EVENT_FIELDS)
-
-
-#: ``(name, numpy format, byte offset)`` of each event field, in
-#: ``EVENT_FIELDS`` order; ``EVENT_SIZE`` bytes per packed event.
-EVENT_LAYOUT = _event_layout()
 
 #: True in a PROBO_DEBUG=1 build (bounds and overflow checks, and
 #: check_invariants() after every command: O(state) per command).
@@ -190,116 +108,11 @@ probo_pagehint_init()
 # Build the CRC tables now, under the import lock, rather than on a first use
 # that could come from two threads at once with the GIL released.
 probo_crc32(0, NULL, 0)
-EVENT_SIZE = sizeof(Event)
 
 
 cdef unsigned int crc32_update(unsigned int crc, const unsigned char* p,
                                size_t n) noexcept nogil:
     return probo_crc32(crc, p, n)
-
-
-# ---------------------------------------------------------------- arguments
-
-cdef int64_t _int_slow(object x, str name) except? -1:
-    # bool is an int subclass and float/Decimal convert silently elsewhere:
-    # both are misuse here, so refuse them before __index__ gets a chance.
-    # Every refusal is a ProboError naming the argument (semantics.md "Errors").
-    if isinstance(x, (bool, float)):
-        raise ArgumentTypeError(f"{name} must be an integer, not {type(x).__name__}")
-    try:
-        x = PyNumber_Index(x)
-    except TypeError:
-        raise ArgumentTypeError(
-            f"{name} must be an integer, not {type(x).__name__}"
-        ) from None
-    try:
-        return x
-    except OverflowError:
-        raise ArgumentOverflowError(
-            f"{name} must fit in a signed 64-bit integer, got {x}") from None
-
-
-cdef inline int64_t _int(object x, str name) except? -1:
-    cdef int overflow = 0
-    cdef long long v
-    if PyLong_CheckExact(x):
-        if probo_small_int(x, &v):
-            return v
-        v = PyLong_AsLongLongAndOverflow(x, &overflow)
-        if not overflow:
-            return v
-    return _int_slow(x, name)
-
-
-# The argument each IntEnum belongs to: an enum of another kind (Outcome.NO
-# given as the side) is refused, not read as its number.
-_ENUM_ARG = {Side: "side", Outcome: "outcome", TimeInForce: "tif", SelfTrade: "stp",
-             FeeMode: "fee_mode"}
-
-
-cdef int _wrong_enum(object x, str name) except -1:
-    raise ArgumentTypeError(f"{name} must be a {_ENUM_NAME[name]} (or its int value), "
-                            f"not {type(x).__name__}.{x.name}")
-
-
-_ENUM_NAME = {v: k.__name__ for k, v in _ENUM_ARG.items()}
-
-
-cdef inline int _enum(object x, str name, int hi) except -1:
-    # 0 and 1 are CPython's cached small ints: an identity test is enough
-    # for the common values (a bool is neither object, so it still fails).
-    if x is 0:
-        return 0
-    if x is 1:
-        return 1    # every enum has hi >= 1
-    if not PyLong_CheckExact(x):
-        kind = _ENUM_ARG.get(type(x))
-        if kind is not None and kind != name:
-            _wrong_enum(x, name)
-    cdef int64_t v = _int(x, name)
-    if v < 0 or v > hi:
-        raise InvalidArgumentError(f"{name} must be in 0..{hi}, got {v}")
-    return <int>v
-
-
-cdef int _check_records(const CmdRec* cmds, Py_ssize_t n) except -1:
-    cdef Py_ssize_t i
-    for i in range(n):
-        if not _cmd_ok(&cmds[i]):
-            raise InvalidArgumentError(
-                f"command {i} is malformed: {_cmd_problem(cmds[i])}")
-    return 0
-
-
-cdef inline bint _cmd_ok(const CmdRec* c) noexcept nogil:
-    # The misuse rules of the per-call methods (_rules.pxd), for one record.
-    cdef int64_t k = c.kind
-    if k < CMD_PLACE or k > CMD_EXPIRE or c.reserved != 0:
-        return False
-    if k == CMD_PLACE:
-        return place_ok(c)
-    if k == CMD_PLACE_MARKET:
-        return place_market_ok(c)
-    return True
-
-
-def _cmd_problem(CmdRec c):
-    return (f"kind={c.kind} side={c.side} outcome={c.outcome} tif={c.tif} "
-            f"stp={c.stp} post_only={c.post_only} client_id={c.client_id} "
-            f"expire_ts={c.expire_ts} max_cost={c.max_cost} reserved={c.reserved}")
-
-
-COMMAND_FIELDS = (
-    "kind", "uid", "mid", "side", "outcome", "price", "qty", "oid", "tif", "stp",
-    "ts", "post_only", "client_id", "expire_ts", "max_cost", "reserved",
-)
-
-
-cdef int64_t _client_id(object x) except -1:
-    cdef int64_t v = _int(x, "client_id")
-    if not client_id_ok(v):
-        raise InvalidArgumentError(f"client_id must be in 0..{0xFFFFFFFF}, got {v}")
-    return v
 
 
 # ---------------------------------------------------------- cold helpers
@@ -323,32 +136,6 @@ cdef void _im_free(IntMap* m) noexcept nogil:
 
 cdef int _im_reserve(IntMap* m, int64_t extra) noexcept nogil:
     return im_reserve(m, extra)
-
-
-cdef inline int64_t _user_key(Core core, object x, str name) except? -2:
-    # a user id, or an Engine's user name looked up in its dict _user_ids
-    # (-1 if unknown: the command refuses it with UNKNOWN_USER)
-    if PyLong_CheckExact(x):
-        return _int(x, name)
-    if PyUnicode_CheckExact(x):
-        try:
-            return (<dict?>core._user_ids).get(x, -1)
-        except AttributeError:  # a bare Core takes no names
-            return _int(x, name)
-    return _int(core._uid_arg(x, name), name)
-
-
-cdef inline int64_t _market_key(Core core, object x, str name) except? -2:
-    # a market id, or an Engine's market symbol (dict _market_ids; -1 if
-    # unknown: refused with UNKNOWN_MARKET)
-    if PyLong_CheckExact(x):
-        return _int(x, name)
-    if PyUnicode_CheckExact(x):
-        try:
-            return (<dict?>core._market_ids).get(x, -1)
-        except AttributeError:  # a bare Core takes no names
-            return _int(x, name)
-    return _int(core._mid_arg(x, name), name)
 
 
 # -------------------------------------------------------------- the core

@@ -5,7 +5,8 @@
 #
 # * Core.place / Core.place_market (per call): raise TypeError/ValueError,
 #   using the single predicates below for their messages;
-# * _book._cmd_ok (run_batch): refuses the whole batch before running it;
+# * cmd_ok below (run_batch, via _args._check_records): refuses the whole
+#   batch before running it;
 # * _replay._decode (journal replay in C): hands the record to the Python
 #   path, which raises as the per-call method does.
 #
@@ -14,6 +15,9 @@
 from libc.stdint cimport int64_t
 
 from probo_engine._types cimport (
+    CMD_EXPIRE,
+    CMD_PLACE,
+    CMD_PLACE_MARKET,
     OUTCOME_NO,
     SIDE_SELL,
     STP_CANCEL_BOTH,
@@ -68,3 +72,15 @@ cdef inline bint place_market_ok(const CmdRec* c) noexcept nogil:
     return (order_args_ok(c) and (c.tif == TIF_IOC or c.tif == TIF_FOK)
             and c.post_only == 0 and c.expire_ts == 0
             and max_cost_ok(c.max_cost, c.side))
+
+
+cdef inline bint cmd_ok(const CmdRec* c) noexcept nogil:
+    # a command record of any kind that its per-call method would accept
+    cdef int64_t k = c.kind
+    if k < CMD_PLACE or k > CMD_EXPIRE or c.reserved != 0:
+        return False
+    if k == CMD_PLACE:
+        return place_ok(c)
+    if k == CMD_PLACE_MARKET:
+        return place_market_ok(c)
+    return True
