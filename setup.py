@@ -69,7 +69,10 @@ extensions = [
     # _args: the cold half of argument conversion; _layout: the Python-level
     # tables; _replay: journal replay into Core.run_batch.  Shared C: _c/*.h
     # via the .pxd files.
-    for name in ("_book", "_args", "_layout", "_snapshot", "_invariants", "_replay")
+    for name in (
+        "_book", "_args", "_layout", "_lifecycle", "_snapshot", "_invariants",
+        "_replay",
+    )
 ]
 
 setup(

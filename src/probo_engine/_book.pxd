@@ -25,6 +25,10 @@ from probo_engine._types cimport (
     slot_t,
 )
 
+# Returned by internal commands when an allocation failed before any mutation.
+cdef enum:
+    ERR_NOMEM = -1
+
 # zlib.crc32(p[:n], crc), by the core's C code (for _replay's journal records).
 cdef unsigned int crc32_update(unsigned int crc, const unsigned char* p,
                                size_t n) noexcept nogil
@@ -86,8 +90,6 @@ cdef class Core:
     cdef inline int _end(self, int64_t r) except -1
     cdef inline int _guard(self) except -1
     cdef int _enter(self, int what) except -1
-    cdef int _set_limits(self, max_qty, max_open_orders, max_balance,
-                         max_levels) except -1
     cdef void _reject(self, int64_t cmd, int64_t code, int64_t mid, int64_t uid,
                       int64_t oid, int64_t side, int64_t outcome, int64_t price,
                       int64_t qty, int64_t ts) noexcept nogil
@@ -99,8 +101,6 @@ cdef class Core:
     cdef inline void _order_free(self, slot_t s) noexcept nogil
     cdef void _unlock(self, Order* o, qty_t q) noexcept nogil
     cdef void _cancel_slot(self, slot_t s, int64_t reason, int64_t ts) noexcept nogil
-    cdef void _cancel_market(self, int64_t mid, int64_t reason, int64_t ts,
-                             uint64_t* pairs) noexcept nogil
     cdef int _heap_push(self, int64_t ts, oid_t oid) noexcept nogil
     cdef void _heap_sift_down(self, int64_t i) noexcept nogil
     cdef int64_t _expire(self, int64_t ts) noexcept nogil
@@ -132,8 +132,6 @@ cdef class Core:
                        int64_t ts) noexcept nogil
     cdef int64_t _pair(self, int64_t uid, int64_t mid, int64_t qty, bint mint,
                        int64_t ts) noexcept nogil
-    cdef int64_t _status(self, int64_t mid, int64_t cmd, int64_t yes_value,
-                         int64_t ts) noexcept nogil
     cdef int64_t _dispatch(self, const CmdRec* c) noexcept nogil
     cdef inline bint _unknown_user(self, int64_t uid) noexcept nogil
     cdef int _check_user(self, int64_t uid) except -1

@@ -12,7 +12,6 @@ from cpython.pythread cimport PyThread_get_thread_ident
 from libc.stdint cimport (
     INT16_MAX, INT16_MIN, INT32_MAX, INT32_MIN, int16_t, int32_t, int64_t, uint64_t,
 )
-from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memcpy, memset
 
 import hashlib
@@ -52,24 +51,27 @@ from probo_engine._bitset cimport (
 )
 from probo_engine._clib cimport (
     MAX_LEVELS,
-    MAX_PAYOUT,
     MAX_QTY,
     MAX_TOTAL_CASH,
-    MAX_USERS,
     PROBO_DEBUG,
     probo_affordable,
-    probo_cmp_u64,
     probo_crc32,
     probo_crc_simd,
     probo_fee,
     probo_pagehint_init,
     probo_prefetch,
 )
+from probo_engine._lifecycle cimport (
+    core_free,
+    core_init,
+    create_market,
+    create_user,
+    set_limits,
+    set_status,
+)
 from probo_engine._intmap cimport (
     im_del,
-    im_free,
     im_get,
-    im_init,
     im_insert_nogrow,
     im_reserve,
 )
@@ -81,10 +83,6 @@ from probo_engine._rules cimport (
 )
 from probo_engine._types cimport *
 
-
-# Returned by internal commands when an allocation failed before any mutation.
-cdef enum:
-    ERR_NOMEM = -1
 
 # The Python-level tables live in _layout.pyx; re-exported here, where the
 # package imports them from.
@@ -124,14 +122,6 @@ cdef unsigned int crc32_update(unsigned int crc, const unsigned char* p,
 
 cdef int _grow(void** p, int64_t* cap, int64_t need, size_t size) noexcept nogil:
     return grow(p, cap, need, size)
-
-
-cdef int _im_init(IntMap* m, int64_t cap) noexcept nogil:
-    return im_init(m, cap)
-
-
-cdef void _im_free(IntMap* m) noexcept nogil:
-    im_free(m)
 
 
 cdef int _im_reserve(IntMap* m, int64_t extra) noexcept nogil:
@@ -194,44 +184,8 @@ cdef class Core:
 
     def __cinit__(self, *args, max_qty=MAX_QTY, max_open_orders=0, max_balance=0,
                   max_levels=MAX_LEVELS, **kwargs):
-        self.orders = NULL
-        self.users = NULL
-        self.markets = NULL
-        self.positions = NULL
-        self.events = NULL
-        self.touched = NULL
-        self.heap = NULL
-        self.oid_map.keys = NULL
-        self.oid_map.vals = NULL
-        self.cid_map.keys = NULL
-        self.cid_map.vals = NULL
-        self.pos_map.keys = NULL
-        self.pos_map.vals = NULL
-        self.cap_orders = 0
-        self.free_head = -1
-        self.n_live = self.n_gtd = 0
-        self.n_users = self.cap_users = 0
-        self.n_markets = self.cap_markets = 0
-        self.n_pos = self.cap_pos = 0
-        self.n_heap = self.cap_heap = 0
-        self.n_events = self.cap_events = 0
-        self.n_touched = self.cap_touched = 0
-        self.seq = 0
-        self.clock_ts = 0
-        self.next_oid = 1
-        self.net_cash = 0
-        self.fee_balance = 0
-        self.oom = False
-        self.record = True
-        self.busy = BUSY_NONE
-        self.owner = 0
-        self.filled = 0
-        self._set_limits(max_qty, max_open_orders, max_balance, max_levels)
-        if (_im_init(&self.oid_map, 1024) != 0 or _im_init(&self.pos_map, 1024) != 0
-                or _im_init(&self.cid_map, 64) != 0):
-            raise MemoryError()
-        if _grow(<void**>&self.events, &self.cap_events, 256, sizeof(Event)) != 0:
-            raise MemoryError()
+        # (_lifecycle.pyx: construction, limits and freeing)
+        core_init(self, max_qty, max_open_orders, max_balance, max_levels)
 
     def __init__(self, *, max_qty=MAX_QTY, max_open_orders=0, max_balance=0,
                  max_levels=MAX_LEVELS):
@@ -245,40 +199,10 @@ cdef class Core:
         if self.n_users or self.n_markets or self.seq:
             raise ArgumentTypeError("the engine's limits are fixed once it has state; "
                                     "pass them to the constructor")
-        self._set_limits(max_qty, max_open_orders, max_balance, max_levels)
-
-    @cython.final
-    cdef int _set_limits(self, max_qty, max_open_orders, max_balance,
-                         max_levels) except -1:
-        cdef int64_t q = _int(max_qty, "max_qty")
-        cdef int64_t o = _int(max_open_orders, "max_open_orders")
-        cdef int64_t b = _int(max_balance, "max_balance")
-        cdef int64_t lv = _int(max_levels, "max_levels")
-        if not 1 <= q <= MAX_QTY:
-            raise InvalidArgumentError(f"max_qty must be in 1..{MAX_QTY}")
-        if o < 0 or b < 0:
-            raise InvalidArgumentError("max_open_orders and max_balance must be >= 0")
-        if not 1 <= lv <= MAX_LEVELS:
-            raise InvalidArgumentError(f"max_levels must be in 1..{MAX_LEVELS}")
-        self.max_qty, self.max_open, self.max_balance, self.max_levels = q, o, b, lv
-        return 0
+        set_limits(self, max_qty, max_open_orders, max_balance, max_levels)
 
     def __dealloc__(self):
-        cdef int64_t i
-        if self.markets != NULL:
-            for i in range(self.n_markets):
-                free(self.markets[i].levels)
-                free(self.markets[i].bits)
-        free(self.markets)
-        free(self.orders)
-        free(self.users)
-        free(self.positions)
-        free(self.events)
-        free(self.touched)
-        free(self.heap)
-        _im_free(&self.oid_map)
-        _im_free(&self.cid_map)
-        _im_free(&self.pos_map)
+        core_free(self)
 
     # ------------------------------------------------------------ events
 
@@ -534,27 +458,6 @@ cdef class Core:
         self._touch(m, o.mid, o.bside, o.yprice // m.tick - 1)
         self._level_remove(s)
         self._order_free(s)
-
-    @cython.final
-    cdef void _cancel_market(self, int64_t mid, int64_t reason, int64_t ts,
-                             uint64_t* pairs) noexcept nogil:
-        # Cancel every resting order of a market in ascending id order;
-        # `pairs` has room for 2 * m.n_orders ids (allocated before any change).
-        cdef Market* m = &self.markets[mid]
-        cdef int64_t n = m.n_orders, k = 0
-        cdef int32_t idx, side
-        cdef slot_t s
-        for side in range(2):
-            for idx in range(m.nlevels):
-                s = m.levels[side * m.nlevels + idx].head
-                while s >= 0:
-                    pairs[2 * k] = self.orders[s].oid
-                    pairs[2 * k + 1] = <uint64_t>s
-                    k += 1
-                    s = self.orders[s].next
-        qsort(pairs, <size_t>n, 2 * sizeof(uint64_t), probo_cmp_u64)
-        for k in range(n):
-            self._cancel_slot(<slot_t>pairs[2 * k + 1], reason, ts)
 
     # ------------------------------------------------------------- expiry
 
@@ -1328,104 +1231,6 @@ cdef class Core:
         e.aux = u.avail
         return 0
 
-    @cython.final
-    cdef int64_t _status(self, int64_t mid, int64_t cmd, int64_t yes_value,
-                         int64_t ts) noexcept nogil:
-        # halt / resume / close / resolve (semantics.md "Market lifecycle").
-        cdef int64_t code = 0, st, reason = 0, k, n = 0
-        cdef Market* m
-        cdef uint64_t* pairs = NULL
-        cdef uint64_t* cbuf = NULL
-        cdef Position* r
-        cdef User* u
-        cdef Event* e
-        if ts < self.clock_ts:
-            code = REJ_STALE_TIME
-        elif mid < 0 or mid >= self.n_markets:
-            code = REJ_UNKNOWN_MARKET
-        else:
-            m = &self.markets[mid]
-            st = m.status
-            if cmd == CMD_HALT and st != MARKET_OPEN:
-                code = REJ_INVALID_TRANSITION
-            elif cmd == CMD_RESUME and st != MARKET_HALTED:
-                code = REJ_INVALID_TRANSITION
-            elif cmd == CMD_CLOSE and st != MARKET_OPEN and st != MARKET_HALTED:
-                code = REJ_INVALID_TRANSITION
-            elif cmd == CMD_RESOLVE:
-                if st == MARKET_RESOLVED:
-                    code = REJ_INVALID_TRANSITION
-                elif yes_value < 0 or yes_value > m.payout:
-                    code = REJ_INVALID_SETTLEMENT
-        if code != 0:
-            self._reject(cmd, code, mid, 0, 0, 0, 0,
-                         yes_value if cmd == CMD_RESOLVE else 0, 0, ts)
-            return -code
-        # every buffer before any change: orders to cancel, holders to pay
-        cbuf = <uint64_t*>malloc(<size_t>(2 * m.n_orders + 2) * sizeof(uint64_t))
-        if cbuf == NULL:
-            return ERR_NOMEM
-        if cmd == CMD_RESOLVE:
-            # holders in ascending user id
-            for k in range(self.n_pos):
-                if self.positions[k].mid == mid:
-                    n += 1
-            if n > 0:
-                pairs = <uint64_t*>malloc(<size_t>(2 * n) * sizeof(uint64_t))
-                if pairs == NULL:
-                    free(cbuf)
-                    return ERR_NOMEM
-                n = 0
-                for k in range(self.n_pos):
-                    if self.positions[k].mid == mid:
-                        pairs[2 * n] = self.positions[k].uid
-                        pairs[2 * n + 1] = <uint64_t>k
-                        n += 1
-                qsort(pairs, <size_t>n, 2 * sizeof(uint64_t), probo_cmp_u64)
-        if cmd == CMD_HALT:
-            reason = CANCEL_HALTED if m.cancel_on_halt else 0
-            m.status = MARKET_HALTED
-        elif cmd == CMD_RESUME:
-            m.status = MARKET_OPEN
-        elif cmd == CMD_CLOSE:
-            reason = CANCEL_CLOSED
-            m.status = MARKET_CLOSED
-        else:
-            reason = CANCEL_RESOLVED
-            m.status = MARKET_RESOLVED
-            m.yes_value = <price_t>yes_value
-        if reason:
-            self._cancel_market(mid, reason, ts, cbuf)
-        free(cbuf)
-        self._emit_levels(ts)
-        if cmd == CMD_RESOLVE:
-            for k in range(n):
-                r = &self.positions[pairs[2 * k + 1]]
-                if r.avail[0] == 0 and r.avail[1] == 0:
-                    continue
-                u = &self.users[r.uid]
-                u.avail += (r.avail[0] * yes_value
-                            + r.avail[1] * (m.payout - yes_value))
-                e = self._ev(EV_SETTLEMENT, ts)
-                e.market = mid
-                e.user = r.uid
-                e.price = yes_value
-                e.qty = r.avail[0]
-                e.price2 = m.payout - yes_value
-                e.aux = r.avail[1]
-                r.avail[0] = 0
-                r.avail[1] = 0
-            free(pairs)
-            m.outstanding = 0
-        e = self._ev(EV_MARKET, ts)
-        e.market = mid
-        e.price = m.payout
-        e.qty = m.tick
-        e.code = m.status
-        if cmd == CMD_RESOLVE:
-            e.price2 = yes_value
-        return 0
-
     # ------------------------------------------------------ public commands
 
     def create_user(self):
@@ -1443,22 +1248,7 @@ cdef class Core:
         >>> core = Core(); core.create_user(), core.create_user()
         (0, 1)
         """
-        cdef User* u
-        self._guard()
-        if self.n_users >= MAX_USERS:
-            raise InvalidArgumentError(f"too many users (the limit is {MAX_USERS})")
-        if self.oom:
-            raise MemoryError("the core lost an event to a failed allocation")
-        if _grow(<void**>&self.users, &self.cap_users, self.n_users + 1,
-                 sizeof(User)) != 0:
-            raise MemoryError()
-        self.n_events = 0
-        u = &self.users[self.n_users]
-        u.avail = u.locked = 0
-        u.head = u.tail = -1
-        u.n_orders = 0
-        self.n_users += 1
-        return self.n_users - 1
+        return create_user(self)
 
     def create_market(self, payout=1000, tick=50, ts=0, taker_fee=0, maker_fee=0,
                       fee_mode=0, min_qty=1, cancel_on_halt=False):
@@ -1495,85 +1285,8 @@ cdef class Core:
         >>> Core().create_market(100, 1)
         0
         """
-        cdef int64_t p = _int(payout, "payout")
-        cdef int64_t t = _int(tick, "tick")
-        cdef int64_t t_s = _int(ts, "ts")
-        cdef int64_t tf = _int(taker_fee, "taker_fee")
-        cdef int64_t mf = _int(maker_fee, "maker_fee")
-        cdef int fm = _enum(fee_mode, "fee_mode", FEE_CURVE)
-        cdef int64_t mq = _int(min_qty, "min_qty")
-        cdef int64_t n, nw, need, i
-        cdef Market* m
-        cdef Event* e
-        if cancel_on_halt is not True and cancel_on_halt is not False:
-            raise ArgumentTypeError("cancel_on_halt must be a bool")
-        if t <= 0 or p <= 0 or p > MAX_PAYOUT or p % t != 0 or p < 2 * t:
-            raise InvalidArgumentError(
-                f"invalid grid payout={p} tick={t}: need 0 < tick, payout % tick "
-                f"== 0, payout >= 2*tick and payout <= {MAX_PAYOUT}")
-        n = p // t - 1
-        if n > self.max_levels:
-            raise InvalidArgumentError(
-                f"{n} price levels exceed the limit of {self.max_levels}")
-        if not 0 <= tf <= 10000 or not -10000 <= mf <= 10000:
-            raise InvalidArgumentError(
-                f"fee rates out of range: taker_fee={tf} (0..10000), "
-                f"maker_fee={mf} (-10000..10000)")
-        if not 1 <= mq <= self.max_qty:
-            raise InvalidArgumentError(f"min_qty={mq} must be in 1..{self.max_qty}")
-        if self.n_markets >= (1 << 20):
-            raise InvalidArgumentError("too many markets")
-        nw = (n + 63) // 64
-        if t_s != 0 and t_s < self.clock_ts:
-            raise InvalidArgumentError(
-                f"ts={t_s} is before the engine's clock "
-                f"({self.clock_ts}): time may not go backwards")
-        self._begin(&t_s)
-        # all allocations before any change
-        if _grow(<void**>&self.markets, &self.cap_markets, self.n_markets + 1,
-                 sizeof(Market)) != 0:
-            raise MemoryError()
-        need = 0
-        for i in range(self.n_markets):
-            need += 2 * self.markets[i].nlevels
-        if _grow(<void**>&self.touched, &self.cap_touched, need + 2 * n,
-                 sizeof(int64_t)) != 0:
-            raise MemoryError()
-        m = &self.markets[self.n_markets]
-        memset(m, 0, sizeof(Market))
-        m.levels = <Level*>malloc(<size_t>(2 * n) * sizeof(Level))
-        m.bits = <uint64_t*>malloc(<size_t>(2 * nw) * sizeof(uint64_t))
-        if m.levels == NULL or m.bits == NULL:
-            free(m.levels)
-            free(m.bits)
-            raise MemoryError()
-        for i in range(2 * n):
-            m.levels[i].total = 0
-            m.levels[i].head = m.levels[i].tail = -1
-            m.levels[i].count = 0
-            m.levels[i].touched = 0
-        memset(m.bits, 0, <size_t>(2 * nw) * sizeof(uint64_t))
-        m.payout = <price_t>p
-        m.tick = <price_t>t
-        m.nlevels = <int32_t>n
-        m.nwords = <int32_t>nw
-        m.best_bid = -1
-        m.best_ask = <int32_t>n
-        m.status = MARKET_OPEN
-        m.taker_fee = <int32_t>tf
-        m.maker_fee = <int32_t>mf
-        m.fee_mode = fm
-        m.min_qty = mq
-        m.cancel_on_halt = 1 if cancel_on_halt else 0
-        m.yes_value = -1
-        self.n_markets += 1
-        e = self._ev(EV_MARKET, t_s)
-        e.market = self.n_markets - 1
-        e.price = p
-        e.qty = t
-        e.code = MARKET_OPEN
-        self._end(0)
-        return self.n_markets - 1
+        return create_market(self, payout, tick, ts, taker_fee, maker_fee, fee_mode,
+                             min_qty, cancel_on_halt)
 
     def deposit(self, uid, amount, ts=0):
         """Add ``amount`` to the user's available cash (the on-ramp).
@@ -1859,7 +1572,7 @@ cdef class Core:
         cdef int64_t t = _int(ts, "ts")
         cdef int64_t r
         self._begin(&t)
-        r = self._status(m_, cmd, v, t)
+        r = set_status(self, m_, cmd, v, t)
         self._end(r)
         return r
 
@@ -1926,7 +1639,7 @@ cdef class Core:
             return self._cash(c.uid, c.qty, k == CMD_DEPOSIT, ts)
         if k == CMD_MINT or k == CMD_MERGE:
             return self._pair(c.uid, c.mid, c.qty, k == CMD_MINT, ts)
-        return self._status(c.mid, k, c.price, ts)
+        return set_status(self, c.mid, k, c.price, ts)
 
     def run_batch(self, commands, int64_t[::1] results, int64_t[::1] filled=None,
                   bint record_events=True):
