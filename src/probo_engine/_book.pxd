@@ -136,4 +136,3 @@ cdef class Core:
     cdef inline bint _unknown_user(self, int64_t uid) noexcept nogil
     cdef int _check_user(self, int64_t uid) except -1
     cdef Market* _market(self, int64_t mid) except NULL
-    cdef tuple _order_tuple(self, slot_t s, bint with_mid)

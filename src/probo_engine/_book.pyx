@@ -7,12 +7,11 @@ slow model the property tests compare this module with.
 """
 
 cimport cython
-from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.pythread cimport PyThread_get_thread_ident
 from libc.stdint cimport (
     INT16_MAX, INT16_MIN, INT32_MAX, INT32_MIN, int16_t, int32_t, int64_t, uint64_t,
 )
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 
 import hashlib
 
@@ -69,6 +68,7 @@ from probo_engine._lifecycle cimport (
     set_limits,
     set_status,
 )
+from probo_engine cimport _queries as queries
 from probo_engine._intmap cimport (
     im_del,
     im_get,
@@ -1741,11 +1741,7 @@ cdef class Core:
         ``np.frombuffer(core.events_bytes(), probo_engine.batch.EVENT_DTYPE)``.
         A copy, so it stays valid whatever the engine does next.
         """
-        self._guard()
-        if self.n_events == 0:
-            return b""
-        return PyBytes_FromStringAndSize(<char*>self.events,
-                                         self.n_events * sizeof(Event))
+        return queries.events_bytes(self)
 
     def events_into(self, unsigned char[::1] out):
         """Copy the packed events of the last command or batch into ``out``.
@@ -1754,14 +1750,7 @@ cdef class Core:
         bytes (e.g. a reused ``EVENT_DTYPE`` array); returns the number of
         events copied.  No allocation: for batch loops that keep one buffer.
         """
-        cdef size_t size = self.n_events * sizeof(Event)
-        self._guard()
-        if <size_t>out.shape[0] < size:
-            raise InvalidArgumentError(
-                f"events_into needs {size} bytes, got {out.shape[0]}")
-        if size:
-            memcpy(&out[0], self.events, size)
-        return self.n_events
+        return queries.events_into(self, out)
 
     @property
     def last_filled(self):
@@ -1774,36 +1763,7 @@ cdef class Core:
         ``out`` has shape ``(2, n, 3)``: side 0 bids, 1 asks; levels beyond
         the book are zeroed.  No Python object per level.  O(n).
         """
-        cdef Market* m = self._market(_int(mid, "mid"))
-        cdef Py_ssize_t n = out.shape[1], k
-        cdef int32_t idx
-        cdef Level* lvl
-        cdef int prev
-        if out.shape[0] != 2 or out.shape[2] != 3:
-            raise InvalidArgumentError("out must have shape (2, n, 3)")
-        prev = self._enter(BUSY_DEPTH)
-        with nogil:
-            idx = m.best_bid
-            for k in range(n):
-                if idx >= 0:
-                    lvl = &m.levels[idx]
-                    out[0, k, 0] = (idx + 1) * m.tick
-                    out[0, k, 1] = lvl.total
-                    out[0, k, 2] = lvl.count
-                    idx = level_after(m, BOOK_BID, idx)
-                else:
-                    out[0, k, 0] = out[0, k, 1] = out[0, k, 2] = 0
-            idx = m.best_ask
-            for k in range(n):
-                if idx < m.nlevels:
-                    lvl = &m.levels[m.nlevels + idx]
-                    out[1, k, 0] = (idx + 1) * m.tick
-                    out[1, k, 1] = lvl.total
-                    out[1, k, 2] = lvl.count
-                    idx = level_after(m, BOOK_ASK, idx)
-                else:
-                    out[1, k, 0] = out[1, k, 1] = out[1, k, 2] = 0
-        self.busy = prev
+        return queries.depth_into(self, mid, out)
 
     # ----------------------------------------------------------- snapshots
 
@@ -2117,32 +2077,19 @@ cdef class Core:
 
     def balance(self, uid):
         """``(available, locked)`` cash of a user.  KeyError if unknown."""
-        cdef int64_t u_ = _int(uid, "uid")
-        self._check_user(u_)
-        return (self.users[u_].avail, self.users[u_].locked)
+        return queries.balance(self, uid)
 
     def position(self, uid, mid):
         """``(yes_available, yes_locked, no_available, no_locked)`` shares."""
-        cdef int64_t u_ = _int(uid, "uid")
-        cdef int64_t m_ = _int(mid, "mid")
-        cdef pos_t p
-        cdef Position* r
-        self._check_user(u_)
-        self._market(m_)
-        p = self._pos_find(u_, m_)
-        if p < 0:
-            return (0, 0, 0, 0)
-        r = &self.positions[p]
-        return (r.avail[0], r.locked[0], r.avail[1], r.locked[1])
+        return queries.position(self, uid, mid)
 
     def market(self, mid):
         """``(payout, tick, status, outstanding_pairs)`` of a market."""
-        cdef Market* m = self._market(_int(mid, "mid"))
-        return (m.payout, m.tick, m.status, m.outstanding)
+        return queries.market(self, mid)
 
     def last_price(self, mid):
         """Last trade price in YES terms (0 before the first trade)."""
-        return self._market(_int(mid, "mid")).last_price
+        return queries.last_price(self, mid)
 
     def top(self, mid):
         """``(bid_price, bid_qty, ask_price, ask_qty)`` in YES terms, 0 if empty.
@@ -2151,15 +2098,7 @@ cdef class Core:
         ----------
         O(1).
         """
-        cdef Market* m = self._market(_int(mid, "mid"))
-        cdef int64_t bp = 0, bq = 0, ap = 0, aq = 0
-        if m.best_bid >= 0:
-            bp = (m.best_bid + 1) * m.tick
-            bq = m.levels[m.best_bid].total
-        if m.best_ask < m.nlevels:
-            ap = (m.best_ask + 1) * m.tick
-            aq = m.levels[m.nlevels + m.best_ask].total
-        return (bp, bq, ap, aq)
+        return queries.top(self, mid)
 
     def depth(self, mid, n=10):
         """Up to ``n`` levels per side, best first: ``(bids, asks)``.
@@ -2170,33 +2109,7 @@ cdef class Core:
         ----------
         O(n + empty price levels skipped / 64).
         """
-        cdef Market* m = self._market(_int(mid, "mid"))
-        cdef int64_t k = _int(n, "n")
-        cdef int32_t idx
-        cdef Level* lvl
-        bids = []
-        asks = []
-        idx = m.best_bid
-        while idx >= 0 and len(bids) < k:
-            lvl = &m.levels[idx]
-            bids.append(((idx + 1) * m.tick, lvl.total, lvl.count))
-            idx = level_after(m, BOOK_BID, idx)
-        idx = m.best_ask
-        while idx < m.nlevels and len(asks) < k:
-            lvl = &m.levels[m.nlevels + idx]
-            asks.append(((idx + 1) * m.tick, lvl.total, lvl.count))
-            idx = level_after(m, BOOK_ASK, idx)
-        return (bids, asks)
-
-    @cython.final
-    cdef tuple _order_tuple(self, slot_t s, bint with_mid):
-        cdef Order* o = &self.orders[s]
-        cdef Market* m = &self.markets[o.mid]
-        own = _own(o.outcome, o.yprice, m.payout)
-        if with_mid:
-            return (o.mid, o.oid, o.uid, o.action, o.outcome, own, o.qty, o.yprice,
-                    o.bside, o.tif, o.client_id, o.expire_ts)
-        return (o.oid, o.uid, o.action, o.outcome, own, o.qty, o.yprice, o.bside)
+        return queries.depth(self, mid, n)
 
     def book_orders(self, mid):
         """Every resting order of a market (L3), in priority order.
@@ -2204,19 +2117,7 @@ cdef class Core:
         Bids best first, then asks best first, FIFO within a level; each
         ``(oid, uid, side, outcome, price, qty, yes_price, book_side)``.
         """
-        cdef Market* m = self._market(_int(mid, "mid"))
-        cdef int32_t idx, side
-        cdef slot_t s
-        out = []
-        for side in range(2):
-            idx = m.best_bid if side == BOOK_BID else m.best_ask
-            while 0 <= idx < m.nlevels:
-                s = m.levels[side * m.nlevels + idx].head
-                while s >= 0:
-                    out.append(self._order_tuple(s, False))
-                    s = self.orders[s].next
-                idx = level_after(m, side, idx)
-        return out
+        return queries.book_orders(self, mid)
 
     def user_orders(self, uid):
         """A user's live orders by ascending id.
@@ -2224,46 +2125,20 @@ cdef class Core:
         Each ``(mid, oid, uid, side, outcome, price, qty, yes_price,
         book_side, tif, client_id, expire_ts)``.  O(orders of that user).
         """
-        cdef int64_t u_ = _int(uid, "uid")
-        cdef slot_t s
-        self._check_user(u_)
-        out = []
-        s = self.users[u_].head
-        while s >= 0:
-            out.append(self._order_tuple(s, True))
-            s = self.orders[s].unext
-        return out
+        return queries.user_orders(self, uid)
 
     def order(self, oid):
         """A live order as in :meth:`user_orders`, or ``None``."""
-        cdef int64_t o_ = _int(oid, "oid")
-        cdef slot_t s = -1
-        self._guard()
-        if o_ > 0:
-            s = im_get(&self.oid_map, <uint64_t>o_)
-        if s < 0:
-            return None
-        return self._order_tuple(s, True)
+        return queries.order(self, oid)
 
     def order_by_client_id(self, uid, client_id):
         """A user's live order by its client id, or ``None``.  O(1)."""
-        cdef int64_t u_ = _int(uid, "uid")
-        cdef int64_t c = _client_id(client_id)
-        cdef slot_t s
-        self._guard()
-        if u_ < 0 or u_ >= self.n_users or c == 0:
-            return None
-        s = im_get(&self.cid_map, (<uint64_t>c << 32) | <uint64_t>u_)
-        if s < 0:
-            return None
-        return self._order_tuple(s, True)
+        return queries.order_by_client_id(self, uid, client_id)
 
     def market_config(self, mid):
         """``(payout, tick, taker_fee, maker_fee, fee_mode, min_qty,
         cancel_on_halt, yes_value)``; ``yes_value`` is -1 until resolved."""
-        cdef Market* m = self._market(_int(mid, "mid"))
-        return (m.payout, m.tick, m.taker_fee, m.maker_fee, m.fee_mode, m.min_qty,
-                bool(m.cancel_on_halt), m.yes_value)
+        return queries.market_config(self, mid)
 
     def fees(self):
         """The fee account's balance (fees collected minus rebates paid)."""
