@@ -70,8 +70,8 @@ extensions = [
     # tables; _replay: journal replay into Core.run_batch.  Shared C: _c/*.h
     # via the .pxd files.
     for name in (
-        "_book", "_args", "_layout", "_lifecycle", "_queries", "_snapshot",
-        "_invariants", "_replay",
+        "_book", "_args", "_layout", "_lifecycle", "_queries", "_funds", "_expiry",
+        "_snapshot", "_invariants", "_replay",
     )
 ]
 

@@ -20,6 +20,9 @@ cdef int _out_of_range(str name, int hi, int64_t v) except -1
 cdef int _bad_client_id(int64_t v) except -1
 # run_batch / check_batch: raise naming the first malformed record
 cdef int _check_records(const CmdRec* cmds, Py_ssize_t n) except -1
+cdef object check_batch(commands)
+# Core._guard: ConcurrentUseError naming what holds the Core (BUSY_*)
+cdef int _raise_busy(int what) except -1
 
 
 cdef inline int64_t _int(object x, str name) except? -1:

@@ -2,19 +2,21 @@
 """The cold half of Core's argument conversion (the inline half: _args.pxd).
 
 Non-int arguments, overflow, enum values out of range or of the wrong enum,
-bad client ids, and malformed ``run_batch`` records: each raises a
-``ProboError`` naming the argument (docs/semantics.md "Errors").
+bad client ids, malformed ``run_batch`` records, and a call from a second
+thread while a Core is busy: each raises a ``ProboError`` naming the argument
+or the conflict (docs/semantics.md "Errors", "Threads").
 """
 
 from cpython.number cimport PyNumber_Index
 from libc.stdint cimport int64_t
 
 from probo_engine._rules cimport cmd_ok
-from probo_engine._types cimport CmdRec
+from probo_engine._types cimport BUSY_BATCH, BUSY_DEPTH, BUSY_SNAPSHOT, CmdRec
 
 from probo_engine.errors import (
     ArgumentOverflowError,
     ArgumentTypeError,
+    ConcurrentUseError,
     InvalidArgumentError,
 )
 from probo_engine.types import FeeMode, Outcome, SelfTrade, Side, TimeInForce
@@ -81,3 +83,29 @@ cdef str _cmd_problem(CmdRec c):
     return (f"kind={c.kind} side={c.side} outcome={c.outcome} tif={c.tif} "
             f"stp={c.stp} post_only={c.post_only} client_id={c.client_id} "
             f"expire_ts={c.expire_ts} max_cost={c.max_cost} reserved={c.reserved}")
+
+
+cdef object check_batch(commands):
+    # Core.check_batch: the record checks of run_batch, running nothing
+    cdef const unsigned char[::1] raw = memoryview(commands).cast("B")
+    cdef Py_ssize_t n
+    if raw.shape[0] % sizeof(CmdRec):
+        raise InvalidArgumentError(
+            f"commands buffer of {raw.shape[0]} bytes is not a "
+            f"whole number of {sizeof(CmdRec)}-byte records")
+    n = raw.shape[0] // sizeof(CmdRec)
+    if n:
+        _check_records(<const CmdRec*>&raw[0], n)
+    return n
+
+
+# What holds a Core while it runs with the GIL released (Core.busy, BUSY_*);
+# a call from another thread meanwhile is refused (semantics.md "Threads").
+_BUSY_NAMES = {BUSY_BATCH: "run_batch", BUSY_SNAPSHOT: "snapshot",
+               BUSY_DEPTH: "depth_into"}
+
+
+cdef int _raise_busy(int what) except -1:
+    raise ConcurrentUseError(
+        f"this Core is running {_BUSY_NAMES.get(what, what)}() in another thread; "
+        "a Core is single-threaded: serialize calls on it (e.g. with a lock)")

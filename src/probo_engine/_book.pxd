@@ -102,9 +102,7 @@ cdef class Core:
     cdef void _unlock(self, Order* o, qty_t q) noexcept nogil
     cdef void _cancel_slot(self, slot_t s, int64_t reason, int64_t ts) noexcept nogil
     cdef int _heap_push(self, int64_t ts, oid_t oid) noexcept nogil
-    cdef void _heap_sift_down(self, int64_t i) noexcept nogil
-    cdef int64_t _expire(self, int64_t ts) noexcept nogil
-    cdef void _heap_compact(self) noexcept nogil
+    cdef inline int64_t _expire(self, int64_t ts) noexcept nogil
     cdef pos_t _pos_find(self, int64_t uid, int64_t mid) noexcept nogil
     cdef pos_t _pos_make(self, int64_t uid, int64_t mid) noexcept nogil
     cdef inline int _reserve_order(self, int tif, int64_t client_id) noexcept nogil
@@ -128,10 +126,10 @@ cdef class Core:
                         int64_t ts) noexcept nogil
     cdef int64_t _cancel(self, int64_t uid, int64_t oid, int64_t ts) noexcept nogil
     cdef int64_t _cancel_all(self, int64_t uid, int64_t mid, int64_t ts) noexcept nogil
-    cdef int64_t _cash(self, int64_t uid, int64_t amount, bint deposit,
-                       int64_t ts) noexcept nogil
-    cdef int64_t _pair(self, int64_t uid, int64_t mid, int64_t qty, bint mint,
-                       int64_t ts) noexcept nogil
+    cdef inline int64_t _cash(self, int64_t uid, int64_t amount, bint deposit,
+                              int64_t ts) noexcept nogil
+    cdef inline int64_t _pair(self, int64_t uid, int64_t mid, int64_t qty,
+                              bint mint, int64_t ts) noexcept nogil
     cdef int64_t _dispatch(self, const CmdRec* c) noexcept nogil
     cdef inline bint _unknown_user(self, int64_t uid) noexcept nogil
     cdef int _check_user(self, int64_t uid) except -1

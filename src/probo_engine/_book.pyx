@@ -17,7 +17,6 @@ import hashlib
 
 from probo_engine.errors import (
     ArgumentTypeError,
-    ConcurrentUseError,
     InvalidArgumentError,
     UnknownUserError,
 )
@@ -39,7 +38,9 @@ from probo_engine._args cimport (
     _enum,
     _int,
     _market_key,
+    _raise_busy,
     _user_key,
+    check_batch,
 )
 from probo_engine._bitset cimport (
     bit_clear,
@@ -51,7 +52,6 @@ from probo_engine._bitset cimport (
 from probo_engine._clib cimport (
     MAX_LEVELS,
     MAX_QTY,
-    MAX_TOTAL_CASH,
     PROBO_DEBUG,
     probo_affordable,
     probo_crc32,
@@ -60,27 +60,21 @@ from probo_engine._clib cimport (
     probo_pagehint_init,
     probo_prefetch,
 )
+from probo_engine._intmap cimport im_del, im_get, im_insert_nogrow, im_reserve
 from probo_engine._lifecycle cimport (
     core_free,
     core_init,
+    core_reinit,
     create_market,
     create_user,
-    set_limits,
     set_status,
 )
-from probo_engine cimport _queries as queries
-from probo_engine._intmap cimport (
-    im_del,
-    im_get,
-    im_insert_nogrow,
-    im_reserve,
-)
 from probo_engine._pricing cimport _book_side, _fee_unit, _own
-from probo_engine._rules cimport (
-    expiry_ok,
-    max_cost_ok,
-    post_only_ok,
-)
+from probo_engine._rules cimport expiry_ok, max_cost_ok, post_only_ok
+# cold code on Core's fields, called as expiry.expire(self, ts) etc.
+from probo_engine cimport _expiry as expiry
+from probo_engine cimport _funds as funds
+from probo_engine cimport _queries as queries
 from probo_engine._types cimport *
 
 
@@ -134,11 +128,7 @@ cdef int _im_reserve(IntMap* m, int64_t extra) noexcept nogil:
 # from any other thread meanwhile raises ConcurrentUseError (docs/semantics.md,
 # "Threads").  Calls that keep the GIL cannot interleave, so this is the whole
 # guard: one flag and the owner's thread ident, set and tested under the GIL.
-# The BUSY_* values are in _types.pxd.
-_BUSY_NAMES = {BUSY_BATCH: "run_batch", BUSY_SNAPSHOT: "snapshot",
-               BUSY_DEPTH: "depth_into"}
-
-
+# The BUSY_* values are in _types.pxd; the error, _args._raise_busy.
 cdef int _debug_checks(Core core) except -1:
     # A PROBO_DEBUG=1 build runs both invariant checkers after every command:
     # the plain one (check_invariants) and restore's tuned one, so the unit
@@ -147,12 +137,6 @@ cdef int _debug_checks(Core core) except -1:
     check(core)
     check_tuned(core)
     return 0
-
-
-cdef int _raise_busy(int what) except -1:
-    raise ConcurrentUseError(
-        f"this Core is running {_BUSY_NAMES.get(what, what)}() in another thread; "
-        "a Core is single-threaded: serialize calls on it (e.g. with a lock)")
 
 
 cdef class Core:
@@ -189,17 +173,7 @@ cdef class Core:
 
     def __init__(self, *, max_qty=MAX_QTY, max_open_orders=0, max_balance=0,
                  max_levels=MAX_LEVELS):
-        # __cinit__ applied the constructor's limits.  A subclass whose
-        # __init__ passes others to super().__init__() gets them too, while
-        # the engine is still empty; later it is an error, never ignored.
-        if (_int(max_qty, "max_qty"), _int(max_open_orders, "max_open_orders"),
-                _int(max_balance, "max_balance"),
-                _int(max_levels, "max_levels")) == self.limits():
-            return
-        if self.n_users or self.n_markets or self.seq:
-            raise ArgumentTypeError("the engine's limits are fixed once it has state; "
-                                    "pass them to the constructor")
-        set_limits(self, max_qty, max_open_orders, max_balance, max_levels)
+        core_reinit(self, max_qty, max_open_orders, max_balance, max_levels)
 
     def __dealloc__(self):
         core_free(self)
@@ -480,63 +454,9 @@ cdef class Core:
         return 0
 
     @cython.final
-    cdef void _heap_sift_down(self, int64_t i) noexcept nogil:
-        cdef int64_t n = self.n_heap, c
-        cdef Expiry item = self.heap[i]
-        while True:
-            c = 2 * i + 1
-            if c >= n:
-                break
-            if c + 1 < n and (self.heap[c + 1].ts < self.heap[c].ts or (
-                    self.heap[c + 1].ts == self.heap[c].ts
-                    and self.heap[c + 1].oid < self.heap[c].oid)):
-                c += 1
-            if (item.ts < self.heap[c].ts or
-                    (item.ts == self.heap[c].ts and item.oid < self.heap[c].oid)):
-                break
-            self.heap[i] = self.heap[c]
-            i = c
-        self.heap[i] = item
-
-    @cython.final
-    cdef int64_t _expire(self, int64_t ts) noexcept nogil:
-        # Cancel due GTD orders in (expire_ts, oid) order; entries whose order
-        # is gone are stale and dropped.
-        cdef int64_t n = 0
-        cdef Expiry top
-        cdef slot_t s
-        while self.n_heap > 0 and self.heap[0].ts <= ts:
-            top = self.heap[0]
-            self.n_heap -= 1
-            if self.n_heap > 0:
-                self.heap[0] = self.heap[self.n_heap]
-                self._heap_sift_down(0)
-            s = im_get(&self.oid_map, top.oid)
-            if s >= 0 and self.orders[s].tif == TIF_GTD and \
-                    self.orders[s].expire_ts == top.ts:
-                self._cancel_slot(s, CANCEL_EXPIRED, ts)
-                n += 1
-        if n:
-            self._emit_levels(ts)
-        return n
-
-    @cython.final
-    cdef void _heap_compact(self) noexcept nogil:
-        # Drop stale entries once they outnumber the live GTD orders, so the
-        # heap stays proportional to what rests (flat memory).
-        cdef int64_t i, k = 0
-        cdef slot_t s
-        for i in range(self.n_heap):
-            s = im_get(&self.oid_map, self.heap[i].oid)
-            if s >= 0 and self.orders[s].tif == TIF_GTD and \
-                    self.orders[s].expire_ts == self.heap[i].ts:
-                self.heap[k] = self.heap[i]
-                k += 1
-        self.n_heap = k
-        i = k // 2 - 1
-        while i >= 0:
-            self._heap_sift_down(i)
-            i -= 1
+    cdef inline int64_t _expire(self, int64_t ts) noexcept nogil:
+        # Cancel the due GTD orders (_expiry.pyx)
+        return expiry.expire(self, ts)
 
     # ------------------------------------------------------------- ledger
 
@@ -581,7 +501,7 @@ cdef class Core:
             return -1
         if tif == TIF_GTD:
             if self.n_heap > 2 * self.n_gtd + 64:
-                self._heap_compact()
+                expiry.heap_compact(self)
             if _grow(<void**>&self.heap, &self.cap_heap, self.n_heap + 1,
                      sizeof(Expiry)) != 0:
                 return -1
@@ -1139,97 +1059,16 @@ cdef class Core:
         return n
 
     @cython.final
-    cdef int64_t _cash(self, int64_t uid, int64_t amount, bint deposit,
-                       int64_t ts) noexcept nogil:
-        cdef int64_t code = 0
-        cdef User* u
-        cdef Event* e
-        if ts < self.clock_ts:
-            code = REJ_STALE_TIME
-        elif self._unknown_user(uid):
-            code = REJ_UNKNOWN_USER
-        elif amount <= 0:
-            code = REJ_INVALID_AMOUNT
-        elif deposit:
-            u = &self.users[uid]
-            if amount > MAX_TOTAL_CASH - self.net_cash or (
-                    self.max_balance > 0
-                    and amount > self.max_balance - u.avail - u.locked):
-                code = REJ_CASH_LIMIT
-        elif self.users[uid].avail < amount:
-            code = REJ_INSUFFICIENT_FUNDS
-        if code != 0:
-            self._reject(CMD_DEPOSIT if deposit else CMD_WITHDRAW, code, 0, uid,
-                         0, 0, 0, 0, amount, ts)
-            return -code
-        u = &self.users[uid]
-        if not deposit:
-            amount = -amount
-        u.avail += amount
-        self.net_cash += amount
-        e = self._ev(EV_CASH, ts)
-        e.user = uid
-        e.qty = amount
-        e.aux = u.avail
-        return 0
+    cdef inline int64_t _cash(self, int64_t uid, int64_t amount, bint deposit,
+                              int64_t ts) noexcept nogil:
+        # deposit / withdraw (_funds.pyx)
+        return funds.cash(self, uid, amount, deposit, ts)
 
     @cython.final
-    cdef int64_t _pair(self, int64_t uid, int64_t mid, int64_t qty, bint mint,
-                       int64_t ts) noexcept nogil:
-        # mint: payout*qty cash -> qty YES + qty NO; merge: the reverse.
-        cdef int64_t code = 0
-        cdef Market* m
-        cdef pos_t p = -1
-        cdef Position* r
-        cdef User* u
-        cdef Event* e
-        if ts < self.clock_ts:
-            code = REJ_STALE_TIME
-        elif self._unknown_user(uid):
-            code = REJ_UNKNOWN_USER
-        elif mid < 0 or mid >= self.n_markets:
-            code = REJ_UNKNOWN_MARKET
-        else:
-            m = &self.markets[mid]
-            if (m.status != MARKET_OPEN if mint else m.status == MARKET_RESOLVED):
-                code = REJ_MARKET_NOT_OPEN
-            elif qty <= 0 or qty > self.max_qty:
-                code = REJ_INVALID_QTY
-            elif mint:
-                if self.users[uid].avail < qty * <amount_t>m.payout:
-                    code = REJ_INSUFFICIENT_FUNDS
-            else:
-                p = self._pos_find(uid, mid)
-                if p < 0 or self.positions[p].avail[0] < qty or \
-                        self.positions[p].avail[1] < qty:
-                    code = REJ_INSUFFICIENT_SHARES
-        if code != 0:
-            self._reject(CMD_MINT if mint else CMD_MERGE, code, mid, uid, 0, 0, 0,
-                         0, qty, ts)
-            return -code
-        p = self._pos_make(uid, mid)
-        if p < 0:
-            return ERR_NOMEM
-        r = &self.positions[p]
-        u = &self.users[uid]
-        if mint:
-            u.avail -= qty * <amount_t>m.payout
-            r.avail[0] += qty
-            r.avail[1] += qty
-            m.outstanding += qty
-        else:
-            u.avail += qty * <amount_t>m.payout
-            r.avail[0] -= qty
-            r.avail[1] -= qty
-            m.outstanding -= qty
-        e = self._ev(EV_PAIR, ts)
-        e.market = mid
-        e.user = uid
-        e.price = m.payout
-        e.qty = qty
-        e.code = 1 if mint else 2
-        e.aux = u.avail
-        return 0
+    cdef inline int64_t _pair(self, int64_t uid, int64_t mid, int64_t qty,
+                              bint mint, int64_t ts) noexcept nogil:
+        # mint / merge (_funds.pyx)
+        return funds.pair(self, uid, mid, qty, mint, ts)
 
     # ------------------------------------------------------ public commands
 
@@ -1579,24 +1418,7 @@ cdef class Core:
     def expire(self, ts):
         """Expire the GTD orders due at ``ts``; return how many, or -109
         (``STALE_TIME``) if ``ts`` is before the engine's clock."""
-        cdef int64_t t = _int(ts, "ts")
-        cdef int64_t n = 0
-        self._guard()
-        if self.oom:
-            raise MemoryError("the core lost an event to a failed allocation")
-        self.n_events = 0
-        self.filled = 0
-        if t == 0:
-            t = self.clock_ts
-        if t < self.clock_ts:
-            self._reject(CMD_EXPIRE, REJ_STALE_TIME, 0, 0, 0, 0, 0, 0, 0, t)
-            n = -REJ_STALE_TIME
-        else:
-            self.clock_ts = t
-            if self.n_heap > 0 and self.heap[0].ts <= t:
-                n = self._expire(t)
-        self._end(0)
-        return n
+        return expiry.expire_cmd(self, ts)
 
     # --------------------------------------------------------------- batch
 
@@ -1722,16 +1544,7 @@ cdef class Core:
         """Raise ``ValueError`` naming the first malformed record of
         ``commands`` (as :meth:`run_batch` would, before running any); return
         the number of records.  Changes nothing.  O(n), no allocation."""
-        cdef const unsigned char[::1] raw = memoryview(commands).cast("B")
-        cdef Py_ssize_t n
-        if raw.shape[0] % sizeof(CmdRec):
-            raise InvalidArgumentError(
-                f"commands buffer of {raw.shape[0]} bytes is not a "
-                f"whole number of {sizeof(CmdRec)}-byte records")
-        n = raw.shape[0] // sizeof(CmdRec)
-        if n:
-            _check_records(<const CmdRec*>&raw[0], n)
-        return n
+        return check_batch(commands)
 
     def events_bytes(self):
         """A copy of the packed events of the last command or batch.

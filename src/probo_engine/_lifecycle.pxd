@@ -10,6 +10,8 @@ cdef int core_init(Core core, max_qty, max_open_orders, max_balance,
                    max_levels) except -1
 cdef int set_limits(Core core, max_qty, max_open_orders, max_balance,
                     max_levels) except -1
+cdef int core_reinit(Core core, max_qty, max_open_orders, max_balance,
+                     max_levels) except -1
 cdef void core_free(Core core) noexcept
 cdef object create_user(Core core)
 cdef object create_market(Core core, payout, tick, ts, taker_fee, maker_fee,

@@ -2,7 +2,7 @@
 """The lifecycle of a Core and of its markets (cold code, out of _book).
 
 * the Core itself: its allocations at construction (``core_init``), its
-  limits (``set_limits``) and freeing (``core_free``);
+  limits (``set_limits``, ``core_reinit``) and freeing (``core_free``);
 * users and markets: ``create_user`` and ``create_market``'s validation and
   allocation (all before any change);
 * market status (semantics.md "Market lifecycle"): ``set_status`` runs
@@ -95,6 +95,22 @@ cdef int set_limits(Core core, max_qty, max_open_orders, max_balance,
     if not 1 <= lv <= MAX_LEVELS:
         raise InvalidArgumentError(f"max_levels must be in 1..{MAX_LEVELS}")
     core.max_qty, core.max_open, core.max_balance, core.max_levels = q, o, b, lv
+    return 0
+
+
+cdef int core_reinit(Core core, max_qty, max_open_orders, max_balance,
+                     max_levels) except -1:
+    # Core.__init__: __cinit__ applied the constructor's limits.  A subclass
+    # whose __init__ passes others to super().__init__() gets them too, while
+    # the engine is still empty; later it is an error, never ignored.
+    if (_int(max_qty, "max_qty"), _int(max_open_orders, "max_open_orders"),
+            _int(max_balance, "max_balance"),
+            _int(max_levels, "max_levels")) == core.limits():
+        return 0
+    if core.n_users or core.n_markets or core.seq:
+        raise ArgumentTypeError("the engine's limits are fixed once it has state; "
+                                "pass them to the constructor")
+    set_limits(core, max_qty, max_open_orders, max_balance, max_levels)
     return 0
 
 

@@ -36,6 +36,7 @@ from probo_engine._clib cimport (
     probo_st32,
     probo_st64,
 )
+from probo_engine._expiry cimport heap_sift_down
 from probo_engine._intmap cimport im_get, im_insert_nogrow, im_reserve, im_slot
 from probo_engine._pricing cimport _book_side
 from probo_engine._snapshot cimport *
@@ -571,7 +572,7 @@ cdef int _load(Core core, const unsigned char[::1] view) except -1:
         core.users[o.uid].n_orders += 1
     i = core.n_heap // 2 - 1
     while i >= 0:
-        core._heap_sift_down(i)
+        heap_sift_down(core, i)
         i -= 1
     # users' lists in ascending order id, and each order's position: the
     # orders bucketed by user (counting sort; User.head is the cursor),

@@ -1,6 +1,6 @@
 # cython: language_level=3
 # The core's C types: typedefs, enums and structs, shared by every module of
-# the core (_book, _snapshot, _invariants, _replay).  Nothing here has code.
+# the core (_book and the modules beside it).  Nothing here has code.
 #
 # Units: prices and money are integer minor units (paise); quantities are
 # whole shares; times are the caller's integer unit (ts), never read as
@@ -8,7 +8,7 @@
 #
 # The enum values are the single source of truth for every constant: the
 # Python names (probo_engine.types, _book.CONSTANTS) are built from them at
-# import (_book.CONSTANTS) and tests/unit/test_constants.py checks types.py,
+# import (_layout.pyx) and tests/unit/test_constants.py checks types.py,
 # commands.py and the reference model against that table.
 
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
@@ -264,7 +264,7 @@ ctypedef struct Taker:
 
 
 # What holds a Core while it runs with the GIL released (Core.busy); see
-# _book.pyx's _raise_busy.
+# _args.pyx's _raise_busy.
 cdef enum:
     BUSY_NONE = 0
     BUSY_BATCH = 1          # Core.run_batch
