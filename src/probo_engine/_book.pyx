@@ -3,7 +3,9 @@
 
 Public entry points are ``def`` methods of :class:`Core`; everything they call is
 C.  The exact rules are in ``docs/semantics.md``; ``tests/reference.py`` is the
-slow model the property tests compare this module with.
+slow model the property tests compare this module with.  What does not run on
+every command lives beside this module (CONTRIBUTING.md, "Where the core's code
+lives"): _lifecycle, _funds, _expiry, _queries, _args, _layout, _snapshot.
 """
 
 cimport cython
