@@ -16,7 +16,7 @@ from libc.stdint cimport int64_t
 from probo_engine._types cimport (
     OUTCOME_NO,
     SIDE_SELL,
-    STP_CANCEL_BOTH,
+    STP_NONE,
     TIF_FOK,
     TIF_GTC,
     TIF_GTD,
@@ -53,7 +53,7 @@ cdef inline bint max_cost_ok(int64_t max_cost, int64_t side) noexcept nogil:
 cdef inline bint order_args_ok(const CmdRec* c) noexcept nogil:
     # what place and place_market share: enums in range, a uint32 client id
     return (in_range(c.side, SIDE_SELL) and in_range(c.outcome, OUTCOME_NO)
-            and in_range(c.stp, STP_CANCEL_BOTH) and client_id_ok(c.client_id))
+            and in_range(c.stp, STP_NONE) and client_id_ok(c.client_id))
 
 
 cdef inline bint place_ok(const CmdRec* c) noexcept nogil:
