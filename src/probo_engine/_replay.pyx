@@ -109,8 +109,7 @@ cdef enum:
     MARKET_SIZE = 75
     SIZE_1 = 10            # one int64 field (expire)
     SIZE_2 = 18            # two (halt, resume, close)
-    SIZE_3 = 26            # three (cancel, cancel_client, deposit, withdraw,
-                           # cancel_all, resolve)
+    SIZE_3 = 26            # three (cancel, cancel_client, deposit, withdraw, ...)
     SIZE_4 = 34            # four (mint, merge)
     SIZE_5 = 42            # five (amend)
     CREATE_MARKET_BOOL = 58  # CreateMarket: 7 int64, cancel_on_halt, [name]

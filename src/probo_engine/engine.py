@@ -92,7 +92,7 @@ class Engine(Core):
         max_open_orders: int = 0,
         max_balance: int = 0,
         max_levels: int = 100_000,
-        self_trade: SelfTrade | Literal[0, 1, 2, 3] = SelfTrade.CANCEL_MAKER,
+        self_trade: SelfTrade | int = SelfTrade.CANCEL_MAKER,
     ) -> None:
         # Core.__cinit__ applied the constructor's limits; Core.__init__
         # applies these if a subclass passes others (or refuses them loudly
