@@ -181,7 +181,8 @@ class Engine(Core):
         return eng
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self).restore, (self.snapshot(),))
+        # the snapshot, and the self-trade default (not part of a snapshot)
+        return (_unpickle, (type(self), self.snapshot(), int(self._stp_default)))
 
     # ---------------------------------------------------------------- names
 
@@ -269,7 +270,7 @@ class Engine(Core):
         Each order keeps the mode it was placed with (an amend reuses it), and
         a journal records every order's mode, so this is a default for new
         orders only.  It is not part of a snapshot: set it again after
-        :meth:`restore`.
+        :meth:`restore` (pickling an ``Engine`` keeps it).
         """
         stp: SelfTrade = self._stp_default
         return stp
@@ -653,6 +654,12 @@ class Engine(Core):
         """``{"available": ..., "locked": ...}`` cash of a user."""
         avail, locked = Core.balance(self, self.user_id(user))
         return {"available": avail, "locked": locked}
+
+
+def _unpickle(cls: type[Engine], data: bytes, self_trade: int) -> Engine:
+    eng = cls.restore(data)
+    eng._stp_default = self_trade
+    return eng
 
 
 def _index(x: Any, arg: str, what: str) -> int:

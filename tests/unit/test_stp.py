@@ -335,6 +335,14 @@ def test_engine_self_trade_an_order_given_a_mode_keeps_it():
     assert [ev.kind.name for ev in e.events()].count("FILL") == 0
 
 
+def test_engine_self_trade_survives_pickling_not_a_bare_snapshot():
+    import pickle
+
+    e, m, a = engine_world(self_trade=SelfTrade.NONE)
+    assert pickle.loads(pickle.dumps(e)).self_trade is SelfTrade.NONE
+    assert Engine.restore(e.snapshot()).self_trade is SelfTrade.CANCEL_MAKER
+
+
 def test_engine_self_trade_setter_checks_and_changes_only_new_orders():
     e, m, a = engine_world()
     e.self_trade = SelfTrade.NONE
