@@ -394,3 +394,18 @@ def test_the_last_commands_events_are_left_as_per_call(tmp_path, n):
         assert db.engine.last_events() == ref.last_events()
         assert db.engine.n_last_events == ref.n_last_events
         assert db.engine.last_filled == ref.last_filled
+
+
+def test_the_engines_self_trade_option_is_kept_in_engine_json(tmp_path):
+    # An engine option like the limits: stored when the directory is made,
+    # reused on every open (and a directory made without it still opens).
+    opts = {**ENGINE_OPTIONS, "self_trade": 3}
+    cmds = [CreateMarket(), CreateUser(), Deposit(0, 10_000)]
+    write(tmp_path / "a", cmds, policy="none", engine_options=opts)
+    write(tmp_path / "b", cmds, policy="none")
+    with open_db(tmp_path / "a", engine_options=None) as db:
+        assert db.engine._engine.self_trade == 3
+    with open_db(tmp_path / "b", engine_options=None) as db:
+        assert db.engine._engine.self_trade == 0
+    with pytest.raises(ValueError):
+        open_db(tmp_path / "a")  # other options than it was made with
