@@ -75,6 +75,7 @@ TIF_GTD = 3
 STP_CANCEL_MAKER = 0
 STP_CANCEL_TAKER = 1
 STP_CANCEL_BOTH = 2
+STP_NONE = 3
 
 FILL_TRANSFER = 0
 FILL_MINT = 1
@@ -121,6 +122,7 @@ CMD_CLOSE = 11
 CMD_RESOLVE = 12
 CMD_PLACE_MARKET = 13
 CMD_EXPIRE = 14
+CMD_CANCEL_CLIENT = 15
 
 REJ_OK = 0
 REJ_UNKNOWN_USER = 101
@@ -530,7 +532,7 @@ class ReferenceEngine:
             if not self._crosses(t.bside, t.yprice, p):
                 break
             for o in m.books[opp][p].orders:
-                if o.uid == t.uid:
+                if o.uid == t.uid and t.stp != STP_NONE:
                     if t.stp == STP_CANCEL_MAKER:
                         continue
                     return total
@@ -582,7 +584,7 @@ class ReferenceEngine:
             if not self._crosses(t.bside, t.yprice, best):
                 break
             maker = m.books[opp][best].orders[0]
-            if maker.uid == t.uid:
+            if maker.uid == t.uid and t.stp != STP_NONE:
                 if t.stp == STP_CANCEL_TAKER:
                     stopped = True
                     break
@@ -755,7 +757,7 @@ class ReferenceEngine:
         _in_range(side, "side", 0, 1)
         _in_range(outcome, "outcome", 0, 1)
         _in_range(tif, "tif", TIF_GTC, TIF_GTD)
-        _in_range(stp, "stp", 0, 2)
+        _in_range(stp, "stp", 0, STP_NONE)
         _in_range(client_id, "client_id", 0, MAX_CLIENT_ID)
         if (tif == TIF_GTD) != (expire_ts != 0):
             raise ValueError("expire_ts is required for GTD and only allowed with GTD")
@@ -781,7 +783,7 @@ class ReferenceEngine:
         client_id = _int(client_id, "client_id")
         _in_range(side, "side", 0, 1)
         _in_range(outcome, "outcome", 0, 1)
-        _in_range(stp, "stp", 0, 2)
+        _in_range(stp, "stp", 0, STP_NONE)
         _in_range(client_id, "client_id", 0, MAX_CLIENT_ID)
         if max_cost < 0 or (max_cost and side == SIDE_SELL):
             raise ValueError("max_cost must be >= 0, and 0 for a sell")
@@ -909,6 +911,33 @@ class ReferenceEngine:
             self._level_events(touched, ts)
             return REJ_OK
         return -self._reject(ts, code, CMD_CANCEL, user=uid, oid=oid)
+
+    def cancel_client(self, uid, client_id, ts=0) -> int:
+        """``cancel`` of the live order of ``uid`` with ``client_id``; 0 or ``-code``
+        (REJECTED: ``user2`` is the client id, ``aux`` CANCEL_CLIENT)."""
+        uid = _int(uid, "uid")
+        client_id = _int(client_id, "client_id")
+        ts = _int(ts, "ts")
+        _in_range(client_id, "client_id", 0, MAX_CLIENT_ID)
+        ts = self._begin(ts)
+        if ts < self._clock:
+            code = REJ_STALE_TIME
+        elif not self._has_user(uid):
+            code = REJ_UNKNOWN_USER
+        else:
+            found = [
+                o
+                for o in self._user_live(uid)
+                if client_id and o.client_id == client_id
+            ]
+            if not found:
+                code = REJ_UNKNOWN_ORDER
+            else:
+                touched: list = []
+                self._cancel_resting(found[0], CANCEL_USER, ts, touched)
+                self._level_events(touched, ts)
+                return REJ_OK
+        return -self._reject(ts, code, CMD_CANCEL_CLIENT, user=uid, user2=client_id)
 
     def cancel_all(self, uid, mid=-1, ts=0) -> int:
         """Cancel the user's live orders (in market ``mid`` if ``mid >= 0``), in

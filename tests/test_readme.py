@@ -45,6 +45,7 @@ def test_command_table_examples_run():
     eng.deposit(v, 5_000)
     assert eng.place_market(v, m, Side.BUY, Outcome.YES, 10, 5_000) > 0
     assert eng.last_filled == 3  # the NO bid at 300 is a YES ask at 700
+    assert eng.cancel_client(u, 17) == -302  # order 1 was filled
     assert eng.cancel_all(u, m) == 0
     assert eng.halt(m) == 0 and eng.resume(m) == 0 and eng.close(m) == 0
     assert eng.resolve(m, 1000) == 0

@@ -83,6 +83,7 @@ cdef class Core:
     cdef int busy              # a GIL-released section runs (BUSY_*): others refuse
     cdef unsigned long owner   # thread ident of the section while busy != 0
     cdef qty_t filled          # quantity the incoming order of the last command filled
+    cdef int stp_default       # Engine.self_trade: submit's mode when none is given
 
     # C methods, all final: called directly, never through the vtable
     cdef inline Event* _ev(self, int64_t kind, int64_t ts) noexcept nogil
@@ -90,9 +91,9 @@ cdef class Core:
     cdef inline int _end(self, int64_t r) except -1
     cdef inline int _guard(self) except -1
     cdef int _enter(self, int what) except -1
-    cdef void _reject(self, int64_t cmd, int64_t code, int64_t mid, int64_t uid,
-                      int64_t oid, int64_t side, int64_t outcome, int64_t price,
-                      int64_t qty, int64_t ts) noexcept nogil
+    cdef Event* _reject(self, int64_t cmd, int64_t code, int64_t mid, int64_t uid,
+                        int64_t oid, int64_t side, int64_t outcome, int64_t price,
+                        int64_t qty, int64_t ts) noexcept nogil
     cdef inline void _touch(self, Market* m, int64_t mid, int32_t bside,
                             int32_t idx) noexcept nogil
     cdef void _emit_levels(self, int64_t ts) noexcept nogil
@@ -125,6 +126,8 @@ cdef class Core:
     cdef int64_t _amend(self, int64_t uid, int64_t oid, int64_t price, int64_t qty,
                         int64_t ts) noexcept nogil
     cdef int64_t _cancel(self, int64_t uid, int64_t oid, int64_t ts) noexcept nogil
+    cdef int64_t _cancel_client(self, int64_t uid, int64_t client_id,
+                                int64_t ts) noexcept nogil
     cdef int64_t _cancel_all(self, int64_t uid, int64_t mid, int64_t ts) noexcept nogil
     cdef inline int64_t _cash(self, int64_t uid, int64_t amount, bint deposit,
                               int64_t ts) noexcept nogil

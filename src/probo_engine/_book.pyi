@@ -17,7 +17,7 @@ _Int = SupportsIndex
 _Side = Side | Literal[0, 1]
 _Outcome = Outcome | Literal[0, 1]
 _Tif = TimeInForce | Literal[0, 1, 2, 3]
-_Stp = SelfTrade | Literal[0, 1, 2]
+_Stp = SelfTrade | Literal[0, 1, 2, 3]
 _FeeMode = FeeMode | Literal[0, 1]
 
 __test__: dict[str, str]
@@ -90,6 +90,7 @@ class Core:
         client_id: _Int = 0,
     ) -> int: ...
     def cancel(self, uid: _Int, oid: _Int, ts: _Int = 0) -> int: ...
+    def cancel_client(self, uid: _Int, client_id: _Int, ts: _Int = 0) -> int: ...
     def amend(
         self, uid: _Int, oid: _Int, price: _Int, qty: _Int, ts: _Int = 0
     ) -> int: ...
@@ -158,13 +159,17 @@ class Core:
         qty: _Int,
         *,
         tif: _Tif = ...,
-        stp: _Stp = ...,
+        stp: _Stp | None = None,
         ts: _Int = 0,
         post_only: bool = False,
         client_id: _Int = 0,
         expire_ts: _Int = 0,
     ) -> OrderResult: ...
     def _cancel_key(self, uid: Any, oid: _Int, ts: _Int = 0) -> int: ...
+    @property
+    def _stp_default(self) -> SelfTrade: ...
+    @_stp_default.setter
+    def _stp_default(self, stp: SelfTrade | int) -> None: ...
     @property
     def n_last_events(self) -> int: ...
     @property

@@ -23,6 +23,7 @@ from probo_engine.errors import (
     UnknownUserError,
 )
 from probo_engine.types import SelfTrade, TimeInForce
+from probo_engine._args import _ENUM_ARG
 from probo_engine.types import Fill, FillKind, OrderResult, RejectReason
 
 # Prebuilt enums and defaults for Core._submit and _order_result (no enum
@@ -266,11 +267,12 @@ cdef class Core:
         return 0
 
     @cython.final
-    cdef void _reject(self, int64_t cmd, int64_t code, int64_t mid, int64_t uid,
-                      int64_t oid, int64_t side, int64_t outcome, int64_t price,
-                      int64_t qty, int64_t ts) noexcept nogil:
+    cdef Event* _reject(self, int64_t cmd, int64_t code, int64_t mid, int64_t uid,
+                        int64_t oid, int64_t side, int64_t outcome, int64_t price,
+                        int64_t qty, int64_t ts) noexcept nogil:
         # The given values are echoed; one that does not fit its (narrower)
-        # event field is recorded as -1 (semantics.md "Events").
+        # event field is recorded as -1 (semantics.md "Events").  Returns the
+        # event, for a field only one command sets.
         cdef Event* e = self._ev(EV_REJECTED, ts)
         e.market = <int32_t>mid if INT32_MIN <= mid <= INT32_MAX else -1
         e.user = <int32_t>uid if INT32_MIN <= uid <= INT32_MAX else -1
@@ -281,6 +283,7 @@ cdef class Core:
         e.qty = qty
         e.code = <int16_t>code
         e.aux = cmd
+        return e
 
     # ------------------------------------------------------- level helpers
 
@@ -554,7 +557,7 @@ cdef class Core:
             s = m.levels[opp * m.nlevels + idx].head
             while s >= 0:
                 o = &self.orders[s]
-                if o.uid == t.uid:
+                if o.uid == t.uid and t.stp != STP_NONE:
                     if t.stp != STP_CANCEL_MAKER:
                         return got
                 else:
@@ -609,8 +612,9 @@ cdef class Core:
             if mk.next >= 0:
                 # the next maker is likely next: start loading its slot now
                 probo_prefetch(&self.orders[mk.next])
-            if mk.uid == t.uid:
-                # Self-trade prevention: never a fill between one user's orders.
+            if mk.uid == t.uid and t.stp != STP_NONE:
+                # Self-trade prevention: no fill between one user's orders
+                # (the second test runs only for a self-match).
                 if t.stp == STP_CANCEL_TAKER:
                     t.stopped = True
                     break
@@ -1037,6 +1041,30 @@ cdef class Core:
         return 0
 
     @cython.final
+    cdef int64_t _cancel_client(self, int64_t uid, int64_t client_id,
+                                int64_t ts) noexcept nogil:
+        # _cancel with the order found by (client id, uid) in cid_map: O(1).
+        cdef slot_t s = -1
+        cdef int64_t code = 0
+        cdef Event* e
+        if ts < self.clock_ts:
+            code = REJ_STALE_TIME
+        elif self._unknown_user(uid):
+            code = REJ_UNKNOWN_USER
+        else:
+            if client_id > 0:
+                s = im_get(&self.cid_map, (<uint64_t>client_id << 32) | <uint64_t>uid)
+            if s < 0:
+                code = REJ_UNKNOWN_ORDER
+        if code != 0:
+            e = self._reject(CMD_CANCEL_CLIENT, code, 0, uid, 0, 0, 0, 0, 0, ts)
+            e.user2 = client_id
+            return -code
+        self._cancel_slot(s, CANCEL_USER, ts)
+        self._emit_levels(ts)
+        return 0
+
+    @cython.final
     cdef int64_t _cancel_all(self, int64_t uid, int64_t mid, int64_t ts) noexcept nogil:
         # The user's list is in ascending id order already; mid < 0: all.
         cdef int64_t code = 0, n = 0
@@ -1184,7 +1212,7 @@ cdef class Core:
             ``TimeInForce`` GTC (0, default), IOC (1), FOK (2) or GTD (3).
         stp : int
             ``SelfTrade`` CANCEL_MAKER (0, default), CANCEL_TAKER (1),
-            CANCEL_BOTH (2).
+            CANCEL_BOTH (2), NONE (3: own orders match like any other).
         ts : int
             Caller time: expires due GTD orders first; copied into events.
         post_only : bool
@@ -1230,7 +1258,7 @@ cdef class Core:
         cdef int64_t q_ = _int(qty, "qty")
         # the defaults are the cached small ints: skip their conversion
         cdef int t_ = 0 if tif is 0 else _enum(tif, "tif", TIF_GTD)
-        cdef int x_ = 0 if stp is 0 else _enum(stp, "stp", STP_CANCEL_BOTH)
+        cdef int x_ = 0 if stp is 0 else _enum(stp, "stp", STP_NONE)
         cdef int64_t ts_ = 0 if ts is 0 else _int(ts, "ts")
         cdef int flags = 0
         cdef int64_t cid = 0, exp = 0
@@ -1279,7 +1307,7 @@ cdef class Core:
         cdef int o_ = _enum(outcome, "outcome", OUTCOME_NO)
         cdef int64_t q_ = _int(qty, "qty")
         cdef int64_t mc = _int(max_cost, "max_cost")
-        cdef int x_ = _enum(stp, "stp", STP_CANCEL_BOTH)
+        cdef int x_ = _enum(stp, "stp", STP_NONE)
         cdef int64_t ts_ = _int(ts, "ts")
         cdef int64_t cid = 0
         cdef int64_t r
@@ -1313,6 +1341,45 @@ cdef class Core:
         cdef int64_t r
         self._begin(&t)
         r = self._cancel(u_, o_, t)
+        self._end(r)
+        return r
+
+    def cancel_client(self, uid, client_id, ts=0):
+        """Cancel the live order ``uid`` placed with ``client_id``.
+
+        The same command as :meth:`cancel` (same checks, unlocking and
+        events) with the order named by its client id, so a caller, or a
+        batch, can cancel an order without knowing its engine id.
+
+        Returns
+        -------
+        int
+            0, or -101 unknown user, -302 no live order of this user has
+            that client id (0 included: it means "none").
+
+        Raises
+        ------
+        InvalidArgumentError
+            ``client_id`` outside ``0..2**32-1`` (as :meth:`place`).
+
+        Complexity
+        ----------
+        O(1): one lookup in the (client id, user) map.
+
+        >>> core = Core(); m = core.create_market(); u = core.create_user()
+        >>> core.deposit(u, 10_000)
+        0
+        >>> core.place(u, m, 0, 0, 500, 4, client_id=77)
+        1
+        >>> core.cancel_client(u, 77), core.cancel_client(u, 77)
+        (0, -302)
+        """
+        cdef int64_t u_ = _int(uid, "uid")
+        cdef int64_t c_ = _client_id(client_id)
+        cdef int64_t t = 0 if ts is 0 else _int(ts, "ts")
+        cdef int64_t r
+        self._begin(&t)
+        r = self._cancel_client(u_, c_, t)
         self._end(r)
         return r
 
@@ -1455,6 +1522,8 @@ cdef class Core:
                                c.client_id, 0, c.max_cost)
         if k == CMD_CANCEL:
             return self._cancel(c.uid, c.oid, ts)
+        if k == CMD_CANCEL_CLIENT:
+            return self._cancel_client(c.uid, c.client_id, ts)
         if k == CMD_AMEND:
             return self._amend(c.uid, c.oid, c.price, c.qty, ts)
         if k == CMD_CANCEL_ALL:
@@ -1787,7 +1856,7 @@ cdef class Core:
         return _int(market, arg)
 
     def _submit(self, user, market, side, outcome, price, qty, *, tif=_TIF_GTC,
-                stp=_STP_DEFAULT, ts=0, post_only=False, client_id=0,
+                stp=None, ts=0, post_only=False, client_id=0,
                 expire_ts=0):
         """Place a limit order and return what happened to it, fills included.
 
@@ -1799,13 +1868,16 @@ cdef class Core:
         (wrong types, values out of range) raises a ``ProboError`` that is
         also a ``TypeError``/``ValueError``.  A GTC order without options
         takes a short path in C (argument parsing of :meth:`place_limit`,
-        the result record built in the same call).
+        the result record built in the same call).  ``stp`` not given (None)
+        is the engine's default mode (``Engine(self_trade=...)``).
         """
         cdef int64_t u_ = _user_key(self, user, "user")
         cdef int64_t m_ = _market_key(self, market, "market")
         cdef int s_, o_
         cdef int64_t p_, q_, r, i, ts_ = 0, filled = 0, canceled = 0
         cdef Event* e
+        if stp is None:
+            stp = self.stp_default
         if ((tif is _TIF_GTC or tif is 0) and (stp is _STP_DEFAULT or stp is 0)
                 and ts is 0 and post_only is False and client_id is 0
                 and expire_ts is 0):
@@ -1851,6 +1923,23 @@ cdef class Core:
         r = self._cancel(u_, o_, t)
         self._end(r)
         return r
+
+    @property
+    def _stp_default(self):
+        """``Engine.self_trade``: the mode ``submit`` uses when none is given."""
+        return SelfTrade(self.stp_default)
+
+    @_stp_default.setter
+    def _stp_default(self, stp):
+        cdef int64_t v
+        if type(stp) in _ENUM_ARG and type(stp) is not SelfTrade:
+            raise ArgumentTypeError(
+                f"self_trade must be a SelfTrade (or its int value), not "
+                f"{type(stp).__name__}.{stp.name}")
+        v = _int(stp, "self_trade")
+        if not 0 <= v <= STP_NONE:
+            raise InvalidArgumentError(f"self_trade must be in 0..{STP_NONE}, got {v}")
+        self.stp_default = <int>v
 
     @property
     def n_last_events(self):

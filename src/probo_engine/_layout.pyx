@@ -63,6 +63,7 @@ CONSTANTS = {
     "REJ_INVALID_SETTLEMENT": REJ_INVALID_SETTLEMENT,
     "MAX_QTY": MAX_QTY, "MAX_PAYOUT": MAX_PAYOUT, "MAX_LEVELS": MAX_LEVELS,
     "MAX_TOTAL_CASH": MAX_TOTAL_CASH,
+    "STP_NONE": STP_NONE, "CMD_CANCEL_CLIENT": CMD_CANCEL_CLIENT,
 }
 
 # Snapshot format constants: _snapshot.pxd (the codec is _snapshot.pyx).

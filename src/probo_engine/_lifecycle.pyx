@@ -73,6 +73,7 @@ cdef int core_init(Core core, max_qty, max_open_orders, max_balance,
     core.busy = BUSY_NONE
     core.owner = 0
     core.filled = 0
+    core.stp_default = STP_CANCEL_MAKER
     set_limits(core, max_qty, max_open_orders, max_balance, max_levels)
     if (im_init(&core.oid_map, 1024) != 0 or im_init(&core.pos_map, 1024) != 0
             or im_init(&core.cid_map, 64) != 0):

@@ -15,11 +15,12 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 from probo_engine._book cimport crc32_update
-from probo_engine._rules cimport place_market_ok, place_ok
+from probo_engine._rules cimport client_id_ok, place_market_ok, place_ok
 from probo_engine._types cimport (
     CMD_AMEND,
     CMD_CANCEL,
     CMD_CANCEL_ALL,
+    CMD_CANCEL_CLIENT,
     CMD_CLOSE,
     CMD_CREATE_MARKET,
     CMD_CREATE_USER,
@@ -108,7 +109,7 @@ cdef enum:
     MARKET_SIZE = 75
     SIZE_1 = 10            # one int64 field (expire)
     SIZE_2 = 18            # two (halt, resume, close)
-    SIZE_3 = 26            # three (cancel, deposit, withdraw, cancel_all, resolve)
+    SIZE_3 = 26            # three (cancel, cancel_client, deposit, withdraw, ...)
     SIZE_4 = 34            # four (mint, merge)
     SIZE_5 = 42            # five (amend)
     CREATE_MARKET_BOOL = 58  # CreateMarket: 7 int64, cancel_on_halt, [name]
@@ -139,6 +140,7 @@ def record_layout():
         CMD_PLACE: (PLACE_SIZE, place),
         CMD_PLACE_MARKET: (MARKET_SIZE, market),
         CMD_CANCEL: (SIZE_3, run(FIELDS, ("uid", "oid", "ts"))),
+        CMD_CANCEL_CLIENT: (SIZE_3, run(FIELDS, ("uid", "client_id", "ts"))),
         CMD_DEPOSIT: (SIZE_3, run(FIELDS, ("uid", "amount", "ts"))),
         CMD_WITHDRAW: (SIZE_3, run(FIELDS, ("uid", "amount", "ts"))),
         CMD_AMEND: (SIZE_5, run(FIELDS, ("uid", "oid", "price", "qty", "ts"))),
@@ -200,6 +202,13 @@ cdef bint _decode(const uint8_t* p, Py_ssize_t n, CmdRec* c) noexcept nogil:
         c.oid = _f(p, FIELDS, 1)
         c.ts = _f(p, FIELDS, 2)
         return True
+    if k == CMD_CANCEL_CLIENT:
+        if n != SIZE_3:
+            return False
+        c.uid = _f(p, FIELDS, 0)
+        c.client_id = _f(p, FIELDS, 1)
+        c.ts = _f(p, FIELDS, 2)
+        return client_id_ok(c.client_id)
     if k == CMD_DEPOSIT or k == CMD_WITHDRAW:
         if n != SIZE_3:
             return False

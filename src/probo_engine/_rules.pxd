@@ -15,12 +15,12 @@
 from libc.stdint cimport int64_t
 
 from probo_engine._types cimport (
-    CMD_EXPIRE,
+    CMD_CANCEL_CLIENT,
     CMD_PLACE,
     CMD_PLACE_MARKET,
     OUTCOME_NO,
     SIDE_SELL,
-    STP_CANCEL_BOTH,
+    STP_NONE,
     TIF_FOK,
     TIF_GTC,
     TIF_GTD,
@@ -57,7 +57,7 @@ cdef inline bint max_cost_ok(int64_t max_cost, int64_t side) noexcept nogil:
 cdef inline bint order_args_ok(const CmdRec* c) noexcept nogil:
     # what place and place_market share: enums in range, a uint32 client id
     return (in_range(c.side, SIDE_SELL) and in_range(c.outcome, OUTCOME_NO)
-            and in_range(c.stp, STP_CANCEL_BOTH) and client_id_ok(c.client_id))
+            and in_range(c.stp, STP_NONE) and client_id_ok(c.client_id))
 
 
 cdef inline bint place_ok(const CmdRec* c) noexcept nogil:
@@ -77,10 +77,12 @@ cdef inline bint place_market_ok(const CmdRec* c) noexcept nogil:
 cdef inline bint cmd_ok(const CmdRec* c) noexcept nogil:
     # a command record of any kind that its per-call method would accept
     cdef int64_t k = c.kind
-    if k < CMD_PLACE or k > CMD_EXPIRE or c.reserved != 0:
+    if k < CMD_PLACE or k > CMD_CANCEL_CLIENT or c.reserved != 0:
         return False
     if k == CMD_PLACE:
         return place_ok(c)
     if k == CMD_PLACE_MARKET:
         return place_market_ok(c)
+    if k == CMD_CANCEL_CLIENT:
+        return client_id_ok(c.client_id)
     return True

@@ -523,7 +523,7 @@ cdef int _load(Core core, const unsigned char[::1] view) except -1:
             raise SnapshotError(f"order record {i}: padding is not zero")
         p += SNAP_ORDER
         if (o.oid == 0 or o.oid >= core.next_oid or o.uid >= nu or o.mid >= nm
-                or o.action > 1 or o.outcome > 1 or o.stp > 2
+                or o.action > 1 or o.outcome > 1 or o.stp > STP_NONE
                 or (o.tif != TIF_GTC and o.tif != TIF_GTD) or o.flags > 1
                 or (o.tif == TIF_GTD) != (o.expire_ts != 0)
                 or not 0 < o.qty <= core.max_qty):

@@ -39,6 +39,7 @@ cdef enum:
     STP_CANCEL_MAKER = 0
     STP_CANCEL_TAKER = 1
     STP_CANCEL_BOTH = 2
+    STP_NONE = 3           # no prevention: own orders match like anyone else's
 
     FILL_TRANSFER = 0
     FILL_MINT = 1
@@ -85,6 +86,7 @@ cdef enum:
     CMD_RESOLVE = 12
     CMD_PLACE_MARKET = 13  # batch records only (rejections report CMD_PLACE)
     CMD_EXPIRE = 14        # batch records only
+    CMD_CANCEL_CLIENT = 15  # cancel by (uid, client id)
     CMD_CREATE_USER = 32   # journal records only (commands.py)
     CMD_CREATE_MARKET = 33  # journal records only (commands.py)
 
@@ -220,7 +222,7 @@ ctypedef struct CmdRec:
     int64_t stp        # STP_*
     int64_t ts         # the command's time (caller units)
     int64_t post_only  # 0 or 1
-    int64_t client_id  # place: 0 = none
+    int64_t client_id  # place: 0 = none; cancel_client: the order's client id
     int64_t expire_ts  # GTD only
     int64_t max_cost   # place_market buys: budget (0 = none)
     int64_t reserved   # 0

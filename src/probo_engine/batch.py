@@ -79,6 +79,7 @@ RESUME = CONSTANTS["CMD_RESUME"]
 CLOSE = CONSTANTS["CMD_CLOSE"]
 RESOLVE = CONSTANTS["CMD_RESOLVE"]
 EXPIRE = CONSTANTS["CMD_EXPIRE"]
+CANCEL_CLIENT = CONSTANTS["CMD_CANCEL_CLIENT"]
 
 
 #: Commands per ``run_batch`` call inside :func:`run`: small enough that the
@@ -190,12 +191,21 @@ def depth(core: Core, mid: int, levels: int = 10, out: Any = None) -> Any:
 class Batch:
     """Builds a ``COMMAND_DTYPE`` array row by row (``Batch(n).array``).
 
-    Each method writes row ``i``; unspecified fields are 0.  For large
-    streams, fill the columns of ``np.zeros(n, COMMAND_DTYPE)`` directly.
+    Each method writes row ``i``; unspecified fields are 0.  ``stp`` is the
+    self-trade mode of orders written without one (``place``/``place_market``
+    with ``stp=None``): ``SelfTrade.NONE`` (3) for a simulation in which one
+    participant trades both sides.  For large streams, fill the columns of
+    ``np.zeros(n, COMMAND_DTYPE)`` directly.
+
+    An order given a ``client_id`` can be canceled later in the same batch by
+    it (:meth:`cancel_client`), without knowing the engine's order id: a
+    refused order earlier in the batch then cannot shift the cancel onto
+    another order.
     """
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, *, stp: int = 0) -> None:
         self.array = np.zeros(n, COMMAND_DTYPE)
+        self.stp = stp
 
     def _row(self, i: int, kind: int, **fields: int) -> None:
         row = self.array[i]
@@ -213,7 +223,7 @@ class Batch:
         price: int,
         qty: int,
         tif: int = 0,
-        stp: int = 0,
+        stp: int | None = None,
         ts: int = 0,
         post_only: bool = False,
         client_id: int = 0,
@@ -229,7 +239,7 @@ class Batch:
             price=price,
             qty=qty,
             tif=tif,
-            stp=stp,
+            stp=self.stp if stp is None else stp,
             ts=ts,
             post_only=int(post_only),
             client_id=client_id,
@@ -246,7 +256,7 @@ class Batch:
         qty: int,
         max_cost: int = 0,
         fok: bool = False,
-        stp: int = 0,
+        stp: int | None = None,
         ts: int = 0,
         client_id: int = 0,
     ) -> None:
@@ -260,13 +270,17 @@ class Batch:
             qty=qty,
             max_cost=max_cost,
             tif=2 if fok else 1,
-            stp=stp,
+            stp=self.stp if stp is None else stp,
             ts=ts,
             client_id=client_id,
         )
 
     def cancel(self, i: int, uid: int, oid: int, ts: int = 0) -> None:
         self._row(i, CANCEL, uid=uid, oid=oid, ts=ts)
+
+    def cancel_client(self, i: int, uid: int, client_id: int, ts: int = 0) -> None:
+        """Cancel ``uid``'s live order with ``client_id`` (``Core.cancel_client``)."""
+        self._row(i, CANCEL_CLIENT, uid=uid, client_id=client_id, ts=ts)
 
     def amend(
         self, i: int, uid: int, oid: int, price: int, qty: int, ts: int = 0

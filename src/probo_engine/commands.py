@@ -16,7 +16,7 @@ Each entry fixes, for ever:
 
 Adding a command is one table entry::
 
-    @command(15, "freeze")
+    @command(16, "freeze")
     class Freeze(NamedTuple):
         uid: int
         ts: int = 0
@@ -76,6 +76,7 @@ __all__ = [
     "Amend",
     "Cancel",
     "CancelAll",
+    "CancelClient",
     "Close",
     "CommandDecodeError",
     "CommandRecord",
@@ -275,7 +276,7 @@ class Place(NamedTuple):
     price: int  #: own-outcome price, on the market's grid
     qty: int
     tif: int = 0  #: TimeInForce: GTC 0, IOC 1, FOK 2, GTD 3
-    stp: int = 0  #: SelfTrade: CANCEL_MAKER 0, CANCEL_TAKER 1, CANCEL_BOTH 2
+    stp: int = 0  #: SelfTrade: CANCEL_MAKER 0, CANCEL_TAKER 1, CANCEL_BOTH 2, NONE 3
     ts: int = 0
     post_only: bool = False
     client_id: int = 0  #: 0 (none) or 1..2**32-1, unique per user
@@ -425,6 +426,16 @@ class Expire(NamedTuple):
     """Expire the GTD orders due at ``ts`` (``Core.expire``): how many."""
 
     ts: int
+
+
+@command(Command.CANCEL_CLIENT, "cancel_client")
+class CancelClient(NamedTuple):
+    """Cancel the live order ``uid`` placed with ``client_id``
+    (``Core.cancel_client``): ``cancel`` by the caller's id."""
+
+    uid: int
+    client_id: int  #: 1..2**32-1 (0 matches no order: -302)
+    ts: int = 0
 
 
 # --------------------------------------------------------------------- lookup

@@ -92,6 +92,7 @@ class Engine(Core):
         max_open_orders: int = 0,
         max_balance: int = 0,
         max_levels: int = 100_000,
+        self_trade: SelfTrade | int = SelfTrade.CANCEL_MAKER,
     ) -> None:
         # Core.__cinit__ applied the constructor's limits; Core.__init__
         # applies these if a subclass passes others (or refuses them loudly
@@ -102,6 +103,7 @@ class Engine(Core):
             max_balance=max_balance,
             max_levels=max_levels,
         )
+        self._stp_default = self_trade
         self._user_ids: dict[str, int] = {}
         self._user_names: dict[int, str] = {}
         self._market_ids: dict[str, int] = {}
@@ -179,7 +181,8 @@ class Engine(Core):
         return eng
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self).restore, (self.snapshot(),))
+        # the snapshot, and the self-trade default (not part of a snapshot)
+        return (_unpickle, (type(self), self.snapshot(), int(self._stp_default)))
 
     # ---------------------------------------------------------------- names
 
@@ -257,6 +260,25 @@ class Engine(Core):
             return self._market_ids.get(market, -1)
         return _index(market, arg, "an int id or a str symbol")
 
+    @property
+    def self_trade(self) -> SelfTrade:
+        """The self-trade mode of orders placed without one (``stp`` not
+        given to :meth:`submit`, :meth:`submit_market`, :meth:`place`,
+        :meth:`place_market`); ``SelfTrade.CANCEL_MAKER`` unless the
+        constructor's ``self_trade`` (or this setter) says otherwise.
+
+        Each order keeps the mode it was placed with (an amend reuses it), and
+        a journal records every order's mode, so this is a default for new
+        orders only.  It is not part of a snapshot: set it again after
+        :meth:`restore` (pickling an ``Engine`` keeps it).
+        """
+        stp: SelfTrade = self._stp_default
+        return stp
+
+    @self_trade.setter
+    def self_trade(self, stp: SelfTrade | int) -> None:
+        self._stp_default = stp
+
     def user_name(self, uid: int) -> str | None:
         return self._user_names.get(uid)
 
@@ -277,7 +299,7 @@ class Engine(Core):
             qty: SupportsIndex,
             *,
             tif: TimeInForce | Literal[0, 1, 2, 3] = TimeInForce.GTC,
-            stp: SelfTrade | Literal[0, 1, 2] = SelfTrade.CANCEL_MAKER,
+            stp: SelfTrade | Literal[0, 1, 2, 3] | None = None,
             ts: SupportsIndex = 0,
             post_only: bool = False,
             client_id: SupportsIndex = 0,
@@ -307,12 +329,13 @@ class Engine(Core):
         *,
         max_cost: int = 0,
         fok: bool = False,
-        stp: SelfTrade | Literal[0, 1, 2] = SelfTrade.CANCEL_MAKER,
+        stp: SelfTrade | Literal[0, 1, 2, 3] | None = None,
         ts: int = 0,
         client_id: int = 0,
     ) -> OrderResult:
         """Place a market order (see :meth:`Core.place_market`); return its
-        result (refusals, unknown users and markets included, in ``status``)."""
+        result (refusals, unknown users and markets included, in ``status``).
+        ``stp=None``: the engine's :attr:`self_trade`."""
         r: int = Core.place_market(
             self,
             self._uid_arg(user, "user"),
@@ -322,7 +345,7 @@ class Engine(Core):
             qty,
             max_cost,
             fok,
-            stp,
+            self._stp_default if stp is None else stp,
             ts,
             client_id,
         )
@@ -342,13 +365,14 @@ class Engine(Core):
         price: SupportsIndex,
         qty: SupportsIndex,
         tif: TimeInForce | Literal[0, 1, 2, 3] = 0,
-        stp: SelfTrade | Literal[0, 1, 2] = 0,
+        stp: SelfTrade | Literal[0, 1, 2, 3] | None = None,
         ts: SupportsIndex = 0,
         post_only: bool = False,
         client_id: SupportsIndex = 0,
         expire_ts: SupportsIndex = 0,
     ) -> int:
-        """:meth:`Core.place` with names or ids."""
+        """:meth:`Core.place` with names or ids; ``stp=None``: the engine's
+        :attr:`self_trade`."""
         if type(uid) is not int:
             uid = self._uid_arg(uid, "uid")
         if type(mid) is not int:
@@ -362,7 +386,7 @@ class Engine(Core):
             price,
             qty,
             tif,
-            stp,
+            self._stp_default if stp is None else stp,
             ts,
             post_only,
             client_id,
@@ -379,11 +403,12 @@ class Engine(Core):
         qty: SupportsIndex,
         max_cost: SupportsIndex = 0,
         fok: bool = False,
-        stp: SelfTrade | Literal[0, 1, 2] = 0,
+        stp: SelfTrade | Literal[0, 1, 2, 3] | None = None,
         ts: SupportsIndex = 0,
         client_id: SupportsIndex = 0,
     ) -> int:
-        """:meth:`Core.place_market` with names or ids."""
+        """:meth:`Core.place_market` with names or ids; ``stp=None``: the
+        engine's :attr:`self_trade`."""
         r: int = Core.place_market(
             self,
             self._uid_arg(uid, "uid"),
@@ -393,10 +418,17 @@ class Engine(Core):
             qty,
             max_cost,
             fok,
-            stp,
+            self._stp_default if stp is None else stp,
             ts,
             client_id,
         )
+        return r
+
+    def cancel_client(  # type: ignore[override]
+        self, uid: UserKey, client_id: SupportsIndex, ts: SupportsIndex = 0
+    ) -> int:
+        """:meth:`Core.cancel_client` with a user name or id."""
+        r: int = Core.cancel_client(self, self._uid_arg(uid, "uid"), client_id, ts)
         return r
 
     def amend(  # type: ignore[override]
@@ -622,6 +654,12 @@ class Engine(Core):
         """``{"available": ..., "locked": ...}`` cash of a user."""
         avail, locked = Core.balance(self, self.user_id(user))
         return {"available": avail, "locked": locked}
+
+
+def _unpickle(cls: type[Engine], data: bytes, self_trade: int) -> Engine:
+    eng = cls.restore(data)
+    eng._stp_default = self_trade
+    return eng
 
 
 def _index(x: Any, arg: str, what: str) -> int:

@@ -71,6 +71,7 @@ class SelfTrade(IntEnum):
     CANCEL_MAKER = 0  #: default: cancel the resting order, keep matching
     CANCEL_TAKER = 1  #: stop; cancel the incoming order's remainder
     CANCEL_BOTH = 2  #: cancel the resting order and the incoming remainder
+    NONE = 3  #: no prevention: own orders match (simulations, one trader both sides)
 
 
 class FillKind(IntEnum):
@@ -139,6 +140,7 @@ class Command(IntEnum):
     RESOLVE = 12
     PLACE_MARKET = 13  #: batch records only (its rejections say PLACE)
     EXPIRE = 14  #: batch records only
+    CANCEL_CLIENT = 15  #: cancel by client order id
     CREATE_USER = 32  #: journal records only
     CREATE_MARKET = 33  #: journal records only
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 np = pytest.importorskip("numpy")
 
-from probo_engine import Core  # noqa: E402
+from probo_engine import Core, RejectReason, SelfTrade  # noqa: E402
 from probo_engine.batch import COMMAND_DTYPE, EVENT_DTYPE, Batch, depth, run  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "snapshot"))
@@ -32,6 +33,7 @@ KIND = {
     "resolve": 12,
     "place_market": 13,
     "expire": 14,
+    "cancel_client": 15,
 }
 
 
@@ -78,9 +80,27 @@ def batched(cmds, chunk):
     return core, results, filled, events
 
 
+def with_client_cancels(cmds, seed):
+    """``cmds`` with half the cancels by client id (0..9: some live, some not)
+    and a quarter of the limit orders placed with self-trade mode NONE."""
+    rng = random.Random(seed)
+    out = []
+    for name, args in cmds:
+        if name == "cancel" and rng.random() < 0.5:
+            name, args = "cancel_client", (args[0], rng.randint(0, 9), args[2])
+        elif name == "place" and rng.random() < 0.25:
+            args = (*args[:7], int(SelfTrade.NONE), *args[8:])
+        out.append((name, args))
+    return out
+
+
 @pytest.mark.parametrize("chunk", [1, 7, 1000, 10**9])
-def test_batch_equals_per_call_on_a_long_random_stream(chunk):
+@pytest.mark.parametrize("client_cancels", [False, True])
+def test_batch_equals_per_call_on_a_long_random_stream(chunk, client_cancels):
     cmds = stream(seed=99, n=5000)
+    if client_cancels:
+        cmds = with_client_cancels(cmds, seed=5)
+        assert sum(c[0] == "cancel_client" for c in cmds) > 300
     a, ra, fa, ea = per_call(cmds)
     b, rb, fb, eb = batched(cmds, chunk)
     assert ra == rb
@@ -102,13 +122,33 @@ commands = st.lists(
                 st.sampled_from([50, 100, 450, 500, 550, 900, 95, 5]),
                 st.integers(-1, 12),
                 st.integers(0, 2),
-                st.integers(0, 2),
+                st.integers(0, 3),
                 st.integers(0, 30),
+            ),
+        ),
+        st.tuples(
+            st.just("place"),  # with a client id, for cancel_client below
+            st.tuples(
+                st.integers(0, 2),
+                st.integers(0, 1),
+                st.integers(0, 1),
+                st.integers(0, 1),
+                st.sampled_from([50, 100, 450, 500, 550, 900, 95, 5]),
+                st.integers(-1, 12),
+                st.just(0),
+                st.integers(0, 3),
+                st.integers(0, 30),
+                st.just(False),
+                st.integers(1, 4),
             ),
         ),
         st.tuples(
             st.just("cancel"),
             st.tuples(st.integers(0, 2), st.integers(0, 40), st.integers(0, 30)),
+        ),
+        st.tuples(
+            st.just("cancel_client"),
+            st.tuples(st.integers(-1, 3), st.integers(0, 5), st.integers(0, 30)),
         ),
         st.tuples(
             st.just("amend"),
@@ -130,7 +170,7 @@ commands = st.lists(
                 st.integers(1, 12),
                 st.sampled_from([0, 500, 3000]),
                 st.booleans(),
-                st.integers(0, 2),
+                st.integers(0, 3),
                 st.integers(0, 30),
             ),
         ),
@@ -282,3 +322,99 @@ def test_malformed_record_late_in_a_sliced_batch_stops_it_before_anything_runs()
     with pytest.raises(ValueError, match=f"command {n - 1}"):
         run(core, recs.array)
     assert core.balance(0) == (0, 0) and core.last_seq == 0
+
+
+def test_a_refused_order_does_not_shift_a_later_cancel_by_client_id():
+    # The issue's case: a batch places three orders and cancels the second.
+    # The first is refused (insufficient funds), so it takes no order id: a
+    # cancel by precomputed engine id (2) would hit the third order, while a
+    # cancel by client id hits the order it names.
+    def go(by_client):
+        core = Core()
+        m = core.create_market()
+        a, b = core.create_user(), core.create_user()
+        core.deposit(b, 100_000)
+        recs = Batch(4)
+        recs.place(0, a, m, 0, 0, 500, 10, client_id=11)  # a has no cash: refused
+        recs.place(1, b, m, 0, 0, 450, 10, client_id=12)
+        recs.place(2, b, m, 0, 0, 400, 10, client_id=13)
+        if by_client:
+            recs.cancel_client(3, b, 12)
+        else:
+            recs.cancel(3, b, 2)  # "the second order": but it got id 1
+        out = run(core, recs.array)
+        return core, out.results.tolist()
+
+    core, results = go(by_client=True)
+    assert results == [-int(RejectReason.INSUFFICIENT_FUNDS), 1, 2, 0]
+    assert core.order_by_client_id(1, 12) is None  # the one named
+    assert core.order_by_client_id(1, 13)[1] == 2  # the other still rests
+    assert core.depth(0, 5)[0] == [(400, 10, 1)]
+    wrong, results = go(by_client=False)
+    assert results == [-int(RejectReason.INSUFFICIENT_FUNDS), 1, 2, 0]
+    assert wrong.order_by_client_id(1, 13) is None  # the wrong order is gone
+
+
+def test_cancel_client_record_events_equal_the_per_call_ones():
+    def world(core):
+        m = core.create_market()
+        u = core.create_user()
+        core.deposit(u, 10_000)
+        core.place(u, m, 0, 0, 500, 4, client_id=9)
+        return u
+
+    per = Core()
+    u = world(per)
+    results, events = [], []
+    for cid in (9, 9, 0, 4):
+        results.append(per.cancel_client(u, cid))
+        events.extend(per.last_events())
+    core = Core()
+    world(core)
+    recs = Batch(4)
+    for i, cid in enumerate((9, 9, 0, 4)):
+        recs.cancel_client(i, u, cid)
+    out = run(core, recs.array)
+    assert out.results.tolist() == results == [0, -302, -302, -302]
+    assert [tuple(int(x) for x in e) for e in out.events] == events
+    assert core.snapshot() == per.snapshot()
+
+
+@pytest.mark.parametrize("bad", [-1, 2**32])
+def test_cancel_client_record_with_a_client_id_out_of_range_is_malformed(bad):
+    core = Core()
+    core.create_user()
+    recs = Batch(2)
+    recs.deposit(0, 0, 100)
+    recs.cancel_client(1, 0, bad)
+    with pytest.raises(ValueError, match="command 1"):
+        run(core, recs.array)
+    assert core.balance(0) == (0, 0) and core.last_seq == 0
+
+
+def test_builder_stp_default_applies_to_orders_given_none():
+    recs = Batch(4, stp=SelfTrade.NONE)
+    recs.place(0, 0, 0, 0, 0, 500, 1)
+    recs.place(1, 0, 0, 0, 0, 500, 1, stp=SelfTrade.CANCEL_TAKER)
+    recs.place_market(2, 0, 0, 0, 0, 1)
+    recs.place_market(3, 0, 0, 0, 0, 1, stp=0)
+    assert recs.array["stp"].tolist() == [3, 1, 3, 0]
+    assert Batch(1).stp == 0
+
+
+def test_batch_with_stp_none_lets_one_user_trade_with_itself():
+    core = Core()
+    m = core.create_market()
+    u = core.create_user()
+    core.deposit(u, 10_000)
+    core.mint(u, m, 5)
+    recs = Batch(2, stp=SelfTrade.NONE)
+    recs.place(0, u, m, 0, 0, 500, 5)  # buy YES, rests
+    recs.place(1, u, m, 1, 0, 500, 5)  # sell YES into it: a fill with itself
+    out = run(core, recs.array)
+    assert out.filled.tolist() == [0, 5]
+    fills = out.events[out.events["kind"] == 3]
+    assert fills["user"].tolist() == fills["user2"].tolist() == [u]
+    assert core.balance(u) == (5_000, 0)  # 10,000 - 5,000 minted; paid itself
+    assert core.position(u, m) == (5, 0, 5, 0)
+    core.check_invariants()

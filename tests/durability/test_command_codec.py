@@ -129,6 +129,7 @@ def test_table_codes_and_names_are_stable():
         12: ("resolve", "Resolve", 26),
         13: ("place_market", "PlaceMarket", 75),
         14: ("expire", "Expire", 10),
+        15: ("cancel_client", "CancelClient", 26),
         32: ("create_user", "CreateUser", 4),
         33: ("create_market", "CreateMarket", 61),
     }

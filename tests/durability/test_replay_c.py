@@ -23,11 +23,14 @@ from probo_engine import Engine, journal
 from probo_engine._replay import Replayer, crc32
 from probo_engine.commands import (
     FORMAT_VERSION,
+    Cancel,
+    CancelClient,
     CreateMarket,
     CreateUser,
     Deposit,
     Place,
     PlaceMarket,
+    apply,
     encode,
 )
 from probo_engine.journal import JournalCorruptError, read_journal
@@ -127,6 +130,43 @@ def test_c_and_python_paths_recover_the_same_state(tmp_path):
     assert [r.command for r in read_journal(tmp_path)] == STREAM + [STREAM[0]]
 
 
+def with_client_cancels(stream, seed=3):
+    """``stream`` with a third of its cancels by client id (of an order the
+    user placed with one, mostly) and a fifth of its orders with stp NONE."""
+    rng = random.Random(seed)
+    cids: dict[int, list[int]] = {}
+    out = []
+    for cmd in stream:
+        if isinstance(cmd, Place):
+            if cmd.client_id:
+                cids.setdefault(cmd.uid, []).append(cmd.client_id)
+            if rng.random() < 0.2:
+                cmd = cmd._replace(stp=3)
+        elif isinstance(cmd, Cancel) and rng.random() < 0.34:
+            mine = cids.get(cmd.uid) or [rng.randrange(0, 50)]
+            cmd = CancelClient(cmd.uid, rng.choice(mine), cmd.ts)
+        out.append(cmd)
+    return out
+
+
+def test_cancel_client_and_stp_none_recover_the_same_state_on_both_paths(tmp_path):
+    stream = with_client_cancels(STREAM)
+    sim = Engine(**ENGINE_OPTIONS)
+    results = [(type(cmd), apply(sim, cmd)) for cmd in stream]
+    assert sum(1 for t, r in results if t is CancelClient and r == 0) > 10
+    assert sum(1 for t, r in results if t is CancelClient and r < 0) > 10
+    write(tmp_path, stream, policy="none", segment_bytes=64 << 10)
+    ref = fingerprint(reference_run(stream))
+    assert ref == fingerprint(sim)
+    with open_db(tmp_path, c=False) as db:
+        assert db.recovery.replayed == len(stream) and db.recovery.replayed_c == 0
+        assert fingerprint(db.engine) == ref
+    with open_db(tmp_path) as db:
+        assert db.recovery.replayed == db.recovery.replayed_c == len(stream)
+        assert fingerprint(db.engine) == ref
+    assert [r.command for r in read_journal(tmp_path)] == stream
+
+
 def test_c_path_skips_what_a_snapshot_covers(tmp_path):
     # A snapshot in the middle of a segment: the records before it are read
     # (and checked) but not applied.
@@ -207,6 +247,7 @@ def tail_cases() -> list[tuple[str, bytes]]:
         ("misuse: side 5", encode(Place(0, 0, 5, 0, 500, 1))),
         ("misuse: GTD without expiry", encode(Place(0, 0, 0, 0, 500, 1, 3))),
         ("misuse: sell with a budget", encode(PlaceMarket(0, 0, 1, 0, 1, 10))),
+        ("misuse: client id 2**32", encode(CancelClient(0, 2**32))),
         ("create_market refuses the grid", encode(CreateMarket(1000, 0))),
         ("short place", encode(Place(0, 0, 0, 0, 500, 1))[:-8]),
         ("unknown code", bytes([FORMAT_VERSION, 0xEE])),
@@ -353,3 +394,18 @@ def test_the_last_commands_events_are_left_as_per_call(tmp_path, n):
         assert db.engine.last_events() == ref.last_events()
         assert db.engine.n_last_events == ref.n_last_events
         assert db.engine.last_filled == ref.last_filled
+
+
+def test_the_engines_self_trade_option_is_kept_in_engine_json(tmp_path):
+    # An engine option like the limits: stored when the directory is made,
+    # reused on every open (and a directory made without it still opens).
+    opts = {**ENGINE_OPTIONS, "self_trade": 3}
+    cmds = [CreateMarket(), CreateUser(), Deposit(0, 10_000)]
+    write(tmp_path / "a", cmds, policy="none", engine_options=opts)
+    write(tmp_path / "b", cmds, policy="none")
+    with open_db(tmp_path / "a", engine_options=None) as db:
+        assert db.engine._engine.self_trade == 3
+    with open_db(tmp_path / "b", engine_options=None) as db:
+        assert db.engine._engine.self_trade == 0
+    with pytest.raises(ValueError):
+        open_db(tmp_path / "a")  # other options than it was made with

@@ -11,7 +11,8 @@ The machine keeps 2-5 users and 1-4 markets so that orders interact a lot, price
 orders around the touch so that they cross, and lets the same user trade on both
 sides so that self-trade prevention runs often.  It covers every command of
 docs/semantics.md: limit orders of every side/outcome/tif/stp (GTD, post-only,
-client ids), market orders with budgets, amend, cancel, cancel_all, mint, merge,
+client ids; stp NONE lets a user's orders fill each other), market orders with
+budgets, amend, cancel, cancel by client id, cancel_all, mint, merge,
 halt/resume/close/resolve, expiry, deposits and withdrawals, on engines with and
 without limits and markets with and without fees.  Bad input is mixed in:
 off-grid prices, bad quantities and amounts, unknown ids (including ids that
@@ -51,6 +52,7 @@ from reference import (
     STP_CANCEL_BOTH,
     STP_CANCEL_MAKER,
     STP_CANCEL_TAKER,
+    STP_NONE,
     TIF_FOK,
     TIF_GTC,
     TIF_GTD,
@@ -104,7 +106,7 @@ timestamps = weighted(
 sides = st.sampled_from([SIDE_BUY, SIDE_SELL])
 outcomes = st.sampled_from([OUTCOME_YES, OUTCOME_NO])
 tifs = st.sampled_from([TIF_GTC, TIF_GTC, TIF_GTC, TIF_IOC, TIF_FOK, TIF_GTD])
-stps = st.sampled_from([STP_CANCEL_MAKER, STP_CANCEL_TAKER, STP_CANCEL_BOTH])
+stps = st.sampled_from([STP_CANCEL_MAKER, STP_CANCEL_TAKER, STP_CANCEL_BOTH, STP_NONE])
 client_ids = st.sampled_from([0, 0, 0, 0, 1, 2, 3, 2**32 - 1])
 # GTD expiry relative to the command's ts (<= 0 is refused with 107).
 expiries = st.sampled_from([-1, 0, 1, 2, 3, 5, 8, 13, 40])
@@ -178,7 +180,7 @@ BAD_MARKET_ORDER_KW = [
     {"fok": 1},
     {"fok": None},
     {"client_id": 2**32},
-    {"stp": 3},
+    {"stp": 4},
     {"side": 2},
 ]
 
@@ -590,6 +592,25 @@ class Lockstep(RuleBasedStateMachine):
         oid = self.pick_order(which)
         uid = self.pick_owner(oid, owner, user)
         self.both("cancel", uid, oid, self.ts(ts))
+
+    @rule(
+        k=st.integers(0, 50),
+        live=st.sampled_from([True, True, True, False]),
+        user=id_choices,
+        client_id=weighted(
+            (4, client_ids), (1, st.sampled_from([-1, 2**32, 2**63 - 1]))
+        ),
+        ts=timestamps,
+    )
+    def cancel_client(self, k, live, user, client_id, ts):
+        """cancel_client(): mostly a live order's (owner, client id); else any
+        pair, a client id no order has, or one out of range (misuse: raises)."""
+        named = [(o[2], o[10]) for o in self.live_orders() if o[10]]
+        if live and named:
+            uid, client_id = named[k % len(named)]
+        else:
+            uid = self.pick_id(user, self.n_users)
+        self.both("cancel_client", uid, client_id, self.ts(ts), raises=None)
 
     @rule(
         which=order_choices,

@@ -530,3 +530,20 @@ def test_events_frame_of_the_engines_own_events():
     assert fill["qty"] == 5 and fill["kind"] == EventKind.FILL
     tuples = events_frame(core.last_events())
     assert list(tuples.columns) == list(df.columns)
+
+
+def test_self_trade_none_lets_an_agent_fill_its_own_orders():
+    # Noise traders cross the book where their own passive orders may sit:
+    # by default (CANCEL_MAKER) those are canceled, with NONE they fill.
+    default = simulate(n_steps=20_000, seed=1)
+    none = simulate(n_steps=20_000, seed=1, self_trade=3)
+    assert default.config.self_trade == 0 and none.config.self_trade == 3
+    assert not (default.trades["taker"] == default.trades["maker"]).any()
+    assert (none.trades["taker"] == none.trades["maker"]).sum() > 10
+    none.engine.check_invariants()
+
+
+@pytest.mark.parametrize("bad", [4, -1, True, 1.0])
+def test_self_trade_out_of_range_is_refused(bad):
+    with pytest.raises(ValueError, match="self_trade"):
+        SimConfig(self_trade=bad)

@@ -281,3 +281,30 @@ def test_same_stream_gives_identical_bytes_and_events_in_other_processes():
         getattr(c, name)(*args)
         h.update(repr(c.last_events()).encode())
     assert outs == {f"{h.hexdigest()} {hashlib.sha256(c.snapshot()).hexdigest()}"}
+
+
+def test_an_orders_self_trade_mode_loads_up_to_none_and_no_further():
+    from probo_engine.errors import SnapshotError
+
+    def snap(stp):
+        core = Core()
+        m = core.create_market()
+        u = core.create_user()
+        core.deposit(u, 10_000)
+        assert core.place(u, m, 0, 0, 500, 3, 0, stp) == 1
+        return core.snapshot()
+
+    none, maker = snap(3), snap(0)
+    (at,) = [i for i in range(len(none) - 4) if none[i] != maker[i]]
+    assert none[at] == 3 and maker[at] == 0
+    assert Core.restore(none).snapshot() == none
+
+    def with_stp(v):
+        b = bytearray(none)
+        b[at] = v
+        b[-4:] = zlib.crc32(bytes(b[:-4])).to_bytes(4, "little")
+        return bytes(b)
+
+    assert Core.restore(with_stp(2)).order(1) is not None  # the CRC is right
+    with pytest.raises(SnapshotError):
+        Core.restore(with_stp(4))

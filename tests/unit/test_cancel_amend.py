@@ -1,4 +1,4 @@
-"""Order management: cancel, amend, cancel_all.
+"""Order management: cancel, cancel by client id, amend, cancel_all.
 
 Scenarios with the numbers written out; the conventions and helpers are
 in ``scenario_helpers.py``.
@@ -6,6 +6,7 @@ in ``scenario_helpers.py``.
 
 from __future__ import annotations
 
+import pytest
 from scenario_helpers import (
     ASK,
     BID,
@@ -30,12 +31,14 @@ from scenario_helpers import (
 from reference import (
     CANCEL_USER,
     CMD_CANCEL,
+    CMD_CANCEL_CLIENT,
     EV_AMENDED,
     EV_FILL,
     EV_REJECTED,
     FILL_MINT,
     REJ_OK,
     REJ_POST_ONLY_WOULD_CROSS,
+    REJ_STALE_TIME,
     REJ_UNKNOWN_ORDER,
     REJ_UNKNOWN_USER,
 )
@@ -207,3 +210,97 @@ def test_cancel_all_with_any_negative_market_means_every_market(engine):
     assert e.place(a, m, BUY, YES, 500, 1) == 1
     assert e.cancel_all(a, -5) == 1
     finish(e)
+
+
+# --- cancel by client order id ---------------------------------------------------
+
+
+def test_cancel_client_is_cancel_of_the_order_with_that_client_id(engine_cls):
+    # The same command as cancel: same result, events and state.
+    def go(by_client):
+        e = engine_cls()
+        m, (a, b) = world(e, 10_000, 10_000)
+        assert e.place(a, m, BUY, YES, 500, 1, client_id=7) == 1
+        assert e.place(b, m, BUY, YES, 500, 2, client_id=7) == 2
+        assert e.place(b, m, BUY, YES, 500, 3, client_id=8) == 3
+        r = e.cancel_client(b, 7, 9) if by_client else e.cancel(b, 2, 9)
+        return e, r, got_events(e)
+
+    e, r, events = go(by_client=True)
+    assert r == REJ_OK
+    assert [g[1:] for g in events] == [
+        canc(T(0, 1, 2, BUY, YES, ts=9), 500, 2, CANCEL_USER, 500, BID),
+        lvl(0, BID, 500, 4, 2, ts=9),
+    ]
+    ref, r_ref, events_ref = go(by_client=False)
+    assert (r, events) == (r_ref, events_ref)
+    assert state(e) == state(ref)
+    assert e.order_by_client_id(1, 7) is None
+    assert e.order_by_client_id(0, 7)[1] == 1  # a's 7 is another order
+    finish(e)
+
+
+def test_cancel_client_refusals(engine):
+    e = engine
+    m, (a, b) = world(e, 10_000, 10_000)
+    assert e.place(a, m, BUY, YES, 500, 1, client_id=7) == 1
+    assert e.place(a, m, BUY, YES, 500, 1) == 2  # no client id
+
+    def refused(uid, cid, code, ts=0):
+        before = state(e)
+        assert e.cancel_client(uid, cid, ts) == -code
+        ev = E(
+            EV_REJECTED, ts=ts, user=uid, code=code, user2=cid, aux=CMD_CANCEL_CLIENT
+        )
+        assert_events(e, [ev])
+        assert state(e) == before
+
+    refused(b, 7, REJ_UNKNOWN_ORDER)  # someone else's client id
+    refused(a, 0, REJ_UNKNOWN_ORDER)  # 0 is "none", never an order's
+    refused(a, 9, REJ_UNKNOWN_ORDER)  # no such order
+    refused(5, 7, REJ_UNKNOWN_USER)
+    refused(-1, 7, REJ_UNKNOWN_USER)
+    assert e.expire(20) == 0
+    refused(a, 7, REJ_STALE_TIME, ts=3)
+    assert e.cancel_client(a, 7) == REJ_OK
+    refused(a, 7, REJ_UNKNOWN_ORDER, ts=20)  # canceled: gone
+    finish(e)
+
+
+def test_cancel_client_frees_the_client_id_for_reuse(engine):
+    e = engine
+    m, (a,) = world(e, 10_000)
+    assert e.place(a, m, BUY, YES, 500, 1, client_id=4) == 1
+    assert e.cancel_client(a, 4) == REJ_OK
+    assert e.place(a, m, BUY, YES, 450, 2, client_id=4) == 2
+    assert e.cancel_client(a, 4) == REJ_OK
+    assert e.balance(a) == (10_000, 0)
+    assert e.book_orders(m) == []
+    finish(e)
+
+
+@pytest.mark.parametrize("bad", [-1, 2**32, 2**63])
+def test_cancel_client_id_out_of_range_is_misuse(engine, bad):
+    e = engine
+    m, (a,) = world(e, 10_000)
+    assert e.place(a, m, BUY, YES, 500, 1, client_id=4) == 1
+    before, events = state(e), got_events(e)
+    with pytest.raises((ValueError, OverflowError)):
+        e.cancel_client(a, bad)
+    with pytest.raises(TypeError):
+        e.cancel_client(a, 4.0)
+    assert state(e) == before and got_events(e) == events
+
+
+def test_engine_cancel_client_takes_a_user_name():
+    from probo_engine import Engine
+
+    e = Engine()
+    m = e.create_market(symbol="M")
+    e.create_user(name="asha")
+    e.deposit("asha", 10_000)
+    assert e.place("asha", "M", BUY, YES, 500, 2, client_id=3) == 1
+    assert e.cancel_client("nobody", 3) == -REJ_UNKNOWN_USER
+    assert e.cancel_client("asha", 3) == REJ_OK
+    assert e.balance("asha") == (10_000, 0)
+    assert e.book_orders(m) == []

@@ -72,7 +72,7 @@ VALUE_ERRORS = [
     ("place", _place_with(2, -1)),
     ("place", _place_with(3, 5)),  # outcome
     ("place", _place_with(6, 9)),  # tif
-    ("place", _place_with(7, 3)),  # stp
+    ("place", _place_with(7, 4)),  # stp (0..3)
     ("place", (9, 9, 2, YES, 525, 0)),  # misuse wins over reject codes
     ("create_market", (1000, 0)),
     ("create_market", (1000, -50)),

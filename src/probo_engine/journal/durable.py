@@ -118,7 +118,9 @@ class DurableEngine:
             methods).  Snapshots are used only if it has ``restore``.
         engine_options : dict, optional
             Keyword arguments for ``engine_cls`` (the core's limits:
-            ``max_qty``, ``max_open_orders``, ``max_balance``, ``max_levels``).
+            ``max_qty``, ``max_open_orders``, ``max_balance``, ``max_levels``;
+            ``Engine``'s ``self_trade`` too, although a ``Place`` record
+            always carries its own ``stp``).
             They shape results, so they are stored in the directory
             (``engine.json``) when it is created and reused on every open;
             passing different ones for an existing directory raises

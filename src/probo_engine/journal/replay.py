@@ -63,6 +63,7 @@ BATCHED = (
     "place",
     "place_market",
     "cancel",
+    "cancel_client",
     "amend",
     "cancel_all",
     "deposit",

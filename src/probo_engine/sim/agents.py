@@ -71,9 +71,16 @@ class SharedMarket:
     """
 
     def __init__(
-        self, engine: Any, market: int, users: list[int], payout: int, tick: int
+        self,
+        engine: Any,
+        market: int,
+        users: list[int],
+        payout: int,
+        tick: int,
+        stp: int = 0,
     ) -> None:
         self.engine = engine
+        self.stp = stp  #: every order's self-trade mode (SelfTrade value)
         self.market = market
         self.users = users
         self.payout = payout
@@ -115,7 +122,15 @@ class SharedMarket:
         """Place one order; keep its fills; return the order id or ``-code``."""
         self.n_orders[agent] += 1
         result = self._place(
-            self.users[agent], self.market, side, outcome, price, qty, tif, 0, step
+            self.users[agent],
+            self.market,
+            side,
+            outcome,
+            price,
+            qty,
+            tif,
+            self.stp,
+            step,
         )
         if result < 0:
             self.n_rejects[agent] += 1

@@ -64,6 +64,10 @@ class SimConfig:
     taker_fee: int = 0
     maker_fee: int = 0
     fee_mode: int = 0
+    #: Self-trade prevention of every order (:class:`~probo_engine.SelfTrade`):
+    #: 0 CANCEL_MAKER (an agent's order cancels its own resting ones), ...,
+    #: 3 NONE (an agent's orders fill each other like anyone's).
+    self_trade: int = 0
 
     # --- the run
     n_steps: int = 100_000
@@ -176,6 +180,11 @@ class SimConfig:
                 raise TypeError(f"{name} must be an int (basis points), not {v!r}")
             if not lo <= v <= 10_000:
                 raise ValueError(f"{name} must be in {lo}..10000 basis points, got {v}")
+        st = self.self_trade
+        if isinstance(st, bool) or not isinstance(st, int) or not 0 <= st <= 3:
+            raise ValueError(
+                f"self_trade must be a SelfTrade value 0..3, not {self.self_trade!r}"
+            )
         if self.fee_mode not in (0, 1) or isinstance(self.fee_mode, bool):
             raise ValueError(
                 f"fee_mode must be 0 (BPS) or 1 (CURVE), not {self.fee_mode!r}"

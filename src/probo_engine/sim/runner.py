@@ -129,7 +129,7 @@ def simulate(
         [_NOISE] * cfg.n_noise + [_MAKER] * cfg.n_makers + [_INFORMED] * cfg.n_informed
     )
     users, deposits = _open_accounts(eng, cfg, kinds)
-    market = SharedMarket(eng, mid, users, cfg.payout, cfg.tick)
+    market = SharedMarket(eng, mid, users, cfg.payout, cfg.tick, cfg.self_trade)
     beliefs, fair = _starting_views(np, cfg, kinds, streams)
     makers = MarketMakers(cfg, market, beliefs)
     by_kind: dict[int, AgentAction] = {

@@ -143,3 +143,41 @@ def test_slices_joined_are_the_batch_the_archiver_writes():
         Batch.join([parts[0], parts[2]])
     with pytest.raises(ValueError):
         Batch.join([])
+
+
+def test_self_fills_and_client_cancels_derive_the_engines_ledger():
+    # stp NONE: one user on both sides of a transfer, a mint and a merge (in
+    # a fresh market with fees), and a cancel by client id: the ledger still
+    # sums to the engine's balances.
+    d = drive(7, 300)
+    eng, u = d.engine, 0
+    ts = eng.clock
+    m = d.apply(C.CreateMarket(1000, 50, ts, 100, 50))
+    assert d.apply(C.Mint(u, m, 10, ts)) == 0
+    kinds = []
+    for cmd in [
+        C.Place(u, m, 1, 0, 500, 5, 0, 0, ts, False, 41),  # sell YES, rests
+        C.Place(u, m, 0, 0, 500, 3, 1, 3, ts),  # buys 3 of it from itself
+        C.CancelClient(u, 41, ts),  # the other 2
+        C.Place(u, m, 0, 0, 450, 4, 0, 0, ts),  # buy YES, rests
+        C.Place(u, m, 0, 1, 550, 4, 1, 3, ts),  # buy NO: mints with itself
+        C.Place(u, m, 1, 0, 400, 2, 0, 0, ts),  # sell YES, rests
+        C.Place(u, m, 1, 1, 600, 2, 1, 3, ts),  # sell NO: merges with itself
+    ]:
+        assert d.apply(cmd) >= 0
+        for ev in eng.last_events():
+            if ev[1] == 3:  # FILL
+                assert ev[4] == ev[11] == u
+                kinds.append(ev[10])
+    assert kinds == [0, 1, 2]
+    assert eng.user_orders(u) == [] or all(o[0] != m for o in eng.user_orders(u))
+    batch = Deriver().derive(d.entries, Checkpoint(0, 0))
+    total: dict[tuple[int, int, int], list[int]] = defaultdict(lambda: [0, 0])
+    for _seq, _idx, _cs, _ts, uid, mid, asset, da, dl, _r in ledger_rows(batch.rows):
+        total[(uid, mid, asset)][0] += da
+        total[(uid, mid, asset)][1] += dl
+    assert tuple(total[(u, -1, 0)]) == eng.balance(u)
+    ya, yl, na, nl = eng.position(u, m)
+    assert tuple(total[(u, m, 1)]) == (ya, yl)
+    assert tuple(total[(u, m, 2)]) == (na, nl)
+    assert tuple(total[(-1, -1, 0)]) == (eng.fees(), 0)
