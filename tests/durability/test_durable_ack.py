@@ -15,6 +15,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -195,3 +196,87 @@ def test_execute_async_across_segment_rotations_and_a_snapshot(tmp_path):
     with DurableEngine.open(tmp_path) as db:
         assert db.engine.balance(0) == (16 * 200, 0)
         assert db.recovery.snapshot_seq > 0
+
+
+def _sync_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "probo-journal-sync"]
+
+
+def test_concurrent_async_callers_share_one_sync_and_the_thread_ends_on_close(
+    tmp_path,
+):
+    before = len(_sync_threads())
+
+    async def main() -> tuple[int, int]:
+        db = DurableEngine.open(tmp_path, policy="group", group_records=10**6)
+        async with db:
+            await db.execute_async(CreateUser())
+            gc = db._gc
+            assert gc is not None and gc.syncs == 1
+            assert len(_sync_threads()) == before + 1
+            # 64 callers applied in one pass of the loop: one sync covers all
+            results = await asyncio.gather(
+                *(db.execute_async(Deposit(0, 1)) for _ in range(64))
+            )
+            assert results == [0] * 64
+            assert db.acked_seq == db.appended_seq == 65
+            return gc.syncs, len(_sync_threads())
+
+    syncs, threads = asyncio.run(main())
+    assert syncs == 2
+    assert threads == before + 1
+    for t in _sync_threads():
+        t.join(timeout=10)
+    assert len(_sync_threads()) == before  # close() ended the sync thread
+    with DurableEngine.open(tmp_path) as db:
+        assert db.engine.balance(0) == (64, 0)
+
+
+def test_a_new_event_loop_gets_a_new_sync_thread_and_close_without_aclose(tmp_path):
+    db = DurableEngine.open(tmp_path)
+    try:
+        asyncio.run(db.execute_async(CreateUser()))
+        first = db._gc
+        asyncio.run(db.execute_async(Deposit(0, 7)))
+        second = db._gc
+        assert first is not None and second is not None and first is not second
+        assert first._thread is not None
+        first._thread.join(timeout=10)
+        assert not first._thread.is_alive()  # the old loop's thread ended
+        assert db.acked_seq == db.appended_seq == 2
+    finally:
+        db.close()  # plain close, from outside any loop
+    second._thread.join(timeout=10)
+    assert not second._thread.is_alive()
+    with DurableEngine.open(tmp_path) as db:
+        assert db.engine.balance(0) == (7, 0)
+
+
+def test_aclose_waits_for_the_sync_in_flight(tmp_path, monkeypatch):
+    from probo_engine.journal import groupcommit
+
+    release = threading.Event()
+    real = groupcommit.sync_and_close
+
+    def slow(fd: int) -> None:
+        release.wait(10)
+        real(fd)
+
+    async def main() -> None:
+        db = DurableEngine.open(tmp_path)
+        await db.execute_async(CreateUser())
+        monkeypatch.setattr(groupcommit, "sync_and_close", slow)
+        task = asyncio.ensure_future(db.execute_async(Deposit(0, 3)))
+        await asyncio.sleep(0.05)
+        assert db._gc is not None and db._gc.inflight and not task.done()
+        closing = asyncio.ensure_future(db.aclose())
+        await asyncio.sleep(0.05)
+        assert not closing.done()  # waits for the sync the thread is doing
+        release.set()
+        await closing
+        assert await task == 0
+        assert db._gc.syncs == 2
+
+    asyncio.run(main())
+    with DurableEngine.open(tmp_path) as db:
+        assert db.engine.balance(0) == (3, 0)

@@ -297,6 +297,8 @@ class DurableEngine:
         if gc is None or gc.loop is not loop:
             # A loop that has stopped took its waiters with it; anything they
             # appended is synced by the next sync here or by close().
+            if gc is not None:
+                gc.stop()
             gc = self._gc = GroupCommit(self._writer, loop)
         return gc
 
@@ -439,6 +441,7 @@ class DurableEngine:
             self._writer.close()
             if self._gc is not None:
                 self._gc.release_all()  # closing synced everything
+                self._gc.stop()
         finally:
             os.close(self._lock_fd)
 
