@@ -280,3 +280,30 @@ def test_aclose_waits_for_the_sync_in_flight(tmp_path, monkeypatch):
     asyncio.run(main())
     with DurableEngine.open(tmp_path) as db:
         assert db.engine.balance(0) == (3, 0)
+
+
+def test_a_user_name_in_an_id_field_is_refused_before_it_is_applied(tmp_path):
+    # The Engine resolves names, the record holds ids: this order used to go
+    # on the book, then fail to encode (struct.error), and be gone on reopen.
+    from probo_engine.commands import CreateMarket, Place
+
+    by_name = Place("alice", 0, 0, 0, 50, 1, 0, 0, 0, False, 0, 0)  # type: ignore[arg-type]
+
+    async def via_async(db: DurableEngine) -> None:
+        await db.execute_async(by_name)
+
+    with DurableEngine.open(tmp_path, policy="fsync") as db:
+        db.execute(CreateMarket())  # type: ignore[arg-type]
+        db.execute(CreateUser(name="alice"))  # type: ignore[arg-type]
+        db.execute(Deposit(0, 10**6))
+        for call in (
+            db.execute,
+            db.execute_durable,
+            lambda c: asyncio.run(via_async(db)),
+        ):
+            with pytest.raises(TypeError, match="place.uid must be an integer"):
+                call(by_name)
+            assert db.engine.user_orders(0) == [] and db.appended_seq == 3
+        assert db.execute(by_name._replace(uid=0)) > 0  # by id: applied
+    with DurableEngine.open(tmp_path) as db:
+        assert len(db.engine.user_orders(0)) == 1

@@ -4,9 +4,10 @@ journal (writer, snapshots and recovery are in the sibling modules)."""
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from probo_engine._progress import ProgressBar
 from probo_engine.commands import (
@@ -41,6 +42,12 @@ def replay_progress_bar() -> ProgressBar:
         count_unit="commands",
         interval=0.2,
     )
+
+
+def _refuse(cmd: CommandRecord) -> NoReturn:
+    """Raise the error of the field of ``cmd`` its record cannot encode."""
+    encode(cmd)  # raises TypeError/ValueError naming the field
+    raise TypeError(f"cannot encode {cmd!r}")  # pragma: no cover - encode raised
 
 
 class DurableEngine:
@@ -207,8 +214,9 @@ class DurableEngine:
         Raises
         ------
         TypeError, ValueError, OverflowError
-            Misuse the engine refuses (a non-integer field, an enum out of
-            range, a bad market grid): nothing is applied or journaled.
+            Misuse the engine refuses (a non-integer field, e.g. a user name
+            where the record holds an id; an enum out of range, a bad market
+            grid): nothing is applied or journaled.
         JournalError
             The journal is closed or has failed.
         """
@@ -265,8 +273,11 @@ class DurableEngine:
         if direct is not None and writer.failed is None and not self._closed:
             # _apply's first branch, inlined: this is the hot path.
             method, pack, code = direct
+            try:
+                payload = pack(FORMAT_VERSION, code, *cmd)
+            except struct.error:
+                _refuse(cmd)
             result = method(*cmd)
-            payload = pack(FORMAT_VERSION, code, *cmd)
         else:
             result, payload = self._apply(cmd)
         try:
@@ -308,10 +319,15 @@ class DurableEngine:
         if direct is not None:
             if self._writer.failed is not None or self._closed:
                 raise JournalError("this DurableEngine is closed or has failed")
-            # As below: the core validates every argument before it changes
-            # anything, so misuse is never journaled and the pack cannot fail.
+            # As below: encoded first (so every field is an int64 or a bool:
+            # a user name in ``uid`` is refused, not applied and then left
+            # out of the journal), then applied.
             method, pack, code = direct
-            return method(*cmd), pack(FORMAT_VERSION, code, *cmd)
+            try:
+                payload = pack(FORMAT_VERSION, code, *cmd)
+            except struct.error:
+                _refuse(cmd)
+            return method(*cmd), payload
         spec = spec_for_class(type(cmd))
         if spec is None:
             raise TypeError(f"not a command record: {cmd!r}")
@@ -324,11 +340,12 @@ class DurableEngine:
             payload = encode(cmd)
             result = call(getattr(self._engine, spec.method), spec, cmd)
         else:
-            # The core validates every argument before it changes anything,
-            # and accepts exactly the int64 values the encoding holds: applying
-            # first means misuse is never journaled, and the pack cannot fail.
+            # Encoded first: every field fits the record (the Engine would
+            # also take a name for an id, which the record cannot hold).  The
+            # core then validates every argument before it changes anything,
+            # so misuse is never journaled.
+            payload = encode(cmd)
             result = getattr(self._engine, spec.method)(*cmd)
-            payload = spec.struct.pack(FORMAT_VERSION, spec.code, *cmd)
         return result, payload
 
     @property
