@@ -186,8 +186,12 @@ def main() -> None:
         return rate, cpu, thread
 
     here = os.environ.get("PYTHONPATH") or "(importable probo_engine)"
+    label = {src: f"[{chr(65 + i)}]" for i, src in enumerate(trees)}
     print(f"work: {args.work}; median of {args.runs} x {args.seconds:g} s windows")
-    print(f"{'':<32} {'commands/s':>12} {'CPU us/cmd':>11} {'loop thread':>12}")
+    if args.compare:
+        for src in trees:
+            print(f"{label[src]} {src or here}")
+    print(f"{'':<34} {'commands/s':>12} {'CPU us/cmd':>11} {'loop thread':>12}")
     for row in ROWS:
         samples: dict[str | None, list[Sample]] = {src: [] for src in trees}
         for _ in range(args.runs):
@@ -197,8 +201,8 @@ def main() -> None:
             rate, cpu, thread = (
                 statistics.median(col) for col in zip(*samples[src], strict=True)
             )
-            name = row if not args.compare else f"{row} [{src or here}]"
-            print(f"{name:<32} {rate:>12,.0f} {cpu:>11.1f} {thread:>12.1f}", flush=True)
+            name = row if not args.compare else f"{row} {label[src]}"
+            print(f"{name:<34} {rate:>12,.0f} {cpu:>11.1f} {thread:>12.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -257,9 +257,10 @@ class DurableEngine:
         For asyncio servers: the ``await`` returns only after the journal
         holding the command is synced, so the result may be acknowledged at
         once.  Concurrent callers in one event loop share syncs (group
-        commit): while one ``fdatasync`` runs in the loop's default executor,
-        the commands that arrive are applied and buffered, and the next sync
-        covers them all (:mod:`probo_engine.journal.groupcommit`).  The
+        commit): while one ``fdatasync`` runs in this DurableEngine's sync
+        thread (started by the first call in an event loop, ended by
+        :meth:`close`), the commands that arrive are applied and buffered, and
+        the next sync covers them all (:mod:`probo_engine.journal.groupcommit`).  The
         command is applied to the engine at once, in call order, whatever the
         policy; under policy ``"none"`` nothing waits.  A caller cancelled
         while waiting does not unapply its command: it becomes durable with
