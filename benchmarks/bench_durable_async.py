@@ -28,7 +28,7 @@ timed window runs in a fresh process, the trees taking turns run by run, so
 that a change in the machine's load falls on all of them alike.
 
     python benchmarks/bench_durable_async.py [--quick] [--seconds 3] [--runs 3]
-        [--work order|deposit] [--dir DIR] [--compare SRC ...]
+        [--work order|deposit] [--dir DIR] [--compare SRC ...] [--rows TEXT]
 """
 
 from __future__ import annotations
@@ -162,6 +162,9 @@ def main() -> None:
     ap.add_argument(
         "--compare", nargs="+", default=[], metavar="SRC", help="other src dirs"
     )
+    ap.add_argument(
+        "--rows", default="", help="only the rows whose name contains this text"
+    )
     ap.add_argument("--window", help=argparse.SUPPRESS)  # one window, JSON out
     args = ap.parse_args()
     if args.quick:
@@ -192,7 +195,7 @@ def main() -> None:
         for src in trees:
             print(f"{label[src]} {src or here}")
     print(f"{'':<34} {'commands/s':>12} {'CPU us/cmd':>11} {'loop thread':>12}")
-    for row in ROWS:
+    for row in (r for r in ROWS if args.rows in r):
         samples: dict[str | None, list[Sample]] = {src: [] for src in trees}
         for _ in range(args.runs):
             for src in trees:  # the trees take turns

@@ -307,3 +307,19 @@ def test_a_user_name_in_an_id_field_is_refused_before_it_is_applied(tmp_path):
         assert db.execute(by_name._replace(uid=0)) > 0  # by id: applied
     with DurableEngine.open(tmp_path) as db:
         assert len(db.engine.user_orders(0)) == 1
+
+
+def test_the_sync_thread_ends_once_its_event_loop_is_closed(tmp_path):
+    db = DurableEngine.open(tmp_path)
+    try:
+        asyncio.run(db.execute_async(CreateUser()))  # closes its loop
+        gc = db._gc
+        assert gc is not None
+        gc._thread.join(timeout=30)  # not closed: the thread notices the loop
+        assert not gc._thread.is_alive()
+        assert db.acked_seq == db.appended_seq == 1
+        db.execute_durable(Deposit(0, 4))  # the engine itself still works
+    finally:
+        db.close()
+    with DurableEngine.open(tmp_path) as db:
+        assert db.engine.balance(0) == (4, 0)

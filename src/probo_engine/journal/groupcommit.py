@@ -17,7 +17,8 @@ queue, two futures and their chained callbacks in both threads, per sync.
 Here the loop hands over ``(fd, target)`` and releases the lock; the thread
 syncs and schedules :meth:`GroupCommit._done` with the outcome.  The thread
 is started on the first ``execute_async`` in an event loop and stopped when
-the DurableEngine closes (or moves to another loop).
+the DurableEngine closes (or moves to another loop); one whose event loop
+has closed ends within a second by itself.
 
 Per command, the only asyncio object made is the future its caller awaits
 (created directly, not through ``loop.create_future``); the futures of the
@@ -130,7 +131,10 @@ class GroupCommit:
         notify = self.loop.call_soon_threadsafe
         done = self._done
         while True:
-            go.acquire()
+            while not go.acquire(timeout=1.0):
+                if self.loop.is_closed():  # a DurableEngine left unclosed
+                    self._stop = True
+                    return
             job, self._job = self._job, None
             if job is not None:
                 fd, target = job
