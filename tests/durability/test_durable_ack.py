@@ -68,7 +68,8 @@ def kill_run(data: Path, mode: str, callers: int, after: float) -> dict[int, int
 
 
 @pytest.mark.parametrize(
-    ("mode", "callers"), [("async", 64), ("async", 1), ("durable", 4)]
+    ("mode", "callers"),
+    [("async", 64), ("async", 1), ("async-loop", 64), ("durable", 4)],
 )
 def test_sigkill_loses_no_acknowledged_command(tmp_path, mode, callers):
     rng = random.Random(f"{mode}{callers}")
@@ -90,12 +91,17 @@ def test_execute_durable_syncs_before_returning(tmp_path):
         assert db.acked_seq == db.appended_seq == 2
 
 
-def test_execute_async_returns_once_durable_and_groups_callers(tmp_path):
+@pytest.mark.parametrize("in_loop", [False, True])
+def test_execute_async_returns_once_durable_and_groups_callers(tmp_path, in_loop):
     syncs: list[int] = []
 
     async def main() -> list[int]:
         db = DurableEngine.open(
-            tmp_path, policy="group", group_records=10**6, on_durable=syncs.append
+            tmp_path,
+            policy="group",
+            group_records=10**6,
+            on_durable=syncs.append,
+            sync_in_loop=in_loop,
         )
         async with db:
             await db.execute_async(CreateUser())
@@ -119,11 +125,14 @@ def test_execute_async_returns_once_durable_and_groups_callers(tmp_path):
         assert db.engine.balance(0) == (200, 0)
 
 
+@pytest.mark.parametrize("in_loop", [False, True])
 def test_a_cancelled_async_caller_leaves_the_others_waiting_and_stays_applied(
-    tmp_path,
+    tmp_path, in_loop
 ):
     async def main() -> None:
-        async with DurableEngine.open(tmp_path, policy="group") as db:
+        async with DurableEngine.open(
+            tmp_path, policy="group", sync_in_loop=in_loop
+        ) as db:
             await db.execute_async(CreateUser())
             tasks = [
                 asyncio.ensure_future(db.execute_async(Deposit(0, 1)))
@@ -152,7 +161,8 @@ def test_execute_async_refuses_misuse_before_anything(tmp_path):
     asyncio.run(main())
 
 
-def test_execute_async_sync_failure_is_a_journal_error(tmp_path, monkeypatch):
+@pytest.mark.parametrize("in_loop", [False, True])
+def test_execute_async_sync_failure_is_a_journal_error(tmp_path, monkeypatch, in_loop):
     from probo_engine.journal import groupcommit
 
     def broken(fd: int) -> None:
@@ -160,7 +170,7 @@ def test_execute_async_sync_failure_is_a_journal_error(tmp_path, monkeypatch):
         raise OSError(5, "Input/output error")
 
     async def main() -> None:
-        db = DurableEngine.open(tmp_path)
+        db = DurableEngine.open(tmp_path, sync_in_loop=in_loop)
         try:
             monkeypatch.setattr(groupcommit, "sync_and_close", broken)
             with pytest.raises(JournalError, match="sync failed"):
@@ -174,9 +184,10 @@ def test_execute_async_sync_failure_is_a_journal_error(tmp_path, monkeypatch):
     asyncio.run(main())
 
 
-def test_execute_async_across_segment_rotations_and_a_snapshot(tmp_path):
+@pytest.mark.parametrize("in_loop", [False, True])
+def test_execute_async_across_segment_rotations_and_a_snapshot(tmp_path, in_loop):
     async def main() -> None:
-        db = DurableEngine.open(tmp_path, segment_bytes=4096)
+        db = DurableEngine.open(tmp_path, segment_bytes=4096, sync_in_loop=in_loop)
         async with db:
             await db.execute_async(CreateUser())
 
@@ -314,7 +325,7 @@ def test_the_sync_thread_ends_once_its_event_loop_is_closed(tmp_path):
     try:
         asyncio.run(db.execute_async(CreateUser()))  # closes its loop
         gc = db._gc
-        assert gc is not None
+        assert gc is not None and gc._thread is not None
         gc._thread.join(timeout=30)  # not closed: the thread notices the loop
         assert not gc._thread.is_alive()
         assert db.acked_seq == db.appended_seq == 1
@@ -323,3 +334,24 @@ def test_the_sync_thread_ends_once_its_event_loop_is_closed(tmp_path):
         db.close()
     with DurableEngine.open(tmp_path) as db:
         assert db.engine.balance(0) == (4, 0)
+
+
+def test_sync_in_loop_starts_no_thread_and_shares_one_sync(tmp_path):
+    before = len(_sync_threads())
+
+    async def main() -> int:
+        db = DurableEngine.open(tmp_path, group_records=10**6, sync_in_loop=True)
+        async with db:
+            await db.execute_async(CreateUser())
+            results = await asyncio.gather(
+                *(db.execute_async(Deposit(0, 1)) for _ in range(64))
+            )
+            assert results == [0] * 64
+            assert db.acked_seq == db.appended_seq == 65
+            assert db._gc is not None and db._gc._thread is None
+            assert len(_sync_threads()) == before
+            return db._gc.syncs
+
+    assert asyncio.run(main()) == 2
+    with DurableEngine.open(tmp_path) as db:
+        assert db.engine.balance(0) == (64, 0)

@@ -18,7 +18,9 @@ Here the loop hands over ``(fd, target)`` and releases the lock; the thread
 syncs and schedules :meth:`GroupCommit._done` with the outcome.  The thread
 is started on the first ``execute_async`` in an event loop and stopped when
 the DurableEngine closes (or moves to another loop); one whose event loop
-has closed ends within a second by itself.
+has closed ends within a second by itself.  With ``sync_in_loop=True`` there
+is no thread: :meth:`GroupCommit._kick` syncs in the loop's thread, which
+blocks the loop for the sync but wakes no other thread.
 
 Per command, the only asyncio object made is the future its caller awaits
 (created directly, not through ``loop.create_future``); the futures of the
@@ -55,7 +57,9 @@ Waiters = list["asyncio.Future[None]"]
 class GroupCommit:
     """The waiters of one DurableEngine's journal writer in one event loop."""
 
-    def __init__(self, writer: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, writer: Any, loop: asyncio.AbstractEventLoop, *, in_loop: bool = False
+    ) -> None:
         self.writer = writer
         self.loop = loop
         #: the waiters of the records appended since the last sync started
@@ -78,10 +82,13 @@ class GroupCommit:
         self._go = threading.Lock()
         self._go.acquire()
         self._stop = False
-        self._thread = threading.Thread(
-            target=self._run, name="probo-journal-sync", daemon=True
-        )
-        self._thread.start()
+        #: ``sync_in_loop``: no thread; :meth:`_kick` syncs in the loop's
+        self._thread: threading.Thread | None = None
+        if not in_loop:
+            self._thread = threading.Thread(
+                target=self._run, name="probo-journal-sync", daemon=True
+            )
+            self._thread.start()
 
     def wait(self, seq: int) -> asyncio.Future[None]:
         """A future done once the record ``seq`` (just appended) is synced."""
@@ -122,6 +129,14 @@ class GroupCommit:
             return
         self.next = None
         self.inflight, self.inflight_waiters = True, waiters
+        if self._thread is None:  # sync_in_loop: here, blocking the loop
+            err: BaseException | None = None
+            try:
+                sync_and_close(fd)
+            except BaseException as exc:  # noqa: BLE001 - to the waiters
+                err = exc
+            self._done(target, err)
+            return
         self._job = (fd, target)
         self._go.release()
 
@@ -191,7 +206,8 @@ class GroupCommit:
         if self._stop:
             return
         self._stop = True
-        if self._go.locked():  # the thread waits, or syncs and will look
+        # The thread waits (or syncs, and looks at _stop after).
+        if self._thread is not None and self._go.locked():
             self._go.release()
 
     async def drain(self) -> None:
