@@ -25,6 +25,10 @@ thread, the sync thread, and the kernel's work for the syncs) and the
 calling thread's alone (``time.thread_time``).  CPU time is far less
 sensitive than the rate to other load on the machine.
 
+``--sync-delay-us N`` adds N us of sleep to each ``execute_async`` sync: on
+``/dev/shm`` that is a disk whose sync takes a known time, so that trees can
+be compared under load without the real disk's spread.
+
 ``--compare SRC [SRC ...]`` measures other source trees too (each a ``src``
 directory holding a built ``probo_engine``, e.g. ``/path/to/main/src``): every
 timed window runs in a fresh process, the trees taking turns run by run, so
@@ -32,6 +36,7 @@ that a change in the machine's load falls on all of them alike.
 
     python benchmarks/bench_durable_async.py [--quick] [--seconds 3] [--runs 3]
         [--work order|deposit] [--dir DIR] [--compare SRC ...] [--rows TEXT]
+        [--sync-delay-us N]
 """
 
 from __future__ import annotations
@@ -159,6 +164,20 @@ ROWS: dict[str, Callable[[Path, float, str], Sample]] = {
 }
 
 
+def _delay_syncs(delay: float) -> None:
+    """Make execute_async's syncs take ``delay`` s longer (``datasync`` is the
+    group commit module's global in every tree that has execute_async)."""
+    from probo_engine.journal import groupcommit
+
+    real = groupcommit.datasync
+
+    def slower(fd: int) -> None:
+        real(fd)
+        time.sleep(delay)
+
+    groupcommit.datasync = slower
+
+
 def one_window(row: str, seconds: float, work: str, parent: str | None) -> Sample:
     with tempfile.TemporaryDirectory(dir=parent) as d:
         return ROWS[row](Path(d), seconds, work)
@@ -177,10 +196,19 @@ def main() -> None:
     ap.add_argument(
         "--rows", default="", help="only the rows whose name contains this text"
     )
+    ap.add_argument(
+        "--sync-delay-us",
+        type=float,
+        default=0.0,
+        help="sleep this long after each execute_async fdatasync (with --dir "
+        "/dev/shm: a disk of known sync time, whatever the machine's load)",
+    )
     ap.add_argument("--window", help=argparse.SUPPRESS)  # one window, JSON out
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.runs = 1.0, 1
+    if args.sync_delay_us:
+        _delay_syncs(args.sync_delay_us / 1e6)
     if args.window is not None:
         print(json.dumps(one_window(args.window, args.seconds, args.work, args.dir)))
         return
@@ -194,6 +222,7 @@ def main() -> None:
             env["PYTHONPATH"] = src
         cmd = [sys.executable, __file__, "--window", row, "--work", args.work]
         cmd += ["--seconds", str(args.seconds)]
+        cmd += ["--sync-delay-us", str(args.sync_delay_us)]
         if args.dir is not None:
             cmd += ["--dir", args.dir]
         out = subprocess.run(cmd, env=env, capture_output=True, text=True)
