@@ -270,7 +270,8 @@ class DurableEngine:
         commit): while one ``fdatasync`` runs in this DurableEngine's sync
         thread (started by the first call in an event loop, ended by
         :meth:`close`), the commands that arrive are applied and buffered, and
-        the next sync covers them all (:mod:`probo_engine.journal.groupcommit`).  The
+        the next sync covers them all (:mod:`probo_engine.journal.groupcommit`;
+        with ``open(..., sync_in_loop=True)`` the sync blocks the loop instead).  The
         command is applied to the engine at once, in call order, whatever the
         policy; under policy ``"none"`` nothing waits.  A caller cancelled
         while waiting does not unapply its command: it becomes durable with
