@@ -82,7 +82,8 @@ class GroupCommit:
         self._go = threading.Lock()
         self._go.acquire()
         self._stop = False
-        #: ``sync_in_loop``: no thread; :meth:`_kick` syncs in the loop's
+        #: the sync thread (None with ``sync_in_loop``: :meth:`_kick` then
+        #: syncs in the loop's own thread)
         self._thread: threading.Thread | None = None
         if not in_loop:
             self._thread = threading.Thread(
