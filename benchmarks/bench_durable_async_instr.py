@@ -4,13 +4,17 @@ The wall-clock figure of ``bench_durable_async.py`` (64 callers) is bound by
 the event loop's thread once the disk syncs fast, and timings on a shared
 machine spread widely; callgrind counts instructions, which repeat.  Each
 source tree is run twice under ``valgrind --tool=callgrind``: 64 concurrent
-``execute_async`` callers doing ``N1`` and then ``N2`` rounds of place +
+(``--callers``) ``execute_async`` callers doing ``N1`` and then ``N2`` rounds of place +
 cancel (two durable commands a round) on a data directory in ``--dir``
 (``/dev/shm`` by default, so that the sync is cheap and the count is the
 CPU's); the difference divided by the extra commands is the cost of one
 durable command: coroutine, encode, group commit, wake-up, and the engine.
 
     python benchmarks/bench_durable_async_instr.py [SRC ...] [--n1 20 --n2 60]
+        [--callers 64]
+
+With one caller every command is its own sync, so that count includes a
+whole round trip to the sync thread (both threads' instructions).
 
 Each ``SRC`` is a ``src`` directory holding a built ``probo_engine`` (e.g. a
 ``git archive`` of an older revision with the ``.so`` files copied in); the
@@ -35,7 +39,7 @@ from probo_engine.journal import DurableEngine
 async def main(d, rounds):
     db = DurableEngine.open(d, policy="group")
     db.execute(CreateMarket())
-    for u in range(64):
+    for u in range({callers}):
         db.execute(CreateUser())
         db.execute(Deposit(u, 10**12))
     db.sync()
@@ -47,7 +51,7 @@ async def main(d, rounds):
             await db.execute_async(Cancel(u, oid, 0))
 
     async with db, asyncio.TaskGroup() as tg:
-        for u in range(64):
+        for u in range({callers}):
             tg.create_task(caller(u))
 
 with tempfile.TemporaryDirectory(dir={parent!r}) as d:
@@ -55,7 +59,9 @@ with tempfile.TemporaryDirectory(dir={parent!r}) as d:
 """
 
 
-def count(python: str, src: str | None, rounds: int, parent: str, tmp: str) -> int:
+def count(
+    python: str, src: str | None, rounds: int, parent: str, tmp: str, callers: int
+) -> int:
     """Total instructions of one driver process (callgrind's "Collected")."""
     env = dict(os.environ)
     if src is not None:
@@ -67,7 +73,7 @@ def count(python: str, src: str | None, rounds: int, parent: str, tmp: str) -> i
             f"--callgrind-out-file={tmp}/cg.out",
             python,
             "-c",
-            DRIVER.format(parent=parent, rounds=rounds),
+            DRIVER.format(parent=parent, rounds=rounds, callers=callers),
         ],
         env=env,
         capture_output=True,
@@ -86,13 +92,14 @@ def main() -> None:
     ap.add_argument("--n1", type=int, default=20)
     ap.add_argument("--n2", type=int, default=60)
     ap.add_argument("--dir", default="/dev/shm", help="parent of the data dir")
+    ap.add_argument("--callers", type=int, default=64)
     args = ap.parse_args()
     python = os.path.realpath(sys._base_executable)  # valgrind: no venv launcher
-    extra = 64 * 2 * (args.n2 - args.n1)
+    extra = args.callers * 2 * (args.n2 - args.n1)
     with tempfile.TemporaryDirectory() as tmp:
         for src in [None, *args.src]:
-            low = count(python, src, args.n1, args.dir, tmp)
-            high = count(python, src, args.n2, args.dir, tmp)
+            low = count(python, src, args.n1, args.dir, tmp, args.callers)
+            high = count(python, src, args.n2, args.dir, tmp, args.callers)
             name = src or os.environ.get("PYTHONPATH", "(importable probo_engine)")
             print(f"{(high - low) / extra:>10,.0f} instructions/command  {name}")
 

@@ -9,7 +9,12 @@
 # Python path, which keeps every error message, then resumes here.
 
 cimport cython
-from cpython.bytearray cimport PyByteArray_AS_STRING
+from cpython.bytearray cimport (
+    PyByteArray_AS_STRING,
+    PyByteArray_GET_SIZE,
+    PyByteArray_Resize,
+)
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
@@ -82,6 +87,35 @@ def crc32(data, uint32_t value=0):
     if v.shape[0] == 0:
         return value
     return crc32_update(value, &v[0], <size_t>v.shape[0])
+
+
+# ------------------------------------------------------------------ encode
+
+cdef inline void _st32(uint8_t* p, uint32_t v) noexcept nogil:
+    p[0] = <uint8_t>v
+    p[1] = <uint8_t>(v >> 8)
+    p[2] = <uint8_t>(v >> 16)
+    p[3] = <uint8_t>(v >> 24)
+
+
+def append_record(bytearray buf, bytes payload, uint64_t seq):
+    """Append the journal record of ``payload`` with sequence number ``seq``
+    to ``buf``: header (u32 length, u64 seq, CRC32 of those 12 bytes), the
+    payload, CRC32 of header and payload.  The bytes the writer's
+    ``struct``/``zlib`` framing gives, in one call (the record of every
+    command, on the durable paths)."""
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(payload)
+    cdef Py_ssize_t old = PyByteArray_GET_SIZE(buf)
+    if n > 0xFFFFFFFF:
+        raise OverflowError(f"a journal payload of {n} bytes does not fit a u32 length")
+    PyByteArray_Resize(buf, old + REC_HEAD + n + 4)
+    cdef uint8_t* p = <uint8_t*>PyByteArray_AS_STRING(buf) + old
+    _st32(p, <uint32_t>n)
+    _st32(p + 4, <uint32_t>seq)
+    _st32(p + 8, <uint32_t>(seq >> 32))
+    _st32(p + 12, crc32_update(0, p, 12))
+    memcpy(p + REC_HEAD, PyBytes_AS_STRING(payload), <size_t>n)
+    _st32(p + REC_HEAD + n, crc32_update(0, p, <size_t>(REC_HEAD + n)))
 
 
 # ------------------------------------------------------------------ decode

@@ -3,7 +3,8 @@
 Usage: ``async_child.py DATA_DIR MODE CALLERS``
 
 MODE ``async``: CALLERS coroutines each deposit 1 into their own user, again
-and again, with ``await db.execute_async(...)``.  MODE ``durable``: one loop of
+and again, with ``await db.execute_async(...)``; ``async-loop`` the same with
+``sync_in_loop=True``.  MODE ``durable``: one loop of
 ``db.execute_durable(...)``.  MODE ``execute`` (the unsafe control): plain
 ``db.execute(...)`` under group commit.  After every call returns, the child
 prints ``<user> <deposits acknowledged to that user>``: the parent treats each
@@ -23,14 +24,16 @@ from probo_engine.journal import DurableEngine
 
 def main(argv: list[str]) -> int:
     data_dir, mode, callers = argv[0], argv[1], int(argv[2])
-    db = DurableEngine.open(data_dir, policy="group", group_records=256)
+    db = DurableEngine.open(
+        data_dir, policy="group", group_records=256, sync_in_loop=mode == "async-loop"
+    )
     while db.engine.totals()[1] < callers:
         db.execute_durable(CreateUser())  # type: ignore[arg-type]  # str name field
     counts = [db.engine.balance(u)[0] for u in range(callers)]
     out = sys.stdout
     out.write("ready\n")
     out.flush()
-    if mode == "async":
+    if mode.startswith("async"):
 
         async def caller(u: int) -> None:
             while True:

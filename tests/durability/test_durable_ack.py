@@ -15,6 +15,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -67,7 +68,8 @@ def kill_run(data: Path, mode: str, callers: int, after: float) -> dict[int, int
 
 
 @pytest.mark.parametrize(
-    ("mode", "callers"), [("async", 64), ("async", 1), ("durable", 4)]
+    ("mode", "callers"),
+    [("async", 64), ("async", 1), ("async-loop", 64), ("durable", 4)],
 )
 def test_sigkill_loses_no_acknowledged_command(tmp_path, mode, callers):
     rng = random.Random(f"{mode}{callers}")
@@ -89,12 +91,17 @@ def test_execute_durable_syncs_before_returning(tmp_path):
         assert db.acked_seq == db.appended_seq == 2
 
 
-def test_execute_async_returns_once_durable_and_groups_callers(tmp_path):
+@pytest.mark.parametrize("in_loop", [False, True])
+def test_execute_async_returns_once_durable_and_groups_callers(tmp_path, in_loop):
     syncs: list[int] = []
 
     async def main() -> list[int]:
         db = DurableEngine.open(
-            tmp_path, policy="group", group_records=10**6, on_durable=syncs.append
+            tmp_path,
+            policy="group",
+            group_records=10**6,
+            on_durable=syncs.append,
+            sync_in_loop=in_loop,
         )
         async with db:
             await db.execute_async(CreateUser())
@@ -118,11 +125,14 @@ def test_execute_async_returns_once_durable_and_groups_callers(tmp_path):
         assert db.engine.balance(0) == (200, 0)
 
 
+@pytest.mark.parametrize("in_loop", [False, True])
 def test_a_cancelled_async_caller_leaves_the_others_waiting_and_stays_applied(
-    tmp_path,
+    tmp_path, in_loop
 ):
     async def main() -> None:
-        async with DurableEngine.open(tmp_path, policy="group") as db:
+        async with DurableEngine.open(
+            tmp_path, policy="group", sync_in_loop=in_loop
+        ) as db:
             await db.execute_async(CreateUser())
             tasks = [
                 asyncio.ensure_future(db.execute_async(Deposit(0, 1)))
@@ -151,7 +161,8 @@ def test_execute_async_refuses_misuse_before_anything(tmp_path):
     asyncio.run(main())
 
 
-def test_execute_async_sync_failure_is_a_journal_error(tmp_path, monkeypatch):
+@pytest.mark.parametrize("in_loop", [False, True])
+def test_execute_async_sync_failure_is_a_journal_error(tmp_path, monkeypatch, in_loop):
     from probo_engine.journal import groupcommit
 
     def broken(fd: int) -> None:
@@ -159,7 +170,7 @@ def test_execute_async_sync_failure_is_a_journal_error(tmp_path, monkeypatch):
         raise OSError(5, "Input/output error")
 
     async def main() -> None:
-        db = DurableEngine.open(tmp_path)
+        db = DurableEngine.open(tmp_path, sync_in_loop=in_loop)
         try:
             monkeypatch.setattr(groupcommit, "sync_and_close", broken)
             with pytest.raises(JournalError, match="sync failed"):
@@ -173,9 +184,10 @@ def test_execute_async_sync_failure_is_a_journal_error(tmp_path, monkeypatch):
     asyncio.run(main())
 
 
-def test_execute_async_across_segment_rotations_and_a_snapshot(tmp_path):
+@pytest.mark.parametrize("in_loop", [False, True])
+def test_execute_async_across_segment_rotations_and_a_snapshot(tmp_path, in_loop):
     async def main() -> None:
-        db = DurableEngine.open(tmp_path, segment_bytes=4096)
+        db = DurableEngine.open(tmp_path, segment_bytes=4096, sync_in_loop=in_loop)
         async with db:
             await db.execute_async(CreateUser())
 
@@ -195,3 +207,151 @@ def test_execute_async_across_segment_rotations_and_a_snapshot(tmp_path):
     with DurableEngine.open(tmp_path) as db:
         assert db.engine.balance(0) == (16 * 200, 0)
         assert db.recovery.snapshot_seq > 0
+
+
+def _sync_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "probo-journal-sync"]
+
+
+def test_concurrent_async_callers_share_one_sync_and_the_thread_ends_on_close(
+    tmp_path,
+):
+    before = len(_sync_threads())
+
+    async def main() -> tuple[int, int]:
+        db = DurableEngine.open(tmp_path, policy="group", group_records=10**6)
+        async with db:
+            await db.execute_async(CreateUser())
+            gc = db._gc
+            assert gc is not None and gc.syncs == 1
+            assert len(_sync_threads()) == before + 1
+            # 64 callers applied in one pass of the loop: one sync covers all
+            results = await asyncio.gather(
+                *(db.execute_async(Deposit(0, 1)) for _ in range(64))
+            )
+            assert results == [0] * 64
+            assert db.acked_seq == db.appended_seq == 65
+            return gc.syncs, len(_sync_threads())
+
+    syncs, threads = asyncio.run(main())
+    assert syncs == 2
+    assert threads == before + 1
+    for t in _sync_threads():
+        t.join(timeout=10)
+    assert len(_sync_threads()) == before  # close() ended the sync thread
+    with DurableEngine.open(tmp_path) as db:
+        assert db.engine.balance(0) == (64, 0)
+
+
+def test_a_new_event_loop_gets_a_new_sync_thread_and_close_without_aclose(tmp_path):
+    db = DurableEngine.open(tmp_path)
+    try:
+        asyncio.run(db.execute_async(CreateUser()))
+        first = db._gc
+        asyncio.run(db.execute_async(Deposit(0, 7)))
+        second = db._gc
+        assert first is not None and second is not None and first is not second
+        assert first._thread is not None
+        first._thread.join(timeout=10)
+        assert not first._thread.is_alive()  # the old loop's thread ended
+        assert db.acked_seq == db.appended_seq == 2
+    finally:
+        db.close()  # plain close, from outside any loop
+    second._thread.join(timeout=10)
+    assert not second._thread.is_alive()
+    with DurableEngine.open(tmp_path) as db:
+        assert db.engine.balance(0) == (7, 0)
+
+
+def test_aclose_waits_for_the_sync_in_flight(tmp_path, monkeypatch):
+    from probo_engine.journal import groupcommit
+
+    release = threading.Event()
+    real = groupcommit.sync_and_close
+
+    def slow(fd: int) -> None:
+        release.wait(10)
+        real(fd)
+
+    async def main() -> None:
+        db = DurableEngine.open(tmp_path)
+        await db.execute_async(CreateUser())
+        monkeypatch.setattr(groupcommit, "sync_and_close", slow)
+        task = asyncio.ensure_future(db.execute_async(Deposit(0, 3)))
+        await asyncio.sleep(0.05)
+        assert db._gc is not None and db._gc.inflight and not task.done()
+        closing = asyncio.ensure_future(db.aclose())
+        await asyncio.sleep(0.05)
+        assert not closing.done()  # waits for the sync the thread is doing
+        release.set()
+        await closing
+        assert await task == 0
+        assert db._gc.syncs == 2
+
+    asyncio.run(main())
+    with DurableEngine.open(tmp_path) as db:
+        assert db.engine.balance(0) == (3, 0)
+
+
+def test_a_user_name_in_an_id_field_is_refused_before_it_is_applied(tmp_path):
+    # The Engine resolves names, the record holds ids: this order used to go
+    # on the book, then fail to encode (struct.error), and be gone on reopen.
+    from probo_engine.commands import CreateMarket, Place
+
+    by_name = Place("alice", 0, 0, 0, 50, 1, 0, 0, 0, False, 0, 0)  # type: ignore[arg-type]
+
+    async def via_async(db: DurableEngine) -> None:
+        await db.execute_async(by_name)
+
+    with DurableEngine.open(tmp_path, policy="fsync") as db:
+        db.execute(CreateMarket())  # type: ignore[arg-type]
+        db.execute(CreateUser(name="alice"))  # type: ignore[arg-type]
+        db.execute(Deposit(0, 10**6))
+        for call in (
+            db.execute,
+            db.execute_durable,
+            lambda c: asyncio.run(via_async(db)),
+        ):
+            with pytest.raises(TypeError, match="place.uid must be an integer"):
+                call(by_name)
+            assert db.engine.user_orders(0) == [] and db.appended_seq == 3
+        assert db.execute(by_name._replace(uid=0)) > 0  # by id: applied
+    with DurableEngine.open(tmp_path) as db:
+        assert len(db.engine.user_orders(0)) == 1
+
+
+def test_the_sync_thread_ends_once_its_event_loop_is_closed(tmp_path):
+    db = DurableEngine.open(tmp_path)
+    try:
+        asyncio.run(db.execute_async(CreateUser()))  # closes its loop
+        gc = db._gc
+        assert gc is not None and gc._thread is not None
+        gc._thread.join(timeout=30)  # not closed: the thread notices the loop
+        assert not gc._thread.is_alive()
+        assert db.acked_seq == db.appended_seq == 1
+        db.execute_durable(Deposit(0, 4))  # the engine itself still works
+    finally:
+        db.close()
+    with DurableEngine.open(tmp_path) as db:
+        assert db.engine.balance(0) == (4, 0)
+
+
+def test_sync_in_loop_starts_no_thread_and_shares_one_sync(tmp_path):
+    before = len(_sync_threads())
+
+    async def main() -> int:
+        db = DurableEngine.open(tmp_path, group_records=10**6, sync_in_loop=True)
+        async with db:
+            await db.execute_async(CreateUser())
+            results = await asyncio.gather(
+                *(db.execute_async(Deposit(0, 1)) for _ in range(64))
+            )
+            assert results == [0] * 64
+            assert db.acked_seq == db.appended_seq == 65
+            assert db._gc is not None and db._gc._thread is None
+            assert len(_sync_threads()) == before
+            return db._gc.syncs
+
+    assert asyncio.run(main()) == 2
+    with DurableEngine.open(tmp_path) as db:
+        assert db.engine.balance(0) == (64, 0)

@@ -479,3 +479,36 @@ def test_repr_and_properties(tmp_path):
         assert db.directory == tmp_path and db.policy.value == "none"
         assert db.snapshot_seq == 0
         assert encode(CreateUser()) == b"\x02\x20\x00\x00"
+
+
+def test_the_c_record_framing_is_the_struct_framing():
+    import random
+
+    from probo_engine._replay import append_record
+    from probo_engine.journal.writer import _frame
+
+    rng = random.Random(11)
+    for n in [
+        0,
+        1,
+        2,
+        15,
+        16,
+        17,
+        26,
+        111,
+        4096,
+        *(rng.randrange(300) for _ in range(300)),
+    ]:
+        payload = rng.randbytes(n)
+        seq = rng.choice(
+            [0, 1, 2**32 - 1, 2**32, 2**63, 2**64 - 1, rng.getrandbits(64)]
+        )
+        a, b = bytearray(b"prefix"), bytearray(b"prefix")
+        append_record(a, payload, seq)
+        _frame(b, payload, seq)
+        assert a == b, (n, seq)
+    with pytest.raises(TypeError):
+        append_record(bytearray(), bytearray(b"not bytes"), 1)  # type: ignore[arg-type]
+    with pytest.raises(OverflowError):
+        append_record(bytearray(), b"x", 2**64)

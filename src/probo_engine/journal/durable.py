@@ -4,9 +4,10 @@ journal (writer, snapshots and recovery are in the sibling modules)."""
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from probo_engine._progress import ProgressBar
 from probo_engine.commands import (
@@ -43,6 +44,12 @@ def replay_progress_bar() -> ProgressBar:
     )
 
 
+def _refuse(cmd: CommandRecord) -> NoReturn:
+    """Raise the error of the field of ``cmd`` its record cannot encode."""
+    encode(cmd)  # raises TypeError/ValueError naming the field
+    raise TypeError(f"cannot encode {cmd!r}")  # pragma: no cover - encode raised
+
+
 class DurableEngine:
     """An :class:`~probo_engine.Engine` whose commands go through a journal.
 
@@ -73,6 +80,7 @@ class DurableEngine:
     _view: EngineView
     _gc: GroupCommit | None
     _never_sync: bool  #: policy "none"
+    _sync_in_loop: bool  #: execute_async syncs in the loop's thread
     _direct: dict[type, tuple[Callable[..., Any], Callable[..., bytes], int]]
     recovery: RecoveryInfo  #: what the last :meth:`open` found and did
 
@@ -93,6 +101,7 @@ class DurableEngine:
         engine_options: dict[str, int] | None = None,
         progress: bool | ProgressCallback | None = None,
         on_durable: Callable[[int], None] | None = None,
+        sync_in_loop: bool = False,
     ) -> DurableEngine:
         """Open (creating if needed) a data directory and recover its state.
 
@@ -130,6 +139,13 @@ class DurableEngine:
             gets ``(bytes_done, bytes_total, commands_replayed)``.
         on_durable : callable, optional
             Called with the new ``acked_seq`` whenever the journal syncs.
+        sync_in_loop : bool
+            :meth:`execute_async` only: run each group commit's
+            ``fdatasync`` in the event loop's own thread, blocking the loop
+            for the sync, instead of in the sync thread (which lets the loop
+            run meanwhile but costs two thread wake-ups per sync).  For a
+            loop that serves nothing but durable commands; the guarantee is
+            the same.
 
         Raises
         ------
@@ -186,6 +202,7 @@ class DurableEngine:
         self._closed = False
         self._view = EngineView(engine)
         self._gc = None
+        self._sync_in_loop = bool(sync_in_loop)
         # Per record class without names: the bound engine method, the
         # encoder and the type code (what _apply would look up each time).
         self._direct = {
@@ -209,8 +226,9 @@ class DurableEngine:
         Raises
         ------
         TypeError, ValueError, OverflowError
-            Misuse the engine refuses (a non-integer field, an enum out of
-            range, a bad market grid): nothing is applied or journaled.
+            Misuse the engine refuses (a non-integer field, e.g. a user name
+            where the record holds an id; an enum out of range, a bad market
+            grid): nothing is applied or journaled.
         JournalError
             The journal is closed or has failed.
         """
@@ -251,9 +269,11 @@ class DurableEngine:
         For asyncio servers: the ``await`` returns only after the journal
         holding the command is synced, so the result may be acknowledged at
         once.  Concurrent callers in one event loop share syncs (group
-        commit): while one ``fdatasync`` runs in the loop's default executor,
-        the commands that arrive are applied and buffered, and the next sync
-        covers them all (:mod:`probo_engine.journal.groupcommit`).  The
+        commit): while one ``fdatasync`` runs in this DurableEngine's sync
+        thread (started by the first call in an event loop, ended by
+        :meth:`close`), the commands that arrive are applied and buffered, and
+        the next sync covers them all (:mod:`probo_engine.journal.groupcommit`;
+        with ``open(..., sync_in_loop=True)`` the sync blocks the loop instead).  The
         command is applied to the engine at once, in call order, whatever the
         policy; under policy ``"none"`` nothing waits.  A caller cancelled
         while waiting does not unapply its command: it becomes durable with
@@ -267,8 +287,11 @@ class DurableEngine:
         if direct is not None and writer.failed is None and not self._closed:
             # _apply's first branch, inlined: this is the hot path.
             method, pack, code = direct
+            try:
+                payload = pack(FORMAT_VERSION, code, *cmd)
+            except struct.error:
+                _refuse(cmd)
             result = method(*cmd)
-            payload = pack(FORMAT_VERSION, code, *cmd)
         else:
             result, payload = self._apply(cmd)
         try:
@@ -299,7 +322,9 @@ class DurableEngine:
         if gc is None or gc.loop is not loop:
             # A loop that has stopped took its waiters with it; anything they
             # appended is synced by the next sync here or by close().
-            gc = self._gc = GroupCommit(self._writer, loop)
+            if gc is not None:
+                gc.stop()
+            gc = self._gc = GroupCommit(self._writer, loop, in_loop=self._sync_in_loop)
         return gc
 
     def _apply(self, cmd: CommandRecord) -> tuple[Any, bytes]:
@@ -308,10 +333,15 @@ class DurableEngine:
         if direct is not None:
             if self._writer.failed is not None or self._closed:
                 raise JournalError("this DurableEngine is closed or has failed")
-            # As below: the core validates every argument before it changes
-            # anything, so misuse is never journaled and the pack cannot fail.
+            # As below: encoded first (so every field is an int64 or a bool:
+            # a user name in ``uid`` is refused, not applied and then left
+            # out of the journal), then applied.
             method, pack, code = direct
-            return method(*cmd), pack(FORMAT_VERSION, code, *cmd)
+            try:
+                payload = pack(FORMAT_VERSION, code, *cmd)
+            except struct.error:
+                _refuse(cmd)
+            return method(*cmd), payload
         spec = spec_for_class(type(cmd))
         if spec is None:
             raise TypeError(f"not a command record: {cmd!r}")
@@ -324,11 +354,12 @@ class DurableEngine:
             payload = encode(cmd)
             result = call(getattr(self._engine, spec.method), spec, cmd)
         else:
-            # The core validates every argument before it changes anything,
-            # and accepts exactly the int64 values the encoding holds: applying
-            # first means misuse is never journaled, and the pack cannot fail.
+            # Encoded first: every field fits the record (the Engine would
+            # also take a name for an id, which the record cannot hold).  The
+            # core then validates every argument before it changes anything,
+            # so misuse is never journaled.
+            payload = encode(cmd)
             result = getattr(self._engine, spec.method)(*cmd)
-            payload = spec.struct.pack(FORMAT_VERSION, spec.code, *cmd)
         return result, payload
 
     @property
@@ -441,6 +472,7 @@ class DurableEngine:
             self._writer.close()
             if self._gc is not None:
                 self._gc.release_all()  # closing synced everything
+                self._gc.stop()
         finally:
             os.close(self._lock_fd)
 

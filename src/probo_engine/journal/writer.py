@@ -13,7 +13,6 @@ from probo_engine.errors import JournalError
 from probo_engine.journal.files import datasync, fsync_dir, write_all
 from probo_engine.journal.format import (
     JOURNAL_FORMAT,
-    REC_HDR,
     REC_HEAD,
     SEG_HDR,
     U32,
@@ -26,10 +25,19 @@ __all__ = ["NONE_FLUSH_BYTES", "SyncPolicy", "Writer"]
 NONE_FLUSH_BYTES = 1 << 20  #: policy "none" writes in chunks of about this size
 
 
-_crc32 = zlib.crc32
-_pack_hdr = REC_HDR.pack
-_pack_head = REC_HEAD.pack
-_pack_u32 = U32.pack
+def _frame(buf: bytearray, payload: bytes, seq: int) -> None:
+    """Append the record of ``payload`` (layout: :mod:`probo_engine.journal`)."""
+    head = REC_HEAD.pack(len(payload), seq)
+    head += U32.pack(zlib.crc32(head))
+    buf += head
+    buf += payload
+    buf += U32.pack(zlib.crc32(payload, zlib.crc32(head)))
+
+
+try:  # the same bytes in one C call (tests/durability: compared with _frame)
+    from probo_engine._replay import append_record
+except ImportError:  # pragma: no cover - the core is built with _replay
+    append_record = _frame
 
 
 class SyncPolicy(str, Enum):
@@ -87,12 +95,7 @@ class Writer:
         if self.failed is not None:
             raise JournalError(f"journal failed earlier: {self.failed!r}")
         seq = self.seq + 1
-        head = REC_HEAD.pack(len(payload), seq)
-        head += U32.pack(zlib.crc32(head))
-        buf = self.buf
-        buf += head
-        buf += payload
-        buf += U32.pack(zlib.crc32(payload, zlib.crc32(head)))
+        append_record(self.buf, payload, seq)
         self.seq = seq
         return seq
 
@@ -105,12 +108,8 @@ class Writer:
         if self.failed is not None:
             raise JournalError(f"journal failed earlier: {self.failed!r}")
         seq = self.seq + 1
-        n = len(payload)
-        head = _pack_hdr(n, seq, _crc32(_pack_head(n, seq)))
         buf = self.buf
-        buf += head
-        buf += payload
-        buf += _pack_u32(_crc32(payload, _crc32(head)))
+        append_record(buf, payload, seq)
         self.seq = seq
         if self.size + len(buf) >= self.segment_bytes:
             self.rotate()
