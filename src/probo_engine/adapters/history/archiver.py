@@ -4,7 +4,7 @@ The loop is: read the checkpoint; read up to ``batch_entries`` entries after
 it; derive their rows (:class:`~.derive.Deriver`); write rows and the new
 checkpoint in one transaction; repeat.  The two halves are pipelined: while
 batch N is being written, batch N+1 is read and derived (deriving is Python,
-run on the event loop in slices of :data:`DERIVE_SLICE` entries; the write
+run on the event loop in steps of :data:`DERIVE_STEP` entries; the write
 waits mostly on the database, so the two overlap).  Batch N+2 is read only
 once batch N has committed: at most two batches are ever in memory, so a
 slow database slows the archiver (back-pressure) instead of growing a queue,
@@ -44,8 +44,8 @@ __all__ = ["Archiver", "ArchiverConfig", "ArchiverStats", "run_archiver"]
 log = logging.getLogger("probo_engine.history")
 _T = TypeVar("_T")
 
-#: entries derived between two turns of the event loop (a few milliseconds)
-DERIVE_SLICE = 250
+#: entries derived between two turns of the event loop (about 0.1 ms)
+DERIVE_STEP = 32
 
 
 @dataclass
@@ -191,20 +191,23 @@ class Archiver:
         self.stats.head = max(self.stats.head, self.source.head())
         if not entries:
             return None
-        # Derived here, in slices, not on a worker thread: deriving is pure
-        # Python, so a thread would only contend for the GIL with the write
-        # running on this loop (each of the write's round trips to the
-        # database would wait up to the interpreter's switch interval, 5 ms,
-        # for the GIL: the two halves would barely overlap).  Between slices
-        # the loop serves the write and anything else it runs; a slice takes
-        # a few milliseconds.
-        parts = []
-        for i in range(0, len(entries), DERIVE_SLICE):
-            part = deriver.derive(entries[i : i + DERIVE_SLICE], cp)
-            parts.append(part)
-            cp = part.upto
+        # Derived here, pausing every DERIVE_STEP entries, not on a worker
+        # thread: deriving is pure Python, so a thread would only contend for
+        # the GIL with the write running on this loop (each of the write's
+        # round trips to the database would wait up to the interpreter's
+        # switch interval, 5 ms, for the GIL: the two halves would barely
+        # overlap).  At each pause the loop answers the write (a COPY's
+        # reply, the rest of its data to send) and anything else it runs; a
+        # pause costs a few microseconds, a step takes a fraction of a
+        # millisecond, so the write of the batch before hardly waits.
+        steps = deriver.derive_steps(entries, cp, DERIVE_STEP)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                batch: Batch = done.value
+                break
             await asyncio.sleep(0)
-        batch = Batch.join(parts)
         # the store's encoding too (PostgreSQL: binary COPY data), so that the
         # write of this batch is the database's work alone
         for _ in self.store.prepare(batch):

@@ -65,7 +65,7 @@ _COPY_TRAILER = struct.pack(">h", -1)
 #: column types the binary encoder packs: size and struct code
 _INT_TYPES = {"smallint": (2, "h"), "integer": (4, "i"), "bigint": (8, "q")}
 #: rows encoded between two steps of :meth:`PostgresStore.prepare`
-_PREPARE_STEP = 2000
+_PREPARE_STEP = 500
 
 _RowEncoder = Callable[[tuple[Any, ...]], bytes]
 
