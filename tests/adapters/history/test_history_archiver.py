@@ -22,6 +22,7 @@ from probo_engine.adapters.history import (
     reconcile,
     run_archiver,
 )
+from probo_engine.adapters.history.archiver import FIRST_BATCH
 from probo_engine.adapters.history.schema import TABLES
 from probo_engine.errors import UnavailableError
 
@@ -210,9 +211,11 @@ class WatchedSource:
         self.reads_during_write = 0
         self.reads = 0
         self.most_ahead = 0  # entries read before the read, not yet committed
+        self.limits: list[int] = []  # the limit of each read
 
     async def read(self, after, limit=1024, timeout=None):  # type: ignore[no-untyped-def]
         self.reads += 1
+        self.limits.append(limit)
         if self.writing:
             self.reads_during_write += 1
         self.most_ahead = max(self.most_ahead, after - self.committed)
@@ -277,6 +280,30 @@ def test_back_pressure_reads_one_batch_ahead_at_most_and_reports_lag(store_url, 
             assert await reconcile(inner, driver.engine, len(entries)) == []
         finally:
             await inner.close()
+
+    asyncio.run(main())
+
+
+def test_first_batches_after_a_start_are_smaller(store_url, driver):
+    # The first batch is small so that its write starts soon, and the batch
+    # after it is derived alongside; then four times more each, up to the
+    # configured size.  A restart begins small again.
+    log = _log(driver)
+
+    async def main() -> None:
+        store = await open_store(store_url)
+        try:
+            assert len(driver.entries) > 5 * FIRST_BATCH + 1500
+            source = WatchedSource(log)
+            await Archiver(store, source, batch_entries=1500).run(until=FIRST_BATCH + 1)
+            assert source.limits == [FIRST_BATCH, 4 * FIRST_BATCH]  # one ahead
+            source = WatchedSource(log)  # a restart
+            await Archiver(store, source, batch_entries=1500).run(until=log.head())
+            assert source.limits[:3] == [FIRST_BATCH, 4 * FIRST_BATCH, 1500]
+            assert set(source.limits[3:]) <= {1500}
+            assert await reconcile(store, driver.engine, len(driver.entries)) == []
+        finally:
+            await store.close()
 
     asyncio.run(main())
 

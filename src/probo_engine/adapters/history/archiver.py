@@ -1,7 +1,8 @@
 """The archiver: entries in order from any EntrySource, into a history store.
 
 The loop is: read the checkpoint; read up to ``batch_entries`` entries after
-it; derive their rows (:class:`~.derive.Deriver`); write rows and the new
+it (fewer in the first batches after a start: :data:`FIRST_BATCH`, then four
+times more each batch); derive their rows (:class:`~.derive.Deriver`); write rows and the new
 checkpoint in one transaction; repeat.  The two halves are pipelined: while
 batch N is being written, batch N+1 is read and derived (deriving is Python,
 run on the event loop in steps of :data:`DERIVE_STEP` entries; the write
@@ -46,6 +47,9 @@ _T = TypeVar("_T")
 
 #: entries derived between two turns of the event loop (about 0.1 ms)
 DERIVE_STEP = 32
+#: most entries of the first batch after a (re)start; each next batch may
+#: have four times as many, up to ``batch_entries``
+FIRST_BATCH = 250
 
 
 @dataclass
@@ -119,6 +123,7 @@ class Archiver:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.stats = stats if stats is not None else ArchiverStats()
+        self._size = min(batch_entries, FIRST_BATCH)  # entries of the next read
 
     async def run(
         self, stop: asyncio.Event | None = None, until: int | None = None
@@ -138,6 +143,9 @@ class Archiver:
         cp, deriver = resumed
         delay = self.retry_initial
         ready: Batch | None = None  # derived, follows ``cp``, not yet written
+        # The first batches after a (re)start are smaller, so that the first
+        # write starts (and its successor is derived alongside) sooner.
+        self._size = min(self.batch_entries, FIRST_BATCH)
         while not stop.is_set() and (until is None or cp.cmd_seq < until):
             try:
                 if ready is None:
@@ -178,6 +186,7 @@ class Archiver:
                 if resumed is None:
                     break
                 cp, deriver = resumed
+                self._size = min(self.batch_entries, FIRST_BATCH)
                 continue
             delay = self.retry_initial
         return cp
@@ -185,9 +194,8 @@ class Archiver:
     async def _next(self, cp: Checkpoint, deriver: Deriver) -> Batch | None:
         """The batch after ``cp``: read from the source, derived and prepared
         for the store (None: no new entries within ``read_timeout``)."""
-        entries = await self.source.read(
-            cp.cmd_seq, self.batch_entries, self.read_timeout
-        )
+        size, self._size = self._size, min(self.batch_entries, 4 * self._size)
+        entries = await self.source.read(cp.cmd_seq, size, self.read_timeout)
         self.stats.head = max(self.stats.head, self.source.head())
         if not entries:
             return None
