@@ -2,15 +2,15 @@
 
 The loop is: read the checkpoint; read up to ``batch_entries`` entries after
 it (fewer in the first batches after a start: :data:`FIRST_BATCH`, then four
-times more each batch); derive their rows (:class:`~.derive.Deriver`); write rows and the new
-checkpoint in one transaction; repeat.  The two halves are pipelined: while
-batch N is being written, batch N+1 is read and derived (deriving is Python,
-run on the event loop in steps of :data:`DERIVE_STEP` entries; the write
-waits mostly on the database, so the two overlap).  Batch N+2 is read only
-once batch N has committed: at most two batches are ever in memory, so a
-slow database slows the archiver (back-pressure) instead of growing a queue,
-and the lag (:attr:`ArchiverStats.lag`, entries the source has that the
-store has not) grows where a server can export it.
+times more each batch); derive their rows (:class:`~.derive.Deriver`); write
+rows and the new checkpoint in one transaction; repeat.  The two halves are
+pipelined: while batch N is being written, batch N+1 is read and derived
+(deriving is Python, run on the event loop in steps of :data:`DERIVE_STEP`
+entries; the write waits mostly on the database, so the two overlap).
+Batch N+2 is read only once batch N has committed: at most two batches are
+ever in memory, so a slow database slows the archiver (back-pressure)
+instead of growing a queue, and the lag (:attr:`ArchiverStats.lag`, entries
+the source has that the store has not) grows where a server can export it.
 
 Exactly once: a batch and the checkpoint it moves to commit together, and
 every row is keyed by its place in the entry stream (``ON CONFLICT DO
