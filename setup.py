@@ -66,8 +66,9 @@ extensions = [
     )
     # _book: Core (matching, ledger, lifecycle, the def API); _snapshot and
     # _invariants: cold code on Core's fields (cimport _book.pxd); _replay:
-    # journal replay into Core.run_batch.  Shared C: _c/*.h via the .pxd files.
-    for name in ("_book", "_snapshot", "_invariants", "_replay")
+    # journal replay into Core.run_batch; _copy: PostgreSQL binary COPY rows
+    # for the history store.  Shared C: _c/*.h via the .pxd files.
+    for name in ("_book", "_snapshot", "_invariants", "_replay", "_copy")
 ]
 
 setup(

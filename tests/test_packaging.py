@@ -89,6 +89,8 @@ def test_sdist_ships_the_cython_sources_not_generated_c(sdist: Path) -> None:
         "src/probo_engine/_replay.pyx",
         "src/probo_engine/_snapshot.pyx",
         "src/probo_engine/_invariants.pyx",
+        "src/probo_engine/_copy.pyx",
+        "src/probo_engine/_copy.pyi",
         "src/probo_engine/_types.pxd",
         "src/probo_engine/_rules.pxd",
         "src/probo_engine/_c/crc32.h",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Sequence
 
 import pytest
@@ -637,7 +638,25 @@ def test_postgres_row_encoder_refuses_what_it_cannot_pack():
 
     enc = row_encoder(["integer", "smallint"])
     assert enc is not None
-    assert enc((1, 2)) == bytes.fromhex("00020000000400000001000000020002")
-    with pytest.raises(Exception, match="format requires"):
-        enc((1, 40000))  # does not fit a smallint: prepare leaves it to asyncpg
+    assert enc([(1, 2)]) == bytes.fromhex("00020000000400000001000000020002")
+    both = enc([(1, 2), (-(2**31), -1)])
+    assert both == struct.pack(">" + "hiiih" * 2, 2, 4, 1, 2, 2, 2, 4, -(2**31), 2, -1)
+    assert enc([]) == b""
+    # what prepare leaves to asyncpg (which refuses it when the batch is written)
+    for bad, error in (
+        ((1, 40000), OverflowError),  # does not fit a smallint
+        ((2**31, 0), OverflowError),  # nor an integer
+        ((1.0, 2), TypeError),  # not an int (C would truncate a float)
+        ((None, 2), TypeError),
+        ((1, 2, 3), ValueError),  # not the column count
+    ):
+        with pytest.raises(error):
+            enc([(1, 2), bad])
+    big = row_encoder(["bigint"])
+    assert big is not None
+    assert big([(2**63 - 1,), (-(2**63),)]) == struct.pack(
+        ">hiqhiq", 1, 8, 2**63 - 1, 1, 8, -(2**63)
+    )
+    with pytest.raises(OverflowError):
+        big([(2**63,)])
     assert row_encoder(["bigint", "bytea"]) is None
