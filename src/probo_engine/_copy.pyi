@@ -4,5 +4,7 @@ from collections.abc import Iterable
 from typing import Any
 
 __test__: dict[str, str]
+NULLABLE: int
+BYTEA: int
 
-def encode_int_rows(rows: Iterable[tuple[Any, ...]], sizes: bytes) -> bytes: ...
+def encode_rows(rows: Iterable[tuple[Any, ...]], columns: bytes) -> bytes: ...

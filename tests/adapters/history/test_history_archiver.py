@@ -608,7 +608,12 @@ def test_postgres_rows_encoded_ahead_are_the_rows_asyncpg_writes(pg_dsn, driver)
             batch = Deriver().derive(driver.entries[:300], Checkpoint(0, 0))
             for _ in store.prepare(batch):
                 pass
-            assert set(batch.encoded) >= {"ledger_moves", "order_changes", "orders"}
+            assert set(batch.encoded) >= {
+                "commands",  # bytea columns and a nullable one
+                "ledger_moves",
+                "order_changes",
+                "orders",
+            }
             conn = await store._writer_conn()  # type: ignore[attr-defined]
             await conn.execute("UPDATE checkpoint SET cmd_seq = 0, event_seq = 0")
             counts = await _counts(store)
@@ -647,7 +652,8 @@ def test_postgres_row_encoder_refuses_what_it_cannot_pack():
         ((1, 40000), OverflowError),  # does not fit a smallint
         ((2**31, 0), OverflowError),  # nor an integer
         ((1.0, 2), TypeError),  # not an int (C would truncate a float)
-        ((None, 2), TypeError),
+        ((None, 2), TypeError),  # NOT NULL
+        ((1, b"2"), TypeError),
         ((1, 2, 3), ValueError),  # not the column count
     ):
         with pytest.raises(error):
@@ -659,4 +665,15 @@ def test_postgres_row_encoder_refuses_what_it_cannot_pack():
     )
     with pytest.raises(OverflowError):
         big([(2**63,)])
-    assert row_encoder(["bigint", "bytea"]) is None
+    # a commands row: a nullable bigint, bytea; None and a bytearray refused
+    cmd = row_encoder(["bigint", "bytea"], [True, False])
+    assert cmd is not None
+    assert cmd([(None, b""), (5, b"xy")]) == struct.pack(
+        ">hiihiqi2s", 2, -1, 0, 2, 8, 5, 2, b"xy"
+    )
+    for bad in ((1, None), (1, bytearray(b"x")), (1, "x")):
+        with pytest.raises(TypeError):
+            cmd([bad])
+    with pytest.raises(ValueError, match="nullable"):
+        row_encoder(["bigint", "bytea"], [True])
+    assert row_encoder(["bigint", "text"]) is None
