@@ -23,6 +23,16 @@ The entries come from the seeded stream of ``tests/adapters/history/history_stre
    sampled every 50 ms.  Reported: median and maximum lag, in entries and in
    milliseconds of input.
 
+3. **Stages** (``--stages``, PostgreSQL): the CPU seconds per 100,000
+   events of each part, measured apart: deriving, encoding the ``COPY`` data
+   ahead, and each statement of the writes (per table's ``COPY``, the
+   checkpoint, ``COMMIT``; with ``--staged``, the merge path's ``INSERT ...
+   ON CONFLICT`` too), as wall time, the server process's CPU and run-queue
+   wait (``/proc/<pid>/schedstat``), and this process's CPU.  The writes go
+   through the store's own code; only its connection is wrapped to time each
+   call (the merge path's ``BEGIN`` and ``COMMIT``, sent by asyncpg's
+   transaction object, are not among them).
+
 Each figure is the median of ``--repeat`` runs; the last line (``SUMMARY``)
 gives the end-to-end rates, the load average and the core count.
 PostgreSQL runs go to a fresh database created through ``--pg`` (default
@@ -178,6 +188,111 @@ async def throughput(kind: str, d: Driver, args: argparse.Namespace) -> float:
     return float(med(end_to_end))
 
 
+def _sched(pid: int) -> tuple[float, float]:
+    """(CPU s, run-queue wait s) of a local process (Linux schedstat)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            run, wait = f.read().split()[:2]
+    except OSError:
+        return _proc_cpu(pid) or 0.0, 0.0
+    return int(run) / 1e9, int(wait) / 1e9
+
+
+class _TimedConn:
+    """The writer connection, timing each statement or ``COPY`` by label:
+    wall s, server CPU s, server run-queue wait s, this process's CPU s."""
+
+    def __init__(self, conn: Any, pid: int) -> None:
+        self._conn, self._pid = conn, pid
+        self.times: dict[str, list[float]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    async def _timed(self, label: str, call: Any, *args: Any, **kw: Any) -> Any:
+        s0, c0, t0 = _sched(self._pid), time.process_time(), time.perf_counter()
+        try:
+            return await call(*args, **kw)
+        finally:
+            s1 = _sched(self._pid)
+            add = (
+                time.perf_counter() - t0,
+                s1[0] - s0[0],
+                s1[1] - s0[1],
+                time.process_time() - c0,
+            )
+            acc = self.times.setdefault(label, [0.0] * 4)
+            for i, v in enumerate(add):
+                acc[i] += v
+
+    async def execute(self, sql: str, *args: Any, **kw: Any) -> Any:
+        words = sql.split()
+        label = " ".join(words[:3]) if words[0] == "INSERT" else words[0]
+        label = "BEGIN + checkpoint" if label.startswith("BEGIN") else label
+        return await self._timed(label, self._conn.execute, sql, *args, **kw)
+
+    async def fetchrow(self, sql: str, *args: Any, **kw: Any) -> Any:
+        return await self._timed("checkpoint", self._conn.fetchrow, sql, *args, **kw)
+
+    async def copy_to_table(self, table: str, **kw: Any) -> Any:
+        call = self._conn.copy_to_table
+        return await self._timed(f"COPY {table}", call, table, **kw)
+
+    async def copy_records_to_table(self, table: str, **kw: Any) -> Any:
+        call = self._conn.copy_records_to_table
+        return await self._timed(f"COPY {table} (asyncpg)", call, table, **kw)
+
+
+async def stages(d: Driver, args: argparse.Namespace) -> None:
+    """Print the CPU per 100k events of each stage (see the module doc)."""
+    per = 100_000 / d.n_events
+    med = statistics.median
+    derive_cpu, encode_cpu, walls = [], [], []
+    runs: list[dict[str, list[float]]] = []
+    for _ in range(args.repeat):
+        c0 = time.process_time()
+        der, cp, batches = Deriver(), Checkpoint(0, 0), []
+        for i in range(0, len(d.entries), args.batch):
+            b = der.derive(d.entries[i : i + args.batch], cp)
+            cp = b.upto
+            batches.append(b)
+        derive_cpu.append(time.process_time() - c0)
+        async with fresh_store("postgres", args.pg) as store:
+            pid = await _backend_pid(store)
+            assert pid is not None
+            c0 = time.process_time()
+            for b in batches:
+                for _ in store.prepare(b):
+                    pass
+            encode_cpu.append(time.process_time() - c0)
+            timed = _TimedConn(await store._writer_conn(), pid)  # type: ignore[attr-defined]
+            store._writer = timed  # type: ignore[attr-defined]
+            store.direct_copy = not args.staged  # type: ignore[attr-defined]
+            t = time.perf_counter()
+            for b in batches:
+                await store.write(b)
+            walls.append(time.perf_counter() - t)
+            runs.append(timed.times)
+    path = "staged (COPY into staging, then merge)" if args.staged else "direct"
+    print(
+        f"stages, CPU seconds per 100k events ({path} path; batch {args.batch}; "
+        f"medians of {args.repeat}):"
+    )
+    print(f"  derive (archiver)           {med(derive_cpu) * per:.3f}")
+    print(f"  encode COPY data ahead      {med(encode_cpu) * per:.3f}")
+    print(
+        f"  write, all statements: wall {med(walls) * per:.3f} "
+        f"({d.n_events / med(walls):,.0f} events/s)"
+    )
+    print(f"  {'statement':32} {'wall':>6} {'server':>7} {'(runq)':>7} {'client':>7}")
+    tot = [0.0] * 4
+    for label in runs[0]:
+        v = [med(r.get(label, [0.0] * 4)[i] for r in runs) * per for i in range(4)]
+        tot = [a + b for a, b in zip(tot, v, strict=True)]
+        print(f"  {label:32} {v[0]:6.3f} {v[1]:7.3f} {v[2]:7.3f} {v[3]:7.3f}")
+    print(f"  {'total':32} {tot[0]:6.3f} {tot[1]:7.3f} {tot[2]:7.3f} {tot[3]:7.3f}")
+
+
 async def lag_once(
     kind: str, d: Driver, args: argparse.Namespace, n: int, entries_per_s: float
 ) -> list[int]:
@@ -242,6 +357,12 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0, help="lag: how long")
     p.add_argument("--no-lag", action="store_true", help="throughput only")
     p.add_argument(
+        "--stages", action="store_true", help="PostgreSQL: CPU per stage, then exit"
+    )
+    p.add_argument(
+        "--staged", action="store_true", help="--stages: the merge path (staging)"
+    )
+    p.add_argument(
         "--no-encode-ahead",
         action="store_true",
         help="PostgreSQL: asyncpg encodes every table during the write",
@@ -259,6 +380,9 @@ def main() -> None:
         f"({len(rows['fills']):,} fills, {sum(map(len, rows.values())):,} rows; "
         f"built in {time.perf_counter() - t:.1f} s); batch {args.batch} entries"
     )
+    if args.stages:
+        asyncio.run(stages(d, args))
+        return
     kinds = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     rates = {kind: asyncio.run(throughput(kind, d, args)) for kind in kinds}
     if not args.no_lag:

@@ -5,6 +5,9 @@ import doctest
 import pytest
 
 import probo_engine._book
+import probo_engine._copy
+import probo_engine.adapters.history.derive
+import probo_engine.adapters.history.postgres
 import probo_engine.engine
 import probo_engine.journal
 import probo_engine.readonly
@@ -12,6 +15,9 @@ import probo_engine.views
 
 MODULES = [
     probo_engine._book,
+    probo_engine._copy,
+    probo_engine.adapters.history.derive,
+    probo_engine.adapters.history.postgres,
     probo_engine.engine,
     probo_engine.journal,
     probo_engine.readonly,

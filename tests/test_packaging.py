@@ -97,6 +97,8 @@ def test_sdist_ships_the_cython_sources_not_generated_c(sdist: Path) -> None:
         "src/probo_engine/_args.pyx",
         "src/probo_engine/_args.pxd",
         "src/probo_engine/_layout.pyx",
+        "src/probo_engine/_copy.pyx",
+        "src/probo_engine/_copy.pyi",
         "src/probo_engine/_types.pxd",
         "src/probo_engine/_rules.pxd",
         "src/probo_engine/_c/crc32.h",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Sequence
 
 import pytest
@@ -22,6 +23,7 @@ from probo_engine.adapters.history import (
     reconcile,
     run_archiver,
 )
+from probo_engine.adapters.history.archiver import FIRST_BATCH
 from probo_engine.adapters.history.schema import TABLES
 from probo_engine.errors import UnavailableError
 
@@ -210,9 +212,11 @@ class WatchedSource:
         self.reads_during_write = 0
         self.reads = 0
         self.most_ahead = 0  # entries read before the read, not yet committed
+        self.limits: list[int] = []  # the limit of each read
 
     async def read(self, after, limit=1024, timeout=None):  # type: ignore[no-untyped-def]
         self.reads += 1
+        self.limits.append(limit)
         if self.writing:
             self.reads_during_write += 1
         self.most_ahead = max(self.most_ahead, after - self.committed)
@@ -277,6 +281,30 @@ def test_back_pressure_reads_one_batch_ahead_at_most_and_reports_lag(store_url, 
             assert await reconcile(inner, driver.engine, len(entries)) == []
         finally:
             await inner.close()
+
+    asyncio.run(main())
+
+
+def test_first_batches_after_a_start_are_smaller(store_url, driver):
+    # The first batch is small so that its write starts soon, and the batch
+    # after it is derived alongside; then four times more each, up to the
+    # configured size.  A restart begins small again.
+    log = _log(driver)
+
+    async def main() -> None:
+        store = await open_store(store_url)
+        try:
+            assert len(driver.entries) > 5 * FIRST_BATCH + 1500
+            source = WatchedSource(log)
+            await Archiver(store, source, batch_entries=1500).run(until=FIRST_BATCH + 1)
+            assert source.limits == [FIRST_BATCH, 4 * FIRST_BATCH]  # one ahead
+            source = WatchedSource(log)  # a restart
+            await Archiver(store, source, batch_entries=1500).run(until=log.head())
+            assert source.limits[:3] == [FIRST_BATCH, 4 * FIRST_BATCH, 1500]
+            assert set(source.limits[3:]) <= {1500}
+            assert await reconcile(store, driver.engine, len(driver.entries)) == []
+        finally:
+            await store.close()
 
     asyncio.run(main())
 
@@ -580,7 +608,12 @@ def test_postgres_rows_encoded_ahead_are_the_rows_asyncpg_writes(pg_dsn, driver)
             batch = Deriver().derive(driver.entries[:300], Checkpoint(0, 0))
             for _ in store.prepare(batch):
                 pass
-            assert set(batch.encoded) >= {"ledger_moves", "order_changes", "orders"}
+            assert set(batch.encoded) >= {
+                "commands",  # bytea columns and a nullable one
+                "ledger_moves",
+                "order_changes",
+                "orders",
+            }
             conn = await store._writer_conn()  # type: ignore[attr-defined]
             await conn.execute("UPDATE checkpoint SET cmd_seq = 0, event_seq = 0")
             counts = await _counts(store)
@@ -610,7 +643,37 @@ def test_postgres_row_encoder_refuses_what_it_cannot_pack():
 
     enc = row_encoder(["integer", "smallint"])
     assert enc is not None
-    assert enc((1, 2)) == bytes.fromhex("00020000000400000001000000020002")
-    with pytest.raises(Exception, match="format requires"):
-        enc((1, 40000))  # does not fit a smallint: prepare leaves it to asyncpg
-    assert row_encoder(["bigint", "bytea"]) is None
+    assert enc([(1, 2)]) == bytes.fromhex("00020000000400000001000000020002")
+    both = enc([(1, 2), (-(2**31), -1)])
+    assert both == struct.pack(">" + "hiiih" * 2, 2, 4, 1, 2, 2, 2, 4, -(2**31), 2, -1)
+    assert enc([]) == b""
+    # what prepare leaves to asyncpg (which refuses it when the batch is written)
+    for bad, error in (
+        ((1, 40000), OverflowError),  # does not fit a smallint
+        ((2**31, 0), OverflowError),  # nor an integer
+        ((1.0, 2), TypeError),  # not an int (C would truncate a float)
+        ((None, 2), TypeError),  # NOT NULL
+        ((1, b"2"), TypeError),
+        ((1, 2, 3), ValueError),  # not the column count
+    ):
+        with pytest.raises(error):
+            enc([(1, 2), bad])
+    big = row_encoder(["bigint"])
+    assert big is not None
+    assert big([(2**63 - 1,), (-(2**63),)]) == struct.pack(
+        ">hiqhiq", 1, 8, 2**63 - 1, 1, 8, -(2**63)
+    )
+    with pytest.raises(OverflowError):
+        big([(2**63,)])
+    # a commands row: a nullable bigint, bytea; None and a bytearray refused
+    cmd = row_encoder(["bigint", "bytea"], [True, False])
+    assert cmd is not None
+    assert cmd([(None, b""), (5, b"xy")]) == struct.pack(
+        ">hiihiqi2s", 2, -1, 0, 2, 8, 5, 2, b"xy"
+    )
+    for bad in ((1, None), (1, bytearray(b"x")), (1, "x")):
+        with pytest.raises(TypeError):
+            cmd([bad])
+    with pytest.raises(ValueError, match="nullable"):
+        row_encoder(["bigint", "bytea"], [True])
+    assert row_encoder(["bigint", "text"]) is None

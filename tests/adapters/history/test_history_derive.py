@@ -66,6 +66,37 @@ def test_batch_boundaries_do_not_change_the_rows():
     assert dict(rows) == whole.rows
 
 
+def test_derive_steps_pauses_and_gives_the_same_batch():
+    # the archiver derives in steps, running its event loop at each pause
+    d = drive(7, 2000)
+    whole = Deriver().derive(d.entries, Checkpoint(0, 0))
+    der = Deriver()
+    steps = der.derive_steps(d.entries, Checkpoint(0, 0), 32)
+    pauses = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            batch = done.value
+            break
+        pauses += 1
+        assert der.markets == {}  # the state moves only at the end
+    assert pauses == len(d.entries) // 32
+    assert (batch.upto, batch.rows) == (whole.upto, whole.rows)
+    at_once = Deriver()
+    at_once.derive(d.entries, Checkpoint(0, 0))
+    assert der.markets and der.markets == at_once.markets
+    # dropped half way: nothing changed
+    half = Deriver()
+    steps = half.derive_steps(d.entries, Checkpoint(0, 0), 32)
+    for _ in range(pauses // 2):
+        next(steps)
+    steps.close()
+    assert half.markets == {}
+    with pytest.raises(ValueError, match="step"):
+        next(Deriver().derive_steps(d.entries, Checkpoint(0, 0), 0))
+
+
 def test_each_acceptance_is_one_orders_row():
     # Schema v2: an accepted order is stored once; its order update and its
     # lock are derived from the orders row (the database's views do the same).

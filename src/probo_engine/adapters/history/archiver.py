@@ -1,15 +1,16 @@
 """The archiver: entries in order from any EntrySource, into a history store.
 
 The loop is: read the checkpoint; read up to ``batch_entries`` entries after
-it; derive their rows (:class:`~.derive.Deriver`); write rows and the new
-checkpoint in one transaction; repeat.  The two halves are pipelined: while
-batch N is being written, batch N+1 is read and derived (deriving is Python,
-run on the event loop in slices of :data:`DERIVE_SLICE` entries; the write
-waits mostly on the database, so the two overlap).  Batch N+2 is read only
-once batch N has committed: at most two batches are ever in memory, so a
-slow database slows the archiver (back-pressure) instead of growing a queue,
-and the lag (:attr:`ArchiverStats.lag`, entries the source has that the
-store has not) grows where a server can export it.
+it (fewer in the first batches after a start: :data:`FIRST_BATCH`, then four
+times more each batch); derive their rows (:class:`~.derive.Deriver`); write
+rows and the new checkpoint in one transaction; repeat.  The two halves are
+pipelined: while batch N is being written, batch N+1 is read and derived
+(deriving is Python, run on the event loop in steps of :data:`DERIVE_STEP`
+entries; the write waits mostly on the database, so the two overlap).
+Batch N+2 is read only once batch N has committed: at most two batches are
+ever in memory, so a slow database slows the archiver (back-pressure)
+instead of growing a queue, and the lag (:attr:`ArchiverStats.lag`, entries
+the source has that the store has not) grows where a server can export it.
 
 Exactly once: a batch and the checkpoint it moves to commit together, and
 every row is keyed by its place in the entry stream (``ON CONFLICT DO
@@ -44,8 +45,11 @@ __all__ = ["Archiver", "ArchiverConfig", "ArchiverStats", "run_archiver"]
 log = logging.getLogger("probo_engine.history")
 _T = TypeVar("_T")
 
-#: entries derived between two turns of the event loop (a few milliseconds)
-DERIVE_SLICE = 250
+#: entries derived between two turns of the event loop (about 0.1 ms)
+DERIVE_STEP = 32
+#: most entries of the first batch after a (re)start; each next batch may
+#: have four times as many, up to ``batch_entries``
+FIRST_BATCH = 250
 
 
 @dataclass
@@ -119,6 +123,7 @@ class Archiver:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.stats = stats if stats is not None else ArchiverStats()
+        self._size = min(batch_entries, FIRST_BATCH)  # entries of the next read
 
     async def run(
         self, stop: asyncio.Event | None = None, until: int | None = None
@@ -138,6 +143,9 @@ class Archiver:
         cp, deriver = resumed
         delay = self.retry_initial
         ready: Batch | None = None  # derived, follows ``cp``, not yet written
+        # The first batches after a (re)start are smaller, so that the first
+        # write starts (and its successor is derived alongside) sooner.
+        self._size = min(self.batch_entries, FIRST_BATCH)
         while not stop.is_set() and (until is None or cp.cmd_seq < until):
             try:
                 if ready is None:
@@ -178,6 +186,7 @@ class Archiver:
                 if resumed is None:
                     break
                 cp, deriver = resumed
+                self._size = min(self.batch_entries, FIRST_BATCH)
                 continue
             delay = self.retry_initial
         return cp
@@ -185,26 +194,28 @@ class Archiver:
     async def _next(self, cp: Checkpoint, deriver: Deriver) -> Batch | None:
         """The batch after ``cp``: read from the source, derived and prepared
         for the store (None: no new entries within ``read_timeout``)."""
-        entries = await self.source.read(
-            cp.cmd_seq, self.batch_entries, self.read_timeout
-        )
+        size, self._size = self._size, min(self.batch_entries, 4 * self._size)
+        entries = await self.source.read(cp.cmd_seq, size, self.read_timeout)
         self.stats.head = max(self.stats.head, self.source.head())
         if not entries:
             return None
-        # Derived here, in slices, not on a worker thread: deriving is pure
-        # Python, so a thread would only contend for the GIL with the write
-        # running on this loop (each of the write's round trips to the
-        # database would wait up to the interpreter's switch interval, 5 ms,
-        # for the GIL: the two halves would barely overlap).  Between slices
-        # the loop serves the write and anything else it runs; a slice takes
-        # a few milliseconds.
-        parts = []
-        for i in range(0, len(entries), DERIVE_SLICE):
-            part = deriver.derive(entries[i : i + DERIVE_SLICE], cp)
-            parts.append(part)
-            cp = part.upto
+        # Derived here, pausing every DERIVE_STEP entries, not on a worker
+        # thread: deriving is pure Python, so a thread would only contend for
+        # the GIL with the write running on this loop (each of the write's
+        # round trips to the database would wait up to the interpreter's
+        # switch interval, 5 ms, for the GIL: the two halves would barely
+        # overlap).  At each pause the loop answers the write (a COPY's
+        # reply, the rest of its data to send) and anything else it runs; a
+        # pause costs a few microseconds, a step takes a fraction of a
+        # millisecond, so the write of the batch before hardly waits.
+        steps = deriver.derive_steps(entries, cp, DERIVE_STEP)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                batch: Batch = done.value
+                break
             await asyncio.sleep(0)
-        batch = Batch.join(parts)
         # the store's encoding too (PostgreSQL: binary COPY data), so that the
         # write of this batch is the database's work alone
         for _ in self.store.prepare(batch):

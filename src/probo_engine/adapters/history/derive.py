@@ -41,7 +41,7 @@ views of schema version 2), and :func:`ledger_rows` and
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -305,6 +305,35 @@ class Deriver:
         Raises :class:`DeriveError` (and changes nothing) if the entries do
         not continue the checkpoint or break the event rules.
         """
+        steps = self.derive_steps(entries, after, len(entries) + 1)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                batch: Batch = done.value
+                return batch
+
+    def derive_steps(
+        self, entries: Sequence[Entry], after: Checkpoint, step: int
+    ) -> Generator[None, None, Batch]:
+        """:meth:`derive`, pausing (``yield``) after every ``step`` entries;
+        the batch is the generator's return value (``StopIteration.value``).
+
+        The archiver runs its event loop at each pause, so that the write of
+        the batch before is answered within a fraction of a millisecond
+        instead of waiting for a whole batch's derivation.  The deriver's
+        state moves only once the last entry is derived: a generator dropped
+        before the end, or one that raises, changes nothing.
+
+        >>> steps = Deriver().derive_steps([], Checkpoint(4, 9), 10)
+        >>> try:
+        ...     next(steps)
+        ... except StopIteration as done:  # no entries: no pause
+        ...     print(done.value.upto)
+        Checkpoint(cmd_seq=4, event_seq=9)
+        """
+        if step < 1:
+            raise ValueError(f"step must be >= 1, not {step}")
         markets = dict(self.markets)
         out: dict[str, list[tuple[Any, ...]]] = {
             "commands": [],
@@ -319,6 +348,7 @@ class Deriver:
         }
         cmd_seq, ev_seq = after
         n_events = 0
+        pause = step
         for entry in entries:
             if entry.seq != cmd_seq + 1:
                 raise DeriveError(
@@ -340,6 +370,10 @@ class Deriver:
                     raise DeriveError(f"entry {entry.seq}: event seqs are not gap-free")
                 n_events += n
             self._entry(entry, first, n, markets, out)
+            pause -= 1
+            if not pause:
+                pause = step
+                yield
         batch = Batch(after, Checkpoint(cmd_seq, ev_seq), out, len(entries), n_events)
         self.markets = markets
         return batch
