@@ -39,10 +39,15 @@ _TIF_GTC = TimeInForce.GTC
 _STP_DEFAULT = SelfTrade.CANCEL_MAKER
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
-from probo_engine._clib cimport probo_fill_rec, probo_record_type_ok, probo_result_rec
+from probo_engine._clib cimport (
+    probo_fill_rec, probo_member_fields, probo_record_type_ok, probo_result_rec,
+)
 if not (probo_record_type_ok(Fill, 8) and probo_record_type_ok(OrderResult, 6)):
     raise ImportError("types.Fill/OrderResult must be plain NamedTuples "
                       "(tuple layout, 8 and 6 fields): _c/records.h builds them")
+# Their fields as member descriptors (attribute reads the interpreter caches).
+probo_member_fields(Fill)
+probo_member_fields(OrderResult)
 
 from probo_engine._alloc cimport grow
 from probo_engine._bitset cimport (

@@ -51,6 +51,7 @@ cdef extern from "_c/pyint.h":
 
 cdef extern from "_c/records.h":
     bint probo_record_type_ok(object t, Py_ssize_t n) noexcept
+    int probo_member_fields(object t) except -1
     object probo_fill_rec(object t, long long mo, long long mu, long long p2,
                           long long p, long long q, object kind, long long fee,
                           long long fee2)

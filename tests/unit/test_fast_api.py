@@ -237,6 +237,21 @@ def test_records_built_in_c_are_the_namedtuples():
     assert res.ok and res[1] == 2 and res._fields[-1] == "fills"
     for r in (res, fill):
         assert pickle.loads(pickle.dumps(r)) == r and copy.deepcopy(r) == r
+    # fields are read-only member descriptors (reads the interpreter caches),
+    # documented as the NamedTuple's were, on records from C or from Python
+    assert type(Fill.qty).__name__ == "member_descriptor"
+    assert Fill.qty.__doc__ == "Alias for field number 4"
+    assert OrderResult.fills.__doc__ == "Alias for field number 5"
+    for name in Fill._fields:
+        assert (
+            getattr(want_fill, name)
+            == getattr(fill, name)
+            == fill[Fill._fields.index(name)]
+        )
+        with pytest.raises(AttributeError):
+            setattr(fill, name, 1)
+    with pytest.raises(AttributeError):
+        del res.fills
     assert eng.submit(1, m, 0, 0, 1, 1).fills == ()
     bad = eng.submit(1, m, 0, 0, 61, 10**12)
     assert bad == OrderResult(

@@ -8,6 +8,9 @@
 #ifndef PROBO_RECORDS_H
 #define PROBO_RECORDS_H
 #include <Python.h>
+#include <stddef.h>
+#include <string.h>
+#include <structmember.h>
 
 static inline int probo_record_type_ok(PyObject* t, Py_ssize_t n) {
     PyTypeObject* tp = (PyTypeObject*)t;
@@ -75,4 +78,69 @@ static inline PyObject* probo_result_rec(PyObject* t, PyObject* status,
 }
 
 #undef PROBO_SET_INT
+
+/* Give a NamedTuple class t member descriptors for its fields: READONLY
+ * T_OBJECT_EX members at the tuple's item slots, as structseq types have,
+ * in place of collections' _tuplegetter.  Same values, same read-only
+ * attributes, same docs; the interpreter's attribute cache specialises a
+ * member read (LOAD_ATTR_SLOT) but not a _tuplegetter (a data descriptor of
+ * another type), which saves ~80 instructions per `result.fills` or
+ * `fill.qty`.  The PyMemberDefs live as long as the process (the descriptors
+ * point at them).  0 on success, -1 with an exception set. */
+static inline int probo_member_fields(PyObject* t) {
+    PyObject *fields, *name, *old, *doc, *descr;
+    PyMemberDef* defs;
+    const char *s, *d;
+    Py_ssize_t i, n;
+    fields = PyObject_GetAttrString(t, "_fields");
+    if (fields == NULL)
+        return -1;
+    if (!PyTuple_Check(fields)) {
+        Py_DECREF(fields);
+        PyErr_SetString(PyExc_TypeError, "_fields is not a tuple");
+        return -1;
+    }
+    n = PyTuple_GET_SIZE(fields);
+    defs = (PyMemberDef*)PyMem_Calloc((size_t)n + 1, sizeof(PyMemberDef));
+    if (defs == NULL) {
+        Py_DECREF(fields);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        name = PyTuple_GET_ITEM(fields, i);
+        s = PyUnicode_AsUTF8(name);
+        old = s ? PyObject_GetAttr(t, name) : NULL;
+        doc = old ? PyObject_GetAttrString(old, "__doc__") : NULL;
+        Py_XDECREF(old);
+        if (doc == NULL)
+            goto fail;
+        d = PyUnicode_Check(doc) ? PyUnicode_AsUTF8(doc) : NULL;
+        defs[i].name = s ? strdup(s) : NULL;
+        defs[i].doc = d ? strdup(d) : NULL;
+        Py_DECREF(doc);
+        if (defs[i].name == NULL) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        defs[i].type = T_OBJECT_EX;
+        defs[i].offset = (Py_ssize_t)(offsetof(PyTupleObject, ob_item)
+                                      + (size_t)i * sizeof(PyObject*));
+        defs[i].flags = READONLY;
+        descr = PyDescr_NewMember((PyTypeObject*)t, &defs[i]);
+        if (descr == NULL)
+            goto fail;
+        if (PyObject_SetAttr(t, name, descr) < 0) {
+            Py_DECREF(descr);
+            goto fail;
+        }
+        Py_DECREF(descr);
+    }
+    Py_DECREF(fields);
+    return 0;
+fail:
+    /* descriptors already set keep their defs: leak them, free nothing */
+    Py_DECREF(fields);
+    return -1;
+}
 #endif
