@@ -6,8 +6,9 @@ same stream (``bench_fair.make_stream``): once over ``WARM + N`` commands and
 once over ``WARM``; the difference divided by ``N`` is one command, its fill
 reading and the Python loop included.  Both counts load the whole stream and
 make its by-name copy (bench_fair makes it untimed), so neither is counted.
-Collections are frozen out as in bench_fair.  Slow (valgrind runs ~50x
-slower): keep ``--n`` small; ``--rows`` picks rows by key.
+Collections are frozen out as in bench_fair; PYTHONHASHSEED is 0 in both.
+Slow (valgrind runs ~50x slower): keep ``--n`` small; ``--rows`` picks rows by
+key.
 
     python benchmarks/callgrind_fair.py --shape small --n 5000
     python benchmarks/callgrind_fair.py --shape deep --rows core_last_fills
@@ -41,7 +42,7 @@ dict(b.ROWS_BY_KEY)[{key!r}](stream, None)
 
 def count(python: str, src: str, path: str, key: str, upto: int, tmp: str) -> int:
     code = DRIVER.format(here=HERE, path=path, key=key, upto=upto)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, HERE]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, HERE]), PYTHONHASHSEED="0")
     proc = subprocess.run(
         [
             "valgrind",
