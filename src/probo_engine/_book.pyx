@@ -35,6 +35,7 @@ from probo_engine.types import Fill, FillKind, OrderResult, RejectReason
 cdef tuple _FILL_KIND = tuple(FillKind)
 cdef dict _REJECT = {int(v): v for v in RejectReason}
 cdef object _REJECT_OK = RejectReason.OK
+cdef object _FILL_T = Fill, _RESULT_T = OrderResult  # no global lookup per record
 _TIF_GTC = TimeInForce.GTC
 _STP_DEFAULT = SelfTrade.CANCEL_MAKER
 from cpython.ref cimport Py_INCREF
@@ -373,7 +374,7 @@ cdef object _result(Core core, int64_t r, int64_t qty):
     cdef Event* e
     cdef tuple fills
     if r < 0:
-        return probo_result_rec(OrderResult, _REJECT[-r], 0, 0, 0, 0, ())
+        return probo_result_rec(_RESULT_T, _REJECT[-r], 0, 0, 0, 0, ())
     for i in range(core.n_events):
         e = &core.events[i]
         if e.oid == r:
@@ -389,12 +390,12 @@ cdef object _result(Core core, int64_t r, int64_t qty):
         for i in range(core.n_events):
             e = &core.events[i]
             if e.kind == EV_FILL and e.oid == r:
-                rec = probo_fill_rec(Fill, e.oid2, e.user2, e.price2, e.price, e.qty,
+                rec = probo_fill_rec(_FILL_T, e.oid2, e.user2, e.price2, e.price, e.qty,
                                      _FILL_KIND[e.code], e.fee, e.fee2)
                 Py_INCREF(rec)
                 PyTuple_SET_ITEM(fills, k, rec)
                 k += 1
-    return probo_result_rec(OrderResult, _REJECT_OK, r, filled,
+    return probo_result_rec(_RESULT_T, _REJECT_OK, r, filled,
                             qty - filled - canceled, canceled, fills)
 
 
