@@ -2553,8 +2553,9 @@ cdef class Core:
         order id, or minus a reject code), ``fills`` a tuple of ``(maker_oid,
         yes_price, qty)`` tuples in execution order -- the same fills as
         :meth:`last_fills` -- and the shared empty tuple when nothing traded.
-        Same rules and events as :meth:`place`; on an :class:`Engine`,
-        ``uid``/``mid`` may be names.
+        Same rules, events and errors as :meth:`place`; on an
+        :class:`Engine`, ``uid``/``mid`` may be names.  Complexity: that of
+        :meth:`place`, plus O(events of the command) to collect the fills.
 
         >>> core = Core(); m = core.create_market()
         >>> a, b = core.create_user(), core.create_user()
