@@ -22,6 +22,8 @@ qty``); commands/s counts commands only, never events or fills.  Rows:
   event of the command as a 17-int tuple, filtered for FILLs.
 * ``Core.place_limit + last_fills()`` -- the flat fills list (3 ints per fill).
 * ``Core.place_limit + fills_into(buf)`` -- fills into a reused int64 buffer.
+* ``Core.place_limit_fills`` -- one call: ``(oid, fills)``, the fills a tuple
+  of ``(maker_oid, yes_price, qty)`` tuples, as pybook's ``add`` gives them.
 * ``Engine.submit`` (ids, and names) -- the README's path: an ``OrderResult``
   whose ``fills`` are ``Fill`` records; cancels through ``Engine.cancel``.
 * ``batch.run`` -- 4,096-command chunks with events on, the fills read from
@@ -279,6 +281,26 @@ def row_core_buffer(stream: list[Item], collect: list[Any] | None) -> tuple[floa
     return time.perf_counter() - t0, acc
 
 
+def row_core_place_fills(
+    stream: list[Item], collect: list[Any] | None
+) -> tuple[float, int]:
+    core, m = new_core(Core)
+    place, cancel = core.place_limit_fills, core.cancel
+    acc = 0
+    gc.collect()
+    t0 = time.perf_counter()
+    for is_cancel, uid, outcome, own, _price, qty, oid in stream:
+        if is_cancel:
+            cancel(uid, oid)
+        else:
+            _oid, fills = place(uid, m, 0, outcome, own, qty)
+            for _mo, _p, q in fills:
+                acc += q
+                if collect is not None:
+                    collect.append((_mo, _p, q))
+    return time.perf_counter() - t0, acc
+
+
 def row_engine(stream: list[Item], collect: list[Any] | None) -> tuple[float, int]:
     eng, m = new_core(Engine)
     submit, cancel = eng.submit, eng.cancel
@@ -366,6 +388,7 @@ ROWS: list[tuple[str, Callable[..., tuple[float, int]], bool]] = [
     ("Core.place + last_events() (before)", row_core_events, True),
     ("Core.place_limit + last_fills()", row_core_fills, True),
     ("Core.place_limit + fills_into(buf)", row_core_buffer, True),
+    ("Core.place_limit_fills -> (oid, fills)", row_core_place_fills, True),
     ("Engine.submit -> OrderResult (ids)", row_engine, True),
     ("Engine.submit -> OrderResult (names)", row_engine_names, True),
     ("batch.run, 4,096/chunk, fills from events", row_batch, False),
@@ -378,6 +401,7 @@ ROWS_BY_KEY: list[tuple[str, Callable[..., tuple[float, int]]]] = [
     ("core_last_events", row_core_events),
     ("core_last_fills", row_core_fills),
     ("core_fills_into", row_core_buffer),
+    ("core_place_limit_fills", row_core_place_fills),
     ("engine_submit_ids", row_engine),
     ("engine_submit_names", row_engine_names),
     ("batch", row_batch),
@@ -443,6 +467,18 @@ def latency(label: str, stream: list[Item]) -> tuple[float, float]:
                 plimit(uid, m, 0, outcome, own, qty)
                 for i in range(0, 3 * fills_into(buf), 3):
                     _mo, _p, _q = buf[i], buf[i + 1], buf[i + 2]
+            out[k] = ns() - t
+    elif "place_limit_fills" in label:
+        core, m = new_core(Core)
+        pfills, ccancel = core.place_limit_fills, core.cancel
+        for k, (is_cancel, uid, outcome, own, _price, qty, oid) in enumerate(stream):
+            t = ns()
+            if is_cancel:
+                ccancel(uid, oid)
+            else:
+                _oid, fills = pfills(uid, m, 0, outcome, own, qty)
+                for _mo, _p, _q in fills:
+                    pass
             out[k] = ns() - t
     elif "names" in label:
         eng, _names, sym = new_engine_named()

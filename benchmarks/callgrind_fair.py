@@ -4,10 +4,14 @@ Wall-clock ratios on a shared machine spread; instruction counts repeat.  For
 each row, the row's loop runs under ``valgrind --tool=callgrind`` twice on the
 same stream (``bench_fair.make_stream``): once over ``WARM + N`` commands and
 once over ``WARM``; the difference divided by ``N`` is one command, its fill
-reading and the Python loop included.  Collections are frozen out as in
-bench_fair.  Slow (valgrind runs ~50x slower): keep ``--n`` small.
+reading and the Python loop included.  Both counts load the whole stream and
+make its by-name copy (bench_fair makes it untimed), so neither is counted.
+Collections are frozen out as in bench_fair; PYTHONHASHSEED is 0 in both.
+Slow (valgrind runs ~50x slower): keep ``--n`` small; ``--rows`` picks rows by
+key.
 
     python benchmarks/callgrind_fair.py --shape small --n 5000
+    python benchmarks/callgrind_fair.py --shape deep --rows core_last_fills
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ DRIVER = """
 import gc, pickle, sys
 sys.path.insert(0, {here!r})
 import bench_fair as b
-stream = pickle.load(open({path!r}, "rb"))[: {upto}]
-b.named_stream(stream)
+full = pickle.load(open({path!r}, "rb"))
+stream = full[: {upto}]
+# the by-name copy of the whole stream, in both counts (so it cancels out)
+b._NAMED[id(stream)] = b.named_stream(full)[: {upto}]
 gc.collect(); gc.freeze()
 dict(b.ROWS_BY_KEY)[{key!r}](stream, None)
 """
@@ -36,7 +42,7 @@ dict(b.ROWS_BY_KEY)[{key!r}](stream, None)
 
 def count(python: str, src: str, path: str, key: str, upto: int, tmp: str) -> int:
     code = DRIVER.format(here=HERE, path=path, key=key, upto=upto)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, HERE]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, HERE]), PYTHONHASHSEED="0")
     proc = subprocess.run(
         [
             "valgrind",
@@ -62,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=5_000, help="measured commands")
     ap.add_argument("--shape", default="small", choices=["deep", "small"])
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--rows", nargs="+", default=None, help="only these row keys (pybook always)"
+    )
     args = ap.parse_args(argv)
     sys.path.insert(0, HERE)
     import bench_fair as b
@@ -79,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             pickle.dump(stream, f)
         base = 0.0
         for key, _ in b.ROWS_BY_KEY:
-            if key == "batch":
+            if key == "batch" or (
+                args.rows is not None and key != "pybook" and key not in args.rows
+            ):
                 continue
             full = count(python, src, path, key, WARM + args.n, tmp)
             warm = count(python, src, path, key, WARM, tmp)

@@ -27,12 +27,24 @@ from probo_engine._args import _ENUM_ARG
 from probo_engine.types import Fill, FillKind, OrderResult, RejectReason
 
 # Prebuilt enums and defaults for Core._submit and _order_result (no enum
-# call per fill).
-_FILL_KIND = tuple(FillKind)
-_REJECT = {int(v): v for v in RejectReason}
-_REJECT_OK = RejectReason.OK
+# call per fill), and the record classes they build in C (_c/records.h).
+cdef tuple _FILL_KIND = tuple(FillKind)
+cdef dict _REJECT = {int(v): v for v in RejectReason}
+cdef object _REJECT_OK = RejectReason.OK
+cdef object _FILL_T = Fill, _RESULT_T = OrderResult  # no global lookup per record
 _TIF_GTC = TimeInForce.GTC
 _STP_DEFAULT = SelfTrade.CANCEL_MAKER
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+from probo_engine._clib cimport (
+    probo_fill_rec, probo_member_fields, probo_record_type_ok, probo_result_rec,
+)
+if not (probo_record_type_ok(Fill, 8) and probo_record_type_ok(OrderResult, 6)):
+    raise ImportError("types.Fill/OrderResult must be plain NamedTuples "
+                      "(tuple layout, 8 and 6 fields): _c/records.h builds them")
+# Their fields as member descriptors (attribute reads the interpreter caches).
+probo_member_fields(Fill)
+probo_member_fields(OrderResult)
 
 from probo_engine._alloc cimport grow
 from probo_engine._args cimport (
@@ -123,6 +135,62 @@ cdef int _grow(void** p, int64_t* cap, int64_t need, size_t size) noexcept nogil
 
 cdef int _im_reserve(IntMap* m, int64_t extra) noexcept nogil:
     return im_reserve(m, extra)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef object _result(Core core, int64_t r, int64_t qty):
+    # The OrderResult of place result r (an order id, or minus a reject code)
+    # for an order of qty, from its command's events: one pass to count, one
+    # to build; the records made in C (_c/records.h), the fills tuple at its
+    # final size (the shared () when none).
+    cdef int64_t i, n = 0, k = 0, filled = 0, canceled = 0
+    cdef Event* e
+    cdef tuple fills
+    if r < 0:
+        return probo_result_rec(_RESULT_T, _REJECT[-r], 0, 0, 0, 0, ())
+    for i in range(core.n_events):
+        e = &core.events[i]
+        if e.oid == r:
+            if e.kind == EV_FILL:
+                n += 1
+                filled += e.qty
+            elif e.kind == EV_CANCELED:
+                canceled += e.qty
+    if n == 0:
+        fills = ()
+    else:
+        fills = PyTuple_New(n)
+        for i in range(core.n_events):
+            e = &core.events[i]
+            if e.kind == EV_FILL and e.oid == r:
+                rec = probo_fill_rec(_FILL_T, e.oid2, e.user2, e.price2, e.price, e.qty,
+                                     _FILL_KIND[e.code], e.fee, e.fee2)
+                Py_INCREF(rec)
+                PyTuple_SET_ITEM(fills, k, rec)
+                k += 1
+    return probo_result_rec(_RESULT_T, _REJECT_OK, r, filled,
+                            qty - filled - canceled, canceled, fills)
+
+
+cdef tuple _fill_triples(Core core):
+    # The last command's fills as (maker_oid, yes_price, qty) tuples, in
+    # execution order (the shared () when none).
+    cdef int64_t i, n = 0, k = 0
+    cdef Event* e
+    for i in range(core.n_events):
+        n += core.events[i].kind == EV_FILL
+    if n == 0:
+        return ()
+    out = PyTuple_New(n)
+    for i in range(core.n_events):
+        e = &core.events[i]
+        if e.kind == EV_FILL:
+            t = (e.oid2, e.price, e.qty)
+            Py_INCREF(t)
+            PyTuple_SET_ITEM(out, k, t)
+            k += 1
+    return out
 
 
 # -------------------------------------------------------------- the core
@@ -1822,29 +1890,47 @@ cdef class Core:
         self._end(r)
         return r
 
+    def place_limit_fills(self, uid, mid, side, outcome, price, qty):
+        """:meth:`place_limit` that also returns the order's fills: one call.
+
+        Returns ``(r, fills)``: ``r`` as from :meth:`place_limit` (the new
+        order id, or minus a reject code), ``fills`` a tuple of ``(maker_oid,
+        yes_price, qty)`` tuples in execution order -- the same fills as
+        :meth:`last_fills` -- and the shared empty tuple when nothing traded.
+        Same rules, events and errors as :meth:`place`; on an
+        :class:`Engine`, ``uid``/``mid`` may be names.  Complexity: that of
+        :meth:`place`, plus O(events of the command) to collect the fills.
+
+        >>> core = Core(); m = core.create_market()
+        >>> a, b = core.create_user(), core.create_user()
+        >>> core.deposit(a, 10_000), core.deposit(b, 10_000)
+        (0, 0)
+        >>> core.place_limit_fills(a, m, 0, 0, 600, 10)
+        (1, ())
+        >>> oid, fills = core.place_limit_fills(b, m, 0, 1, 400, 4)
+        >>> oid, fills
+        (2, ((1, 600, 4),))
+        >>> for maker_oid, yes_price, qty in fills:
+        ...     print(maker_oid, yes_price, qty)
+        1 600 4
+        """
+        cdef int64_t u_ = _user_key(self, uid, "uid")
+        cdef int64_t m_ = _market_key(self, mid, "mid")
+        cdef int s_ = _enum(side, "side", 1)
+        cdef int o_ = _enum(outcome, "outcome", 1)
+        cdef int64_t p_ = _int(price, "price")
+        cdef int64_t q_ = _int(qty, "qty")
+        cdef int64_t ts_ = 0
+        cdef int64_t r
+        self._begin(&ts_)
+        r = self._place(u_, m_, s_, o_, p_, q_, TIF_GTC, 0, ts_, 0, 0, 0, 0)
+        self._end(r)
+        return r, _fill_triples(self)
+
     def _order_result(self, int64_t r, int64_t qty):
-        # Engine.submit's OrderResult for place result r of an order of qty,
-        # from the events in one pass: named records built with tuple.__new__
-        # (no NamedTuple __new__ in Python), enums from prebuilt tables.
-        cdef int64_t i, filled = 0, canceled = 0
-        cdef Event* e
-        if r < 0:
-            return tuple.__new__(OrderResult, (_REJECT[-r], 0, 0, 0, 0, ()))
-        fills = []
-        for i in range(self.n_events):
-            e = &self.events[i]
-            if e.oid != r:
-                continue
-            if e.kind == EV_FILL:
-                fills.append(tuple.__new__(Fill, (
-                    e.oid2, e.user2, e.price2, e.price, e.qty, _FILL_KIND[e.code],
-                    e.fee, e.fee2)))
-                filled += e.qty
-            elif e.kind == EV_CANCELED:
-                canceled += e.qty
-        return tuple.__new__(OrderResult, (
-            _REJECT_OK, r, filled, qty - filled - canceled, canceled,
-            tuple(fills)))
+        # Engine.submit_market's OrderResult for place result r of an order
+        # of qty (see _result).
+        return _result(self, r, qty)
 
     def _uid_arg(self, user, arg):
         # A user argument as an int id; Engine overrides this to map names
@@ -1874,8 +1960,7 @@ cdef class Core:
         cdef int64_t u_ = _user_key(self, user, "user")
         cdef int64_t m_ = _market_key(self, market, "market")
         cdef int s_, o_
-        cdef int64_t p_, q_, r, i, ts_ = 0, filled = 0, canceled = 0
-        cdef Event* e
+        cdef int64_t p_, q_, r, ts_ = 0
         if stp is None:
             stp = self.stp_default
         if ((tif is _TIF_GTC or tif is 0) and (stp is _STP_DEFAULT or stp is 0)
@@ -1892,22 +1977,7 @@ cdef class Core:
             r = Core.place(self, u_, m_, side, outcome, price, qty, tif, stp, ts,
                            post_only, client_id, expire_ts)
             q_ = _int(qty, "qty")
-        if r < 0:
-            return tuple.__new__(OrderResult, (_REJECT[-r], 0, 0, 0, 0, ()))
-        fills = []
-        for i in range(self.n_events):
-            e = &self.events[i]
-            if e.oid != r:
-                continue
-            if e.kind == EV_FILL:
-                fills.append(tuple.__new__(Fill, (
-                    e.oid2, e.user2, e.price2, e.price, e.qty, _FILL_KIND[e.code],
-                    e.fee, e.fee2)))
-                filled += e.qty
-            elif e.kind == EV_CANCELED:
-                canceled += e.qty
-        return tuple.__new__(OrderResult, (
-            _REJECT_OK, r, filled, q_ - filled - canceled, canceled, tuple(fills)))
+        return _result(self, r, q_)
 
     def _cancel_key(self, uid, oid, ts=0):
         """Cancel a live order of ``uid`` (an id or, on an Engine, a name).

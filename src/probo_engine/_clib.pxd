@@ -48,3 +48,13 @@ cdef extern from "_c/pagehint.h":
 
 cdef extern from "_c/pyint.h":
     bint probo_small_int(object x, long long* v) noexcept
+
+cdef extern from "_c/records.h":
+    bint probo_record_type_ok(object t, Py_ssize_t n) noexcept
+    int probo_member_fields(object t) except -1
+    object probo_fill_rec(object t, long long mo, long long mu, long long p2,
+                          long long p, long long q, object kind, long long fee,
+                          long long fee2)
+    object probo_result_rec(object t, object status, long long oid,
+                            long long filled, long long resting,
+                            long long canceled, object fills)
