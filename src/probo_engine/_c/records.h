@@ -10,7 +10,14 @@
 #include <Python.h>
 #include <stddef.h>
 #include <string.h>
+#if PY_VERSION_HEX >= 0x030C0000
+#define PROBO_T_OBJECT_EX Py_T_OBJECT_EX
+#define PROBO_READONLY Py_READONLY
+#else
 #include <structmember.h>
+#define PROBO_T_OBJECT_EX T_OBJECT_EX
+#define PROBO_READONLY READONLY
+#endif
 
 static inline int probo_record_type_ok(PyObject* t, Py_ssize_t n) {
     PyTypeObject* tp = (PyTypeObject*)t;
@@ -123,10 +130,10 @@ static inline int probo_member_fields(PyObject* t) {
             PyErr_NoMemory();
             goto fail;
         }
-        defs[i].type = T_OBJECT_EX;
+        defs[i].type = PROBO_T_OBJECT_EX;
         defs[i].offset = (Py_ssize_t)(offsetof(PyTupleObject, ob_item)
                                       + (size_t)i * sizeof(PyObject*));
-        defs[i].flags = READONLY;
+        defs[i].flags = PROBO_READONLY;
         descr = PyDescr_NewMember((PyTypeObject*)t, &defs[i]);
         if (descr == NULL)
             goto fail;
