@@ -65,14 +65,14 @@ extensions = [
         extra_link_args=link_args,
     )
     # _book: Core (matching, ledger, the def API); _snapshot, _invariants,
-    # _lifecycle, _queries, _funds and _expiry: cold code on Core's fields
-    # (cimport _book.pxd); _args: the cold half of argument conversion; _layout:
-    # the Python-level tables; _replay: journal replay into Core.run_batch;
-    # _copy: PostgreSQL binary COPY rows for the history store.  Shared C:
-    # _c/*.h via the .pxd files.
+    # _lifecycle, _queries, _results, _funds and _expiry: code on Core's fields
+    # that not every command runs (cimport _book.pxd); _args: the cold half of
+    # argument conversion; _layout: the Python-level tables; _replay: journal
+    # replay into Core.run_batch; _copy: PostgreSQL binary COPY rows for the
+    # history store.  Shared C: _c/*.h via the .pxd files.
     for name in (
-        "_book", "_args", "_layout", "_lifecycle", "_queries", "_funds", "_expiry",
-        "_snapshot", "_invariants", "_replay", "_copy",
+        "_book", "_args", "_layout", "_lifecycle", "_queries", "_results", "_funds",
+        "_expiry", "_snapshot", "_invariants", "_replay", "_copy",
     )
 ]
 

@@ -94,6 +94,8 @@ def test_sdist_ships_the_cython_sources_not_generated_c(sdist: Path) -> None:
         "src/probo_engine/_funds.pyx",
         "src/probo_engine/_expiry.pyx",
         "src/probo_engine/_queries.pyx",
+        "src/probo_engine/_results.pyx",
+        "src/probo_engine/_results.pxd",
         "src/probo_engine/_args.pyx",
         "src/probo_engine/_args.pxd",
         "src/probo_engine/_layout.pyx",

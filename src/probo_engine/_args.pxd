@@ -23,6 +23,7 @@ cdef int _check_records(const CmdRec* cmds, Py_ssize_t n) except -1
 cdef object check_batch(commands)
 # Core._guard: ConcurrentUseError naming what holds the Core (BUSY_*)
 cdef int _raise_busy(int what) except -1
+cdef int _self_trade(object stp) except -1
 
 
 cdef inline int64_t _int(object x, str name) except? -1:

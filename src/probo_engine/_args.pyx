@@ -11,7 +11,7 @@ from cpython.number cimport PyNumber_Index
 from libc.stdint cimport int64_t
 
 from probo_engine._rules cimport cmd_ok
-from probo_engine._types cimport BUSY_BATCH, BUSY_DEPTH, BUSY_SNAPSHOT, CmdRec
+from probo_engine._types cimport BUSY_BATCH, BUSY_DEPTH, BUSY_SNAPSHOT, STP_NONE, CmdRec
 
 from probo_engine.errors import (
     ArgumentOverflowError,
@@ -109,3 +109,15 @@ cdef int _raise_busy(int what) except -1:
     raise ConcurrentUseError(
         f"this Core is running {_BUSY_NAMES.get(what, what)}() in another thread; "
         "a Core is single-threaded: serialize calls on it (e.g. with a lock)")
+
+
+cdef int _self_trade(object stp) except -1:
+    # Engine(self_trade=...): a SelfTrade (or its int value) as its number.
+    if type(stp) in _ENUM_ARG and type(stp) is not SelfTrade:
+        raise ArgumentTypeError(
+            f"self_trade must be a SelfTrade (or its int value), not "
+            f"{type(stp).__name__}.{stp.name}")
+    cdef int64_t v = _int(stp, "self_trade")
+    if not 0 <= v <= STP_NONE:
+        raise InvalidArgumentError(f"self_trade must be in 0..{STP_NONE}, got {v}")
+    return <int>v

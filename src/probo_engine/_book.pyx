@@ -5,7 +5,8 @@ Public entry points are ``def`` methods of :class:`Core`; everything they call i
 C.  The exact rules are in ``docs/semantics.md``; ``tests/reference.py`` is the
 slow model the property tests compare this module with.  What does not run on
 every command lives beside this module (CONTRIBUTING.md, "Where the core's code
-lives"): _lifecycle, _funds, _expiry, _queries, _args, _layout, _snapshot.
+lives"): _lifecycle, _funds, _expiry, _queries, _results, _args, _layout,
+_snapshot.
 """
 
 cimport cython
@@ -23,28 +24,10 @@ from probo_engine.errors import (
     UnknownUserError,
 )
 from probo_engine.types import SelfTrade, TimeInForce
-from probo_engine._args import _ENUM_ARG
-from probo_engine.types import Fill, FillKind, OrderResult, RejectReason
 
-# Prebuilt enums and defaults for Core._submit and _order_result (no enum
-# call per fill), and the record classes they build in C (_c/records.h).
-cdef tuple _FILL_KIND = tuple(FillKind)
-cdef dict _REJECT = {int(v): v for v in RejectReason}
-cdef object _REJECT_OK = RejectReason.OK
-cdef object _FILL_T = Fill, _RESULT_T = OrderResult  # no global lookup per record
+# Keyword defaults of Core._submit, tested by identity.
 _TIF_GTC = TimeInForce.GTC
 _STP_DEFAULT = SelfTrade.CANCEL_MAKER
-from cpython.ref cimport Py_INCREF
-from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
-from probo_engine._clib cimport (
-    probo_fill_rec, probo_member_fields, probo_record_type_ok, probo_result_rec,
-)
-if not (probo_record_type_ok(Fill, 8) and probo_record_type_ok(OrderResult, 6)):
-    raise ImportError("types.Fill/OrderResult must be plain NamedTuples "
-                      "(tuple layout, 8 and 6 fields): _c/records.h builds them")
-# Their fields as member descriptors (attribute reads the interpreter caches).
-probo_member_fields(Fill)
-probo_member_fields(OrderResult)
 
 from probo_engine._alloc cimport grow
 from probo_engine._args cimport (
@@ -54,6 +37,7 @@ from probo_engine._args cimport (
     _int,
     _market_key,
     _raise_busy,
+    _self_trade,
     _user_key,
     check_batch,
 )
@@ -86,10 +70,12 @@ from probo_engine._lifecycle cimport (
 )
 from probo_engine._pricing cimport _book_side, _fee_unit, _own
 from probo_engine._rules cimport expiry_ok, max_cost_ok, post_only_ok
-# cold code on Core's fields, called as expiry.expire(self, ts) etc.
+# code on Core's fields that not every command runs, called as
+# expiry.expire(self, ts), readout.fills_flat(self) etc.
 from probo_engine cimport _expiry as expiry
 from probo_engine cimport _funds as funds
 from probo_engine cimport _queries as queries
+from probo_engine cimport _results as readout
 from probo_engine._types cimport *
 
 
@@ -123,11 +109,8 @@ cdef unsigned int crc32_update(unsigned int crc, const unsigned char* p,
 
 
 # ---------------------------------------------------------- cold helpers
-# Table growth as plain static functions, as before the split.  The .pxd
-# versions are `inline` (a .pxd can hold no other kind); with that hint GCC
-# inlined map and array growth into _pos_make and _reserve_order.  These
-# wrappers were meant to undo that; callgrind showed no gain (1,988 -> 1,999
-# instructions per command, d8a4fe5: ~1,944), so the +2.5% is still open.
+# Table growth as plain static functions (the .pxd versions are `inline`, and
+# GCC would inline them into _pos_make and _reserve_order).
 
 cdef int _grow(void** p, int64_t* cap, int64_t need, size_t size) noexcept nogil:
     return grow(p, cap, need, size)
@@ -135,62 +118,6 @@ cdef int _grow(void** p, int64_t* cap, int64_t need, size_t size) noexcept nogil
 
 cdef int _im_reserve(IntMap* m, int64_t extra) noexcept nogil:
     return im_reserve(m, extra)
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
-cdef object _result(Core core, int64_t r, int64_t qty):
-    # The OrderResult of place result r (an order id, or minus a reject code)
-    # for an order of qty, from its command's events: one pass to count, one
-    # to build; the records made in C (_c/records.h), the fills tuple at its
-    # final size (the shared () when none).
-    cdef int64_t i, n = 0, k = 0, filled = 0, canceled = 0
-    cdef Event* e
-    cdef tuple fills
-    if r < 0:
-        return probo_result_rec(_RESULT_T, _REJECT[-r], 0, 0, 0, 0, ())
-    for i in range(core.n_events):
-        e = &core.events[i]
-        if e.oid == r:
-            if e.kind == EV_FILL:
-                n += 1
-                filled += e.qty
-            elif e.kind == EV_CANCELED:
-                canceled += e.qty
-    if n == 0:
-        fills = ()
-    else:
-        fills = PyTuple_New(n)
-        for i in range(core.n_events):
-            e = &core.events[i]
-            if e.kind == EV_FILL and e.oid == r:
-                rec = probo_fill_rec(_FILL_T, e.oid2, e.user2, e.price2, e.price, e.qty,
-                                     _FILL_KIND[e.code], e.fee, e.fee2)
-                Py_INCREF(rec)
-                PyTuple_SET_ITEM(fills, k, rec)
-                k += 1
-    return probo_result_rec(_RESULT_T, _REJECT_OK, r, filled,
-                            qty - filled - canceled, canceled, fills)
-
-
-cdef tuple _fill_triples(Core core):
-    # The last command's fills as (maker_oid, yes_price, qty) tuples, in
-    # execution order (the shared () when none).
-    cdef int64_t i, n = 0, k = 0
-    cdef Event* e
-    for i in range(core.n_events):
-        n += core.events[i].kind == EV_FILL
-    if n == 0:
-        return ()
-    out = PyTuple_New(n)
-    for i in range(core.n_events):
-        e = &core.events[i]
-        if e.kind == EV_FILL:
-            t = (e.oid2, e.price, e.qty)
-            Py_INCREF(t)
-            PyTuple_SET_ITEM(out, k, t)
-            k += 1
-    return out
 
 
 # -------------------------------------------------------------- the core
@@ -1780,16 +1707,8 @@ cdef class Core:
         Field order: ``EVENT_FIELDS`` (seq, kind, ts, market, user, oid, side,
         outcome, price, qty, code, user2, oid2, price2, aux, fee, fee2).
         """
-        cdef int64_t i
-        cdef Event* e
         self._guard()
-        out = []
-        for i in range(self.n_events):
-            e = &self.events[i]
-            out.append((e.seq, e.kind, e.ts, e.market, e.user, e.oid, e.side,
-                        e.outcome, e.price, e.qty, e.code, e.user2, e.oid2,
-                        e.price2, e.aux, e.fee, e.fee2))
-        return out
+        return readout.event_tuples(self)
 
     # ---------------------------------------------- fast per-call entry points
     # (issue 10): fills without tuples, short signatures for the common cases,
@@ -1814,17 +1733,8 @@ cdef class Core:
         >>> core.place_limit(b, m, 0, 1, 400, 4), core.last_fills()
         (2, [1, 600, 4])
         """
-        cdef int64_t i
-        cdef Event* e
         self._guard()
-        out = []
-        for i in range(self.n_events):
-            e = &self.events[i]
-            if e.kind == EV_FILL:
-                out.append(e.oid2)
-                out.append(e.price)
-                out.append(e.qty)
-        return out
+        return readout.fills_flat(self)
 
     def fills_into(self, int64_t[::1] out):
         """Write the most recent command's fills into ``out``; return how many.
@@ -1836,22 +1746,8 @@ cdef class Core:
         ``InvalidArgumentError`` (a ``ValueError``) names the size needed and
         nothing is written.  No allocation.
         """
-        cdef int64_t i, k = 0, n = 0
-        cdef Event* e
         self._guard()
-        for i in range(self.n_events):
-            n += self.events[i].kind == EV_FILL
-        if 3 * n > out.shape[0]:
-            raise InvalidArgumentError(
-                f"out holds {out.shape[0]} int64s; these {n} fills need {3 * n}")
-        for i in range(self.n_events):
-            e = &self.events[i]
-            if e.kind == EV_FILL:
-                out[k] = e.oid2
-                out[k + 1] = e.price
-                out[k + 2] = e.qty
-                k += 3
-        return n
+        return readout.fills_into(self, out)
 
     def place_limit(self, uid, mid, side, outcome, price, qty):
         """:meth:`place` of a GTC limit order with every option at its default.
@@ -1925,12 +1821,12 @@ cdef class Core:
         self._begin(&ts_)
         r = self._place(u_, m_, s_, o_, p_, q_, TIF_GTC, 0, ts_, 0, 0, 0, 0)
         self._end(r)
-        return r, _fill_triples(self)
+        return r, readout.fill_triples(self)
 
     def _order_result(self, int64_t r, int64_t qty):
         # Engine.submit_market's OrderResult for place result r of an order
         # of qty (see _result).
-        return _result(self, r, qty)
+        return readout.order_result(self, r, qty)
 
     def _uid_arg(self, user, arg):
         # A user argument as an int id; Engine overrides this to map names
@@ -1977,7 +1873,7 @@ cdef class Core:
             r = Core.place(self, u_, m_, side, outcome, price, qty, tif, stp, ts,
                            post_only, client_id, expire_ts)
             q_ = _int(qty, "qty")
-        return _result(self, r, q_)
+        return readout.order_result(self, r, q_)
 
     def _cancel_key(self, uid, oid, ts=0):
         """Cancel a live order of ``uid`` (an id or, on an Engine, a name).
@@ -2001,15 +1897,7 @@ cdef class Core:
 
     @_stp_default.setter
     def _stp_default(self, stp):
-        cdef int64_t v
-        if type(stp) in _ENUM_ARG and type(stp) is not SelfTrade:
-            raise ArgumentTypeError(
-                f"self_trade must be a SelfTrade (or its int value), not "
-                f"{type(stp).__name__}.{stp.name}")
-        v = _int(stp, "self_trade")
-        if not 0 <= v <= STP_NONE:
-            raise InvalidArgumentError(f"self_trade must be in 0..{STP_NONE}, got {v}")
-        self.stp_default = <int>v
+        self.stp_default = _self_trade(stp)
 
     @property
     def n_last_events(self):
