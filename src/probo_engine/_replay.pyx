@@ -9,12 +9,24 @@
 # Python path, which keeps every error message, then resumes here.
 
 cimport cython
-from cpython.bytearray cimport PyByteArray_AS_STRING
+from cpython.bytearray cimport (
+    PyByteArray_AS_STRING,
+    PyByteArray_GET_SIZE,
+    PyByteArray_Resize,
+)
+from cpython.bytes cimport (
+    PyBytes_AS_STRING,
+    PyBytes_FromStringAndSize,
+    PyBytes_GET_SIZE,
+)
+from cpython.dict cimport PyDict_GetItem
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
-from probo_engine._book cimport crc32_update
+from probo_engine._book cimport Core, crc32_update
 from probo_engine._rules cimport place_market_ok, place_ok
 from probo_engine._types cimport (
     CMD_AMEND,
@@ -36,9 +48,16 @@ from probo_engine._types cimport (
     TIF_FOK,
     TIF_IOC,
     CmdRec,
+    Event,
 )
 
 from probo_engine.errors import InvalidArgumentError, JournalCorruptError
+
+
+cdef extern from "Python.h":
+    bint PyBytes_CheckExact(object o)
+    bint PyList_CheckExact(object o)
+    PyObject* PyDict_GetItemWithError(object d, object key) except? NULL
 
 # Plain literals: an expression here crashes Cython 3's code generation when
 # overflowcheck is on (the PROBO_DEBUG=1 build).
@@ -470,3 +489,249 @@ cdef class Replayer:
         else:
             self.create_market(*args, symbol=name)
         return 0
+
+
+# ------------------------------------------------------------ command stream
+# The Redis engine's batch loop (adapters/redis.py, RedisEngine._apply_batch)
+# in C: command stream entries as hiredis parses an XREAD reply, each decoded
+# straight into a CmdRec, stamped, looked up in the dedup window and run by
+# the core's own _dispatch (what run_batch runs), its entry, reply and events
+# packed into the batch's buffers.  It stops, without changing anything for
+# that entry, at the first one the Python path must handle (any other field
+# layout, a command with a name, anything _decode refuses, a q or an id that
+# is not plain digits): EngineRunner.apply_encoded / RedisEngine._one then
+# apply it, keeping every error message, and this resumes after it.
+
+cdef enum:
+    ENTRY_HEAD = 19        # entries.py: u8 version, u64 seq, i64 result, u16 key length
+    REPLY_HEAD = 29        # redis.py _REPLY: u64 q, u8 status, u64 seq, i64 result, u32
+    MAX_KEY = 64           # runner.MAX_KEY_BYTES
+    ENTRY_V = 1            # entries.ENTRY_VERSION
+    ST_APPLIED = 0         # runner.APPLIED
+    ST_DUPLICATE = 1       # runner.DUPLICATE
+    NOMEM = -1             # _book's ERR_NOMEM
+
+
+cdef inline int _ts_at(int code, Py_ssize_t n) noexcept nogil:
+    # Byte offset of ts in a batchable command of `n` bytes (record_layout):
+    # the last int64 but for place (then post_only, client_id, expire_ts)
+    # and place_market (then client_id).
+    if code == CMD_PLACE:
+        return FIELDS + 8 * 8
+    if code == CMD_PLACE_MARKET:
+        return MARKET_TAIL + 8
+    return <int>(n - 8)
+
+
+cdef inline char* _grow(bytearray b, Py_ssize_t extra) except NULL:
+    # Room for `extra` more bytes at the end of b (amortised growth).
+    cdef Py_ssize_t n = PyByteArray_GET_SIZE(b)
+    PyByteArray_Resize(b, n + extra)
+    return PyByteArray_AS_STRING(b) + n
+
+
+cdef inline bint _is(object x, char c) noexcept:
+    # x is the one-byte bytes c (a field name of the gateways' layout)
+    return (PyBytes_CheckExact(x) and PyBytes_GET_SIZE(x) == 1
+            and PyBytes_AS_STRING(x)[0] == c)
+
+
+cdef inline bint _digits(object x, uint64_t limit, uint64_t* out) noexcept:
+    # x is 1..20 ASCII digits (nothing else) of a value < limit, into out
+    cdef const char* s
+    cdef Py_ssize_t n, i
+    cdef uint64_t v = 0, d
+    if not PyBytes_CheckExact(x):
+        return False
+    n = PyBytes_GET_SIZE(x)
+    if n < 1 or n > 20:
+        return False
+    s = PyBytes_AS_STRING(x)
+    for i in range(n):
+        d = <uint64_t>(<uint8_t>s[i]) - 48
+        if d > 9 or v > (0xFFFFFFFFFFFFFFFF - d) // 10:
+            return False
+        v = v * 10 + d
+    if v >= limit:
+        return False
+    out[0] = v
+    return True
+
+
+cdef inline bint _sid_ms(object sid, uint64_t* ms) noexcept:
+    # The milliseconds of a stream id b"<ms>-<n>" (plain digits, < 2**63/1e6)
+    cdef const char* s
+    cdef Py_ssize_t n, i
+    cdef uint64_t v = 0, d
+    if not PyBytes_CheckExact(sid):
+        return False
+    n = PyBytes_GET_SIZE(sid)
+    s = PyBytes_AS_STRING(sid)
+    for i in range(n):
+        if s[i] == 45:  # '-'
+            if i == 0:
+                return False
+            ms[0] = v
+            return True
+        d = <uint64_t>(<uint8_t>s[i]) - 48
+        if d > 9 or i >= 13:  # 13 digits: up to 9.99e12 ms, * 1e6 < 2**63
+            return False
+        v = v * 10 + d
+    return False
+
+
+def apply_stream(Core engine, list batch, Py_ssize_t start, uint64_t seq,
+                 int64_t last_ts, window, Py_ssize_t wsize, int max_version,
+                 bytearray entries, bytearray events, dict replies):
+    """Apply command stream entries ``batch[start:]`` until one needs Python.
+
+    ``batch`` is an ``XREAD`` reply's entries as hiredis gives them:
+    ``[id, [b"v", b"1", b"k", key, b"c", command, b"g", gateway, b"q", q]]``.
+    Each entry in exactly that layout whose command is batchable (every
+    command but the two that create) is applied as
+    ``EngineRunner.apply_encoded`` would apply it, time stamped from the id's
+    milliseconds, and packed as ``RedisEngine._outcomes`` packs it: its
+    ``pack_entries`` record appended to ``entries`` (APPLIED), its events to
+    ``events``, its ``pack_replies`` record to ``replies[gateway]`` (a
+    bytearray; none for an empty gateway).  ``window`` (an ``OrderedDict``
+    of at most ``wsize`` keys) is the runner's dedup window, updated as
+    ``apply_encoded`` updates it.
+
+    Returns
+    -------
+    tuple
+        ``(stop, next seq, last ts)``: ``stop`` is the index of the first
+        entry not applied (``len(batch)``: all of them); that entry changed
+        nothing and is for the Python path.
+    """
+    cdef Py_ssize_t i, n = PyList_GET_SIZE(batch), nraw, nkey, nev, size
+    cdef object item, flat, sid, key, raw, g, evb, tup
+    cdef const uint8_t* p
+    cdef CmdRec rec
+    cdef uint64_t ms, q
+    cdef int64_t now, ts, r
+    cdef int version, code, at
+    cdef char* w
+    cdef PyObject* hit
+    cdef bint keyed
+    cdef object popitem = None
+    if engine.busy or engine.oom:
+        return start, seq, last_ts  # the Python path raises what it must
+    for i in range(start, n):
+        item = <object>PyList_GET_ITEM(batch, i)
+        if not PyList_CheckExact(item) or PyList_GET_SIZE(item) != 2:
+            return i, seq, last_ts
+        sid = <object>PyList_GET_ITEM(item, 0)
+        flat = <object>PyList_GET_ITEM(item, 1)
+        if not PyList_CheckExact(flat) or PyList_GET_SIZE(flat) != 10:
+            return i, seq, last_ts
+        if not (_is(<object>PyList_GET_ITEM(flat, 0), 118)       # v
+                and _is(<object>PyList_GET_ITEM(flat, 1), 49)    # 1
+                and _is(<object>PyList_GET_ITEM(flat, 2), 107)   # k
+                and _is(<object>PyList_GET_ITEM(flat, 4), 99)    # c
+                and _is(<object>PyList_GET_ITEM(flat, 6), 103)   # g
+                and _is(<object>PyList_GET_ITEM(flat, 8), 113)):  # q
+            return i, seq, last_ts
+        key = <object>PyList_GET_ITEM(flat, 3)
+        raw = <object>PyList_GET_ITEM(flat, 5)
+        g = <object>PyList_GET_ITEM(flat, 7)
+        if (not PyBytes_CheckExact(key) or not PyBytes_CheckExact(raw)
+                or not PyBytes_CheckExact(g)):
+            return i, seq, last_ts
+        nkey = PyBytes_GET_SIZE(key)
+        nraw = PyBytes_GET_SIZE(raw)
+        if nkey > MAX_KEY or nraw < 2:
+            return i, seq, last_ts
+        if not _digits(<object>PyList_GET_ITEM(flat, 9), 0xFFFFFFFFFFFFFFFF, &q):
+            return i, seq, last_ts
+        if not _sid_ms(sid, &ms):
+            return i, seq, last_ts
+        p = <const uint8_t*>PyBytes_AS_STRING(raw)
+        version = p[0]
+        code = p[1]
+        if (version < 1 or version > max_version or code == CMD_CREATE_USER
+                or code == CMD_CREATE_MARKET or not _decode(p, nraw, &rec)):
+            return i, seq, last_ts
+        now = <int64_t>ms * 1000000
+        ts = now if now > last_ts else last_ts
+        keyed = nkey > 0
+        if keyed:
+            hit = PyDict_GetItemWithError(window, key)
+            if hit != NULL:
+                tup = <object>hit
+                if PyBytes_GET_SIZE(g):
+                    _reply(replies, g, q, ST_DUPLICATE, tup[0], tup[1], tup[2])
+                continue
+        # run it as run_batch runs a record (its per-call method's semantics)
+        rec.ts = ts
+        engine.n_events = 0
+        r = engine._dispatch(&rec)
+        if r == NOMEM or engine.oom:
+            raise MemoryError("the core lost an event to a failed allocation")
+        nev = engine.n_events * <Py_ssize_t>sizeof(Event)
+        # the entry: head, key, command (current version, stamped), events
+        size = ENTRY_HEAD + nkey + 4 + nraw + nev
+        w = _grow(entries, 4 + size)
+        _st32(w, <uint32_t>size)
+        w[4] = ENTRY_V
+        memcpy(w + 5, &seq, 8)
+        memcpy(w + 13, &r, 8)
+        w[21] = <char>(nkey & 0xFF)
+        w[22] = <char>(nkey >> 8)
+        memcpy(w + 23, PyBytes_AS_STRING(key), nkey)
+        w += 23 + nkey
+        _st32(w, <uint32_t>nraw)
+        memcpy(w + 4, p, nraw)
+        w[4] = <char>max_version
+        at = _ts_at(code, nraw)
+        memcpy(w + 4 + at, &ts, 8)
+        if nev:
+            memcpy(w + 4 + nraw, engine.events, nev)
+            memcpy(_grow(events, nev), engine.events, nev)
+        if PyBytes_GET_SIZE(g):
+            _reply_raw(replies, g, q, ST_APPLIED, seq, r,
+                       <const char*>engine.events, nev)
+        if keyed and wsize:
+            evb = PyBytes_FromStringAndSize(<const char*>engine.events, nev)
+            window[key] = (seq, r, evb)
+            if len(window) > wsize:
+                if popitem is None:
+                    popitem = window.popitem
+                popitem(False)
+        if ts > last_ts:
+            last_ts = ts
+        seq += 1
+    return n, seq, last_ts
+
+
+cdef inline void _st32(char* w, uint32_t v) noexcept nogil:
+    memcpy(w, &v, 4)
+
+
+cdef int _reply_raw(dict replies, object g, uint64_t q, int status, uint64_t seq,
+                    int64_t result, const char* payload,
+                    Py_ssize_t n) except -1:
+    # one pack_replies record onto replies[g] (a new bytearray the first time)
+    cdef PyObject* b = PyDict_GetItem(replies, g)
+    cdef bytearray ba
+    cdef char* w
+    if b == NULL:
+        ba = bytearray()
+        replies[g] = ba
+    else:
+        ba = <bytearray>b
+    w = _grow(ba, REPLY_HEAD + n)
+    memcpy(w, &q, 8)
+    w[8] = <char>status
+    memcpy(w + 9, &seq, 8)
+    memcpy(w + 17, &result, 8)
+    _st32(w + 25, <uint32_t>n)
+    if n:
+        memcpy(w + REPLY_HEAD, payload, n)
+    return 0
+
+
+cdef int _reply(dict replies, object g, uint64_t q, int status, object seq,
+                object result, bytes payload) except -1:
+    return _reply_raw(replies, g, q, status, seq, result,
+                      PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))

@@ -54,6 +54,7 @@ from probo_engine.adapters.entries import (
     encode_entry,
 )
 from probo_engine.commands import CommandRecord
+from probo_engine.journal.replay import _replay_c, c_batchable
 from probo_engine.engine import Engine
 from probo_engine.errors import (
     CommandDecodeError,
@@ -189,6 +190,9 @@ def _check_int(name: str, v: object, lo: int = 0) -> int:
 
 
 _FORMAT_VERSION = commands.FORMAT_VERSION
+#: Let :meth:`EngineRunner.apply_stream` use the C path when it can (the
+#: tests turn it off to compare it with the Python path).
+C_STREAM = True
 # header bytes -> (body struct, size, byte offset of ts or 0, the current
 # header, u32 size, bound method, byte offset of its bool or 0) of a command
 # without names (apply_encoded's fast path)
@@ -261,6 +265,7 @@ class EngineRunner:
         # key -> (seq, result, events), oldest first
         self._window: OrderedDict[bytes, tuple[int, int, bytes]] = OrderedDict()
         self._fast: dict[bytes, _Fast] | None = None  # for apply_encoded
+        self._c: bool | None = None  # apply_stream runs in C (None: not known yet)
 
     # ------------------------------------------------------------ state
 
@@ -449,6 +454,44 @@ class EngineRunner:
             seq += 1
         self._next, self._last_ts = seq, last_ts
         return out
+
+    @property
+    def c_stream(self) -> bool:
+        """Whether :meth:`apply_stream` has run in C (False until called)."""
+        return bool(self._c)
+
+    def apply_stream(
+        self,
+        batch: list[Any],
+        start: int,
+        entries: bytearray,
+        events: bytearray,
+        replies: dict[bytes, bytearray],
+    ) -> int:
+        """Apply Redis command stream entries ``batch[start:]`` in C, packed.
+
+        ``batch`` is the entries of an ``XREAD`` reply as hiredis parses them
+        (``[id, [b"v", b"1", b"k", key, b"c", command, b"g", gateway, b"q",
+        q]]``, adapters/redis.py).  Each entry in that layout whose command
+        has no name is applied as :meth:`apply_encoded` applies ``(command,
+        key, id milliseconds * 10**6)``; its ``pack_entries`` record goes to
+        ``entries``, its events to ``events`` and its ``pack_replies`` record
+        (APPLIED or DUPLICATE, request number ``q``) to ``replies[gateway]``.
+        Returns the index of the first entry it did not apply (that entry
+        changed nothing; ``len(batch)`` when done): the caller applies it the
+        general way, then calls again after it.  Returns ``start`` at once
+        when the C path cannot drive this engine (``_replay`` not built, a
+        big-endian host, an engine class that overrides a command method).
+        """
+        if self._c is None:
+            self._c = C_STREAM and _replay_c is not None and c_batchable(self._engine)
+        if not self._c or start >= len(batch):
+            return start
+        stop, self._next, self._last_ts = _replay_c.apply_stream(
+            self._engine, batch, start, self._next, self._last_ts, self._window,
+            self._window_size, _FORMAT_VERSION, entries, events, replies,
+        )  # fmt: skip
+        return int(stop)
 
     def _apply_one_encoded(self, raw: bytes, key: bytes, now: int) -> Outcome:
         """:meth:`apply_encoded` for one item, the general way."""

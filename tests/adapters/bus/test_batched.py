@@ -16,6 +16,7 @@ import random
 import pytest
 
 from probo_engine import commands
+from probo_engine.adapters import runner as runner_mod
 from probo_engine.adapters.entries import decode_entry, encode_entry
 from probo_engine.adapters.redis import (
     WIRE_VERSION,
@@ -174,9 +175,10 @@ def test_apply_encoded_checks_its_items_as_apply_does():
 # ------------------------------------------------------------------ engine
 
 
-def _xread_batch(seed: int, n: int, start_ms: int) -> list[tuple[bytes, list[bytes]]]:
-    """Command stream entries as XREAD returns them: the gateways' layout,
-    with odd layouts and malformed entries mixed in."""
+def _xread_batch(seed: int, n: int, start_ms: int) -> list[list]:
+    """Command stream entries as XREAD returns them (hiredis: ``[id,
+    [field, value, ...]]`` lists): the gateways' layout, with odd layouts and
+    malformed entries mixed in."""
     rng = random.Random(seed)
     out = []
     ms, k = start_ms, 0
@@ -214,17 +216,17 @@ def _xread_batch(seed: int, n: int, start_ms: int) -> list[tuple[bytes, list[byt
         else:
             flat = [b"v", WIRE_VERSION, b"k", key, b"c", raw[:-1], b"g", g,
                     b"q", q]  # fmt: skip
-        out.append((sid, flat))
+        out.append([sid, flat])
     return out
 
 
 def _md_reference(out: _Out) -> dict[int, list[bytes]]:
     md: dict[int, list[bytes]] = {}
-    for ev in out.events:
-        for at in range(0, len(ev), 96):
-            mid = int.from_bytes(ev[at + 72 : at + 76], "little", signed=True)
-            if mid >= 0:
-                md.setdefault(mid, []).append(ev[at : at + 96])
+    ev = bytes(out.events)
+    for at in range(0, len(ev), 96):
+        mid = int.from_bytes(ev[at + 72 : at + 76], "little", signed=True)
+        if mid >= 0:
+            md.setdefault(mid, []).append(ev[at : at + 96])
     return md
 
 
@@ -232,12 +234,17 @@ def _joined(md: dict) -> dict:
     return {m: b"".join(v) for m, v in md.items()}
 
 
+@pytest.mark.parametrize("c_path", [True, False], ids=["C", "python"])
 @pytest.mark.parametrize("seed", range(4))
-def test_engine_batch_equals_one_entry_at_a_time(seed):
+def test_engine_batch_equals_one_entry_at_a_time(seed, c_path, monkeypatch):
+    monkeypatch.setattr(runner_mod, "C_STREAM", c_path)
     batch = _xread_batch(seed, 2_500, 1_700_000_000_000)
     ref = RedisEngine(EngineConfig())
     fast = RedisEngine(EngineConfig())
-    ref.runner, fast.runner = EngineRunner(), EngineRunner()
+    window = (0, 50, 100_000, 100_000)[seed]  # small windows evict mid-stream
+    ref.runner = EngineRunner(window=window)
+    fast.runner = EngineRunner(window=window)
+    in_c = _count_c(fast.runner)
     rng = random.Random(seed)
     at = 0
     while at < len(batch):
@@ -248,17 +255,33 @@ def test_engine_batch_equals_one_entry_at_a_time(seed):
             it = iter(flat)
             ref._one(ref.runner, sid, dict(zip(it, it, strict=False)), want)
         fast._apply_batch(fast.runner, part, got)
-        assert _joined(got.replies) == _joined(want.replies)
+        assert got.replies == want.replies
         assert list(got.replies) == list(want.replies)
-        assert (got.first, b"".join(got.blobs), got.events) == (
+        assert (got.first, got.n, got.entries, got.events) == (
             want.first,
-            b"".join(want.blobs),
+            want.n,
+            want.entries,
             want.events,
         )
         if got.events:
-            assert _joined(_by_market(b"".join(got.events))) == _joined(
-                _md_reference(got)
-            )
+            assert _joined(_by_market(got.events)) == _joined(_md_reference(got))
     assert fast.runner.seq == ref.runner.seq > 2_000
     assert fast.runner.engine.state_hash() == ref.runner.engine.state_hash()
     assert fast.runner.snapshot(b"p") == ref.runner.snapshot(b"p")
+    # the C path took most entries (all but the odd ones and the creates)
+    assert fast.runner.c_stream is c_path
+    assert (in_c[0] > 0.8 * len(batch)) if c_path else in_c[0] == 0
+
+
+def _count_c(runner: EngineRunner) -> list[int]:
+    """Count the entries ``runner.apply_stream`` applies (in its [0])."""
+    n = [0]
+    apply_stream = runner.apply_stream
+
+    def counted(batch, start, *args):
+        stop = apply_stream(batch, start, *args)
+        n[0] += stop - start
+        return stop
+
+    runner.apply_stream = counted  # type: ignore[method-assign]
+    return n
