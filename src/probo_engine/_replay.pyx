@@ -23,7 +23,7 @@ from cpython.dict cimport PyDict_GetItem
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 from probo_engine._book cimport Core, crc32_update
@@ -55,6 +55,8 @@ from probo_engine.errors import InvalidArgumentError, JournalCorruptError
 
 
 cdef extern from "Python.h":
+    ctypedef struct PyByteArrayObject:
+        Py_ssize_t ob_alloc
     bint PyBytes_CheckExact(object o)
     bint PyList_CheckExact(object o)
     PyObject* PyDict_GetItemWithError(object d, object key) except? NULL
@@ -524,8 +526,12 @@ cdef inline int _ts_at(int code, Py_ssize_t n) noexcept nogil:
 
 
 cdef inline char* _grow(bytearray b, Py_ssize_t extra) except NULL:
-    # Room for `extra` more bytes at the end of b (amortised growth).
+    # Room for `extra` more bytes at the end of b.  Its capacity doubles:
+    # bytearray's own growth (1/8) would copy a batch's buffer ~8 times.
     cdef Py_ssize_t n = PyByteArray_GET_SIZE(b)
+    if n + extra >= (<PyByteArrayObject*>b).ob_alloc:
+        # a major upsize (exact), then a minor downsize (keeps the capacity)
+        PyByteArray_Resize(b, max(2 * n, n + extra, 4096))
     PyByteArray_Resize(b, n + extra)
     return PyByteArray_AS_STRING(b) + n
 
@@ -549,7 +555,7 @@ cdef inline bint _digits(object x, uint64_t limit, uint64_t* out) noexcept:
     s = PyBytes_AS_STRING(x)
     for i in range(n):
         d = <uint64_t>(<uint8_t>s[i]) - 48
-        if d > 9 or v > (0xFFFFFFFFFFFFFFFF - d) // 10:
+        if d > 9 or v > (~(<uint64_t>0) - d) // 10:
             return False
         v = v * 10 + d
     if v >= limit:
@@ -582,7 +588,7 @@ cdef inline bint _sid_ms(object sid, uint64_t* ms) noexcept:
 
 def apply_stream(Core engine, list batch, Py_ssize_t start, uint64_t seq,
                  int64_t last_ts, window, Py_ssize_t wsize, int max_version,
-                 bytearray entries, bytearray events, dict replies):
+                 bytearray entries, dict md, dict replies):
     """Apply command stream entries ``batch[start:]`` until one needs Python.
 
     ``batch`` is an ``XREAD`` reply's entries as hiredis gives them:
@@ -592,7 +598,8 @@ def apply_stream(Core engine, list batch, Py_ssize_t start, uint64_t seq,
     ``EngineRunner.apply_encoded`` would apply it, time stamped from the id's
     milliseconds, and packed as ``RedisEngine._outcomes`` packs it: its
     ``pack_entries`` record appended to ``entries`` (APPLIED), its events to
-    ``events``, its ``pack_replies`` record to ``replies[gateway]`` (a
+    ``md[market]`` (a bytearray per market, in order; events of no market
+    left out), its ``pack_replies`` record to ``replies[gateway]`` (a
     bytearray; none for an empty gateway).  ``window`` (an ``OrderedDict``
     of at most ``wsize`` keys) is the runner's dedup window, updated as
     ``apply_encoded`` updates it.
@@ -642,7 +649,7 @@ def apply_stream(Core engine, list batch, Py_ssize_t start, uint64_t seq,
         nraw = PyBytes_GET_SIZE(raw)
         if nkey > MAX_KEY or nraw < 2:
             return i, seq, last_ts
-        if not _digits(<object>PyList_GET_ITEM(flat, 9), 0xFFFFFFFFFFFFFFFF, &q):
+        if not _digits(<object>PyList_GET_ITEM(flat, 9), ~(<uint64_t>0), &q):
             return i, seq, last_ts
         if not _sid_ms(sid, &ms):
             return i, seq, last_ts
@@ -687,7 +694,7 @@ def apply_stream(Core engine, list batch, Py_ssize_t start, uint64_t seq,
         memcpy(w + 4 + at, &ts, 8)
         if nev:
             memcpy(w + 4 + nraw, engine.events, nev)
-            memcpy(_grow(events, nev), engine.events, nev)
+            _by_market(md, engine.events, engine.n_events)
         if PyBytes_GET_SIZE(g):
             _reply_raw(replies, g, q, ST_APPLIED, seq, r,
                        <const char*>engine.events, nev)
@@ -702,6 +709,29 @@ def apply_stream(Core engine, list batch, Py_ssize_t start, uint64_t seq,
             last_ts = ts
         seq += 1
     return n, seq, last_ts
+
+
+cdef int _by_market(dict md, const Event* ev, Py_ssize_t n) except -1:
+    # each event onto md[its market] (a new bytearray the first time), in
+    # order; events of no market (-1) are left out (redis._by_market)
+    cdef Py_ssize_t j
+    cdef int32_t mid
+    cdef object k
+    cdef PyObject* b
+    cdef bytearray ba
+    for j in range(n):
+        mid = ev[j].market
+        if mid < 0:
+            continue
+        k = mid
+        b = PyDict_GetItem(md, k)
+        if b == NULL:
+            ba = bytearray()
+            md[k] = ba
+        else:
+            ba = <bytearray>b
+        memcpy(_grow(ba, sizeof(Event)), &ev[j], sizeof(Event))
+    return 0
 
 
 cdef inline void _st32(char* w, uint32_t v) noexcept nogil:

@@ -193,7 +193,7 @@ class _RespPipe:
         """Send ``cmds`` in one write; their replies, in order."""
         if self._writer is None or self._reader is None:
             raise ConnectionError("not connected")
-        self._writer.write(_resp(cmds))
+        self._writer.writelines(_resp(cmds))
         out: list[Any] = []
         gets, feed, read = self._parser.gets, self._parser.feed, self._reader.read
         async with asyncio.timeout(self._timeout):
@@ -217,22 +217,28 @@ class _RespPipe:
                 await w.wait_closed()
 
 
-def _resp(cmds: Sequence[tuple[Any, ...]]) -> bytearray:
-    """``cmds`` as RESP arrays of bulk strings, in one buffer (what
-    ``hiredis.pack_command`` makes of each, without its bytes-only rule: an
-    argument may be ``str``, ``int`` or any bytes-like object, written once)."""
-    out = bytearray()
+def _resp(cmds: Sequence[tuple[Any, ...]]) -> list[bytes | bytearray | memoryview]:
+    """``cmds`` as RESP arrays of bulk strings (what ``hiredis.pack_command``
+    makes of each, without its bytes-only rule: an argument may be ``str``,
+    ``int`` or any bytes-like object), as parts to write in order: large
+    arguments are not copied here."""
+    parts: list[bytes | bytearray | memoryview] = []
+    add = parts.append
     for cmd in cmds:
-        out += b"*%d\r\n" % len(cmd)
+        head = b"*%d\r\n" % len(cmd)
         for a in cmd:
             if isinstance(a, str):
                 a = a.encode()
             elif isinstance(a, int):
                 a = b"%d" % a
-            out += b"$%d\r\n" % len(a)
-            out += a
-            out += b"\r\n"
-    return out
+            if len(a) < 1024:
+                head += b"$%d\r\n%b\r\n" % (len(a), a)
+            else:
+                add(head + b"$%d\r\n" % len(a))
+                add(a)
+                head = b"\r\n"
+        add(head)
+    return parts
 
 
 class RecoveryError(RuntimeError):
@@ -661,11 +667,11 @@ class RedisEngine:
         last_ms = b""
         now = 0
         layout = _LAYOUT
-        entries, events, replies = out.entries, out.events, out.replies
+        entries, md, replies = out.entries, out.md, out.replies
         i, n = 0, len(batch)
         while i < n:
             seq = runner.seq
-            stop = runner.apply_stream(batch, i, entries, events, replies)
+            stop = runner.apply_stream(batch, i, entries, md, replies)
             if stop > i:
                 if out.n == 0 and runner.seq > seq:
                     out.first = seq + 1
@@ -769,7 +775,6 @@ class RedisEngine:
         cfg, keys = self.config, self.keys
         ev_key = keys.events
         cmds: list[tuple[Any, ...]] = []
-        md: dict[int, list[bytes | bytearray]] = {}
         last = out.first + out.n - 1  # the batch's last entry seq
         # entries a replay re-applied that the event stream already holds
         # are not written again (and Redis would refuse their id)
@@ -777,16 +782,15 @@ class RedisEngine:
             # one stream entry for the batch, id = its last seq
             first = max(out.first, self._events_head + 1)
             cmds.append(("XADD", ev_key, f"{last}-0", "e", out.entries_from(first)))
-        if cfg.publish and out.events:
-            md = _by_market(out.events)
         n = len(cmds)
         for g, replies in out.replies.items():
             rk = keys.reply(g)
             cmds.append(("XADD", rk, "MAXLEN", "~", cfg.reply_keep, "*", "r",
                          replies))  # fmt: skip
             cmds.append(("PEXPIRE", rk, cfg.reply_ttl_ms))
-        for mid, evs in md.items():
-            cmds.append(("PUBLISH", keys.md(mid), b"".join(evs)))
+        if cfg.publish:
+            for mid, evs in out.md.items():
+                cmds.append(("PUBLISH", keys.md(mid), evs))
         if not cmds:
             self.applied += n_commands
             return
@@ -853,18 +857,19 @@ class _Out:
     """What one batch produces: entries, and replies grouped by gateway.
 
     ``entries`` holds the ``n`` applied entries (seqs ``first``, ``first +
-    1``, ...) packed as :func:`pack_entries` packs them; ``events`` their
-    packed events; ``replies`` each gateway's :func:`pack_replies` records.
-    The C path (``EngineRunner.apply_stream``) appends to the same buffers.
+    1``, ...) packed as :func:`pack_entries` packs them; ``md`` their packed
+    events by market (:func:`_by_market`, in order); ``replies`` each
+    gateway's :func:`pack_replies` records.  The C path
+    (``EngineRunner.apply_stream``) appends to the same buffers.
     """
 
-    __slots__ = ("entries", "events", "first", "n", "replies")
+    __slots__ = ("entries", "first", "md", "n", "replies")
 
     def __init__(self) -> None:
         self.first = 0
         self.n = 0
         self.entries = bytearray()
-        self.events = bytearray()
+        self.md: dict[int, bytearray] = {}
         self.replies: dict[bytes, bytearray] = {}
 
     def entry(self, seq: int, encoded: bytes, events: bytes) -> None:
@@ -873,7 +878,13 @@ class _Out:
         self.n += 1
         self.entries += _U32.pack(len(encoded))
         self.entries += encoded
-        self.events += events
+        if events:
+            md = self.md
+            for mid, evs in _by_market(events).items():
+                group = md.get(mid)
+                if group is None:
+                    md[mid] = group = bytearray()
+                group += b"".join(evs)
 
     def reply(self, g: bytes | None, rec: tuple[int, int, int, int, bytes]) -> None:
         if g:

@@ -465,7 +465,7 @@ class EngineRunner:
         batch: list[Any],
         start: int,
         entries: bytearray,
-        events: bytearray,
+        md: dict[int, bytearray],
         replies: dict[bytes, bytearray],
     ) -> int:
         """Apply Redis command stream entries ``batch[start:]`` in C, packed.
@@ -475,8 +475,10 @@ class EngineRunner:
         q]]``, adapters/redis.py).  Each entry in that layout whose command
         has no name is applied as :meth:`apply_encoded` applies ``(command,
         key, id milliseconds * 10**6)``; its ``pack_entries`` record goes to
-        ``entries``, its events to ``events`` and its ``pack_replies`` record
-        (APPLIED or DUPLICATE, request number ``q``) to ``replies[gateway]``.
+        ``entries``, its events to ``md[market]`` (each event to its market's
+        bytearray, none for events of no market) and its ``pack_replies``
+        record (APPLIED or DUPLICATE, request number ``q``) to
+        ``replies[gateway]`` (a bytearray).
         Returns the index of the first entry it did not apply (that entry
         changed nothing; ``len(batch)`` when done): the caller applies it the
         general way, then calls again after it.  Returns ``start`` at once
@@ -489,7 +491,7 @@ class EngineRunner:
             return start
         stop, self._next, self._last_ts = _replay_c.apply_stream(
             self._engine, batch, start, self._next, self._last_ts, self._window,
-            self._window_size, _FORMAT_VERSION, entries, events, replies,
+            self._window_size, _FORMAT_VERSION, entries, md, replies,
         )  # fmt: skip
         return int(stop)
 

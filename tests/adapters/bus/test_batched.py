@@ -22,8 +22,8 @@ from probo_engine.adapters.redis import (
     WIRE_VERSION,
     EngineConfig,
     RedisEngine,
-    _by_market,
     _Out,
+    unpack_entries,
 )
 from probo_engine.adapters.runner import (
     APPLIED,
@@ -220,18 +220,19 @@ def _xread_batch(seed: int, n: int, start_ms: int) -> list[list]:
     return out
 
 
-def _md_reference(out: _Out) -> dict[int, list[bytes]]:
-    md: dict[int, list[bytes]] = {}
-    ev = bytes(out.events)
+def _md_reference(out: _Out) -> dict[int, bytearray]:
+    """The market data of a batch, from its entries' events."""
+    md: dict[int, bytearray] = {}
+    if not out.n:
+        return md
+    entries = unpack_entries(bytes(out.entries))
+    assert [e.seq for e in entries] == list(range(out.first, out.first + out.n))
+    ev = b"".join(e.events for e in entries)
     for at in range(0, len(ev), 96):
         mid = int.from_bytes(ev[at + 72 : at + 76], "little", signed=True)
         if mid >= 0:
-            md.setdefault(mid, []).append(ev[at : at + 96])
+            md.setdefault(mid, bytearray()).extend(ev[at : at + 96])
     return md
-
-
-def _joined(md: dict) -> dict:
-    return {m: b"".join(v) for m, v in md.items()}
 
 
 @pytest.mark.parametrize("c_path", [True, False], ids=["C", "python"])
@@ -257,14 +258,9 @@ def test_engine_batch_equals_one_entry_at_a_time(seed, c_path, monkeypatch):
         fast._apply_batch(fast.runner, part, got)
         assert got.replies == want.replies
         assert list(got.replies) == list(want.replies)
-        assert (got.first, got.n, got.entries, got.events) == (
-            want.first,
-            want.n,
-            want.entries,
-            want.events,
-        )
-        if got.events:
-            assert _joined(_by_market(got.events)) == _joined(_md_reference(got))
+        assert (got.first, got.n, got.entries) == (want.first, want.n, want.entries)
+        assert got.md == want.md and list(got.md) == list(want.md)
+        assert got.md == _md_reference(got)
     assert fast.runner.seq == ref.runner.seq > 2_000
     assert fast.runner.engine.state_hash() == ref.runner.engine.state_hash()
     assert fast.runner.snapshot(b"p") == ref.runner.snapshot(b"p")
