@@ -5,6 +5,7 @@ temporary directory, never touching a shared one)::
 
     python benchmarks/bench_bus.py [--quick] [--fsync always everysec no]
                                    [--clients 1 16 64] [--gateways 1]
+                                   [--engine-only]
 
 For each Redis ``appendfsync`` setting it prints:
 
@@ -424,6 +425,12 @@ def main() -> None:
         help="only count the engine's instructions per command applying from "
         "the stream (callgrind; e.g. 2000 12000), with appendfsync always",
     )
+    p.add_argument(
+        "--engine-only",
+        action="store_true",
+        help="only the engine-apply-from-the-stream rate of each --fsync setting "
+        "(no components, end to end or embedded runs)",
+    )
     args = p.parse_args()
     if args.instructions:
         tmp = Path(tempfile.mkdtemp(prefix="bench-bus-"))
@@ -447,7 +454,8 @@ def main() -> None:
         server.start()
         eng_proc = None
         try:
-            components(server.url)
+            if not args.engine_only:
+                components(server.url)
             rates = []
             for k in range(args.repeat):
                 rates.append(asyncio.run(
@@ -458,6 +466,8 @@ def main() -> None:
                   f"({statistics.median(r[1] for r in rates):,.0f} per CPU second "
                   f"of the engine; COUNT {args.batch}, {args.n:,} commands)"
                   )  # fmt: skip
+            if args.engine_only:
+                continue
             eng_proc = subprocess.Popen(
                 [sys.executable, "-m", "probo_engine.adapters.redis", "engine",
                  "--redis", server.url, "--prefix", "e2e", "--log-level", "warning"],
@@ -491,7 +501,7 @@ def main() -> None:
                 eng_proc.wait(60)
             server.kill()
             shutil.rmtree(tmp, ignore_errors=True)
-    for c in args.clients:
+    for c in [] if args.engine_only else args.clients:
         d = tempfile.mkdtemp(prefix="bench-embedded-")
         try:
             runs = [asyncio.run(embedded(c, args.seconds, d + f"/{k}"))
