@@ -24,3 +24,17 @@ class Replayer:
         path: str | os.PathLike[str],
         on_chunk: Callable[[int, int], object] | None = None,
     ) -> tuple[int, int, int, bool]: ...
+
+def apply_stream(
+    engine: Any,
+    batch: list[Any],
+    start: int,
+    seq: int,
+    last_ts: int,
+    window: Any,
+    wsize: int,
+    max_version: int,
+    entries: bytearray,
+    md: dict[int, bytearray],
+    replies: dict[bytes, bytearray],
+) -> tuple[int, int, int]: ...

@@ -54,7 +54,6 @@ from probo_engine.adapters.entries import (
     encode_entry,
 )
 from probo_engine.commands import CommandRecord
-from probo_engine.journal.replay import _replay_c, c_batchable
 from probo_engine.engine import Engine
 from probo_engine.errors import (
     CommandDecodeError,
@@ -62,6 +61,12 @@ from probo_engine.errors import (
     SnapshotError,
     UnavailableError,
 )
+from probo_engine.journal.replay import c_batchable
+
+try:
+    from probo_engine import _replay as _replay_c
+except ImportError:  # pragma: no cover - a build without it: the Python path
+    _replay_c = None  # type: ignore[assignment]
 
 __all__ = [
     "APPLIED",
@@ -462,7 +467,7 @@ class EngineRunner:
 
     def apply_stream(
         self,
-        batch: list[Any],
+        batch: Sequence[Any],
         start: int,
         entries: bytearray,
         md: dict[int, bytearray],
@@ -487,7 +492,7 @@ class EngineRunner:
         """
         if self._c is None:
             self._c = C_STREAM and _replay_c is not None and c_batchable(self._engine)
-        if not self._c or start >= len(batch):
+        if not self._c or start >= len(batch) or type(batch) is not list:
             return start
         stop, self._next, self._last_ts = _replay_c.apply_stream(
             self._engine, batch, start, self._next, self._last_ts, self._window,

@@ -23,6 +23,8 @@ from probo_engine.adapters.redis import (
     EngineConfig,
     RedisEngine,
     _Out,
+    _resp,
+    pack_entries,
     unpack_entries,
 )
 from probo_engine.adapters.runner import (
@@ -281,3 +283,60 @@ def _count_c(runner: EngineRunner) -> list[int]:
 
     runner.apply_stream = counted  # type: ignore[method-assign]
     return n
+
+
+def test_writes_are_packed_as_hiredis_packs_them():
+    hiredis = pytest.importorskip("hiredis")
+    big = bytes(range(256)) * 20
+    cmds = [
+        ("XADD", "p:{0}:events", "17-0", "e", bytearray(big)),
+        ("XADD", "p:{0}:reply:gw", "MAXLEN", "~", 10_000, "*", "r", b"\r\n"),
+        ("PEXPIRE", "p:{0}:reply:gw", 3_600_000),
+        ("PUBLISH", "p:{0}:md:0", memoryview(big)[5:]),
+        ("XREAD", "COUNT", 1024, "STREAMS", "p:{0}:cmd", "0-0"),
+    ]
+    as_bytes = [
+        tuple(bytes(a) if isinstance(a, bytearray | memoryview) else a for a in c)
+        for c in cmds
+    ]
+    want = b"".join(hiredis.pack_command(c) for c in as_bytes)
+    assert b"".join(_resp(cmds)) == want
+
+
+def test_the_entries_after_a_replay_are_cut_where_the_stream_ends():
+    # _flush writes only the entries the event stream does not hold yet
+    batch = _xread_batch(7, 300, 1_700_000_000_000)
+    eng = RedisEngine(EngineConfig())
+    eng.runner = EngineRunner()
+    out = _Out()
+    eng._apply_batch(eng.runner, batch, out)
+    entries = unpack_entries(bytes(out.entries))
+    assert out.first == 1 and out.n == len(entries) > 200
+    for seq in (1, 2, 150, out.n):
+        assert bytes(out.entries_from(seq)) == pack_entries(entries[seq - 1 :])
+
+
+def test_no_c_path_for_an_engine_that_overrides_a_command():
+    from probo_engine import Engine
+
+    class Custom(Engine):
+        def cancel(self, uid, oid, ts=0):  # type: ignore[no-untyped-def]
+            return super().cancel(uid, oid, ts)
+
+    batch = _xread_batch(1, 200, 1_700_000_000_000)
+    n_setup = len(setup_commands())
+    deposit = commands.encode(Deposit(0, 5))
+    deposits = [
+        [b"%d-0" % (1_800_000_000_000 + i),
+         [b"v", WIRE_VERSION, b"k", b"d%d" % i, b"c", deposit, b"g", b"gw", b"q",
+          b"%d" % i]]
+        for i in range(20)
+    ]  # fmt: skip
+    for runner, c_path in ((EngineRunner(Custom()), False), (EngineRunner(), True)):
+        eng = RedisEngine(EngineConfig())
+        eng._apply_batch(runner, batch[:n_setup], _Out())  # (creates: Python)
+        seq = runner.seq
+        stop = runner.apply_stream(deposits, 0, bytearray(), {}, {})
+        assert runner.c_stream is c_path
+        assert stop == (20 if c_path else 0)
+        assert runner.seq == seq + stop
