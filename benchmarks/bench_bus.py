@@ -307,10 +307,10 @@ def engine_loop_cpu(cmds: list[Any], batch: int = 1024) -> float:
     """Commands per CPU second of the engine's work per XREAD batch, without
     Redis: hiredis parses a recorded ``XREAD`` reply (the gateways' fields, 4
     gateways), ``RedisEngine._apply_batch`` applies it, ``_flush`` packs the
-    batch's writes (``hiredis.pack_command``; nothing is sent)."""
+    batch's writes (``redis._resp``, joined; nothing is sent)."""
     import hiredis
 
-    from probo_engine.adapters.redis import _Out
+    from probo_engine.adapters.redis import _Out, _resp
     from probo_engine.adapters.runner import EngineRunner
 
     def bulk(b: bytes) -> bytes:
@@ -331,7 +331,7 @@ def engine_loop_cpu(cmds: list[Any], batch: int = 1024) -> float:
 
     class Pipe:  # packs what the engine would send
         async def execute(self, cmds: list[tuple[Any, ...]]) -> list[Any]:
-            b"".join([hiredis.pack_command(c) for c in cmds])
+            b"".join(_resp(cmds))
             return [b"0-1"] * len(cmds)
 
     eng = RedisEngine(EngineConfig())
