@@ -38,3 +38,21 @@ def apply_stream(
     md: dict[int, bytearray],
     replies: dict[bytes, bytearray],
 ) -> tuple[int, int, int]: ...
+def resp_scan(
+    buf: bytes | bytearray | memoryview, at: int, pending: int
+) -> tuple[int, int]: ...
+def xread_head(buf: bytes | bytearray | memoryview) -> tuple[int, int] | None: ...
+def apply_stream_raw(
+    engine: Any,
+    buf: bytes | bytearray | memoryview,
+    at: int,
+    count: int,
+    seq: int,
+    last_ts: int,
+    window: Any,
+    wsize: int,
+    max_version: int,
+    entries: bytearray,
+    md: dict[int, bytearray],
+    replies: dict[bytes, bytearray],
+) -> tuple[int, int, int, int, bytes | None]: ...

@@ -94,6 +94,11 @@ from probo_engine.errors import (
     UnavailableError,
 )
 
+try:
+    from probo_engine import _replay as _replay_c
+except ImportError:  # pragma: no cover - a build without it: hiredis only
+    _replay_c = None  # type: ignore[assignment]
+
 __all__ = [
     "EngineConfig",
     "GatewayConfig",
@@ -209,6 +214,33 @@ class _RespPipe:
                 out.append(res)
         return out
 
+    async def reply_raw(self, cmd: tuple[Any, ...]) -> bytearray:
+        """Send one command; the raw RESP bytes of its whole reply.
+
+        Only when no other reply is pending on this connection (the engine's
+        reading connection).  ``ConnectionError`` if Redis sends anything
+        else than one well-formed reply."""
+        if self._writer is None or self._reader is None:
+            raise ConnectionError("not connected")
+        self._writer.writelines(_resp([cmd]))
+        buf = bytearray()
+        at, pending = 0, 1
+        read = self._reader.read
+        async with asyncio.timeout(self._timeout):
+            await self._writer.drain()
+            while pending:
+                data = await read(1 << 20)
+                if not data:
+                    raise ConnectionError("redis closed the connection")
+                buf += data
+                try:
+                    at, pending = _replay_c.resp_scan(buf, at, pending)
+                except ValueError as exc:
+                    raise ConnectionError(f"not a RESP reply: {exc}") from None
+        if at != len(buf):
+            raise ConnectionError("redis sent more than the one reply")
+        return buf
+
     async def close(self) -> None:
         w, self._writer, self._reader = self._writer, None, None
         if w is not None:
@@ -239,6 +271,17 @@ def _resp(cmds: Sequence[tuple[Any, ...]]) -> list[bytes | bytearray | memoryvie
                 head = b"\r\n"
         add(head)
     return parts
+
+
+def _parse(raw: bytes | bytearray) -> Any:
+    """The value of one whole RESP reply (hiredis; an error reply is a
+    ``hiredis.ReplyError`` value)."""
+    reader = require("hiredis", extra="redis").Reader()
+    reader.feed(raw)
+    res = reader.gets()
+    if res is False:
+        raise ConnectionError("a RESP reply cut short")
+    return res
 
 
 class RecoveryError(RuntimeError):
@@ -613,20 +656,14 @@ class RedisEngine:
                 if time.monotonic() >= next_renew:
                     await self._renew(r)
                     next_renew = time.monotonic() + renew_every
-                (resp,) = await rpipe.execute([tuple(read)])
-                if resp is None:
-                    continue
-                if isinstance(resp, Exception):
-                    raise _Rebuild(f"reading {keys.cmd} failed: {resp!r}")
-                batch = resp[0][1]
                 out = _Out()
-                self._apply_batch(runner, batch, out)
-                self.position = batch[-1][0]
-                self._consumed += len(batch)
+                n = await self._read_apply(rpipe, read, runner, out)
+                if not n:
+                    continue
                 read[-1] = self.position
                 if flushing is not None:
                     await flushing
-                flushing = asyncio.create_task(self._flush(r, out, len(batch)))
+                flushing = asyncio.create_task(self._flush(r, out, n))
                 if runner.seq - self._snap_seq >= cfg.snapshot_every:
                     await flushing
                     flushing = None
@@ -642,6 +679,53 @@ class RedisEngine:
                     flushing.exception()  # retrieved: the loop's own error wins
         if runner.seq > self._snap_seq:
             await self.snapshot(r)
+
+    async def _read_apply(
+        self, rpipe: _RespPipe, read: list[Any], runner: EngineRunner, out: _Out
+    ) -> int:
+        """One ``XREAD``: apply its entries into ``out``, move the position;
+        the number of entries read (0: none came)."""
+        if runner.c_ok():
+            # the reply's raw bytes, applied in C without hiredis's objects
+            raw = await rpipe.reply_raw(tuple(read))
+            head = _replay_c.xread_head(raw)
+            if head is not None:
+                self._apply_raw(runner, raw, head[0], head[1], out)
+                self._consumed += head[1]
+                return int(head[1])
+            resp = _parse(raw)  # nil, an error, another shape
+        else:
+            (resp,) = await rpipe.execute([tuple(read)])
+        if resp is None:
+            return 0
+        if isinstance(resp, Exception):
+            raise _Rebuild(f"reading {self.keys.cmd} failed: {resp!r}")
+        batch = resp[0][1]
+        self._apply_batch(runner, batch, out)
+        self.position = batch[-1][0]
+        self._consumed += len(batch)
+        return len(batch)
+
+    def _apply_raw(
+        self, runner: EngineRunner, raw: bytearray, at: int, count: int, out: _Out
+    ) -> None:
+        """Apply the ``count`` stream entries of an ``XREAD`` reply's raw
+        bytes from ``at``: in C (``EngineRunner.apply_stream_raw``), each one
+        it leaves parsed by hiredis and applied by :meth:`_apply_batch`."""
+        while count:
+            seq = runner.seq
+            at, count, last = runner.apply_stream_raw(
+                raw, at, count, out.entries, out.md, out.replies
+            )
+            out.applied(seq, runner.seq)
+            if last is not None:
+                self.position = last
+            if count:
+                end = _replay_c.resp_scan(raw, at, 1)[0]
+                entry = _parse(raw[at:end])
+                self._apply_batch(runner, [entry], out)
+                self.position = entry[0]
+                at, count = end, count - 1
 
     def _apply_batch(
         self,
@@ -673,9 +757,7 @@ class RedisEngine:
             seq = runner.seq
             stop = runner.apply_stream(batch, i, entries, md, replies)
             if stop > i:
-                if out.n == 0 and runner.seq > seq:
-                    out.first = seq + 1
-                out.n += runner.seq - seq
+                out.applied(seq, runner.seq)
                 i = stop
                 if i == n:
                     break
@@ -893,6 +975,13 @@ class _Out:
                 self.replies[g] = group = bytearray()
             group += _REPLY.pack(*rec[:4], len(rec[4]))
             group += rec[4]
+
+    def applied(self, before: int, after: int) -> None:
+        """Count the entries ``before + 1 .. after`` that the C path packed."""
+        if after > before:
+            if not self.n:
+                self.first = before + 1
+            self.n += after - before
 
     def entries_from(self, seq: int) -> bytearray | memoryview:
         """The packed entries from seq ``seq`` on (``first`` <= seq)."""

@@ -465,6 +465,40 @@ class EngineRunner:
         """Whether :meth:`apply_stream` has run in C (False until called)."""
         return bool(self._c)
 
+    def c_ok(self) -> bool:
+        """Whether :meth:`apply_stream` and :meth:`apply_stream_raw` run in C
+        for this engine (else they apply nothing)."""
+        if self._c is None:
+            self._c = C_STREAM and _replay_c is not None and c_batchable(self._engine)
+        return self._c
+
+    def apply_stream_raw(
+        self,
+        buf: bytes | bytearray,
+        at: int,
+        count: int,
+        entries: bytearray,
+        md: dict[int, bytearray],
+        replies: dict[bytes, bytearray],
+    ) -> tuple[int, int, bytes | None]:
+        """:meth:`apply_stream` on the raw RESP bytes of an ``XREAD`` reply.
+
+        ``buf[at:]`` holds the reply's last ``count`` stream entries
+        (``_replay.xread_head`` finds the first).  Returns ``(at, count, last
+        id)``: the offset of the first entry not applied and the entries left
+        from there (0: done; that entry changed nothing: apply it the general
+        way, it ends at ``_replay.resp_scan(buf, at, 1)[0]``), and the id of
+        the last entry applied here (None: none).  Applies nothing when
+        :meth:`c_ok` is False.
+        """
+        if not self.c_ok() or count <= 0:
+            return at, count, None
+        at, count, self._next, self._last_ts, last = _replay_c.apply_stream_raw(
+            self._engine, buf, at, count, self._next, self._last_ts, self._window,
+            self._window_size, _FORMAT_VERSION, entries, md, replies,
+        )  # fmt: skip
+        return at, count, last
+
     def apply_stream(
         self,
         batch: Sequence[Any],
@@ -490,9 +524,7 @@ class EngineRunner:
         when the C path cannot drive this engine (``_replay`` not built, a
         big-endian host, an engine class that overrides a command method).
         """
-        if self._c is None:
-            self._c = C_STREAM and _replay_c is not None and c_batchable(self._engine)
-        if not self._c or start >= len(batch) or type(batch) is not list:
+        if not self.c_ok() or start >= len(batch) or type(batch) is not list:
             return start
         stop, self._next, self._last_ts = _replay_c.apply_stream(
             self._engine, batch, start, self._next, self._last_ts, self._window,

@@ -15,7 +15,7 @@ import random
 
 import pytest
 
-from probo_engine import commands
+from probo_engine import _replay, commands
 from probo_engine.adapters import runner as runner_mod
 from probo_engine.adapters.entries import decode_entry, encode_entry
 from probo_engine.adapters.redis import (
@@ -237,9 +237,26 @@ def _md_reference(out: _Out) -> dict[int, bytearray]:
     return md
 
 
-@pytest.mark.parametrize("c_path", [True, False], ids=["C", "python"])
+def _bulk(b: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(b), b)
+
+
+def _xread_reply(batch: list[list]) -> bytes:
+    """The RESP bytes of an XREAD reply holding ``batch``."""
+    parts = [b"*1\r\n*2\r\n", _bulk(b"p:{0}:cmd"), b"*%d\r\n" % len(batch)]
+    for sid, flat in batch:
+        parts.append(b"*2\r\n" + _bulk(sid) + b"*%d\r\n" % len(flat))
+        parts += [_bulk(x) for x in flat]
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize(
+    ("c_path", "raw_path"),
+    [(True, False), (False, False), (True, True)],
+    ids=["C", "python", "C-raw"],
+)
 @pytest.mark.parametrize("seed", range(4))
-def test_engine_batch_equals_one_entry_at_a_time(seed, c_path, monkeypatch):
+def test_engine_batch_equals_one_entry_at_a_time(seed, c_path, raw_path, monkeypatch):
     monkeypatch.setattr(runner_mod, "C_STREAM", c_path)
     batch = _xread_batch(seed, 2_500, 1_700_000_000_000)
     ref = RedisEngine(EngineConfig())
@@ -257,7 +274,14 @@ def test_engine_batch_equals_one_entry_at_a_time(seed, c_path, monkeypatch):
         for sid, flat in part:
             it = iter(flat)
             ref._one(ref.runner, sid, dict(zip(it, it, strict=False)), want)
-        fast._apply_batch(fast.runner, part, got)
+        if raw_path:
+            raw = _xread_reply(part)
+            head = _replay.xread_head(raw)
+            assert head is not None and head[1] == len(part)
+            fast._apply_raw(fast.runner, raw, head[0], head[1], got)
+            assert fast.position == part[-1][0]
+        else:
+            fast._apply_batch(fast.runner, part, got)
         assert got.replies == want.replies
         assert list(got.replies) == list(want.replies)
         assert (got.first, got.n, got.entries) == (want.first, want.n, want.entries)
@@ -268,7 +292,10 @@ def test_engine_batch_equals_one_entry_at_a_time(seed, c_path, monkeypatch):
     assert fast.runner.snapshot(b"p") == ref.runner.snapshot(b"p")
     # the C path took most entries (all but the odd ones and the creates)
     assert fast.runner.c_stream is c_path
-    assert (in_c[0] > 0.8 * len(batch)) if c_path else in_c[0] == 0
+    if raw_path:  # (in C from the raw bytes: apply_stream only for the rest)
+        assert in_c[0] == 0
+    else:
+        assert (in_c[0] > 0.8 * len(batch)) if c_path else in_c[0] == 0
 
 
 def _count_c(runner: EngineRunner) -> list[int]:
@@ -340,3 +367,25 @@ def test_no_c_path_for_an_engine_that_overrides_a_command():
         assert runner.c_stream is c_path
         assert stop == (20 if c_path else 0)
         assert runner.seq == seq + stop
+
+
+def test_resp_scan_finds_the_end_of_a_reply_in_any_split():
+    batch = _xread_batch(3, 200, 1_700_000_000_000)
+    reply = _xread_reply(batch)
+    rng = random.Random(3)
+    for _ in range(20):
+        cuts = sorted(rng.sample(range(1, len(reply)), 6)) + [len(reply)]
+        buf = bytearray()
+        at, pending = 0, 1
+        for cut in cuts:
+            assert pending  # not complete before the last byte came
+            buf += reply[len(buf) : cut]
+            at, pending = _replay.resp_scan(buf, at, pending)
+        assert (at, pending) == (len(reply), 0)
+    for other in (b"*-1\r\n", b"-ERR no\r\n", b"$-1\r\n", b":5\r\n", b"+OK\r\n"):
+        assert _replay.resp_scan(other, 0, 1) == (len(other), 0)
+        assert _replay.xread_head(other) is None
+    with pytest.raises(ValueError):
+        _replay.resp_scan(b"?what\r\n", 0, 1)
+    with pytest.raises(ValueError):
+        _replay.resp_scan(b"$3\r\nabcd\r\n", 0, 1)
