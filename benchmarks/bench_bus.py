@@ -91,9 +91,10 @@ async def prefill(url: str, prefix: str, n: int) -> None:
 
 
 async def engine_apply(
-    url: str, prefix: str, n: int, batch: int
-) -> tuple[float, float]:
-    """(commands per wall second, commands per CPU second of this process)."""
+    url: str, prefix: str, n: int, batch: int, redis_pid: int
+) -> tuple[float, float, float]:
+    """(commands per wall second, commands per CPU second of this process, CPU
+    us per command of redis-server (``redis_pid``))."""
     await prefill(url, prefix, n)
     total = n + len(setup_commands())
     cfg = EngineConfig(redis_url=url, prefix=prefix, batch=batch, block_ms=20,
@@ -105,11 +106,13 @@ async def engine_apply(
         tg.create_task(eng.run(stop))
         await eng.ready.wait()
         t0, c0 = time.perf_counter(), time.process_time()
+        r0 = cpu_seconds(redis_pid)
         while eng.applied < total:
             await asyncio.sleep(0.001)
         t1, c1 = time.perf_counter(), time.process_time()
+        r1 = cpu_seconds(redis_pid)
         stop.set()
-    return total / (t1 - t0), total / (c1 - c0)
+    return total / (t1 - t0), total / (c1 - c0), (r1 - r0) / total * 1e6
 
 
 # ------------------------------------------------------------- end to end
@@ -457,14 +460,18 @@ def main() -> None:
             if not args.engine_only:
                 components(server.url)
             rates = []
+            assert server.proc is not None
             for k in range(args.repeat):
                 rates.append(asyncio.run(
-                    engine_apply(server.url, f"apply{k}", args.n, args.batch)
+                    engine_apply(server.url, f"apply{k}", args.n, args.batch,
+                                 server.proc.pid)
                 ))  # fmt: skip
             print(f"appendfsync {fsync:8}  engine apply from the stream "
                   f"{statistics.median(r[0] for r in rates):>10,.0f} commands/s "
                   f"({statistics.median(r[1] for r in rates):,.0f} per CPU second "
-                  f"of the engine; COUNT {args.batch}, {args.n:,} commands)"
+                  f"of the engine, redis-server "
+                  f"{statistics.median(r[2] for r in rates):.2f} CPU us per command;"
+                  f" COUNT {args.batch}, {args.n:,} commands)"
                   )  # fmt: skip
             if args.engine_only:
                 continue
