@@ -308,11 +308,13 @@ def components(url: str) -> None:
 
 def engine_loop_cpu(cmds: list[Any], batch: int = 1024) -> float:
     """Commands per CPU second of the engine's work per XREAD batch, without
-    Redis: hiredis parses a recorded ``XREAD`` reply (the gateways' fields, 4
-    gateways), ``RedisEngine._apply_batch`` applies it, ``_flush`` packs the
+    Redis: a recorded ``XREAD`` reply (the gateways' fields, 4 gateways)
+    applied as the engine applies it (``RedisEngine._apply_raw`` on its bytes,
+    or hiredis and ``_apply_batch`` without the C path), ``_flush`` packs the
     batch's writes (``redis._resp``, joined; nothing is sent)."""
     import hiredis
 
+    from probo_engine import _replay
     from probo_engine.adapters.redis import _Out, _resp
     from probo_engine.adapters.runner import EngineRunner
 
@@ -342,12 +344,18 @@ def engine_loop_cpu(cmds: list[Any], batch: int = 1024) -> float:
     eng._pipe = Pipe()  # type: ignore[assignment]
     c0 = time.process_time()
     for data in replies:
-        reader = hiredis.Reader()
-        reader.feed(data)
-        entries = reader.gets()[0][1]
         out = _Out()
-        eng._apply_batch(eng.runner, entries, out)
-        flush = eng._flush(None, out, len(entries))
+        head = _replay.xread_head(data) if eng.runner.c_ok() else None
+        if head is not None:  # the engine's path: the raw reply, in C
+            eng._apply_raw(eng.runner, data, head[0], head[1], out)
+            n = head[1]
+        else:
+            reader = hiredis.Reader()
+            reader.feed(data)
+            entries = reader.gets()[0][1]
+            eng._apply_batch(eng.runner, entries, out)
+            n = len(entries)
+        flush = eng._flush(None, out, n)
         with contextlib.suppress(StopIteration):
             flush.send(None)  # never suspends: Pipe.execute does not
     return len(cmds) / (time.process_time() - c0)
