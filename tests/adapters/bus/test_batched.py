@@ -16,6 +16,7 @@ import random
 import pytest
 
 from probo_engine import _replay, commands
+from probo_engine.adapters import redis as redis_mod
 from probo_engine.adapters import runner as runner_mod
 from probo_engine.adapters.entries import decode_entry, encode_entry
 from probo_engine.adapters.redis import (
@@ -26,6 +27,7 @@ from probo_engine.adapters.redis import (
     _resp,
     pack_entries,
     unpack_entries,
+    unpack_replies,
 )
 from probo_engine.adapters.runner import (
     APPLIED,
@@ -389,3 +391,77 @@ def test_resp_scan_finds_the_end_of_a_reply_in_any_split():
         _replay.resp_scan(b"?what\r\n", 0, 1)
     with pytest.raises(ValueError):
         _replay.resp_scan(b"$3\r\nabcd\r\n", 0, 1)
+
+
+def test_every_batchable_command_is_stamped_and_packed_as_in_python(monkeypatch):
+    # each kind the C path takes (Close and Resolve too, which the random
+    # streams leave out), from the raw reply, against one entry at a time
+    from probo_engine.commands import (
+        Amend,
+        Cancel,
+        CancelAll,
+        Close,
+        Merge,
+        Mint,
+        Resolve,
+        Withdraw,
+    )
+
+    body = [
+        Place(0, 0, 0, 0, 500, 5, ts=3),
+        Place(1, 0, 0, 1, 500, 2),
+        PlaceMarket(2, 0, 0, 0, 1, fok=True),
+        Amend(0, 1, 550, 4),
+        Cancel(0, 1),
+        CancelAll(1, 0),
+        Mint(3, 1, 4),
+        Merge(3, 1, 2),
+        Deposit(4, 100),
+        Withdraw(4, 50),
+        Halt(2),
+        Resume(2),
+        Expire(0),
+        Close(1),
+        Resolve(1, 100),
+    ]
+    cmds = setup_commands() + body
+    batch = [
+        [b"%d-0" % (1_700_000_000_000 + i),
+         [b"v", WIRE_VERSION, b"k", b"e%d" % i, b"c", commands.encode(c), b"g",
+          b"gw", b"q", b"%d" % i]]
+        for i, c in enumerate(cmds)
+    ]  # fmt: skip
+    ref, fast = RedisEngine(EngineConfig()), RedisEngine(EngineConfig())
+    ref.runner, fast.runner = EngineRunner(), EngineRunner()
+    want, got = _Out(), _Out()
+    for sid, flat in batch:
+        it = iter(flat)
+        ref._one(ref.runner, sid, dict(zip(it, it, strict=False)), want)
+    raw = _xread_reply(batch)
+    at, count = _replay.xread_head(raw)
+    seq = fast.runner.seq
+    parsed: list[bytes] = []
+    parse = redis_mod._parse
+
+    def counted(data):  # type: ignore[no-untyped-def]
+        entry = parse(data)
+        parsed.append(entry[0])
+        return entry
+
+    monkeypatch.setattr(redis_mod, "_parse", counted)
+    fast._apply_raw(fast.runner, raw, at, count, got)
+    assert fast.runner.seq == seq + len(cmds)
+    assert (got.first, got.n, got.entries) == (want.first, want.n, want.entries)
+    assert got.replies == want.replies and got.md == want.md
+    decoded = [commands.decode(e.command) for e in unpack_entries(bytes(got.entries))]
+    assert {type(c) for c in decoded} >= {type(c) for c in body}
+    # only the creates went through hiredis and the Python path
+    creates = (CreateMarket, CreateUser)
+    sids = [b[0] for b, c in zip(batch, cmds, strict=True) if isinstance(c, creates)]
+    assert parsed == sids
+    assert fast.runner.snapshot(b"p") == ref.runner.snapshot(b"p")
+    # and the same stream again: every key is a duplicate, nothing applied
+    again = _Out()
+    fast._apply_raw(fast.runner, raw, at, count, again)
+    assert again.n == 0 and fast.runner.seq == seq + len(cmds)
+    assert len(unpack_replies(bytes(again.replies[b"gw"]))) == len(cmds)
