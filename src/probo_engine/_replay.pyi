@@ -1,4 +1,4 @@
-"""Typing of the compiled journal replay (``_replay.pyx``)."""
+"""Typing of the compiled journal replay and command stream loop (``_replay.pyx``)."""
 
 import os
 from collections.abc import Callable

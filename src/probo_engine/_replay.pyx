@@ -1,4 +1,7 @@
-# Journal replay in C (journal.py docstring: record framing; commands.py:
+# Journal replay in C, and the Redis engine's batch loop (at the end of this
+# file, "command stream"), which shares its command decoder.
+#
+# Journal replay (journal.py docstring: record framing; commands.py:
 # the binary command codec).  One pass over a segment's bytes checks each
 # record's framing, sequence number and CRC32s, decodes the command straight
 # into a CmdRec batch record, and runs the records in chunks through
@@ -494,15 +497,17 @@ cdef class Replayer:
 
 
 # ------------------------------------------------------------ command stream
-# The Redis engine's batch loop (adapters/redis.py, RedisEngine._apply_batch)
-# in C: command stream entries as hiredis parses an XREAD reply, each decoded
-# straight into a CmdRec, stamped, looked up in the dedup window and run by
-# the core's own _dispatch (what run_batch runs), its entry, reply and events
-# packed into the batch's buffers.  It stops, without changing anything for
-# that entry, at the first one the Python path must handle (any other field
-# layout, a command with a name, anything _decode refuses, a q or an id that
-# is not plain digits): EngineRunner.apply_encoded / RedisEngine._one then
-# apply it, keeping every error message, and this resumes after it.
+# The Redis engine's batch loop (adapters/redis.py, RedisEngine._apply_raw and
+# _apply_batch) in C: command stream entries, from the raw RESP bytes of an
+# XREAD reply (apply_stream_raw) or as hiredis parses it (apply_stream), each
+# decoded straight into a CmdRec, stamped, looked up in the dedup window and
+# run by the core's own _dispatch (what run_batch runs), its entry, reply and
+# events packed into the batch's buffers (_entry, shared by both).  They stop,
+# without changing anything for that entry, at the first one the Python path
+# must handle (any other field layout, a command with a name, anything _decode
+# refuses, a q or an id that is not plain digits): EngineRunner.apply_encoded
+# / RedisEngine._one then apply it, keeping every error message, and the C
+# path resumes after it.
 
 cdef enum:
     ENTRY_HEAD = 19        # entries.py: u8 version, u64 seq, i64 result, u16 key length
