@@ -5,6 +5,7 @@ temporary directory, never touching a shared one)::
 
     python benchmarks/bench_bus.py [--quick] [--fsync always everysec no]
                                    [--clients 1 16 64] [--gateways 1]
+                                   [--engine-only]
 
 For each Redis ``appendfsync`` setting it prints:
 
@@ -90,9 +91,10 @@ async def prefill(url: str, prefix: str, n: int) -> None:
 
 
 async def engine_apply(
-    url: str, prefix: str, n: int, batch: int
-) -> tuple[float, float]:
-    """(commands per wall second, commands per CPU second of this process)."""
+    url: str, prefix: str, n: int, batch: int, redis_pid: int
+) -> tuple[float, float, float]:
+    """(commands per wall second, commands per CPU second of this process, CPU
+    us per command of redis-server (``redis_pid``))."""
     await prefill(url, prefix, n)
     total = n + len(setup_commands())
     cfg = EngineConfig(redis_url=url, prefix=prefix, batch=batch, block_ms=20,
@@ -104,11 +106,13 @@ async def engine_apply(
         tg.create_task(eng.run(stop))
         await eng.ready.wait()
         t0, c0 = time.perf_counter(), time.process_time()
+        r0 = cpu_seconds(redis_pid)
         while eng.applied < total:
             await asyncio.sleep(0.001)
         t1, c1 = time.perf_counter(), time.process_time()
+        r1 = cpu_seconds(redis_pid)
         stop.set()
-    return total / (t1 - t0), total / (c1 - c0)
+    return total / (t1 - t0), total / (c1 - c0), (r1 - r0) / total * 1e6
 
 
 # ------------------------------------------------------------- end to end
@@ -304,12 +308,14 @@ def components(url: str) -> None:
 
 def engine_loop_cpu(cmds: list[Any], batch: int = 1024) -> float:
     """Commands per CPU second of the engine's work per XREAD batch, without
-    Redis: hiredis parses a recorded ``XREAD`` reply (the gateways' fields, 4
-    gateways), ``RedisEngine._apply_batch`` applies it, ``_flush`` packs the
-    batch's writes (``hiredis.pack_command``; nothing is sent)."""
+    Redis: a recorded ``XREAD`` reply (the gateways' fields, 4 gateways)
+    applied as the engine applies it (``RedisEngine._apply_raw`` on its bytes,
+    or hiredis and ``_apply_batch`` without the C path), ``_flush`` packs the
+    batch's writes (``redis._resp``, joined; nothing is sent)."""
     import hiredis
 
-    from probo_engine.adapters.redis import _Out
+    from probo_engine import _replay
+    from probo_engine.adapters.redis import _Out, _resp
     from probo_engine.adapters.runner import EngineRunner
 
     def bulk(b: bytes) -> bytes:
@@ -330,7 +336,7 @@ def engine_loop_cpu(cmds: list[Any], batch: int = 1024) -> float:
 
     class Pipe:  # packs what the engine would send
         async def execute(self, cmds: list[tuple[Any, ...]]) -> list[Any]:
-            b"".join([hiredis.pack_command(c) for c in cmds])
+            b"".join(_resp(cmds))
             return [b"0-1"] * len(cmds)
 
     eng = RedisEngine(EngineConfig())
@@ -338,12 +344,18 @@ def engine_loop_cpu(cmds: list[Any], batch: int = 1024) -> float:
     eng._pipe = Pipe()  # type: ignore[assignment]
     c0 = time.process_time()
     for data in replies:
-        reader = hiredis.Reader()
-        reader.feed(data)
-        entries = reader.gets()[0][1]
         out = _Out()
-        eng._apply_batch(eng.runner, entries, out)
-        flush = eng._flush(None, out, len(entries))
+        head = _replay.xread_head(data) if eng.runner.c_ok() else None
+        if head is not None:  # the engine's path: the raw reply, in C
+            eng._apply_raw(eng.runner, data, head[0], head[1], out)
+            n = head[1]
+        else:
+            reader = hiredis.Reader()
+            reader.feed(data)
+            entries = reader.gets()[0][1]
+            eng._apply_batch(eng.runner, entries, out)
+            n = len(entries)
+        flush = eng._flush(None, out, n)
         with contextlib.suppress(StopIteration):
             flush.send(None)  # never suspends: Pipe.execute does not
     return len(cmds) / (time.process_time() - c0)
@@ -424,6 +436,12 @@ def main() -> None:
         help="only count the engine's instructions per command applying from "
         "the stream (callgrind; e.g. 2000 12000), with appendfsync always",
     )
+    p.add_argument(
+        "--engine-only",
+        action="store_true",
+        help="only the engine-apply-from-the-stream rate of each --fsync setting "
+        "(no components, end to end or embedded runs)",
+    )
     args = p.parse_args()
     if args.instructions:
         tmp = Path(tempfile.mkdtemp(prefix="bench-bus-"))
@@ -447,17 +465,24 @@ def main() -> None:
         server.start()
         eng_proc = None
         try:
-            components(server.url)
+            if not args.engine_only:
+                components(server.url)
             rates = []
+            assert server.proc is not None
             for k in range(args.repeat):
                 rates.append(asyncio.run(
-                    engine_apply(server.url, f"apply{k}", args.n, args.batch)
+                    engine_apply(server.url, f"apply{k}", args.n, args.batch,
+                                 server.proc.pid)
                 ))  # fmt: skip
             print(f"appendfsync {fsync:8}  engine apply from the stream "
                   f"{statistics.median(r[0] for r in rates):>10,.0f} commands/s "
                   f"({statistics.median(r[1] for r in rates):,.0f} per CPU second "
-                  f"of the engine; COUNT {args.batch}, {args.n:,} commands)"
+                  f"of the engine, redis-server "
+                  f"{statistics.median(r[2] for r in rates):.2f} CPU us per command;"
+                  f" COUNT {args.batch}, {args.n:,} commands)"
                   )  # fmt: skip
+            if args.engine_only:
+                continue
             eng_proc = subprocess.Popen(
                 [sys.executable, "-m", "probo_engine.adapters.redis", "engine",
                  "--redis", server.url, "--prefix", "e2e", "--log-level", "warning"],
@@ -491,7 +516,7 @@ def main() -> None:
                 eng_proc.wait(60)
             server.kill()
             shutil.rmtree(tmp, ignore_errors=True)
-    for c in args.clients:
+    for c in [] if args.engine_only else args.clients:
         d = tempfile.mkdtemp(prefix="bench-embedded-")
         try:
             runs = [asyncio.run(embedded(c, args.seconds, d + f"/{k}"))

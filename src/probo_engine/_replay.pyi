@@ -1,4 +1,4 @@
-"""Typing of the compiled journal replay (``_replay.pyx``)."""
+"""Typing of the compiled journal replay and command stream loop (``_replay.pyx``)."""
 
 import os
 from collections.abc import Callable
@@ -25,3 +25,35 @@ class Replayer:
         path: str | os.PathLike[str],
         on_chunk: Callable[[int, int], object] | None = None,
     ) -> tuple[int, int, int, bool]: ...
+
+def apply_stream(
+    engine: Any,
+    batch: list[Any],
+    start: int,
+    seq: int,
+    last_ts: int,
+    window: Any,
+    wsize: int,
+    max_version: int,
+    entries: bytearray,
+    md: dict[int, bytearray],
+    replies: dict[bytes, bytearray],
+) -> tuple[int, int, int]: ...
+def resp_scan(
+    buf: bytes | bytearray | memoryview, at: int, pending: int
+) -> tuple[int, int]: ...
+def xread_head(buf: bytes | bytearray | memoryview) -> tuple[int, int] | None: ...
+def apply_stream_raw(
+    engine: Any,
+    buf: bytes | bytearray | memoryview,
+    at: int,
+    count: int,
+    seq: int,
+    last_ts: int,
+    window: Any,
+    wsize: int,
+    max_version: int,
+    entries: bytearray,
+    md: dict[int, bytearray],
+    replies: dict[bytes, bytearray],
+) -> tuple[int, int, int, int, bytes | None]: ...

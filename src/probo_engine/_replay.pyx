@@ -1,4 +1,7 @@
-# Journal replay in C (journal.py docstring: record framing; commands.py:
+# Journal replay in C, and the Redis engine's batch loop (at the end of this
+# file, "command stream"), which shares its command decoder.
+#
+# Journal replay (journal.py docstring: record framing; commands.py:
 # the binary command codec).  One pass over a segment's bytes checks each
 # record's framing, sequence number and CRC32s, decodes the command straight
 # into a CmdRec batch record, and runs the records in chunks through
@@ -14,12 +17,19 @@ from cpython.bytearray cimport (
     PyByteArray_GET_SIZE,
     PyByteArray_Resize,
 )
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport (
+    PyBytes_AS_STRING,
+    PyBytes_FromStringAndSize,
+    PyBytes_GET_SIZE,
+)
+from cpython.dict cimport PyDict_GetItem
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcpy, memset
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcmp, memcpy, memset
 
-from probo_engine._book cimport crc32_update
+from probo_engine._book cimport Core, crc32_update
 from probo_engine._rules cimport client_id_ok, place_market_ok, place_ok
 from probo_engine._types cimport (
     CMD_AMEND,
@@ -42,9 +52,18 @@ from probo_engine._types cimport (
     TIF_FOK,
     TIF_IOC,
     CmdRec,
+    Event,
 )
 
 from probo_engine.errors import InvalidArgumentError, JournalCorruptError
+
+
+cdef extern from "Python.h":
+    ctypedef struct PyByteArrayObject:
+        Py_ssize_t ob_alloc
+    bint PyBytes_CheckExact(object o)
+    bint PyList_CheckExact(object o)
+    PyObject* PyDict_GetItemWithError(object d, object key) except? NULL
 
 # Plain literals: an expression here crashes Cython 3's code generation when
 # overflowcheck is on (the PROBO_DEBUG=1 build).
@@ -513,3 +532,469 @@ cdef class Replayer:
         else:
             self.create_market(*args, symbol=name)
         return 0
+
+
+# ------------------------------------------------------------ command stream
+# The Redis engine's batch loop (adapters/redis.py, RedisEngine._apply_raw and
+# _apply_batch) in C: command stream entries, from the raw RESP bytes of an
+# XREAD reply (apply_stream_raw) or as hiredis parses it (apply_stream), each
+# decoded straight into a CmdRec, stamped, looked up in the dedup window and
+# run by the core's own _dispatch (what run_batch runs), its entry, reply and
+# events packed into the batch's buffers (_entry, shared by both).  They stop,
+# without changing anything for that entry, at the first one the Python path
+# must handle (any other field layout, a command with a name, anything _decode
+# refuses, a q or an id that is not plain digits): EngineRunner.apply_encoded
+# / RedisEngine._one then apply it, keeping every error message, and the C
+# path resumes after it.
+
+cdef enum:
+    ENTRY_HEAD = 19        # entries.py: u8 version, u64 seq, i64 result, u16 key length
+    REPLY_HEAD = 29        # redis.py _REPLY: u64 q, u8 status, u64 seq, i64 result, u32
+    MAX_KEY = 64           # runner.MAX_KEY_BYTES
+    ENTRY_V = 1            # entries.ENTRY_VERSION
+    ST_APPLIED = 0         # runner.APPLIED
+    ST_DUPLICATE = 1       # runner.DUPLICATE
+    NOMEM = -1             # _book's ERR_NOMEM
+
+
+cdef inline int _ts_at(int code, Py_ssize_t n) noexcept nogil:
+    # Byte offset of ts in a batchable command of `n` bytes (record_layout):
+    # the last int64 but for place (then post_only, client_id, expire_ts)
+    # and place_market (then client_id).
+    if code == CMD_PLACE:
+        return FIELDS + 8 * 8
+    if code == CMD_PLACE_MARKET:
+        return MARKET_TAIL + 8
+    return <int>(n - 8)
+
+
+cdef inline char* _grow(bytearray b, Py_ssize_t extra) except NULL:
+    # Room for `extra` more bytes at the end of b.  Its capacity doubles:
+    # bytearray's own growth (1/8) would copy a batch's buffer ~8 times.
+    cdef Py_ssize_t n = PyByteArray_GET_SIZE(b)
+    if n + extra >= (<PyByteArrayObject*>b).ob_alloc:
+        # a major upsize (exact), then a minor downsize (keeps the capacity)
+        PyByteArray_Resize(b, max(2 * n, n + extra, 4096))
+    PyByteArray_Resize(b, n + extra)
+    return PyByteArray_AS_STRING(b) + n
+
+
+cdef inline bint _is(object x, char c) noexcept:
+    # x is the one-byte bytes c (a field name of the gateways' layout)
+    return (PyBytes_CheckExact(x) and PyBytes_GET_SIZE(x) == 1
+            and PyBytes_AS_STRING(x)[0] == c)
+
+
+cdef inline bint _digits(const char* s, Py_ssize_t n, uint64_t* out) noexcept:
+    # s[:n] is 1..20 ASCII digits (nothing else) of a value < 2**64 - 1
+    cdef Py_ssize_t i
+    cdef uint64_t v = 0, d
+    if n < 1 or n > 20:
+        return False
+    for i in range(n):
+        d = <uint64_t>(<uint8_t>s[i]) - 48
+        if d > 9 or v > (~(<uint64_t>0) - 1 - d) // 10:
+            return False
+        v = v * 10 + d
+    out[0] = v
+    return True
+
+
+cdef inline bint _bytes_digits(object x, uint64_t* out) noexcept:
+    return PyBytes_CheckExact(x) and _digits(PyBytes_AS_STRING(x),
+                                             PyBytes_GET_SIZE(x), out)
+
+
+cdef inline bint _ms(const char* s, Py_ssize_t n, uint64_t* ms) noexcept:
+    # The milliseconds of a stream id "<ms>-<n>" (plain digits, < 2**63/1e6)
+    cdef Py_ssize_t i
+    cdef uint64_t v = 0, d
+    for i in range(n):
+        if s[i] == 45:  # '-'
+            if i == 0:
+                return False
+            ms[0] = v
+            return True
+        d = <uint64_t>(<uint8_t>s[i]) - 48
+        if d > 9 or i >= 13:  # 13 digits: up to 9.99e12 ms, * 1e6 < 2**63
+            return False
+        v = v * 10 + d
+    return False
+
+
+cdef inline bint _sid_ms(object sid, uint64_t* ms) noexcept:
+    return PyBytes_CheckExact(sid) and _ms(PyBytes_AS_STRING(sid),
+                                           PyBytes_GET_SIZE(sid), ms)
+
+
+cdef struct _Run:
+    # the runner's counters while a batch is applied
+    uint64_t seq
+    int64_t last_ts
+
+
+cdef int _entry(Core engine, _Run* st, uint64_t ms, object key, object g,
+                uint64_t q, const uint8_t* p, Py_ssize_t nraw, object window,
+                Py_ssize_t wsize, int max_version, bytearray entries, dict md,
+                dict replies) except -1:
+    # One stream entry whose fields are already checked (key and gateway are
+    # bytes, the key at most MAX_KEY bytes, the command at least 2): 1 when
+    # the Python path must apply it (nothing changed), else 0 (applied or a
+    # duplicate, packed).
+    cdef CmdRec rec
+    cdef int64_t now, ts, r
+    cdef Py_ssize_t nkey = PyBytes_GET_SIZE(key), nev, size
+    cdef int version = p[0], code = p[1]
+    cdef PyObject* hit
+    cdef char* w
+    cdef uint64_t seq = st.seq
+    if (version < 1 or version > max_version or code == CMD_CREATE_USER
+            or code == CMD_CREATE_MARKET or not _decode(p, nraw, &rec)):
+        return 1
+    now = <int64_t>ms * 1000000
+    ts = now if now > st.last_ts else st.last_ts
+    if nkey:
+        hit = PyDict_GetItemWithError(window, key)
+        if hit != NULL:
+            tup = <object>hit
+            if PyBytes_GET_SIZE(g):
+                _reply(replies, g, q, ST_DUPLICATE, tup[0], tup[1], tup[2])
+            return 0
+    # run it as run_batch runs a record (its per-call method's semantics)
+    rec.ts = ts
+    engine.n_events = 0
+    r = engine._dispatch(&rec)
+    if r == NOMEM or engine.oom:
+        raise MemoryError("the core lost an event to a failed allocation")
+    nev = engine.n_events * <Py_ssize_t>sizeof(Event)
+    # the entry: head, key, command (current version, stamped), events
+    size = ENTRY_HEAD + nkey + 4 + nraw + nev
+    w = _grow(entries, 4 + size)
+    _st32(<uint8_t*>w, <uint32_t>size)
+    w[4] = ENTRY_V
+    memcpy(w + 5, &seq, 8)
+    memcpy(w + 13, &r, 8)
+    w[21] = <char>(nkey & 0xFF)
+    w[22] = <char>(nkey >> 8)
+    memcpy(w + 23, PyBytes_AS_STRING(key), nkey)
+    w += 23 + nkey
+    _st32(<uint8_t*>w, <uint32_t>nraw)
+    memcpy(w + 4, p, nraw)
+    w[4] = <char>max_version
+    memcpy(w + 4 + _ts_at(code, nraw), &ts, 8)
+    if nev:
+        memcpy(w + 4 + nraw, engine.events, nev)
+        _by_market(md, engine.events, engine.n_events)
+    if PyBytes_GET_SIZE(g):
+        _reply_raw(replies, g, q, ST_APPLIED, seq, r,
+                   <const char*>engine.events, nev)
+    if nkey and wsize:
+        evb = PyBytes_FromStringAndSize(<const char*>engine.events, nev)
+        window[key] = (seq, r, evb)
+        if len(window) > wsize:
+            window.popitem(False)
+    if ts > st.last_ts:
+        st.last_ts = ts
+    st.seq = seq + 1
+    return 0
+
+
+def apply_stream(Core engine, list batch, Py_ssize_t start, uint64_t seq,
+                 int64_t last_ts, window, Py_ssize_t wsize, int max_version,
+                 bytearray entries, dict md, dict replies):
+    """Apply command stream entries ``batch[start:]`` until one needs Python.
+
+    ``batch`` is an ``XREAD`` reply's entries as hiredis gives them:
+    ``[id, [b"v", b"1", b"k", key, b"c", command, b"g", gateway, b"q", q]]``.
+    Each entry in exactly that layout whose command is batchable (every
+    command but the two that create) is applied as
+    ``EngineRunner.apply_encoded`` would apply it, time stamped from the id's
+    milliseconds, and packed as ``RedisEngine._outcomes`` packs it: its
+    ``pack_entries`` record appended to ``entries`` (APPLIED), its events to
+    ``md[market]`` (a bytearray per market, in order; events of no market
+    left out), its ``pack_replies`` record to ``replies[gateway]`` (a
+    bytearray; none for an empty gateway).  ``window`` (an ``OrderedDict``
+    of at most ``wsize`` keys) is the runner's dedup window, updated as
+    ``apply_encoded`` updates it.
+
+    Returns
+    -------
+    tuple
+        ``(stop, next seq, last ts)``: ``stop`` is the index of the first
+        entry not applied (``len(batch)``: all of them); that entry changed
+        nothing and is for the Python path.
+    """
+    cdef Py_ssize_t i, n = PyList_GET_SIZE(batch)
+    cdef object item, flat, key, raw, g
+    cdef uint64_t ms, q
+    cdef _Run st
+    st.seq, st.last_ts = seq, last_ts
+    if engine.busy or engine.oom:
+        return start, seq, last_ts  # the Python path raises what it must
+    for i in range(start, n):
+        item = <object>PyList_GET_ITEM(batch, i)
+        if not PyList_CheckExact(item) or PyList_GET_SIZE(item) != 2:
+            return i, st.seq, st.last_ts
+        flat = <object>PyList_GET_ITEM(item, 1)
+        if not PyList_CheckExact(flat) or PyList_GET_SIZE(flat) != 10:
+            return i, st.seq, st.last_ts
+        if not (_is(<object>PyList_GET_ITEM(flat, 0), 118)       # v
+                and _is(<object>PyList_GET_ITEM(flat, 1), 49)    # 1
+                and _is(<object>PyList_GET_ITEM(flat, 2), 107)   # k
+                and _is(<object>PyList_GET_ITEM(flat, 4), 99)    # c
+                and _is(<object>PyList_GET_ITEM(flat, 6), 103)   # g
+                and _is(<object>PyList_GET_ITEM(flat, 8), 113)):  # q
+            return i, st.seq, st.last_ts
+        key = <object>PyList_GET_ITEM(flat, 3)
+        raw = <object>PyList_GET_ITEM(flat, 5)
+        g = <object>PyList_GET_ITEM(flat, 7)
+        if (not PyBytes_CheckExact(key) or not PyBytes_CheckExact(raw)
+                or not PyBytes_CheckExact(g)
+                or PyBytes_GET_SIZE(key) > MAX_KEY or PyBytes_GET_SIZE(raw) < 2
+                or not _bytes_digits(<object>PyList_GET_ITEM(flat, 9), &q)
+                or not _sid_ms(<object>PyList_GET_ITEM(item, 0), &ms)
+                or _entry(engine, &st, ms, key, g, q,
+                          <const uint8_t*>PyBytes_AS_STRING(raw),
+                          PyBytes_GET_SIZE(raw), window, wsize, max_version,
+                          entries, md, replies)):
+            return i, st.seq, st.last_ts
+    return n, st.seq, st.last_ts
+
+
+# RESP2, as Redis answers XREAD: '*' arrays, '$' bulk strings, '+' '-' ':'
+# lines; a length of -1 is nil.
+
+cdef inline Py_ssize_t _line(const uint8_t* b, Py_ssize_t at,
+                             Py_ssize_t end) noexcept nogil:
+    # the offset after the "\r\n" that ends the line at `at`, or -1
+    cdef Py_ssize_t i
+    for i in range(at, end - 1):
+        if b[i] == 13 and b[i + 1] == 10:
+            return i + 2
+    return -1
+
+
+cdef inline bint _int_at(const uint8_t* b, Py_ssize_t at, Py_ssize_t stop,
+                         int64_t* out) noexcept nogil:
+    # the integer in b[at:stop - 2] ("-1" or up to 18 digits)
+    cdef int64_t v = 0
+    cdef bint neg = False
+    cdef Py_ssize_t i
+    stop -= 2
+    if at < stop and b[at] == 45:
+        neg = True
+        at += 1
+    if at >= stop or stop - at > 18:
+        return False
+    for i in range(at, stop):
+        if b[i] < 48 or b[i] > 57:
+            return False
+        v = v * 10 + (b[i] - 48)
+    out[0] = -v if neg else v
+    return True
+
+
+def resp_scan(const uint8_t[::1] buf, Py_ssize_t at, Py_ssize_t pending):
+    """Scan RESP2 elements of ``buf`` from ``at`` while ``pending`` remain.
+
+    Returns ``(at, pending)`` after the last whole element found: ``pending``
+    is 0 when the reply that started with ``pending`` 1 is complete (it ends
+    at ``at``); call again with more data from where it stopped.  Raises
+    ``ValueError`` on bytes that are not RESP2.
+    """
+    cdef Py_ssize_t end = buf.shape[0], nxt
+    cdef const uint8_t* b
+    cdef int64_t n
+    if end == 0:
+        return at, pending
+    b = &buf[0]
+    while pending > 0 and at < end:
+        nxt = _line(b, at, end)
+        if nxt < 0:
+            break
+        if b[at] == 42:  # '*'
+            if not _int_at(b, at + 1, nxt, &n) or n < -1:
+                raise ValueError("RESP: bad array length")
+            pending += (n if n > 0 else 0) - 1
+        elif b[at] == 36:  # '$'
+            if not _int_at(b, at + 1, nxt, &n) or n < -1:
+                raise ValueError("RESP: bad bulk length")
+            if n >= 0:
+                if nxt + n + 2 > end:
+                    break
+                if b[nxt + n] != 13 or b[nxt + n + 1] != 10:
+                    raise ValueError("RESP: bulk string not ended")
+                nxt += n + 2
+            pending -= 1
+        elif b[at] == 43 or b[at] == 45 or b[at] == 58:  # '+' '-' ':'
+            pending -= 1
+        else:
+            raise ValueError(f"RESP: unknown type byte {b[at]}")
+        at = nxt
+    return at, pending
+
+
+cdef inline Py_ssize_t _bulk(const uint8_t* b, Py_ssize_t at, Py_ssize_t end,
+                             Py_ssize_t* start) noexcept nogil:
+    # the bulk string at `at` (not nil): its bytes at start[0], returns the
+    # offset after it, or -1 if `at` does not hold one
+    cdef Py_ssize_t nxt
+    cdef int64_t n
+    if at >= end or b[at] != 36:
+        return -1
+    nxt = _line(b, at, end)
+    if nxt < 0 or not _int_at(b, at + 1, nxt, &n) or n < 0 or nxt + n + 2 > end:
+        return -1
+    start[0] = nxt
+    return nxt + n + 2
+
+
+cdef inline bint _is1(const uint8_t* b, Py_ssize_t s, Py_ssize_t e,
+                      uint8_t c) noexcept nogil:
+    # b[s:e] is the one byte c (a field name of the gateways' layout)
+    return e - s == 1 and b[s] == c
+
+
+def xread_head(const uint8_t[::1] buf):
+    """``(offset of the first entry, number of entries)`` of a whole
+    ``XREAD`` reply of one stream, or None when it is anything else (nil, an
+    error, other shapes: parse those with hiredis)."""
+    cdef Py_ssize_t end = buf.shape[0], at, s, nxt
+    cdef const uint8_t* b
+    cdef int64_t n
+    if end < 8:
+        return None
+    b = &buf[0]
+    if memcmp(b, b"*1\r\n*2\r\n", 8) != 0:
+        return None
+    at = _bulk(b, 8, end, &s)  # the stream's key
+    if at < 0 or at >= end or b[at] != 42:
+        return None
+    nxt = _line(b, at, end)
+    if nxt < 0 or not _int_at(b, at + 1, nxt, &n) or n < 1:
+        return None
+    return nxt, n
+
+
+def apply_stream_raw(Core engine, const uint8_t[::1] buf, Py_ssize_t at,
+                     Py_ssize_t count, uint64_t seq, int64_t last_ts, window,
+                     Py_ssize_t wsize, int max_version, bytearray entries,
+                     dict md, dict replies):
+    """:func:`apply_stream` on the raw bytes of an ``XREAD`` reply.
+
+    ``buf[at:]`` holds ``count`` stream entries (the rest of a whole reply,
+    :func:`xread_head`); each is applied as :func:`apply_stream` applies the
+    same entry parsed by hiredis.
+
+    Returns
+    -------
+    tuple
+        ``(at, count, next seq, last ts, last id)``: ``at`` the offset of the
+        first entry not applied (``count`` entries are left from there; 0:
+        all done), which changed nothing and is for the Python path (parse it
+        with hiredis: it ends at ``resp_scan(buf, at, 1)``); ``last id`` the
+        bytes of the last entry's id applied here (None: none).
+    """
+    cdef Py_ssize_t end = buf.shape[0], nxt, s_sid, e_sid, lsid = -1, nlsid = 0
+    cdef Py_ssize_t s[10]
+    cdef Py_ssize_t e[10]
+    cdef Py_ssize_t k
+    cdef const uint8_t* b
+    cdef uint64_t ms, q
+    cdef _Run st
+    cdef object key, g = b"", last = None
+    st.seq, st.last_ts = seq, last_ts
+    if engine.busy or engine.oom or end == 0:
+        return at, count, seq, last_ts, None
+    b = &buf[0]
+    while count > 0:
+        # *2\r\n $<id> *10\r\n then ten bulk strings
+        if end - at < 4 or memcmp(b + at, b"*2\r\n", 4) != 0:
+            break
+        nxt = _bulk(b, at + 4, end, &s_sid)
+        if nxt < 0:
+            break
+        e_sid = nxt - 2
+        if end - nxt < 5 or memcmp(b + nxt, b"*10\r\n", 5) != 0:
+            break
+        nxt += 5
+        for k in range(10):
+            nxt = _bulk(b, nxt, end, &s[k])
+            if nxt < 0:
+                break
+            e[k] = nxt - 2
+        if nxt < 0:
+            break
+        if not (_is1(b, s[0], e[0], 118) and _is1(b, s[1], e[1], 49)
+                and _is1(b, s[2], e[2], 107) and _is1(b, s[4], e[4], 99)
+                and _is1(b, s[6], e[6], 103) and _is1(b, s[8], e[8], 113)):
+            break
+        if (e[3] - s[3] > MAX_KEY or e[5] - s[5] < 2
+                or not _digits(<const char*>(b + s[9]), e[9] - s[9], &q)
+                or not _ms(<const char*>(b + s_sid), e_sid - s_sid, &ms)):
+            break
+        key = PyBytes_FromStringAndSize(<const char*>(b + s[3]), e[3] - s[3])
+        if PyBytes_GET_SIZE(g) != e[7] - s[7] or memcmp(
+                PyBytes_AS_STRING(g), b + s[7], e[7] - s[7]) != 0:
+            g = PyBytes_FromStringAndSize(<const char*>(b + s[7]), e[7] - s[7])
+        if _entry(engine, &st, ms, key, g, q, b + s[5], e[5] - s[5], window,
+                  wsize, max_version, entries, md, replies):
+            break
+        lsid, nlsid = s_sid, e_sid - s_sid
+        at = nxt
+        count -= 1
+    if lsid >= 0:
+        last = PyBytes_FromStringAndSize(<const char*>(b + lsid), nlsid)
+    return at, count, st.seq, st.last_ts, last
+
+
+cdef int _by_market(dict md, const Event* ev, Py_ssize_t n) except -1:
+    # each event onto md[its market] (a new bytearray the first time), in
+    # order; events of no market (-1) are left out (redis._by_market)
+    cdef Py_ssize_t j
+    cdef int32_t mid
+    cdef object k
+    cdef PyObject* b
+    cdef bytearray ba
+    for j in range(n):
+        mid = ev[j].market
+        if mid < 0:
+            continue
+        k = mid
+        b = PyDict_GetItem(md, k)
+        if b == NULL:
+            ba = bytearray()
+            md[k] = ba
+        else:
+            ba = <bytearray>b
+        memcpy(_grow(ba, sizeof(Event)), &ev[j], sizeof(Event))
+    return 0
+
+
+cdef int _reply_raw(dict replies, object g, uint64_t q, int status, uint64_t seq,
+                    int64_t result, const char* payload,
+                    Py_ssize_t n) except -1:
+    # one pack_replies record onto replies[g] (a new bytearray the first time)
+    cdef PyObject* b = PyDict_GetItem(replies, g)
+    cdef bytearray ba
+    cdef char* w
+    if b == NULL:
+        ba = bytearray()
+        replies[g] = ba
+    else:
+        ba = <bytearray>b
+    w = _grow(ba, REPLY_HEAD + n)
+    memcpy(w, &q, 8)
+    w[8] = <char>status
+    memcpy(w + 9, &seq, 8)
+    memcpy(w + 17, &result, 8)
+    _st32(<uint8_t*>w + 25, <uint32_t>n)
+    if n:
+        memcpy(w + REPLY_HEAD, payload, n)
+    return 0
+
+
+cdef int _reply(dict replies, object g, uint64_t q, int status, object seq,
+                object result, bytes payload) except -1:
+    return _reply_raw(replies, g, q, status, seq, result,
+                      PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))

@@ -94,6 +94,11 @@ from probo_engine.errors import (
     UnavailableError,
 )
 
+try:
+    from probo_engine import _replay as _replay_c
+except ImportError:  # pragma: no cover - a build without it: hiredis only
+    _replay_c = None  # type: ignore[assignment]
+
 __all__ = [
     "EngineConfig",
     "GatewayConfig",
@@ -143,9 +148,9 @@ class _RespPipe:
     """A bare RESP connection (hiredis) for batched writes.
 
     redis-py's pipeline parses each reply through several Python layers (about
-    35 us an ``XADD``, measured); the engine writes one ``XADD`` per entry, so
-    its batches go through this instead: the commands packed by
-    ``hiredis.pack_command``, written at once, the replies parsed by
+    35 us an ``XADD``, measured); the engine writes a few commands per batch,
+    so its batches go through this instead: the commands packed by
+    :func:`_resp`, written at once, the replies parsed by
     ``hiredis.Reader`` (error replies come back as ``hiredis.ReplyError``
     values, not raised).  Every call has a timeout; a broken connection raises
     ``ConnectionError``/``OSError``/``TimeoutError``.  ``redis://`` and
@@ -193,8 +198,7 @@ class _RespPipe:
         """Send ``cmds`` in one write; their replies, in order."""
         if self._writer is None or self._reader is None:
             raise ConnectionError("not connected")
-        pack = self._hiredis.pack_command
-        self._writer.write(b"".join([pack(c) for c in cmds]))
+        self._writer.writelines(_resp(cmds))
         out: list[Any] = []
         gets, feed, read = self._parser.gets, self._parser.feed, self._reader.read
         async with asyncio.timeout(self._timeout):
@@ -210,12 +214,74 @@ class _RespPipe:
                 out.append(res)
         return out
 
+    async def reply_raw(self, cmd: tuple[Any, ...]) -> bytearray:
+        """Send one command; the raw RESP bytes of its whole reply.
+
+        Only when no other reply is pending on this connection (the engine's
+        reading connection).  ``ConnectionError`` if Redis sends anything
+        else than one well-formed reply."""
+        if self._writer is None or self._reader is None:
+            raise ConnectionError("not connected")
+        self._writer.writelines(_resp([cmd]))
+        buf = bytearray()
+        at, pending = 0, 1
+        read = self._reader.read
+        async with asyncio.timeout(self._timeout):
+            await self._writer.drain()
+            while pending:
+                data = await read(1 << 20)
+                if not data:
+                    raise ConnectionError("redis closed the connection")
+                buf += data
+                try:
+                    at, pending = _replay_c.resp_scan(buf, at, pending)
+                except ValueError as exc:
+                    raise ConnectionError(f"not a RESP reply: {exc}") from None
+        if at != len(buf):
+            raise ConnectionError("redis sent more than the one reply")
+        return buf
+
     async def close(self) -> None:
         w, self._writer, self._reader = self._writer, None, None
         if w is not None:
             w.close()
             with contextlib.suppress(OSError, ConnectionError):
                 await w.wait_closed()
+
+
+def _resp(cmds: Sequence[tuple[Any, ...]]) -> list[bytes | bytearray | memoryview]:
+    """``cmds`` as RESP arrays of bulk strings (what ``hiredis.pack_command``
+    makes of each, without its bytes-only rule: an argument may be ``str``,
+    ``int`` or any bytes-like object), as parts to write in order: large
+    arguments are not copied here."""
+    parts: list[bytes | bytearray | memoryview] = []
+    add = parts.append
+    for cmd in cmds:
+        head = b"*%d\r\n" % len(cmd)
+        for a in cmd:
+            if isinstance(a, str):
+                a = a.encode()
+            elif isinstance(a, int):
+                a = b"%d" % a
+            if len(a) < 1024:
+                head += b"$%d\r\n%b\r\n" % (len(a), a)
+            else:
+                add(head + b"$%d\r\n" % len(a))
+                add(a)
+                head = b"\r\n"
+        add(head)
+    return parts
+
+
+def _parse(raw: bytes | bytearray) -> Any:
+    """The value of one whole RESP reply (hiredis; an error reply is a
+    ``hiredis.ReplyError`` value)."""
+    reader = require("hiredis", extra="redis").Reader()
+    reader.feed(raw)
+    res = reader.gets()
+    if res is False:
+        raise ConnectionError("a RESP reply cut short")
+    return res
 
 
 class RecoveryError(RuntimeError):
@@ -590,20 +656,14 @@ class RedisEngine:
                 if time.monotonic() >= next_renew:
                     await self._renew(r)
                     next_renew = time.monotonic() + renew_every
-                (resp,) = await rpipe.execute([tuple(read)])
-                if resp is None:
-                    continue
-                if isinstance(resp, Exception):
-                    raise _Rebuild(f"reading {keys.cmd} failed: {resp!r}")
-                batch = resp[0][1]
                 out = _Out()
-                self._apply_batch(runner, batch, out)
-                self.position = batch[-1][0]
-                self._consumed += len(batch)
+                n = await self._read_apply(rpipe, read, runner, out)
+                if not n:
+                    continue
                 read[-1] = self.position
                 if flushing is not None:
                     await flushing
-                flushing = asyncio.create_task(self._flush(r, out, len(batch)))
+                flushing = asyncio.create_task(self._flush(r, out, n))
                 if runner.seq - self._snap_seq >= cfg.snapshot_every:
                     await flushing
                     flushing = None
@@ -620,6 +680,53 @@ class RedisEngine:
         if runner.seq > self._snap_seq:
             await self.snapshot(r)
 
+    async def _read_apply(
+        self, rpipe: _RespPipe, read: list[Any], runner: EngineRunner, out: _Out
+    ) -> int:
+        """One ``XREAD``: apply its entries into ``out``, move the position;
+        the number of entries read (0: none came)."""
+        if runner.c_ok():
+            # the reply's raw bytes, applied in C without hiredis's objects
+            raw = await rpipe.reply_raw(tuple(read))
+            head = _replay_c.xread_head(raw)
+            if head is not None:
+                self._apply_raw(runner, raw, head[0], head[1], out)
+                self._consumed += head[1]
+                return int(head[1])
+            resp = _parse(raw)  # nil, an error, another shape
+        else:
+            (resp,) = await rpipe.execute([tuple(read)])
+        if resp is None:
+            return 0
+        if isinstance(resp, Exception):
+            raise _Rebuild(f"reading {self.keys.cmd} failed: {resp!r}")
+        batch = resp[0][1]
+        self._apply_batch(runner, batch, out)
+        self.position = batch[-1][0]
+        self._consumed += len(batch)
+        return len(batch)
+
+    def _apply_raw(
+        self, runner: EngineRunner, raw: bytearray, at: int, count: int, out: _Out
+    ) -> None:
+        """Apply the ``count`` stream entries of an ``XREAD`` reply's raw
+        bytes from ``at``: in C (``EngineRunner.apply_stream_raw``), each one
+        it leaves parsed by hiredis and applied by :meth:`_apply_batch`."""
+        while count:
+            seq = runner.seq
+            at, count, last = runner.apply_stream_raw(
+                raw, at, count, out.entries, out.md, out.replies
+            )
+            out.applied(seq, runner.seq)
+            if last is not None:
+                self.position = last
+            if count:
+                end = _replay_c.resp_scan(raw, at, 1)[0]
+                entry = _parse(raw[at:end])
+                self._apply_batch(runner, [entry], out)
+                self.position = entry[0]
+                at, count = end, count - 1
+
     def _apply_batch(
         self,
         runner: EngineRunner,
@@ -634,13 +741,28 @@ class RedisEngine:
         before it.  Either way each entry's outcome, reply and log line are
         those of :meth:`_one` (the tests compare both paths).
         """
+        # Entries the C path takes (runner.apply_stream) are applied and
+        # packed there; it stops at the first it cannot take, which goes to
+        # the runner with the others of its layout (apply_encoded) or alone
+        # through _one, then the C path resumes after it.
         # (sid, gateway, q) of each entry in ``items``
         slots: list[tuple[bytes, bytes, int]] = []
         items: list[tuple[bytes, bytes, int]] = []
         last_ms = b""
         now = 0
         layout = _LAYOUT
-        for sid, flat in batch:
+        entries, md, replies = out.entries, out.md, out.replies
+        i, n = 0, len(batch)
+        while i < n:
+            seq = runner.seq
+            stop = runner.apply_stream(batch, i, entries, md, replies)
+            if stop > i:
+                out.applied(seq, runner.seq)
+                i = stop
+                if i == n:
+                    break
+            sid, flat = batch[i]
+            i += 1
             if (
                 len(flat) == 10
                 and flat[::2] == layout
@@ -657,6 +779,10 @@ class RedisEngine:
                     q = 0
                 slots.append((sid, flat[7], q if 0 <= q < _U64_END else 0))
                 items.append((flat[5], flat[3], now))
+                if runner.c_stream:
+                    # one at a time: the C path resumes after it
+                    self._outcomes(slots, runner.apply_encoded(items), out)
+                    slots, items = [], []
                 continue
             if items:
                 self._outcomes(slots, runner.apply_encoded(items), out)
@@ -670,25 +796,12 @@ class RedisEngine:
     def _outcomes(
         slots: list[tuple[bytes, bytes, int]], outcomes: list[Outcome], out: _Out
     ) -> None:
-        # (out.entry and out.reply, inlined)
-        blobs, events, replies = out.blobs, out.events, out.replies
-        u32, head = _U32.pack, _REPLY.pack
         for (sid, g, q), (status, seq, result, payload, entry) in zip(
             slots, outcomes, strict=True
         ):
-            if g:
-                group = replies.get(g)
-                if group is None:
-                    replies[g] = group = []
-                group.append(head(q, status, seq, result, len(payload)))
-                group.append(payload)
+            out.reply(g, (q, status, seq, result, payload))
             if status == OK:
-                if not blobs:
-                    out.first = seq
-                blobs.append(u32(len(entry)))
-                blobs.append(entry)
-                if payload:
-                    events.append(payload)
+                out.entry(seq, entry, payload)
             elif status == MALFORMED:
                 _log.warning(
                     "malformed command",
@@ -744,24 +857,22 @@ class RedisEngine:
         cfg, keys = self.config, self.keys
         ev_key = keys.events
         cmds: list[tuple[Any, ...]] = []
-        md: dict[int, list[bytes]] = {}
-        blobs = out.blobs
-        last = out.first + len(blobs) // 2 - 1  # the batch's last entry seq
+        last = out.first + out.n - 1  # the batch's last entry seq
         # entries a replay re-applied that the event stream already holds
         # are not written again (and Redis would refuse their id)
-        skip = 2 * max(0, self._events_head + 1 - out.first)
-        if len(blobs) > skip:  # one stream entry for the batch, id = its last seq
-            cmds.append(("XADD", ev_key, f"{last}-0", "e", b"".join(blobs[skip:])))
-        if cfg.publish and out.events:
-            md = _by_market(b"".join(out.events))
+        if out.n and last > self._events_head:
+            # one stream entry for the batch, id = its last seq
+            first = max(out.first, self._events_head + 1)
+            cmds.append(("XADD", ev_key, f"{last}-0", "e", out.entries_from(first)))
         n = len(cmds)
         for g, replies in out.replies.items():
             rk = keys.reply(g)
             cmds.append(("XADD", rk, "MAXLEN", "~", cfg.reply_keep, "*", "r",
-                         b"".join(replies)))  # fmt: skip
+                         replies))  # fmt: skip
             cmds.append(("PEXPIRE", rk, cfg.reply_ttl_ms))
-        for mid, evs in md.items():
-            cmds.append(("PUBLISH", keys.md(mid), b"".join(evs)))
+        if cfg.publish:
+            for mid, evs in out.md.items():
+                cmds.append(("PUBLISH", keys.md(mid), evs))
         if not cmds:
             self.applied += n_commands
             return
@@ -771,7 +882,7 @@ class RedisEngine:
             if isinstance(res, Exception):
                 # the event stream holds something we did not expect: rebuild
                 raise _Rebuild(f"writing entries failed: {res!r}")
-        if blobs:
+        if out.n:
             self._events_head = max(self._events_head, last)
         self.applied += n_commands
 
@@ -827,30 +938,57 @@ class _Rebuild(Exception):
 class _Out:
     """What one batch produces: entries, and replies grouped by gateway.
 
-    ``blobs`` holds the applied entries (seqs ``first``, ``first + 1``, ...)
-    as :func:`pack_entries` parts: ``u32 length`` and ``encode_entry`` bytes,
-    two items an entry; ``events`` their non-empty packed events; ``replies``
-    the :func:`pack_replies` parts of each gateway's replies.
+    ``entries`` holds the ``n`` applied entries (seqs ``first``, ``first +
+    1``, ...) packed as :func:`pack_entries` packs them; ``md`` their packed
+    events by market (:func:`_by_market`, in order); ``replies`` each
+    gateway's :func:`pack_replies` records.  The C path
+    (``EngineRunner.apply_stream``) appends to the same buffers.
     """
 
-    __slots__ = ("blobs", "events", "first", "replies")
+    __slots__ = ("entries", "first", "md", "n", "replies")
 
     def __init__(self) -> None:
         self.first = 0
-        self.blobs: list[bytes] = []
-        self.events: list[bytes] = []
-        self.replies: dict[bytes, list[bytes]] = {}
+        self.n = 0
+        self.entries = bytearray()
+        self.md: dict[int, bytearray] = {}
+        self.replies: dict[bytes, bytearray] = {}
 
     def entry(self, seq: int, encoded: bytes, events: bytes) -> None:
-        if not self.blobs:
+        if not self.n:
             self.first = seq
-        self.blobs += (_U32.pack(len(encoded)), encoded)
+        self.n += 1
+        self.entries += _U32.pack(len(encoded))
+        self.entries += encoded
         if events:
-            self.events.append(events)
+            md = self.md
+            for mid, evs in _by_market(events).items():
+                group = md.get(mid)
+                if group is None:
+                    md[mid] = group = bytearray()
+                group += b"".join(evs)
 
     def reply(self, g: bytes | None, rec: tuple[int, int, int, int, bytes]) -> None:
         if g:
-            self.replies.setdefault(g, []).append(pack_replies([rec]))
+            group = self.replies.get(g)
+            if group is None:
+                self.replies[g] = group = bytearray()
+            group += _REPLY.pack(*rec[:4], len(rec[4]))
+            group += rec[4]
+
+    def applied(self, before: int, after: int) -> None:
+        """Count the entries ``before + 1 .. after`` that the C path packed."""
+        if after > before:
+            if not self.n:
+                self.first = before + 1
+            self.n += after - before
+
+    def entries_from(self, seq: int) -> bytearray | memoryview:
+        """The packed entries from seq ``seq`` on (``first`` <= seq)."""
+        at, data = 0, self.entries
+        for _ in range(seq - self.first):
+            at += 4 + _U32.unpack_from(data, at)[0]
+        return memoryview(data)[at:] if at else data
 
 
 _LAYOUT = [b"v", b"k", b"c", b"g", b"q"]  # a gateway's fields, in its order
@@ -866,10 +1004,10 @@ def _request_number(q: bytes) -> int:
     return n if 0 <= n < _U64_END else 0
 
 
-def _by_market(events: bytes) -> dict[int, list[bytes]]:
+def _by_market(events: bytes | bytearray) -> dict[int, list[bytes | bytearray]]:
     """Packed events grouped by their ``market`` field (events of none, -1,
     left out), in order."""
-    md: dict[int, list[bytes]] = {}
+    md: dict[int, list[bytes | bytearray]] = {}
     if _NATIVE_LE:  # every event's market in one C-level slice
         markets = memoryview(events).cast("i")[_EV_MARKET_AT // 4 :: _EVENT_SIZE // 4]
         mids = markets.tolist()

@@ -61,6 +61,12 @@ from probo_engine.errors import (
     SnapshotError,
     UnavailableError,
 )
+from probo_engine.journal.replay import c_batchable
+
+try:
+    from probo_engine import _replay as _replay_c
+except ImportError:  # pragma: no cover - a build without it: the Python path
+    _replay_c = None  # type: ignore[assignment]
 
 __all__ = [
     "APPLIED",
@@ -189,6 +195,9 @@ def _check_int(name: str, v: object, lo: int = 0) -> int:
 
 
 _FORMAT_VERSION = commands.FORMAT_VERSION
+#: Let :meth:`EngineRunner.apply_stream` use the C path when it can (the
+#: tests turn it off to compare it with the Python path).
+C_STREAM = True
 # header bytes -> (body struct, size, byte offset of ts or 0, the current
 # header, u32 size, bound method, byte offset of its bool or 0) of a command
 # without names (apply_encoded's fast path)
@@ -261,6 +270,7 @@ class EngineRunner:
         # key -> (seq, result, events), oldest first
         self._window: OrderedDict[bytes, tuple[int, int, bytes]] = OrderedDict()
         self._fast: dict[bytes, _Fast] | None = None  # for apply_encoded
+        self._c: bool | None = None  # apply_stream runs in C (None: not known yet)
 
     # ------------------------------------------------------------ state
 
@@ -449,6 +459,78 @@ class EngineRunner:
             seq += 1
         self._next, self._last_ts = seq, last_ts
         return out
+
+    @property
+    def c_stream(self) -> bool:
+        """Whether :meth:`apply_stream` has run in C (False until called)."""
+        return bool(self._c)
+
+    def c_ok(self) -> bool:
+        """Whether :meth:`apply_stream` and :meth:`apply_stream_raw` run in C
+        for this engine (else they apply nothing)."""
+        if self._c is None:
+            self._c = C_STREAM and _replay_c is not None and c_batchable(self._engine)
+        return self._c
+
+    def apply_stream_raw(
+        self,
+        buf: bytes | bytearray,
+        at: int,
+        count: int,
+        entries: bytearray,
+        md: dict[int, bytearray],
+        replies: dict[bytes, bytearray],
+    ) -> tuple[int, int, bytes | None]:
+        """:meth:`apply_stream` on the raw RESP bytes of an ``XREAD`` reply.
+
+        ``buf[at:]`` holds the reply's last ``count`` stream entries
+        (``_replay.xread_head`` finds the first).  Returns ``(at, count, last
+        id)``: the offset of the first entry not applied and the entries left
+        from there (0: done; that entry changed nothing: apply it the general
+        way, it ends at ``_replay.resp_scan(buf, at, 1)[0]``), and the id of
+        the last entry applied here (None: none).  Applies nothing when
+        :meth:`c_ok` is False.
+        """
+        if not self.c_ok() or count <= 0:
+            return at, count, None
+        at, count, self._next, self._last_ts, last = _replay_c.apply_stream_raw(
+            self._engine, buf, at, count, self._next, self._last_ts, self._window,
+            self._window_size, _FORMAT_VERSION, entries, md, replies,
+        )  # fmt: skip
+        return at, count, last
+
+    def apply_stream(
+        self,
+        batch: Sequence[Any],
+        start: int,
+        entries: bytearray,
+        md: dict[int, bytearray],
+        replies: dict[bytes, bytearray],
+    ) -> int:
+        """Apply Redis command stream entries ``batch[start:]`` in C, packed.
+
+        ``batch`` is the entries of an ``XREAD`` reply as hiredis parses them
+        (``[id, [b"v", b"1", b"k", key, b"c", command, b"g", gateway, b"q",
+        q]]``, adapters/redis.py).  Each entry in that layout whose command
+        has no name is applied as :meth:`apply_encoded` applies ``(command,
+        key, id milliseconds * 10**6)``; its ``pack_entries`` record goes to
+        ``entries``, its events to ``md[market]`` (each event to its market's
+        bytearray, none for events of no market) and its ``pack_replies``
+        record (APPLIED or DUPLICATE, request number ``q``) to
+        ``replies[gateway]`` (a bytearray).
+        Returns the index of the first entry it did not apply (that entry
+        changed nothing; ``len(batch)`` when done): the caller applies it the
+        general way, then calls again after it.  Returns ``start`` at once
+        when the C path cannot drive this engine (``_replay`` not built, a
+        big-endian host, an engine class that overrides a command method).
+        """
+        if not self.c_ok() or start >= len(batch) or type(batch) is not list:
+            return start
+        stop, self._next, self._last_ts = _replay_c.apply_stream(
+            self._engine, batch, start, self._next, self._last_ts, self._window,
+            self._window_size, _FORMAT_VERSION, entries, md, replies,
+        )  # fmt: skip
+        return int(stop)
 
     def _apply_one_encoded(self, raw: bytes, key: bytes, now: int) -> Outcome:
         """:meth:`apply_encoded` for one item, the general way."""

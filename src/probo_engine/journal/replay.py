@@ -47,6 +47,7 @@ __all__ = [
     "ProgressCallback",
     "ReplayEntry",
     "SegmentProgress",
+    "c_batchable",
     "c_replayer",
     "replay_segment",
     "replay_table",
@@ -113,8 +114,18 @@ def replay_table(engine: Any) -> list[ReplayEntry | None]:
 
 def c_replayer(engine: Any) -> Any:
     """A ``_replay.Replayer`` for ``engine``, or None (replay in Python)."""
-    if not C_REPLAY or _replay_c is None or not _replay_c.LITTLE_ENDIAN:
+    if not C_REPLAY or not c_batchable(engine):
         return None
+    return _replay_c.Replayer(engine, FORMAT_VERSION)
+
+
+def c_batchable(engine: Any) -> bool:
+    """Whether ``_replay`` may run ``engine``'s :data:`BATCHED` commands in C
+    (the core's own code, not the per-call methods): the module is built,
+    the host little-endian and no method of :data:`BATCHED` overridden but by
+    :class:`~probo_engine.Engine` itself."""
+    if _replay_c is None or not _replay_c.LITTLE_ENDIAN:
+        return False
     from probo_engine._book import Core
 
     cls = type(engine)
@@ -122,12 +133,10 @@ def c_replayer(engine: Any) -> Any:
     # journal holds ids), so they replay in C too.
     from probo_engine.engine import Engine
 
-    if not isinstance(engine, Core) or any(
+    return isinstance(engine, Core) and not any(
         getattr(cls, name, None) not in (getattr(Core, name), Engine.__dict__.get(name))
         for name in BATCHED
-    ):
-        return None
-    return _replay_c.Replayer(engine, FORMAT_VERSION)
+    )
 
 
 @dataclass

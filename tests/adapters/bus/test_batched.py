@@ -15,14 +15,19 @@ import random
 
 import pytest
 
-from probo_engine import commands
+from probo_engine import _replay, commands
+from probo_engine.adapters import redis as redis_mod
+from probo_engine.adapters import runner as runner_mod
 from probo_engine.adapters.entries import decode_entry, encode_entry
 from probo_engine.adapters.redis import (
     WIRE_VERSION,
     EngineConfig,
     RedisEngine,
-    _by_market,
     _Out,
+    _resp,
+    pack_entries,
+    unpack_entries,
+    unpack_replies,
 )
 from probo_engine.adapters.runner import (
     APPLIED,
@@ -174,9 +179,10 @@ def test_apply_encoded_checks_its_items_as_apply_does():
 # ------------------------------------------------------------------ engine
 
 
-def _xread_batch(seed: int, n: int, start_ms: int) -> list[tuple[bytes, list[bytes]]]:
-    """Command stream entries as XREAD returns them: the gateways' layout,
-    with odd layouts and malformed entries mixed in."""
+def _xread_batch(seed: int, n: int, start_ms: int) -> list[list]:
+    """Command stream entries as XREAD returns them (hiredis: ``[id,
+    [field, value, ...]]`` lists): the gateways' layout, with odd layouts and
+    malformed entries mixed in."""
     rng = random.Random(seed)
     out = []
     ms, k = start_ms, 0
@@ -214,30 +220,53 @@ def _xread_batch(seed: int, n: int, start_ms: int) -> list[tuple[bytes, list[byt
         else:
             flat = [b"v", WIRE_VERSION, b"k", key, b"c", raw[:-1], b"g", g,
                     b"q", q]  # fmt: skip
-        out.append((sid, flat))
+        out.append([sid, flat])
     return out
 
 
-def _md_reference(out: _Out) -> dict[int, list[bytes]]:
-    md: dict[int, list[bytes]] = {}
-    for ev in out.events:
-        for at in range(0, len(ev), 96):
-            mid = int.from_bytes(ev[at + 72 : at + 76], "little", signed=True)
-            if mid >= 0:
-                md.setdefault(mid, []).append(ev[at : at + 96])
+def _md_reference(out: _Out) -> dict[int, bytearray]:
+    """The market data of a batch, from its entries' events."""
+    md: dict[int, bytearray] = {}
+    if not out.n:
+        return md
+    entries = unpack_entries(bytes(out.entries))
+    assert [e.seq for e in entries] == list(range(out.first, out.first + out.n))
+    ev = b"".join(e.events for e in entries)
+    for at in range(0, len(ev), 96):
+        mid = int.from_bytes(ev[at + 72 : at + 76], "little", signed=True)
+        if mid >= 0:
+            md.setdefault(mid, bytearray()).extend(ev[at : at + 96])
     return md
 
 
-def _joined(md: dict) -> dict:
-    return {m: b"".join(v) for m, v in md.items()}
+def _bulk(b: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(b), b)
 
 
+def _xread_reply(batch: list[list]) -> bytes:
+    """The RESP bytes of an XREAD reply holding ``batch``."""
+    parts = [b"*1\r\n*2\r\n", _bulk(b"p:{0}:cmd"), b"*%d\r\n" % len(batch)]
+    for sid, flat in batch:
+        parts.append(b"*2\r\n" + _bulk(sid) + b"*%d\r\n" % len(flat))
+        parts += [_bulk(x) for x in flat]
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize(
+    ("c_path", "raw_path"),
+    [(True, False), (False, False), (True, True)],
+    ids=["C", "python", "C-raw"],
+)
 @pytest.mark.parametrize("seed", range(4))
-def test_engine_batch_equals_one_entry_at_a_time(seed):
+def test_engine_batch_equals_one_entry_at_a_time(seed, c_path, raw_path, monkeypatch):
+    monkeypatch.setattr(runner_mod, "C_STREAM", c_path)
     batch = _xread_batch(seed, 2_500, 1_700_000_000_000)
     ref = RedisEngine(EngineConfig())
     fast = RedisEngine(EngineConfig())
-    ref.runner, fast.runner = EngineRunner(), EngineRunner()
+    window = (0, 50, 100_000, 100_000)[seed]  # small windows evict mid-stream
+    ref.runner = EngineRunner(window=window)
+    fast.runner = EngineRunner(window=window)
+    in_c = _count_c(fast.runner)
     rng = random.Random(seed)
     at = 0
     while at < len(batch):
@@ -247,18 +276,192 @@ def test_engine_batch_equals_one_entry_at_a_time(seed):
         for sid, flat in part:
             it = iter(flat)
             ref._one(ref.runner, sid, dict(zip(it, it, strict=False)), want)
-        fast._apply_batch(fast.runner, part, got)
-        assert _joined(got.replies) == _joined(want.replies)
+        if raw_path:
+            raw = _xread_reply(part)
+            head = _replay.xread_head(raw)
+            assert head is not None and head[1] == len(part)
+            fast._apply_raw(fast.runner, raw, head[0], head[1], got)
+            assert fast.position == part[-1][0]
+        else:
+            fast._apply_batch(fast.runner, part, got)
+        assert got.replies == want.replies
         assert list(got.replies) == list(want.replies)
-        assert (got.first, b"".join(got.blobs), got.events) == (
-            want.first,
-            b"".join(want.blobs),
-            want.events,
-        )
-        if got.events:
-            assert _joined(_by_market(b"".join(got.events))) == _joined(
-                _md_reference(got)
-            )
+        assert (got.first, got.n, got.entries) == (want.first, want.n, want.entries)
+        assert got.md == want.md and list(got.md) == list(want.md)
+        assert got.md == _md_reference(got)
     assert fast.runner.seq == ref.runner.seq > 2_000
     assert fast.runner.engine.state_hash() == ref.runner.engine.state_hash()
     assert fast.runner.snapshot(b"p") == ref.runner.snapshot(b"p")
+    # the C path took most entries (all but the odd ones and the creates)
+    assert fast.runner.c_stream is c_path
+    if raw_path:  # (in C from the raw bytes: apply_stream only for the rest)
+        assert in_c[0] == 0
+    else:
+        assert (in_c[0] > 0.8 * len(batch)) if c_path else in_c[0] == 0
+
+
+def _count_c(runner: EngineRunner) -> list[int]:
+    """Count the entries ``runner.apply_stream`` applies (in its [0])."""
+    n = [0]
+    apply_stream = runner.apply_stream
+
+    def counted(batch, start, *args):
+        stop = apply_stream(batch, start, *args)
+        n[0] += stop - start
+        return stop
+
+    runner.apply_stream = counted  # type: ignore[method-assign]
+    return n
+
+
+def test_writes_are_packed_as_hiredis_packs_them():
+    hiredis = pytest.importorskip("hiredis")
+    big = bytes(range(256)) * 20
+    cmds = [
+        ("XADD", "p:{0}:events", "17-0", "e", bytearray(big)),
+        ("XADD", "p:{0}:reply:gw", "MAXLEN", "~", 10_000, "*", "r", b"\r\n"),
+        ("PEXPIRE", "p:{0}:reply:gw", 3_600_000),
+        ("PUBLISH", "p:{0}:md:0", memoryview(big)[5:]),
+        ("XREAD", "COUNT", 1024, "STREAMS", "p:{0}:cmd", "0-0"),
+    ]
+    as_bytes = [
+        tuple(bytes(a) if isinstance(a, bytearray | memoryview) else a for a in c)
+        for c in cmds
+    ]
+    want = b"".join(hiredis.pack_command(c) for c in as_bytes)
+    assert b"".join(_resp(cmds)) == want
+
+
+def test_the_entries_after_a_replay_are_cut_where_the_stream_ends():
+    # _flush writes only the entries the event stream does not hold yet
+    batch = _xread_batch(7, 300, 1_700_000_000_000)
+    eng = RedisEngine(EngineConfig())
+    eng.runner = EngineRunner()
+    out = _Out()
+    eng._apply_batch(eng.runner, batch, out)
+    entries = unpack_entries(bytes(out.entries))
+    assert out.first == 1 and out.n == len(entries) > 200
+    for seq in (1, 2, 150, out.n):
+        assert bytes(out.entries_from(seq)) == pack_entries(entries[seq - 1 :])
+
+
+def test_no_c_path_for_an_engine_that_overrides_a_command():
+    from probo_engine import Engine
+
+    class Custom(Engine):
+        def cancel(self, uid, oid, ts=0):  # type: ignore[no-untyped-def]
+            return super().cancel(uid, oid, ts)
+
+    batch = _xread_batch(1, 200, 1_700_000_000_000)
+    n_setup = len(setup_commands())
+    deposit = commands.encode(Deposit(0, 5))
+    deposits = [
+        [b"%d-0" % (1_800_000_000_000 + i),
+         [b"v", WIRE_VERSION, b"k", b"d%d" % i, b"c", deposit, b"g", b"gw", b"q",
+          b"%d" % i]]
+        for i in range(20)
+    ]  # fmt: skip
+    for runner, c_path in ((EngineRunner(Custom()), False), (EngineRunner(), True)):
+        eng = RedisEngine(EngineConfig())
+        eng._apply_batch(runner, batch[:n_setup], _Out())  # (creates: Python)
+        seq = runner.seq
+        stop = runner.apply_stream(deposits, 0, bytearray(), {}, {})
+        assert runner.c_stream is c_path
+        assert stop == (20 if c_path else 0)
+        assert runner.seq == seq + stop
+
+
+def test_resp_scan_finds_the_end_of_a_reply_in_any_split():
+    batch = _xread_batch(3, 200, 1_700_000_000_000)
+    reply = _xread_reply(batch)
+    rng = random.Random(3)
+    for _ in range(20):
+        cuts = sorted(rng.sample(range(1, len(reply)), 6)) + [len(reply)]
+        buf = bytearray()
+        at, pending = 0, 1
+        for cut in cuts:
+            assert pending  # not complete before the last byte came
+            buf += reply[len(buf) : cut]
+            at, pending = _replay.resp_scan(buf, at, pending)
+        assert (at, pending) == (len(reply), 0)
+    for other in (b"*-1\r\n", b"-ERR no\r\n", b"$-1\r\n", b":5\r\n", b"+OK\r\n"):
+        assert _replay.resp_scan(other, 0, 1) == (len(other), 0)
+        assert _replay.xread_head(other) is None
+    with pytest.raises(ValueError):
+        _replay.resp_scan(b"?what\r\n", 0, 1)
+    with pytest.raises(ValueError):
+        _replay.resp_scan(b"$3\r\nabcd\r\n", 0, 1)
+
+
+def test_every_batchable_command_is_stamped_and_packed_as_in_python(monkeypatch):
+    # each kind the C path takes (Close and Resolve too, which the random
+    # streams leave out), from the raw reply, against one entry at a time
+    from probo_engine.commands import (
+        Amend,
+        Cancel,
+        CancelAll,
+        Close,
+        Merge,
+        Mint,
+        Resolve,
+        Withdraw,
+    )
+
+    body = [
+        Place(0, 0, 0, 0, 500, 5, ts=3),
+        Place(1, 0, 0, 1, 500, 2),
+        PlaceMarket(2, 0, 0, 0, 1, fok=True),
+        Amend(0, 1, 550, 4),
+        Cancel(0, 1),
+        CancelAll(1, 0),
+        Mint(3, 1, 4),
+        Merge(3, 1, 2),
+        Deposit(4, 100),
+        Withdraw(4, 50),
+        Halt(2),
+        Resume(2),
+        Expire(0),
+        Close(1),
+        Resolve(1, 100),
+    ]
+    cmds = setup_commands() + body
+    batch = [
+        [b"%d-0" % (1_700_000_000_000 + i),
+         [b"v", WIRE_VERSION, b"k", b"e%d" % i, b"c", commands.encode(c), b"g",
+          b"gw", b"q", b"%d" % i]]
+        for i, c in enumerate(cmds)
+    ]  # fmt: skip
+    ref, fast = RedisEngine(EngineConfig()), RedisEngine(EngineConfig())
+    ref.runner, fast.runner = EngineRunner(), EngineRunner()
+    want, got = _Out(), _Out()
+    for sid, flat in batch:
+        it = iter(flat)
+        ref._one(ref.runner, sid, dict(zip(it, it, strict=False)), want)
+    raw = _xread_reply(batch)
+    at, count = _replay.xread_head(raw)
+    seq = fast.runner.seq
+    parsed: list[bytes] = []
+    parse = redis_mod._parse
+
+    def counted(data):  # type: ignore[no-untyped-def]
+        entry = parse(data)
+        parsed.append(entry[0])
+        return entry
+
+    monkeypatch.setattr(redis_mod, "_parse", counted)
+    fast._apply_raw(fast.runner, raw, at, count, got)
+    assert fast.runner.seq == seq + len(cmds)
+    assert (got.first, got.n, got.entries) == (want.first, want.n, want.entries)
+    assert got.replies == want.replies and got.md == want.md
+    decoded = [commands.decode(e.command) for e in unpack_entries(bytes(got.entries))]
+    assert {type(c) for c in decoded} >= {type(c) for c in body}
+    # only the creates went through hiredis and the Python path
+    creates = (CreateMarket, CreateUser)
+    sids = [b[0] for b, c in zip(batch, cmds, strict=True) if isinstance(c, creates)]
+    assert parsed == sids
+    assert fast.runner.snapshot(b"p") == ref.runner.snapshot(b"p")
+    # and the same stream again: every key is a duplicate, nothing applied
+    again = _Out()
+    fast._apply_raw(fast.runner, raw, at, count, again)
+    assert again.n == 0 and fast.runner.seq == seq + len(cmds)
+    assert len(unpack_replies(bytes(again.replies[b"gw"]))) == len(cmds)
