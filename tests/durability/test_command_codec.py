@@ -169,8 +169,8 @@ def test_every_core_command_has_a_record():
         "depth_into", "events_bytes", "events_into", "last_filled", "check_batch",
         "run_batch",  # packed batches bypass the journal (DurableEngine docs)
         "last_fills", "fills_into",
-        "place_limit", "place_ioc", "place_limit_fills",  # shortcuts of place: journaled
-        # as place records
+        # shortcuts of place: journaled as place records
+        "place_limit", "place_ioc", "place_limit_fills",
     }  # fmt: skip
     methods = {m for m in dir(Core) if not m.startswith("_")} - queries
     assert methods == {s.method for s in COMMANDS.values()}
