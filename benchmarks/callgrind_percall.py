@@ -4,10 +4,14 @@ Timings on a shared 2-core machine spread by +-15%; callgrind counts
 instructions, which are repeatable for the same binary and input whatever else
 the machine is doing.  The measured loop is ``bench_percall._core_loop`` (one
 ``place``/``cancel`` call per command on the default stream, as in the speed
-table).  Each build is run twice under ``valgrind --tool=callgrind``: once with
-``N`` timed commands after the warm-up and once without them; the difference
-divided by ``N`` is the cost of one command, Python loop and call included, with
-the interpreter start-up, stream loading and set-up cancelled out.
+table).  Each build runs once under ``valgrind --tool=callgrind`` with
+collection on only inside the measured loop (it is called through
+``functools.reduce``, and ``--toggle-collect=functools_reduce`` counts just that
+call): instructions divided by ``N`` is the cost of one command, Python loop and
+call included.  ``--whole`` is the earlier method: two whole runs, with and
+without the ``N`` commands, differenced; it also counts what the ``N`` commands
+cost outside the loop (garbage collection, teardown), which moved the figure by
+up to about 1% between builds of the same source.
 
     python benchmarks/callgrind_percall.py [OLD_REV ...] [--n 50000]
 
@@ -31,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WARM = 20_000
 
 DRIVER = """
-import pickle, sys
+import functools, pickle, sys
 sys.path.insert(0, {here!r})
 import stream as st
 from bench_percall import _core_loop
@@ -42,18 +46,25 @@ mid = st.setup_engine(core, 100)
 ids = [0] * st.n_places(s)
 _core_loop(s[:{warm}], core.place, core.cancel, ids, mid)
 if {run}:
-    _core_loop(s[{warm}:], core.place, core.cancel, ids, mid)
+    functools.reduce(
+        lambda a, b: _core_loop(s[{warm}:], core.place, core.cancel, ids, mid),
+        [0, 0])
 """
 
 
-def count(python: str, src: str, path: str, run: bool, tmp: str) -> int:
-    """Total instructions of one driver process (callgrind's "Collected")."""
+def count(
+    python: str, src: str, path: str, run: bool, tmp: str, loop_only: bool = True
+) -> int:
+    """Instructions of one driver process (callgrind's "Collected"): all of
+    them, or with ``loop_only`` those inside the measured loop."""
     code = DRIVER.format(here=HERE, path=path, warm=WARM, run=run)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, HERE]))
+    toggle = ["--toggle-collect=functools_reduce"] if loop_only else []
     proc = subprocess.run(
         [
             "valgrind",
             "--tool=callgrind",
+            *toggle,
             f"--callgrind-out-file={tmp}/cg.out",
             python,
             "-c",
@@ -74,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("revs", nargs="*", help="older revisions to compare")
     ap.add_argument("--n", type=int, default=50_000, help="timed commands")
+    ap.add_argument(
+        "--whole",
+        action="store_true",
+        help="difference of two whole runs (the method before 2026-12-08)",
+    )
     args = ap.parse_args(argv)
     sys.path.insert(0, HERE)
     import probo_engine
@@ -90,15 +106,17 @@ def main(argv: list[str] | None = None) -> int:
         builds.append(("working tree", here_src))
         print(
             f"$ python benchmarks/callgrind_percall.py {' '.join(args.revs)} "
-            f"--n {args.n}"
+            f"--n {args.n}{' --whole' if args.whole else ''}"
         )
         print("| build | instructions per command |")
         print("|---|---:|")
         for name, src in builds:
-            per = (
-                count(python, src, path, True, tmp)
-                - count(python, src, path, False, tmp)
-            ) / args.n
+            if args.whole:
+                total = count(python, src, path, True, tmp, False)
+                total -= count(python, src, path, False, tmp, False)
+            else:
+                total = count(python, src, path, True, tmp)
+            per = total / args.n
             print(f"| {name} | {per:,.0f} |", flush=True)
     return 0
 
