@@ -26,6 +26,8 @@ copied and what is not:
 * ``events`` is a copy of the engine's event buffer (it is reused by the next
   command, so a view would not stay valid), into a fresh array or into a
   buffer you pass in ``out`` and reuse;
+* ``fills`` (with ``fills=buf``) is a view of the caller's int64 buffer that
+  the core wrote each fill's ``(maker_oid, yes_price, qty)`` into;
 * ``depth`` fills a caller-owned ``(2, n, 3)`` array in place.
 """
 
