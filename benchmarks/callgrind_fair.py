@@ -44,7 +44,14 @@ else:
 
 def count(python: str, src: str, path: str, key: str, upto: int, tmp: str) -> int:
     code = DRIVER.format(here=HERE, path=path, key=key, upto=upto)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, HERE]))
+    # Fixed hash seed, and no idle OpenBLAS threads (numpy starts them; under
+    # valgrind their spinning adds a varying count): repeatable to the unit.
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([src, HERE]),
+        PYTHONHASHSEED="0",
+        OPENBLAS_NUM_THREADS="1",
+    )
     proc = subprocess.run(
         [
             "valgrind",

@@ -1542,65 +1542,23 @@ cdef class Core:
         return set_status(self, c.mid, k, c.price, ts)
 
     @cython.final
-    cdef inline slot_t _opp_head(self, const CmdRec* c) noexcept nogil:
-        # The first maker a limit order record would meet: the head of the
-        # best opposite level, or -1 (a hint only: the record may not cross).
-        cdef Market* m
-        cdef int32_t idx
-        if not 0 <= c.mid < self.n_markets:
-            return -1
-        m = &self.markets[c.mid]
-        if _book_side(<int>c.side, <int>c.outcome) == BOOK_BID:
-            idx = m.best_ask
-            if idx >= m.nlevels:
-                return -1
-            return m.levels[BOOK_ASK * m.nlevels + idx].head
-        idx = m.best_bid
-        if idx < 0:
-            return -1
-        return m.levels[BOOK_BID * m.nlevels + idx].head
-
-    @cython.final
     cdef inline void _look_ahead(self, const CmdRec* cmds, Py_ssize_t i,
                                  Py_ssize_t n) noexcept nogil:
-        # Cache hints for the next commands of a batch (reads the hash
-        # tables, the books' best levels and orders already hinted; writes
-        # nothing).  On a deep book the order-id bucket a new order goes to,
-        # the first maker it meets (and that maker's bucket, deleted when it
-        # fills), and a cancel's bucket, order and queue neighbours are cache
-        # misses: hinted one to three commands ahead, in stages, they arrive
-        # while the commands before them run.
+        # Cache hints for the next commands of a batch (no state is read but
+        # the hash tables, nothing is written): on a deep book, the order-id
+        # buckets of new orders and of cancels, and the order a cancel
+        # unlinks, are cache misses; hinted a command or two ahead they
+        # arrive while the current command runs.  (Also hinting a cancel's
+        # queue neighbours, the first maker an order meets and its bucket
+        # measured no faster: those reads stall on the hinted order.)
         cdef slot_t s
-        cdef const CmdRec* c
-        cdef Order* o
         im_prefetch(&self.oid_map, <uint64_t>self.next_oid + 1)
-        if i + 3 < n and cmds[i + 3].kind == CMD_CANCEL:
-            im_prefetch(&self.oid_map, <uint64_t>cmds[i + 3].oid)
-        if i + 2 < n:
-            c = &cmds[i + 2]
-            s = -1
-            if c.kind == CMD_CANCEL:
-                if c.oid > 0:
-                    s = im_get(&self.oid_map, <uint64_t>c.oid)
-            elif c.kind == CMD_PLACE:
-                s = self._opp_head(c)
+        if i + 2 < n and cmds[i + 2].kind == CMD_CANCEL:
+            im_prefetch(&self.oid_map, <uint64_t>cmds[i + 2].oid)
+        if i + 1 < n and cmds[i + 1].kind == CMD_CANCEL and cmds[i + 1].oid > 0:
+            s = im_get(&self.oid_map, <uint64_t>cmds[i + 1].oid)
             if s >= 0:
                 probo_prefetchw(&self.orders[s])
-        if i + 1 < n:
-            c = &cmds[i + 1]
-            if c.kind == CMD_CANCEL:
-                if c.oid > 0:
-                    s = im_get(&self.oid_map, <uint64_t>c.oid)
-                    if s >= 0:
-                        o = &self.orders[s]
-                        if o.prev >= 0:
-                            probo_prefetchw(&self.orders[o.prev])
-                        if o.next >= 0:
-                            probo_prefetchw(&self.orders[o.next])
-            elif c.kind == CMD_PLACE:
-                s = self._opp_head(c)
-                if s >= 0:
-                    im_prefetch(&self.oid_map, <uint64_t>self.orders[s].oid)
 
     def run_batch(self, commands, int64_t[::1] results, int64_t[::1] filled=None,
                   bint record_events=True):
