@@ -134,6 +134,8 @@ cdef class Core:
     cdef inline int64_t _pair(self, int64_t uid, int64_t mid, int64_t qty,
                               bint mint, int64_t ts) noexcept nogil
     cdef int64_t _dispatch(self, const CmdRec* c) noexcept nogil
+    cdef void _look_ahead(self, const CmdRec* cmds, Py_ssize_t i,
+                          Py_ssize_t n) noexcept nogil
     cdef inline bint _unknown_user(self, int64_t uid) noexcept nogil
     cdef int _check_user(self, int64_t uid) except -1
     cdef Market* _market(self, int64_t mid) except NULL

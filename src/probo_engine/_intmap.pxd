@@ -9,7 +9,7 @@ from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
-from probo_engine._clib cimport probo_hugepage
+from probo_engine._clib cimport probo_hugepage, probo_prefetchw
 from probo_engine._types cimport IntMap
 
 
@@ -18,6 +18,13 @@ cdef inline uint64_t im_slot(const IntMap* m, uint64_t k) noexcept nogil:
     # Fibonacci hashing: the top bits of k * 2^64/phi (the product wraps
     # modulo 2^64 on purpose, so no overflow check even in a debug build).
     return (k * <uint64_t>0x9E3779B97F4A7C15) >> m.shift
+
+cdef inline void im_prefetch(const IntMap* m, uint64_t k) noexcept nogil:
+    # Hint the bucket k hashes to (key and value) into the cache, for a
+    # lookup or insert of k soon: no access, so any k and any state are safe.
+    cdef uint64_t i = im_slot(m, k)
+    probo_prefetchw(&m.keys[i])
+    probo_prefetchw(&m.vals[i])
 
 cdef inline int im_init(IntMap* m, int64_t cap) noexcept nogil:
     cdef int32_t bits = 0

@@ -26,6 +26,8 @@ copied and what is not:
 * ``events`` is a copy of the engine's event buffer (it is reused by the next
   command, so a view would not stay valid), into a fresh array or into a
   buffer you pass in ``out`` and reuse;
+* ``fills`` (with ``fills=buf``) is a view of the caller's int64 buffer that
+  the core wrote each fill's ``(maker_oid, yes_price, qty)`` into;
 * ``depth`` fills a caller-owned ``(2, n, 3)`` array in place.
 """
 
@@ -92,6 +94,9 @@ class BatchResult(NamedTuple):
     results: Any  #: int64 per command: what the per-call method returns
     filled: Any  #: int64 per command: quantity the incoming order filled
     events: Any  #: EVENT_DTYPE array of every event: a copy, or a view of out[2]
+    #: int64 ``(k, 3)`` array of every fill's ``(maker_oid, yes_price, qty)``
+    #: (``fills=``), a view of the buffer passed; else None
+    fills: Any = None
 
 
 def run(
@@ -100,6 +105,7 @@ def run(
     *,
     events: bool = True,
     out: tuple[Any, ...] | None = None,
+    fills: Any = None,
 ) -> BatchResult:
     """Run a ``COMMAND_DTYPE`` array through ``core`` with the GIL released.
 
@@ -113,6 +119,15 @@ def run(
     it holds, they come back in a fresh array instead): the returned arrays
     are then views of ``out`` that the next call with it overwrites.  Without
     ``out`` everything returned is freshly allocated.
+
+    ``fills=buf`` (a writable int64 array) has the core write every fill of
+    the batch, in order, into ``buf`` as ``(maker_oid, yes_price, qty)``
+    triples (as :meth:`Core.fills_into` does per command), and returns them
+    as ``result.fills``, a ``(k, 3)`` view of ``buf``: no filtering of the
+    event array, no allocation.  If ``buf`` is too short the fills come back
+    in a fresh array instead.  With ``events=False`` the events are still
+    recorded inside the core (the fills are read from them) but not copied
+    out.
 
     The records go to the core in slices of ``SUB_BATCH`` commands, and each
     slice's events are copied out before the next one runs, so the core's
@@ -138,10 +153,21 @@ def run(
     buf: Any = out[2] if out is not None and len(out) > 2 and events else None
     if n > SUB_BATCH:
         core.check_batch(cmds)
+    record = events or fills is not None
     k = 0  # events so far
     spill: list[bytes] | None = None  # used once ``buf`` is missing or full
     if events and buf is None:
         spill = []
+    kf = 0  # int64s of fills so far
+    fspill: list[Any] | None = None  # used once ``fills`` is full
+    if fills is not None and not (
+        isinstance(fills, np.ndarray)
+        and fills.dtype == np.int64
+        and fills.ndim == 1
+        and fills.flags.c_contiguous
+        and fills.flags.writeable
+    ):
+        raise InvalidArgumentError("fills must be a writable 1-d int64 numpy array")
     # Held across the slices: a call from another thread would be refused
     # while a slice runs anyway, and between slices it would slip its events
     # into ours; it gets ConcurrentUseError instead (docs/semantics.md "Threads").
@@ -150,11 +176,19 @@ def run(
         for i in range(0, max(n, 1), SUB_BATCH):
             j = min(i + SUB_BATCH, n)
             try:
-                core.run_batch(cmds[i:j], results[i:j], filled[i:j], events)
+                core.run_batch(cmds[i:j], results[i:j], filled[i:j], record)
             except MemoryError as exc:
                 raise MemoryError(
                     f"out of memory in the batch slice at command {i}: {exc}"
                 ) from None
+            if fills is not None:
+                if fspill is None:
+                    try:
+                        kf += 3 * core.fills_into(fills[kf:])
+                    except InvalidArgumentError:
+                        fspill = [fills[:kf].copy()]
+                if fspill is not None:
+                    fspill.append(np.array(core.last_fills(), np.int64))
             if not events:
                 continue
             m = core.n_last_events
@@ -173,7 +207,13 @@ def run(
         ev = buf[:k]
     else:
         ev = np.frombuffer(b"".join(spill), EVENT_DTYPE)
-    return BatchResult(results[:n], filled[:n], ev)
+    if fills is None:
+        fl = None
+    elif fspill is None:
+        fl = fills[:kf].reshape(-1, 3)
+    else:
+        fl = np.concatenate(fspill).reshape(-1, 3)
+    return BatchResult(results[:n], filled[:n], ev, fl)
 
 
 def depth(core: Core, mid: int, levels: int = 10, out: Any = None) -> Any:

@@ -309,6 +309,55 @@ def test_run_slices_a_long_batch_without_changing_anything(monkeypatch, events_c
         assert np.shares_memory(got.events, out[2])  # the caller's buffer, no copy
 
 
+def fills_of(events):
+    """(maker_oid, yes_price, qty) of every FILL event tuple, in order."""
+    return [[e[12], e[8], e[9]] for e in events if e[1] == 3]
+
+
+@pytest.mark.parametrize("fills_cap", [0, 30, 10**5])
+@pytest.mark.parametrize("events", [True, False])
+def test_fills_buffer_holds_every_fill_of_the_batch(monkeypatch, fills_cap, events):
+    """run(fills=buf) gives the fills of the per-call events, in order, in the
+    caller's buffer (or a fresh array when it is too short); the results,
+    events and state are those without it."""
+    import probo_engine.batch as batch
+
+    monkeypatch.setattr(batch, "SUB_BATCH", 64)
+    cmds = stream(seed=11, n=3000)
+    a, ra, fa, ea = per_call(cmds)
+    want = fills_of(ea)
+    assert len(want) > 100
+    core = Core()
+    for name, args in setup_calls(cmds):
+        getattr(core, name)(*args)
+    buf = np.full(fills_cap, -1, np.int64)
+    got = run(core, to_records(body(cmds)), events=events, fills=buf)
+    assert got.fills.shape == (len(want), 3)
+    assert got.fills.tolist() == want
+    assert got.results.tolist() == ra and got.filled.tolist() == fa
+    if events:
+        assert [tuple(int(x) for x in e) for e in got.events] == ea
+    else:
+        assert got.events is None
+    assert np.shares_memory(got.fills, buf) == (fills_cap == 10**5)
+    assert core.snapshot() == a.snapshot()
+    assert core.last_seq == a.last_seq
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.empty(9, np.int32), np.empty((3, 3), np.int64), np.empty(18, np.int64)[::2]],
+)
+def test_fills_buffer_of_the_wrong_kind_is_refused_before_anything_runs(bad):
+    core = Core()
+    core.create_user()
+    recs = Batch(1)
+    recs.deposit(0, 0, 5)
+    with pytest.raises(ValueError, match="fills must be"):
+        run(core, recs.array, fills=bad)
+    assert core.balance(0) == (0, 0) and core.last_seq == 0
+
+
 def test_malformed_record_late_in_a_sliced_batch_stops_it_before_anything_runs():
     import probo_engine.batch as batch
 
