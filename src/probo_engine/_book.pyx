@@ -1789,7 +1789,8 @@ cdef class Core:
 
         Same rules, result and events as ``place(uid, mid, side, outcome,
         price, qty)``, with a six-argument signature that is cheaper to call
-        (on an :class:`Engine`, ``uid``/``mid`` may be names).
+        (on an :class:`Engine`, ``uid``/``mid`` may be names, and the
+        self-trade mode is the engine's ``self_trade``).
         """
         cdef int64_t u_ = _user_key(self, uid, "uid")
         cdef int64_t m_ = _market_key(self, mid, "mid")
@@ -1800,7 +1801,8 @@ cdef class Core:
         cdef int64_t ts_ = 0
         cdef int64_t r
         self._begin(&ts_)
-        r = self._place(u_, m_, s_, o_, p_, q_, TIF_GTC, 0, ts_, 0, 0, 0, 0)
+        r = self._place(u_, m_, s_, o_, p_, q_, TIF_GTC, self.stp_default, ts_,
+                        0, 0, 0, 0)
         self._end(r)
         return r
 
@@ -1817,7 +1819,8 @@ cdef class Core:
         cdef int64_t ts_ = 0
         cdef int64_t r
         self._begin(&ts_)
-        r = self._place(u_, m_, s_, o_, p_, q_, TIF_IOC, 0, ts_, 0, 0, 0, 0)
+        r = self._place(u_, m_, s_, o_, p_, q_, TIF_IOC, self.stp_default, ts_,
+                        0, 0, 0, 0)
         self._end(r)
         return r
 
@@ -1854,7 +1857,8 @@ cdef class Core:
         cdef int64_t ts_ = 0
         cdef int64_t r
         self._begin(&ts_)
-        r = self._place(u_, m_, s_, o_, p_, q_, TIF_GTC, 0, ts_, 0, 0, 0, 0)
+        r = self._place(u_, m_, s_, o_, p_, q_, TIF_GTC, self.stp_default, ts_,
+                        0, 0, 0, 0)
         self._end(r)
         return r, readout.fill_triples(self)
 

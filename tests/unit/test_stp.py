@@ -308,7 +308,18 @@ def test_engine_self_trade_default_is_cancel_maker():
     assert r.filled == 0 and r.resting == 5  # order 1 was canceled instead
 
 
-@pytest.mark.parametrize("how", ["submit", "place", "submit_market", "place_market"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "submit",
+        "place",
+        "submit_market",
+        "place_market",
+        "place_limit",
+        "place_ioc",
+        "place_limit_fills",
+    ],
+)
 def test_engine_self_trade_none_applies_to_orders_given_no_mode(how):
     e, m, a = engine_world(self_trade=SelfTrade.NONE)
     assert e.self_trade is SelfTrade.NONE
@@ -316,6 +327,12 @@ def test_engine_self_trade_none_applies_to_orders_given_no_mode(how):
         assert e.submit("a", "M", SELL, YES, 500, 5).filled == 5
     elif how == "place":
         assert e.place("a", "M", SELL, YES, 500, 5) == 2
+    elif how == "place_limit":
+        assert e.place_limit("a", "M", SELL, YES, 500, 5) == 2
+    elif how == "place_ioc":
+        assert e.place_ioc("a", "M", SELL, YES, 500, 5) == 2
+    elif how == "place_limit_fills":
+        assert e.place_limit_fills("a", "M", SELL, YES, 500, 5) == (2, ((1, 500, 5),))
     elif how == "submit_market":
         assert e.submit_market("a", "M", SELL, YES, 5).filled == 5
     else:
